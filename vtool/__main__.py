@@ -1,0 +1,5 @@
+"""Allow `python -m vtool`."""
+
+from vtool.cli.app import main
+
+main()

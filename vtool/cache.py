@@ -1,0 +1,151 @@
+"""The content-addressed object store: objects named by their hash, inserted atomically, kept read-only."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from vtool.errors import CacheError, CorruptObjectError
+from vtool.fsutil import READ_ONLY, atomic_writer, is_hex, remove_file, sync_filesystem, temp_path_for
+from vtool.hashing import CHUNK_SIZE, OID_PREFIX, Oid, hash_bytes, hash_file, new_hasher, oid_of
+
+FANOUT = 2
+DIGEST_CHARS = 32
+SMALL_FILE = CHUNK_SIZE
+
+
+class Cache:
+    """Objects under `<root>/<2 hex>/<30 hex>`; an object's bytes always hash to its name."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._made: set[str] = set()
+
+    def path(self, oid: Oid) -> Path:
+        """Return where an object lives (whether or not it exists)."""
+        digest = oid[len(OID_PREFIX):]
+        return self.root / digest[:FANOUT] / digest[FANOUT:]
+
+    def has(self, oid: Oid, size: int | None = None) -> bool:
+        """Tell whether the object exists, and has the expected size when one is given."""
+        try:
+            st = os.stat(self.path(oid))
+        except FileNotFoundError:
+            return False
+        return size is None or st.st_size == size
+
+    def _folder(self, oid: Oid) -> Path:
+        folder = self.path(oid).parent
+        key = folder.name
+        if key not in self._made:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._made.add(key)
+        return folder
+
+    def put_bytes(self, data: bytes) -> Oid:
+        """Store an in-memory object (a manifest, a small file) unless an intact copy exists."""
+        oid = hash_bytes(data)
+        if not self.has(oid, len(data)):
+            self._folder(oid)
+            with atomic_writer(self.path(oid), READ_ONLY) as out:
+                out.write(data)
+        return oid
+
+    def insert_file(self, src: Path) -> tuple[Oid, int]:
+        """Hash a workspace file and store it in one pass; small files are read once into memory."""
+        with open(src, "rb", buffering=0) as fin:
+            head = fin.read(SMALL_FILE + 1)
+            if len(head) <= SMALL_FILE:
+                return self.put_bytes(head), len(head)
+            return self._insert_stream(fin, head)
+
+    def _insert_stream(self, fin: IO[bytes], head: bytes) -> tuple[Oid, int]:
+        """Copy a large file into a temp file while hashing, then rename it to its oid."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = temp_path_for(self.root / "incoming")
+        hasher = new_hasher()
+        size = 0
+        try:
+            with open(tmp, "xb") as out:
+                chunk = head
+                while chunk:
+                    hasher.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+                    chunk = fin.read(CHUNK_SIZE)
+            oid = oid_of(hasher)
+            if self.has(oid, size):
+                remove_file(tmp)
+            else:
+                self._folder(oid)
+                os.chmod(tmp, READ_ONLY)
+                os.replace(tmp, self.path(oid))
+        except BaseException:
+            remove_file(tmp)
+            raise
+        return oid, size
+
+    @contextlib.contextmanager
+    def receiving(self, oid: Oid) -> Iterator[IO[bytes]]:
+        """Yield a sink for a download; it enters the cache only if its bytes hash to `oid`."""
+        sink = _HashingSink()
+        self._folder(oid)
+        with atomic_writer(self.path(oid), READ_ONLY) as out:
+            sink.out = out
+            yield sink  # type: ignore[misc]
+            got = oid_of(sink.hasher)
+            if got != oid:
+                raise CorruptObjectError(f"download of {oid} is corrupt (its bytes hash to {got})")
+
+    def read_bytes(self, oid: Oid) -> bytes:
+        """Read a small object, checking its hash."""
+        try:
+            data = self.path(oid).read_bytes()
+        except FileNotFoundError:
+            raise CacheError(f"object {oid} is not in the cache", "run: vtool fetch") from None
+        if hash_bytes(data) != oid:
+            raise CorruptObjectError(f"cache object {oid} is corrupt", "run: vtool fetch to repair it")
+        return data
+
+    def verify(self, oid: Oid) -> bool:
+        """Re-hash an object and tell whether it is intact."""
+        try:
+            return hash_file(self.path(oid))[0] == oid
+        except FileNotFoundError:
+            return False
+
+    def remove(self, oid: Oid) -> None:
+        """Delete an object (gc, or repair of a corrupt one)."""
+        remove_file(self.path(oid))
+
+    def iter_oids(self) -> Iterator[Oid]:
+        """Yield every object's oid, skipping temp files and strays."""
+        if not self.root.is_dir():
+            return
+        for folder in os.scandir(self.root):
+            if len(folder.name) != FANOUT or not is_hex(folder.name) or not folder.is_dir():
+                continue
+            for entry in os.scandir(folder.path):
+                if len(entry.name) == DIGEST_CHARS - FANOUT and is_hex(entry.name):
+                    yield OID_PREFIX + folder.name + entry.name
+
+    def sync(self) -> None:
+        """Make every object written so far durable with one filesystem sync."""
+        if self.root.is_dir():
+            sync_filesystem(self.root)
+
+
+class _HashingSink:
+    """A write-only file object that hashes what passes through it."""
+
+    def __init__(self) -> None:
+        self.hasher = new_hasher()
+        self.out: IO[bytes] | None = None
+
+    def write(self, data: bytes) -> int:
+        self.hasher.update(data)
+        assert self.out is not None
+        return self.out.write(data)

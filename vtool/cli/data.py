@@ -1,0 +1,54 @@
+"""Commands on the workspace: add, status, checkout."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vtool.cli.app import app
+from vtool.cli.common import JsonOpt, TargetsArg, command
+from vtool.cli.render import render_status
+from vtool.cli.ui import ui
+from vtool.ops.add import add
+from vtool.ops.checkout import checkout
+from vtool.ops.status import status
+
+ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite or delete data the cache does not hold.")]
+
+
+@command(app, "add")
+def add_cmd(paths: Annotated[list[str], typer.Argument(help="Files or folders to track.")],
+            json_out: JsonOpt = False) -> None:
+    """Track files or folders: hash, cache, write PATH.vtool, ignore PATH in git."""
+    result = add(paths, progress=ui.progress())
+    if json_out:
+        return ui.json(result)
+    for item in result.added:
+        verb = "added" if item.changed else "unchanged"
+        ui.info(f"{verb} {item.path}: {item.files} file(s), {item.size} bytes, {item.hashed} hashed")
+    ui.info("To track the changes with git, run:")
+    ui.info(f"    git add {' '.join(result.git_paths)}")
+
+
+@command(app, "status")
+def status_cmd(targets: TargetsArg = None, json_out: JsonOpt = False,
+               check: Annotated[bool, typer.Option("--check", help="Exit 1 if anything is out of sync.")] = False,
+               ) -> None:
+    """Show which datasets differ from their pointers."""
+    result = status(targets or [], progress=ui.progress())
+    ui.json(result) if json_out else render_status(result)
+    if check and not result.in_sync:
+        raise typer.Exit(1)
+
+
+@command(app, "checkout")
+def checkout_cmd(targets: TargetsArg = None, force: ForceOpt = False,
+                 verify: Annotated[bool, typer.Option("--verify", help="Re-hash every object used.")] = False,
+                 json_out: JsonOpt = False) -> None:
+    """Make the workspace match the pointers."""
+    result = checkout(targets or [], force=force, progress=ui.progress(), verify=verify)
+    if json_out:
+        return ui.json(result)
+    for ds in result.datasets:
+        ui.info(f"{ds.path}: {ds.written} written, {ds.deleted} deleted, {ds.unchanged} unchanged")

@@ -1,0 +1,26 @@
+"""Human renderings of op results."""
+
+from __future__ import annotations
+
+from vtool.cli.ui import ui
+from vtool.ops.status import StatusResult
+
+LISTED_FILES = 20
+
+
+def render_status(result: StatusResult) -> None:
+    """Print one line per dataset and the files that changed."""
+    if not result.datasets:
+        ui.print("no datasets tracked (vtool add PATH)")
+    for ds in result.datasets:
+        line = f"{ds.path}: {ds.state}"
+        if ds.state == "modified" and (ds.added or ds.modified or ds.deleted):
+            line += f" ({len(ds.added)} added, {len(ds.modified)} modified, {len(ds.deleted)} deleted)"
+        if ds.missing_from_cache:
+            line += f", {ds.missing_from_cache} object(s) not in cache"
+        ui.print(line)
+        for mark, paths in (("+", ds.added), ("~", ds.modified), ("-", ds.deleted)):
+            for path in paths[:LISTED_FILES]:
+                ui.print(f"    {mark} {path}")
+            if len(paths) > LISTED_FILES:
+                ui.print(f"    {mark} ... and {len(paths) - LISTED_FILES} more")

@@ -1,0 +1,101 @@
+"""The one terminal object: verbosity, colour, stderr messages and progress bars."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from vtool.errors import VtoolError
+
+
+class UI:
+    """Owns where output goes: data to stdout, messages and progress to stderr."""
+
+    def __init__(self) -> None:
+        self.quiet = False
+        self.verbose = os.environ.get("VTOOL_DEBUG") == "1"
+        self.out = Console(highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def configure(self, quiet: bool, verbose: bool) -> None:
+        """Apply -q/-v from the command line."""
+        self.quiet = quiet
+        self.verbose = self.verbose or verbose
+
+    def print(self, text: str = "") -> None:
+        """Write a line of human output on stdout."""
+        self.out.print(text)
+
+    def info(self, text: str) -> None:
+        """Write a message on stderr unless quiet."""
+        if not self.quiet:
+            self.err.print(text)
+
+    def error(self, exc: BaseException) -> None:
+        """Print an error as one red line, with its hint."""
+        if isinstance(exc, VtoolError):
+            self.err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+            if exc.hint:
+                self.err.print(f"  hint: {exc.hint}", markup=False)
+        else:
+            self.err.print(f"[bold red]error:[/] {exc}", highlight=False)
+
+    def json(self, result: Any) -> None:
+        """Print a result as one JSON document on stdout."""
+        doc = dataclasses.asdict(result) if dataclasses.is_dataclass(result) else result
+        sys.stdout.write(json.dumps(doc, indent=2, default=str, ensure_ascii=False) + "\n")
+
+    def progress(self) -> RichProgress:
+        """Return a progress renderer, silent when stderr is not a terminal or with -q."""
+        return RichProgress(self.err, bars=not self.quiet and self.err.is_terminal, messages=not self.quiet)
+
+
+class RichProgress:
+    """Renders op progress events (vtool.progress.Progress) as rich bars on stderr."""
+
+    def __init__(self, console: Console, bars: bool, messages: bool) -> None:
+        self.console = console
+        self.enabled = bars
+        self.messages = messages
+        self._bar: Progress | None = None
+        self._task: Any = None
+        self._bytes = False
+
+    def start(self, description: str, total: int | None = None, total_bytes: int | None = None) -> None:
+        """Open a bar counting bytes when known, else items."""
+        if not self.enabled:
+            return
+        self.done()
+        self._bytes = bool(total_bytes)
+        counter = DownloadColumn() if self._bytes else MofNCompleteColumn()
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), counter, TimeRemainingColumn(),
+                             console=self.console, transient=True)
+        self._bar.start()
+        self._task = self._bar.add_task(description, total=total_bytes if self._bytes else total)
+
+    def advance(self, items: int = 1, nbytes: int = 0) -> None:
+        """Move the bar."""
+        if self._bar is not None:
+            self._bar.advance(self._task, nbytes if self._bytes else items)
+
+    def message(self, text: str) -> None:
+        """Print a message above the bar (shown even when bars are off, unless quiet)."""
+        if self._bar is not None:
+            self._bar.console.print(text, markup=False)
+        elif self.messages:
+            self.console.print(text, markup=False)
+
+    def done(self) -> None:
+        """Close the bar."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+ui = UI()

@@ -1,0 +1,160 @@
+"""`.vtool/config.yaml` (tracked) merged with `.vtool/config.local.yaml` (ignored, secrets) into frozen settings."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vtool.errors import ConfigError
+from vtool.fsutil import atomic_write
+
+VTOOL_DIR = ".vtool"
+CONFIG_NAME = "config.yaml"
+LOCAL_CONFIG_NAME = "config.local.yaml"
+MAX_CONFIG_BYTES = 1024 * 1024
+LINK_MODES = ("auto", "reflink", "hardlink", "symlink", "copy")
+DEFAULT_LINK = "auto"
+DEFAULT_JOBS = 8
+MAX_JOBS = 256
+REMOTE_FIELDS = ("url", "endpoint_url", "region", "profile")
+SECRET_FIELDS = ("access_key_id", "secret_access_key")
+REMOTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SETTINGS = ("cache.dir", "cache.link", "core.jobs", "core.remote")
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    """A remote as configured: URL and connection settings; secrets only from the local file."""
+
+    name: str
+    url: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """Effective settings of one project."""
+
+    root: Path
+    cache_dir: Path
+    link: str = DEFAULT_LINK
+    jobs: int = DEFAULT_JOBS
+    default_remote: str | None = None
+    remotes: dict[str, RemoteConfig] = field(default_factory=dict)
+
+    def remote(self, name: str | None) -> RemoteConfig:
+        """Resolve a remote by name, or the default one, with a message saying how to fix a miss."""
+        if name is None:
+            if self.default_remote is None:
+                if len(self.remotes) == 1:
+                    return next(iter(self.remotes.values()))
+                raise ConfigError(
+                    "no default remote configured",
+                    "run: vtool remote add NAME URL --default, or pass -r NAME",
+                )
+            name = self.default_remote
+        if name not in self.remotes:
+            known = ", ".join(sorted(self.remotes)) or "none"
+            raise ConfigError(f"unknown remote {name!r} (configured: {known})", "see: vtool remote list")
+        return self.remotes[name]
+
+
+def config_paths(root: Path) -> tuple[Path, Path]:
+    """Return the tracked and the local config file of a project."""
+    base = root / VTOOL_DIR
+    return base / CONFIG_NAME, base / LOCAL_CONFIG_NAME
+
+
+def read_doc(path: Path) -> dict[str, Any]:
+    """Load one YAML config file safely; absent is empty."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: config file is too large")
+    try:
+        doc = yaml.safe_load(data.decode("utf-8")) or {}
+    except (UnicodeDecodeError, yaml.YAMLError):
+        raise ConfigError(f"{path}: not valid YAML", "fix or delete the file") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: expected a YAML mapping")
+    return doc
+
+
+def write_doc(path: Path, doc: dict[str, Any]) -> None:
+    """Save a config document atomically and durably."""
+    text = yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, allow_unicode=True)
+    atomic_write(path, text.encode("utf-8"))
+
+
+def _section(doc: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
+    value = doc.get(name) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: '{name}' must be a mapping")
+    return value
+
+
+def merged(root: Path) -> dict[str, Any]:
+    """Overlay the local config on the tracked one, section by section."""
+    tracked_path, local_path = config_paths(root)
+    tracked, local = read_doc(tracked_path), read_doc(local_path)
+    out: dict[str, Any] = {}
+    for name in ("cache", "core"):
+        out[name] = {**_section(tracked, name, tracked_path), **_section(local, name, local_path)}
+    remotes: dict[str, Any] = {}
+    for doc, path in ((tracked, tracked_path), (local, local_path)):
+        for rname, settings in _section(doc, "remotes", path).items():
+            if not isinstance(settings, dict):
+                raise ConfigError(f"{path}: remote {rname!r} must be a mapping")
+            remotes[rname] = {**remotes.get(rname, {}), **settings}
+    out["remotes"] = remotes
+    return out
+
+
+def load(root: Path) -> Config:
+    """Build the effective, validated settings of the project at root."""
+    doc = merged(root)
+    cache, core = doc["cache"], doc["core"]
+    link = str(cache.get("link", DEFAULT_LINK))
+    if link not in LINK_MODES:
+        raise ConfigError(f"cache.link: unknown mode {link!r}", f"use one of {', '.join(LINK_MODES)}")
+    cache_dir = Path(os.path.expanduser(str(cache.get("dir") or f"{VTOOL_DIR}/cache")))
+    remotes = {name: _remote(name, settings) for name, settings in doc["remotes"].items()}
+    default = core.get("remote")
+    return Config(
+        root=root,
+        cache_dir=cache_dir if cache_dir.is_absolute() else root / cache_dir,
+        link=link,
+        jobs=parse_jobs(core.get("jobs", DEFAULT_JOBS)),
+        default_remote=str(default) if default else None,
+        remotes=remotes,
+    )
+
+
+def parse_jobs(value: object) -> int:
+    """Validate a parallelism setting."""
+    try:
+        jobs = int(str(value))
+    except ValueError:
+        raise ConfigError(f"core.jobs: {value!r} is not a number") from None
+    if not 1 <= jobs <= MAX_JOBS:
+        raise ConfigError(f"core.jobs: {jobs} is out of range 1..{MAX_JOBS}")
+    return jobs
+
+
+def _remote(name: str, settings: dict[str, Any]) -> RemoteConfig:
+    url = settings.get("url")
+    if not isinstance(url, str) or not url:
+        raise ConfigError(f"remote {name!r} has no url", f"run: vtool remote add {name} URL")
+    known = {k: str(settings[k]) for k in (*REMOTE_FIELDS, *SECRET_FIELDS) if settings.get(k)}
+    return RemoteConfig(name=name, **known)

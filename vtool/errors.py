@@ -1,0 +1,110 @@
+"""The VtoolError tree: each error's str() is the user's message, with the fix when there is one."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class VtoolError(Exception):
+    """Base of every error a user can cause or fix; the CLI prints it as one line."""
+
+    exit_code = EXIT_FAILURE
+    retriable = False
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class UsageError(VtoolError):
+    """The command line itself is wrong."""
+
+    exit_code = EXIT_USAGE
+
+
+class NotARepoError(VtoolError):
+    """Run outside a git repository or outside an initialised vtool project."""
+
+
+class ConfigError(VtoolError):
+    """A setting is unknown, malformed or missing."""
+
+
+class FormatError(VtoolError):
+    """A pointer, manifest or config file is malformed or hostile."""
+
+
+class UnsafePathError(FormatError):
+    """A path escapes the repository or points into .git/ or .vtool/."""
+
+
+class WorkspaceError(VtoolError):
+    """The workspace holds something vtool refuses to track or overwrite."""
+
+
+class WouldLoseDataError(WorkspaceError):
+    """An operation would destroy data the cache does not hold."""
+
+    def __init__(self, paths: list[str], action: str) -> None:
+        shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+        super().__init__(
+            f"{action} would lose {len(paths)} file(s) not in the cache: {shown}",
+            "add them first, or pass --force to discard them",
+        )
+        self.paths = paths
+
+
+class CacheError(VtoolError):
+    """An object is missing from or corrupt in the cache."""
+
+
+class CorruptObjectError(CacheError):
+    """An object's bytes do not hash to its name."""
+
+
+class LockTimeoutError(VtoolError):
+    """Another vtool process held the lock for too long."""
+
+    retriable = True
+
+
+class GitError(VtoolError):
+    """git refused an operation or a revision does not exist."""
+
+
+class RemoteError(VtoolError):
+    """A remote failed in a way retrying will not fix."""
+
+
+class RemoteUnreachableError(RemoteError):
+    """The remote endpoint did not answer after bounded retries."""
+
+    retriable = True
+
+
+class RemoteAuthError(RemoteError):
+    """The remote refused our credentials."""
+
+
+class MissingObjectsError(VtoolError):
+    """Objects needed for an operation are neither in the cache nor on the remote."""
+
+    def __init__(self, oids: list[str], where: str) -> None:
+        shown = ", ".join(oids[:3]) + (f" and {len(oids) - 3} more" if len(oids) > 3 else "")
+        super().__init__(f"{len(oids)} object(s) missing from {where}: {shown}")
+        self.oids = oids
+
+
+class RemoteObjectMissingError(RemoteError):
+    """The remote does not hold an object we asked for."""
+
+    def __init__(self, oid: str, where: str) -> None:
+        super().__init__(f"object {oid} is missing from remote {where}")
+        self.oid = oid

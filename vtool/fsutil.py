@@ -1,0 +1,149 @@
+"""Filesystem primitives with one policy: nothing appears under a final name until it is complete."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import secrets
+import shutil
+import stat
+import string
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from vtool.errors import UnsafePathError
+
+TEMP_MARK = ".vtool-tmp-"
+FICLONE = 0x40049409
+HEX_DIGITS = frozenset(string.hexdigits.lower())
+READ_ONLY = 0o444
+READ_ONLY_EXEC = 0o555
+MODE_FILE = 0o644
+MODE_EXEC = 0o755
+EXEC_BITS = 0o111
+
+
+def is_hex(text: str) -> bool:
+    """Tell whether text is non-empty lowercase hex."""
+    return bool(text) and all(c in HEX_DIGITS for c in text)
+
+
+def temp_path_for(dest: Path) -> Path:
+    """Name a temp file in dest's folder, so the final rename never crosses filesystems."""
+    return dest.with_name(f"{TEMP_MARK}{secrets.token_hex(6)}-{dest.name[:40]}")
+
+
+def is_temp_name(name: str) -> bool:
+    """Tell whether a file name is one of our temp files."""
+    return name.startswith(TEMP_MARK)
+
+
+@contextlib.contextmanager
+def atomic_writer(dest: Path, mode: int = MODE_FILE, durable: bool = False) -> Iterator[IO[bytes]]:
+    """Yield a temp file that replaces `dest` on success and vanishes on any exception."""
+    tmp = temp_path_for(dest)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    if durable:
+        fsync_dir(dest.parent)
+
+
+def atomic_write(dest: Path, data: bytes, mode: int = MODE_FILE, durable: bool = True) -> None:
+    """Write small metadata (pointers, config) durably: temp, fsync, rename, fsync folder."""
+    with atomic_writer(dest, mode, durable) as handle:
+        handle.write(data)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside `path` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_filesystem(path: Path) -> None:
+    """Flush everything written so far on path's filesystem in one call, like git's fsyncMethod=batch."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if hasattr(os, "syncfs"):
+            os.syncfs(fd)  # type: ignore[attr-defined]
+        else:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+def try_reflink(src: Path, dest: Path) -> bool:
+    """Clone src into the new file dest sharing blocks (btrfs, xfs); False where unsupported."""
+    with open(src, "rb") as fin:
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, MODE_FILE)
+        try:
+            fcntl.ioctl(fd, FICLONE, fin.fileno())
+        except OSError as exc:
+            os.close(fd)
+            os.unlink(dest)
+            if exc.errno in (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.ENOSYS):
+                return False
+            raise
+        os.close(fd)
+    return True
+
+
+def atomic_copy(src: Path, dest: Path, mode: int = MODE_FILE) -> None:
+    """Copy src to dest through a temp file (kernel copy where possible)."""
+    tmp = temp_path_for(dest)
+    try:
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, mode)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def remove_file(path: Path) -> None:
+    """Unlink a file, even a read-only one; absent is fine."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def make_dirs_inside(root: Path, folder: Path) -> None:
+    """Create folder and its parents, refusing any existing component that is a symlink or not a folder."""
+    rel = folder.relative_to(root)
+    current = root
+    for part in rel.parts:
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            os.mkdir(current)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            raise UnsafePathError(f"refusing to write through symlinked folder {current}")
+        if not stat.S_ISDIR(st.st_mode):
+            raise UnsafePathError(f"{current} is a file where a folder is needed")
+
+
+def check_inside(root: Path, path: Path) -> None:
+    """Refuse a path whose real location is outside root (symlinked parents included)."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if real != real_root and not real.startswith(real_root + os.sep):
+        raise UnsafePathError(f"{path} resolves outside the repository")

@@ -1,0 +1,75 @@
+"""Everything vtool asks of git: the repo root, tracked files, ignore rules, and pointers at any revision."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from vtool.errors import GitError, NotARepoError
+from vtool.fsutil import atomic_write
+from vtool.pointer import POINTER_SUFFIX
+
+GITIGNORE = ".gitignore"
+
+
+def find_root(start: Path) -> Path:
+    """Return the top of the git work tree containing start, without spawning git."""
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    raise NotARepoError(f"not a git repository: {start}", "run: git init")
+
+
+def run_git(root: Path, *args: str, check: bool = True) -> str:
+    """Run a git command in root and return its stdout; failures become GitError with git's own words."""
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        reason = proc.stderr.strip().splitlines()
+        raise GitError(f"git {args[0]} failed: {reason[-1] if reason else 'exit ' + str(proc.returncode)}")
+    return proc.stdout
+
+
+def list_pointer_files(root: Path) -> list[str]:
+    """List repo-relative paths of every pointer file in the work tree, tracked or new, honouring .gitignore."""
+    out = run_git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", f"*{POINTER_SUFFIX}")
+    found = {p for p in out.split("\0") if p.endswith(POINTER_SUFFIX)}
+    return sorted(p for p in found if (root / p).is_file())
+
+
+def is_tracked(root: Path, relpath: str) -> bool:
+    """Tell whether git tracks the path itself or anything below it."""
+    return bool(run_git(root, "ls-files", "-z", "--", relpath).strip("\0"))
+
+
+def ensure_ignored(folder: Path, name: str) -> bool:
+    """Add `/name` to the .gitignore in folder unless an equal line is there; return True if it changed."""
+    path = folder / GITIGNORE
+    line = "/" + _escape(name)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    if line in text.splitlines():
+        return False
+    prefix = "" if not text or text.endswith("\n") else "\n"
+    atomic_write(path, (text + prefix + line + "\n").encode("utf-8"))
+    return True
+
+
+def _escape(name: str) -> str:
+    out = name
+    for special in ("\\", "*", "?", "[", "!", "#"):
+        out = out.replace(special, "\\" + special)
+    return out.replace(" ", "\\ ") if out.endswith(" ") else out
+
+
+def open_repo(root: Path) -> Any:
+    """Open the repo with GitPython, imported only by commands that read history."""
+    import git
+
+    try:
+        return git.Repo(root)
+    except git.exc.InvalidGitRepositoryError:
+        raise NotARepoError(f"not a git repository: {root}", "run: git init") from None

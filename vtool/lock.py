@@ -1,0 +1,64 @@
+"""An advisory lock per repo (and per shared cache): the kernel drops it when its holder dies, so it never goes stale."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from vtool.errors import LockTimeoutError
+
+LOCK_TIMEOUT_S = 300.0
+POLL_INTERVAL_S = 0.1
+LOCK_FILE_MODE = 0o644
+
+
+def _holder(path: Path) -> str:
+    try:
+        return path.read_text().strip() or "another vtool process"
+    except OSError:
+        return "another vtool process"
+
+
+@contextlib.contextmanager
+def locked(
+    path: Path,
+    shared: bool = False,
+    timeout: float = LOCK_TIMEOUT_S,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """Hold `path` locked (shared for readers of a cache, exclusive for writers), waiting up to timeout."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, LOCK_FILE_MODE)
+    try:
+        _acquire(fd, path, shared, timeout, on_wait)
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _acquire(fd: int, path: Path, shared: bool, timeout: float, on_wait: Callable[[str], None] | None) -> None:
+    mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
+    deadline = time.monotonic() + timeout
+    told = False
+    while True:
+        try:
+            fcntl.flock(fd, mode)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise LockTimeoutError(
+                    f"{path} is locked by {_holder(path)}",
+                    f"gave up after {timeout:.0f} s; wait for it to finish and retry",
+                ) from None
+            if not told and on_wait is not None:
+                on_wait(f"waiting for {_holder(path)} to release {path}")
+                told = True
+            time.sleep(POLL_INTERVAL_S)

@@ -1,0 +1,157 @@
+"""Directory manifests: one canonical, sorted list of entries per folder, hashed into an oid like git trees."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from vtool.errors import FormatError
+from vtool.hashing import Oid, hash_bytes, is_oid
+from vtool.pointer import check_component
+
+HEADER = b"vtool-manifest 1\n"
+MAX_MANIFEST_BYTES = 128 * 1024 * 1024
+KIND_FILE = "f"
+KIND_EXEC = "x"
+KIND_DIR = "d"
+KINDS = (KIND_FILE, KIND_EXEC, KIND_DIR)
+FIELDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One member of a folder: a file (plain or executable) or a subfolder's manifest."""
+
+    name: str
+    kind: str
+    oid: Oid
+    size: int
+    files: int
+
+    @property
+    def is_dir(self) -> bool:
+        """Tell whether this entry names a subfolder manifest."""
+        return self.kind == KIND_DIR
+
+
+def check_name(name: str, where: str) -> None:
+    """Refuse names that are unsafe, not NFC, or would break the line format."""
+    check_component(name, where)
+    if unicodedata.normalize("NFC", name) != name:
+        raise FormatError(f"{where}: file name {name!r} is not in Unicode NFC form", "rename it")
+
+
+def sort_key(entry: Entry) -> bytes:
+    """Order entries by the UTF-8 bytes of their names, the same on every machine."""
+    return entry.name.encode("utf-8", "surrogateescape")
+
+
+def encode(entries: Iterable[Entry]) -> bytes:
+    """Return the canonical bytes of a folder's manifest."""
+    ordered = sorted(entries, key=sort_key)
+    lines = [HEADER]
+    lines.extend(f"{e.kind} {e.oid} {e.size} {e.files} {e.name}\n".encode() for e in ordered)
+    return b"".join(lines)
+
+
+def build(entries: Iterable[Entry]) -> tuple[Oid, bytes]:
+    """Encode a manifest and name it by its hash."""
+    data = encode(entries)
+    return hash_bytes(data), data
+
+
+def decode(data: bytes, where: str) -> list[Entry]:
+    """Parse and validate manifest bytes; reject anything non-canonical."""
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise FormatError(f"{where}: manifest is larger than {MAX_MANIFEST_BYTES} bytes")
+    if not data.startswith(HEADER):
+        raise FormatError(f"{where}: not a vtool manifest (bad header)")
+    try:
+        text = data[len(HEADER):].decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError(f"{where}: manifest is not valid UTF-8") from None
+    if text and not text.endswith("\n"):
+        raise FormatError(f"{where}: manifest does not end with a newline")
+    entries = [_parse_line(line, where) for line in text.split("\n")[:-1]]
+    names = [sort_key(e) for e in entries]
+    if names != sorted(set(names)):
+        raise FormatError(f"{where}: manifest entries are not sorted and unique")
+    return entries
+
+
+def _parse_line(line: str, where: str) -> Entry:
+    parts = line.split(" ", FIELDS - 1)
+    if len(parts) != FIELDS:
+        raise FormatError(f"{where}: malformed manifest line {line[:80]!r}")
+    kind, oid, size, files, name = parts
+    if kind not in KINDS or not is_oid(oid):
+        raise FormatError(f"{where}: malformed manifest line {line[:80]!r}")
+    if not (size.isdigit() and files.isdigit()) or (kind != KIND_DIR and files != "1"):
+        raise FormatError(f"{where}: bad size or file count in {line[:80]!r}")
+    check_name(name, where)
+    return Entry(name, kind, oid, int(size), int(files))
+
+
+Loader = Callable[[Oid], list[Entry]]
+
+
+def walk(load: Loader, root: Oid, prefix: str = "") -> Iterator[tuple[str, Entry]]:
+    """Yield (relative path, entry) for every file and folder below the manifest root, depth first."""
+    for entry in load(root):
+        path = f"{prefix}{entry.name}"
+        yield path, entry
+        if entry.is_dir:
+            yield from walk(load, entry.oid, path + "/")
+
+
+def files(load: Loader, root: Oid) -> dict[str, Entry]:
+    """Flatten a tree into {relative path: file entry}."""
+    return {path: e for path, e in walk(load, root) if not e.is_dir}
+
+
+@dataclass(frozen=True)
+class TreeDiff:
+    """Files that differ between two trees, by relative path."""
+
+    added: dict[str, Entry]
+    deleted: dict[str, Entry]
+    modified: dict[str, tuple[Entry, Entry]]
+
+
+def diff(load: Loader, old: Oid | None, new: Oid | None) -> TreeDiff:
+    """Compare two trees, descending only into subfolders whose manifest oids differ."""
+    added: dict[str, Entry] = {}
+    deleted: dict[str, Entry] = {}
+    modified: dict[str, tuple[Entry, Entry]] = {}
+    _diff_into(load, old, new, "", added, deleted, modified)
+    return TreeDiff(added, deleted, modified)
+
+
+def _diff_into(
+    load: Loader, old: Oid | None, new: Oid | None, prefix: str,
+    added: dict[str, Entry], deleted: dict[str, Entry], modified: dict[str, tuple[Entry, Entry]],
+) -> None:
+    if old == new:
+        return
+    before = {e.name: e for e in load(old)} if old else {}
+    after = {e.name: e for e in load(new)} if new else {}
+    for name in before.keys() | after.keys():
+        a, b = before.get(name), after.get(name)
+        path = prefix + name
+        if a is not None and b is not None and a.is_dir and b.is_dir:
+            _diff_into(load, a.oid, b.oid, path + "/", added, deleted, modified)
+            continue
+        if a is not None and a.is_dir:
+            _diff_into(load, a.oid, None, path + "/", added, deleted, modified)
+            a = None
+        if b is not None and b.is_dir:
+            _diff_into(load, None, b.oid, path + "/", added, deleted, modified)
+            b = None
+        if a is not None and b is not None:
+            if (a.oid, a.kind) != (b.oid, b.kind):
+                modified[path] = (a, b)
+        elif a is not None:
+            deleted[path] = a
+        elif b is not None:
+            added[path] = b

@@ -1,0 +1,121 @@
+"""`vtool add`: hash, cache, write the pointer, ignore the data in git."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from vtool import pointer as ptr
+from vtool.errors import FormatError, UsageError, WorkspaceError
+from vtool.fsutil import atomic_write
+from vtool.gitrepo import ensure_ignored, is_tracked, list_pointer_files
+from vtool.hashing import Oid
+from vtool.ops.project import Dataset, Project, dataset_for, open_project
+from vtool.pointer import POINTER_SUFFIX, Pointer
+from vtool.progress import NULL_PROGRESS, Progress
+from vtool.workspace import Tree, scan
+
+
+@dataclass(frozen=True)
+class Added:
+    """One tracked path after add."""
+
+    path: str
+    pointer: str
+    kind: str
+    oid: Oid
+    size: int
+    files: int
+    hashed: int
+    changed: bool
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """Everything add did, and the git command the user should run next."""
+
+    added: list[Added]
+    git_paths: list[str]
+
+
+def add(paths: list[str], progress: Progress = NULL_PROGRESS) -> AddResult:
+    """Track each path: store its content, then write its pointer and ignore rule."""
+    if not paths:
+        raise UsageError("nothing to add", "name a file or folder: vtool add data/")
+    with open_project(progress) as project:
+        datasets = [_checked(project, p) for p in paths]
+        added = [_add_one(project, ds) for ds in datasets]
+    git_paths: list[str] = []
+    for ds in datasets:
+        parent = ds.pointer_rel.rsplit("/", 1)[0] + "/" if "/" in ds.pointer_rel else ""
+        git_paths += [ds.pointer_rel, parent + ".gitignore"]
+    return AddResult(added, sorted(set(git_paths)))
+
+
+def _checked(project: Project, user_path: str) -> Dataset:
+    """Refuse paths that are missing, git-tracked, or nested in or around another dataset."""
+    root = project.root
+    ds = dataset_for(root, user_path)
+    data = root / ds.data_rel
+    if not os.path.lexists(data):
+        raise UsageError(f"{user_path}: no such file or folder")
+    if data.is_symlink():
+        raise WorkspaceError(f"{user_path} is a symlink; vtool tracks files and folders, not links")
+    ptr.check_component(ds.name, user_path)
+    if is_tracked(root, ds.data_rel):
+        raise WorkspaceError(
+            f"{ds.data_rel} is tracked by git",
+            f"untrack it first: git rm -r --cached {ds.data_rel} && git commit",
+        )
+    for other in list_pointer_files(root):
+        other_data = other[: -len(POINTER_SUFFIX)]
+        if ds.data_rel.startswith(other_data + "/"):
+            raise WorkspaceError(f"{ds.data_rel} is inside {other_data}, which vtool already tracks")
+        if other_data.startswith(ds.data_rel + "/"):
+            raise WorkspaceError(f"{ds.data_rel} contains {other_data}, which vtool already tracks",
+                                 f"remove {other} first")
+    return ds
+
+
+def _add_one(project: Project, ds: Dataset) -> Added:
+    root, cache = project.root, project.cache
+    old = _old_pointer(root / ds.pointer_rel)
+    tree = scan(root, ds.data_rel, project.stats, cache.insert_file, project.config.jobs, project.progress)
+    _ensure_stored(project, tree, old, root / ds.data_rel)
+    cache.sync()  # every object durable before the pointer that names them
+    new = Pointer(ds.name, tree.kind, tree.oid, tree.size, tree.files,
+                  old.meta if old else {}, old.extra if old else {})
+    data = ptr.dumps(new)
+    pointer_path = root / ds.pointer_rel
+    changed = not pointer_path.exists() or pointer_path.read_bytes() != data
+    if changed:
+        atomic_write(pointer_path, data)
+    ensure_ignored(pointer_path.parent, ds.name)
+    return Added(ds.data_rel, ds.pointer_rel, tree.kind, tree.oid, tree.size, tree.files, tree.hashed, changed)
+
+
+def _old_pointer(path: Path) -> Pointer | None:
+    """Read the previous pointer to keep its notes; a broken one must be fixed by hand, not dropped."""
+    if not path.exists():
+        return None
+    try:
+        return ptr.loads(path.read_bytes(), path.name)
+    except FormatError as exc:
+        raise FormatError(f"cannot update {path.name}: {exc}", f"fix or delete {path.name}, then add again") from None
+
+
+def _ensure_stored(project: Project, tree: Tree, old: Pointer | None, base: Path) -> None:
+    """Store manifests, and any file the stat cache vouched for but the cache no longer holds."""
+    cache = project.cache
+    if old is not None and old.oid == tree.oid and cache.has(tree.oid):
+        return
+    for data in tree.manifests.values():
+        cache.put_bytes(data)
+    for rel, entry in tree.file_oids.items():
+        if not cache.has(entry.oid, entry.size):
+            path = base / rel if rel else base
+            oid, _ = cache.insert_file(path)
+            if oid != entry.oid:
+                raise WorkspaceError(f"{path} changed while it was being added", "run vtool add again")
+

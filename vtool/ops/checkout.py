@@ -1,0 +1,167 @@
+"""`vtool checkout [TARGETS]`: make the workspace match the pointers, never losing uncached data."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vtool import manifest
+from vtool.errors import CorruptObjectError, MissingObjectsError, WouldLoseDataError
+from vtool.fsutil import make_dirs_inside, remove_file
+from vtool.hashing import hash_file
+from vtool.manifest import KIND_FILE, Entry
+from vtool.ops.project import Dataset, Project, open_project, read_pointer, select
+from vtool.ops.status import tree_loader
+from vtool.pointer import Pointer
+from vtool.progress import NULL_PROGRESS, Progress
+from vtool.statcache import Stamp
+from vtool.workspace import link_out, scan, verify_object
+
+VERIFIED_KEY = "\0verified/"
+
+
+@dataclass(frozen=True)
+class CheckedOut:
+    """What checkout changed in one dataset."""
+
+    path: str
+    written: int
+    deleted: int
+    unchanged: int
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    """Every dataset checkout touched."""
+
+    datasets: list[CheckedOut]
+
+
+@dataclass
+class Plan:
+    """The changes one dataset needs, computed before anything is written."""
+
+    ds: Dataset
+    pointer: Pointer
+    write: dict[str, Entry] = field(default_factory=dict)
+    delete: list[str] = field(default_factory=list)
+    folders: set[str] = field(default_factory=set)
+    lost: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def checkout(targets: list[str], force: bool = False, progress: Progress = NULL_PROGRESS,
+             verify: bool = False) -> CheckoutResult:
+    """Plan every dataset, refuse if data would be lost or objects are missing, then apply."""
+    with open_project(progress) as project:
+        plans = [plan(project, ds, read_pointer(project.root, ds)) for ds in select(project.root, targets)]
+        return CheckoutResult(apply_plans(project, plans, force, verify))
+
+
+def apply_plans(project: Project, plans: list[Plan], force: bool, verify: bool) -> list[CheckedOut]:
+    """Check the plans are safe and complete, then carry them out."""
+    lost = [f"{p.ds.data_rel}/{rel}".rstrip("/") for p in plans for rel in p.lost]
+    if lost and not force:
+        raise WouldLoseDataError(lost, "checkout")
+    cache = project.cache
+    missing = sorted({e.oid for p in plans for e in p.write.values() if not cache.has(e.oid, e.size)})
+    if missing:
+        raise MissingObjectsError(missing, "the cache (run: vtool fetch, or vtool pull)")
+    return [_apply(project, p, verify) for p in plans]
+
+
+def target_files(project: Project, pointer: Pointer) -> tuple[dict[str, Entry], set[str]]:
+    """Return the pointer's files by dataset-relative path, and its folders."""
+    if pointer.kind == "file":
+        return {"": Entry(pointer.path, KIND_FILE, pointer.oid, pointer.size, 1)}, set()
+    files: dict[str, Entry] = {}
+    folders: set[str] = set()
+    for path, entry in manifest.walk(tree_loader(project), pointer.oid):
+        (folders.add(path) if entry.is_dir else files.__setitem__(path, entry))
+    return files, folders
+
+
+def plan(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
+    """Work out what to write and delete for one dataset, and what that would lose."""
+    wanted, folders = target_files(project, pointer)
+    result = Plan(ds, pointer, folders=folders)
+    current: dict[str, Entry] = {}
+    if os.path.lexists(project.root / ds.data_rel):
+        tree = scan(project.root, ds.data_rel, project.stats, hash_file, project.config.jobs,
+                    project.progress, project.config.cache_dir)
+        current = tree.file_oids
+    cache = project.cache
+    for rel, entry in wanted.items():
+        have = current.get(rel)
+        if have is not None and (have.oid, have.kind) == (entry.oid, entry.kind):
+            result.unchanged += 1
+            continue
+        result.write[rel] = entry
+        if have is not None and have.oid != entry.oid and not cache.has(have.oid, have.size):
+            result.lost.append(rel)
+    for rel, have in current.items():
+        if rel not in wanted:
+            result.delete.append(rel)
+            if not cache.has(have.oid, have.size):
+                result.lost.append(rel)
+    return result
+
+
+def _apply(project: Project, p: Plan, verify: bool) -> CheckedOut:
+    base = project.root / p.ds.data_rel
+    for rel in p.delete:
+        remove_file(base / rel if rel else base)
+    _prune_folders(base, p)
+    corrupt: list[str] = []
+    progress = project.progress
+    progress.start(f"checkout {p.ds.data_rel}", total=len(p.write), total_bytes=sum(e.size for e in p.write.values()))
+    for rel in sorted(p.write):
+        entry = p.write[rel]
+        try:
+            _write_one(project, base, p.ds.data_rel, rel, entry, verify)
+        except CorruptObjectError:
+            corrupt.append(entry.oid)
+        progress.advance(1, entry.size)
+    progress.done()
+    for folder in sorted(p.folders):
+        make_dirs_inside(project.root, base / folder)
+    if corrupt:
+        raise CorruptObjectError(f"{len(corrupt)} corrupt cache object(s) not checked out: {', '.join(corrupt[:3])}",
+                                 "run: vtool fetch to repair them, then checkout again")
+    return CheckedOut(p.ds.data_rel, len(p.write), len(p.delete), p.unchanged)
+
+
+def _prune_folders(base: Path, p: Plan) -> None:
+    """Remove folders the target lacks once they are empty (deepest first); a file target replaces its folder."""
+    if not base.is_dir() or base.is_symlink():
+        return
+    keep = set(p.folders) if p.pointer.kind == "dir" else None
+    for folder, _, _ in sorted(os.walk(base), key=lambda t: -len(t[0])):
+        rel = os.path.relpath(folder, base)
+        wanted = keep is not None and (rel == "." or rel in keep)
+        if not wanted:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
+
+
+def _write_one(project: Project, base: Path, data_rel: str, rel: str, entry: Entry, verify: bool) -> None:
+    dest = base / rel if rel else base
+    make_dirs_inside(project.root, dest.parent)
+    if os.path.isdir(dest) and not os.path.islink(dest):
+        os.rmdir(dest)
+    src = project.cache.path(entry.oid)
+    link = project.config.link
+    if link != "copy" and (verify or not _known_good(project, src, entry)):
+        verify_object(src, entry)
+        project.stats.record(VERIFIED_KEY + entry.oid, Stamp.of(os.stat(src)), entry.oid)
+    link_out(src, dest, entry, link)
+    repo_rel = f"{data_rel}/{rel}" if rel else data_rel
+    project.stats.record(repo_rel, Stamp.of(os.stat(dest)), entry.oid)
+
+
+def _known_good(project: Project, src: Path, entry: Entry) -> bool:
+    """Tell whether this object was hashed before and has not changed since."""
+    return project.stats.lookup(VERIFIED_KEY + entry.oid, Stamp.of(os.stat(src))) == entry.oid

@@ -1,0 +1,123 @@
+"""An open vtool project: root, settings, cache, stat cache and locks, shared by every op."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from vtool import config as cfg
+from vtool import pointer as ptr
+from vtool.cache import Cache
+from vtool.errors import NotARepoError, UnsafePathError, UsageError
+from vtool.fsutil import check_inside
+from vtool.gitrepo import find_root, list_pointer_files
+from vtool.lock import locked
+from vtool.pointer import POINTER_SUFFIX, Pointer
+from vtool.progress import NULL_PROGRESS, Progress
+from vtool.statcache import StatCache
+
+STATE_DIR = "state"
+STAT_DB = "stat.db"
+LOCK_NAME = "lock"
+CACHE_LOCK_NAME = "lock"
+
+
+@dataclass
+class Project:
+    """What an op needs to work on one repository."""
+
+    root: Path
+    config: cfg.Config
+    cache: Cache
+    stats: StatCache
+    progress: Progress
+
+    @property
+    def vtool_dir(self) -> Path:
+        """Return the project's `.vtool` folder."""
+        return self.root / cfg.VTOOL_DIR
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A tracked path: its pointer file and the data beside it, both repo-relative."""
+
+    pointer_rel: str
+    data_rel: str
+
+    @property
+    def name(self) -> str:
+        """Return the tracked path's own name (the pointer's `path` field)."""
+        return self.data_rel.rsplit("/", 1)[-1]
+
+
+def project_root(start: Path | None = None) -> Path:
+    """Find the enclosing git repo and require `vtool init` to have run there."""
+    root = find_root(start or Path.cwd())
+    if not (root / cfg.VTOOL_DIR).is_dir():
+        raise NotARepoError(f"{root} is not a vtool project", "run: vtool init")
+    return root
+
+
+@contextlib.contextmanager
+def open_project(progress: Progress = NULL_PROGRESS, exclusive_cache: bool = False,
+                 start: Path | None = None) -> Iterator[Project]:
+    """Open the project with the repo lock held and the cache lock shared (exclusive for gc)."""
+    root = project_root(start)
+    settings = cfg.load(root)
+    vdir = root / cfg.VTOOL_DIR
+    with locked(vdir / LOCK_NAME, on_wait=progress.message), \
+            locked(settings.cache_dir / CACHE_LOCK_NAME, shared=not exclusive_cache, on_wait=progress.message):
+        stats = StatCache(vdir / STATE_DIR / STAT_DB)
+        try:
+            yield Project(root, settings, Cache(settings.cache_dir), stats, progress)
+        finally:
+            stats.close()
+
+
+def repo_relative(root: Path, user_path: str) -> str:
+    """Turn a user's path (relative to cwd) into a repo-relative posix path, refusing escapes."""
+    absolute = Path(os.path.abspath(user_path))
+    check_inside(root, absolute.parent)
+    real_parent = Path(os.path.realpath(absolute.parent))
+    rel = (real_parent / absolute.name).relative_to(os.path.realpath(root)).as_posix()
+    if rel in (".", ""):
+        raise UsageError(f"{user_path}: the repository root itself cannot be tracked", "name a file or folder in it")
+    first = rel.split("/", 1)[0]
+    if first in (".git", cfg.VTOOL_DIR):
+        raise UnsafePathError(f"{user_path}: refusing to track anything inside {first}/")
+    return rel
+
+
+def dataset_for(root: Path, user_path: str) -> Dataset:
+    """Map `data`, `data/` or `data.vtool` to its dataset."""
+    rel = repo_relative(root, user_path.rstrip("/") or user_path)
+    if rel.endswith(POINTER_SUFFIX):
+        rel = rel[: -len(POINTER_SUFFIX)]
+    return Dataset(rel + POINTER_SUFFIX, rel)
+
+
+def all_datasets(root: Path) -> list[Dataset]:
+    """Every pointer file in the work tree, as datasets."""
+    return [Dataset(p, p[: -len(POINTER_SUFFIX)]) for p in list_pointer_files(root)]
+
+
+def select(root: Path, targets: list[str]) -> list[Dataset]:
+    """Resolve command-line targets to tracked datasets; none means all of them."""
+    if not targets:
+        return all_datasets(root)
+    chosen = [dataset_for(root, t) for t in targets]
+    for t, ds in zip(targets, chosen):
+        if not (root / ds.pointer_rel).is_file():
+            raise UsageError(f"{t}: not tracked by vtool (no {ds.pointer_rel})", f"run: vtool add {t}")
+    return chosen
+
+
+def read_pointer(root: Path, ds: Dataset) -> Pointer:
+    """Load a dataset's pointer from the work tree, refusing one that resolves outside the repo."""
+    path = root / ds.pointer_rel
+    check_inside(root, path)
+    return ptr.loads(path.read_bytes(), path.name)

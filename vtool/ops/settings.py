@@ -1,0 +1,49 @@
+"""`vtool config`: read and write one setting in the tracked or local config file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vtool import config as cfg
+from vtool.errors import ConfigError
+from vtool.ops.project import project_root
+
+
+@dataclass(frozen=True)
+class ConfigValue:
+    """A setting's effective value (None when unset)."""
+
+    key: str
+    value: str | None
+
+
+def _validate(key: str, value: str) -> object:
+    if key == "cache.link" and value not in cfg.LINK_MODES:
+        raise ConfigError(f"cache.link: unknown mode {value!r}", f"use one of {', '.join(cfg.LINK_MODES)}")
+    if key == "core.jobs":
+        return cfg.parse_jobs(value)
+    return value
+
+
+def config_value(key: str, value: str | None = None, local: bool = False, unset: bool = False,
+                 start: Path | None = None) -> ConfigValue:
+    """Get a setting, or set/unset it in config.yaml (config.local.yaml with local=True)."""
+    if key not in cfg.SETTINGS:
+        raise ConfigError(f"unknown setting {key!r}", f"known settings: {', '.join(cfg.SETTINGS)}")
+    root = project_root(start)
+    section, name = key.split(".", 1)
+    if value is None and not unset:
+        current = cfg.merged(root)[section].get(name)
+        return ConfigValue(key, None if current is None else str(current))
+    tracked, local_path = cfg.config_paths(root)
+    path = local_path if local else tracked
+    doc = cfg.read_doc(path)
+    part = doc.setdefault(section, {})
+    if unset:
+        part.pop(name, None)
+    else:
+        part[name] = _validate(key, value or "")
+    cfg.write_doc(path, doc)
+    cfg.load(root)
+    return ConfigValue(key, None if unset else str(value))

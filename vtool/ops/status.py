@@ -1,0 +1,114 @@
+"""`vtool status`: compare each dataset's workspace and cache with its pointer."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from vtool import manifest
+from vtool.errors import CacheError
+from vtool.hashing import Oid
+from vtool.manifest import Entry
+from vtool.ops.project import Dataset, Project, open_project, read_pointer, select
+from vtool.pointer import Pointer
+from vtool.progress import NULL_PROGRESS, Progress
+from vtool.workspace import Tree, scan
+from vtool.hashing import hash_file
+
+IN_SYNC = "in sync"
+MODIFIED = "modified"
+NOT_IN_WORKSPACE = "not in workspace"
+
+
+@dataclass(frozen=True)
+class DatasetStatus:
+    """How one dataset's workspace and cache compare with its pointer."""
+
+    path: str
+    pointer: str
+    kind: str
+    state: str
+    added: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    missing_from_cache: int = 0
+    hashed: int = 0
+
+    @property
+    def in_sync(self) -> bool:
+        """Tell whether workspace and cache both match the pointer."""
+        return self.state == IN_SYNC and self.missing_from_cache == 0
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    """Status of every selected dataset."""
+
+    datasets: list[DatasetStatus]
+
+    @property
+    def in_sync(self) -> bool:
+        """Tell whether nothing is out of sync (for --check)."""
+        return all(d.in_sync for d in self.datasets)
+
+
+def status(targets: list[str], progress: Progress = NULL_PROGRESS) -> StatusResult:
+    """Report every selected dataset; hashes only files the stat cache cannot vouch for."""
+    with open_project(progress) as project:
+        return StatusResult([_one(project, ds) for ds in select(project.root, targets)])
+
+
+def _one(project: Project, ds: Dataset) -> DatasetStatus:
+    pointer = read_pointer(project.root, ds)
+    if not os.path.lexists(project.root / ds.data_rel):
+        missing = count_missing(project, pointer, None)
+        return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, NOT_IN_WORKSPACE, missing_from_cache=missing)
+    tree = scan(project.root, ds.data_rel, project.stats, hash_file, project.config.jobs, project.progress,
+                project.config.cache_dir)
+    if tree.kind == pointer.kind and tree.oid == pointer.oid:
+        missing = count_missing(project, pointer, tree)
+        return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, IN_SYNC, missing_from_cache=missing,
+                             hashed=tree.hashed)
+    added, modified, deleted = _changes(project, pointer, tree)
+    return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, MODIFIED, added, modified, deleted,
+                         count_missing(project, pointer, None), tree.hashed)
+
+
+def _changes(project: Project, pointer: Pointer, tree: Tree) -> tuple[list[str], list[str], list[str]]:
+    """List changed files, when the pointer's manifests are at hand."""
+    if pointer.kind != "dir" or tree.kind != "dir":
+        return [], [""], []
+    loader = tree_loader(project, tree)
+    try:
+        changes = manifest.diff(loader, pointer.oid, tree.oid)
+    except CacheError:
+        return [], [], []
+    return sorted(changes.added), sorted(changes.modified), sorted(changes.deleted)
+
+
+def tree_loader(project: Project, tree: Tree | None = None) -> manifest.Loader:
+    """Load manifests from a scanned tree first, then from the cache."""
+    def load(oid: Oid) -> list[Entry]:
+        if tree is not None and oid in tree.manifests:
+            return tree.load(oid)
+        return manifest.decode(project.cache.read_bytes(oid), oid)
+    return load
+
+
+def count_missing(project: Project, pointer: Pointer, tree: Tree | None) -> int:
+    """Count the pointer's objects (files and manifests) the cache lacks or holds at the wrong size."""
+    cache = project.cache
+    if pointer.kind == "file":
+        return 0 if cache.has(pointer.oid, pointer.size) else 1
+    if tree is not None:
+        manifests = list(tree.manifests)
+        files = tree.file_oids.values()
+    else:
+        try:
+            walked = list(manifest.walk(tree_loader(project), pointer.oid))
+        except CacheError:
+            return 1
+        manifests = [pointer.oid] + [e.oid for _, e in walked if e.is_dir]
+        files = [e for _, e in walked if not e.is_dir]
+    missing = sum(1 for oid in manifests if not cache.has(oid))
+    return missing + sum(1 for e in {e.oid: e for e in files}.values() if not cache.has(e.oid, e.size))

@@ -1,0 +1,71 @@
+"""A remote that is a folder: a NAS mount, a USB disk, or a temp dir in tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from vtool.errors import RemoteError, RemoteObjectMissingError
+from vtool.fsutil import atomic_copy, is_hex
+from vtool.remote.base import FANOUT_CHARS, OID_PREFIX, RemoteConfig, object_key
+
+COPY_CHUNK = 1 << 20
+DIGEST_CHARS = 32
+
+
+class LocalRemote:
+    """Objects as files under `<root>/<2 hex>/<30 hex>`, written by temp file and rename."""
+
+    def __init__(self, config: RemoteConfig) -> None:
+        self.name = config.name
+        self.root = Path(os.path.expanduser(config.url.removeprefix("file://")))
+        if not self.root.is_dir():
+            raise RemoteError(
+                f"remote {self.name!r}: folder {self.root} does not exist",
+                f"create it with: mkdir -p {self.root}",
+            )
+
+    def describe(self) -> str:
+        """Return the folder path."""
+        return str(self.root)
+
+    def _path(self, oid: str) -> Path:
+        return self.root / object_key(oid)
+
+    def iter_oids(self) -> Iterator[str]:
+        """Walk the two-level fan-out, skipping anything that is not ours (temp files, strays)."""
+        for bucket in os.scandir(self.root):
+            if len(bucket.name) != FANOUT_CHARS or not is_hex(bucket.name) or not bucket.is_dir():
+                continue
+            for entry in os.scandir(bucket.path):
+                rest = entry.name
+                if len(rest) == DIGEST_CHARS - FANOUT_CHARS and is_hex(rest):
+                    yield OID_PREFIX + bucket.name + rest
+
+    def has(self, oid: str) -> bool:
+        """Check the object file exists."""
+        return self._path(oid).is_file()
+
+    def put(self, oid: str, src: Path) -> None:
+        """Copy to a temp file beside the final name, then rename over it."""
+        dest = self._path(oid)
+        dest.parent.mkdir(exist_ok=True)
+        atomic_copy(src, dest)
+
+    def get(self, oid: str, dest: BinaryIO) -> None:
+        """Stream the object file into `dest`."""
+        try:
+            with open(self._path(oid), "rb") as src:
+                shutil.copyfileobj(src, dest, COPY_CHUNK)
+        except FileNotFoundError:
+            raise RemoteObjectMissingError(oid, self.name) from None
+
+    def remove(self, oid: str) -> None:
+        """Unlink the object file if present."""
+        self._path(oid).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Nothing to release."""

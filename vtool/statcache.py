@@ -1,0 +1,109 @@
+"""Remembers the hash of each workspace file by (inode, size, mtime, ctime) so unchanged files are never re-hashed."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vtool.hashing import Oid
+
+# A file modified within this window after we stat it could keep the same mtime (coarse
+# kernel clocks tick every few ms), so such entries are trusted only once they are older.
+RACY_WINDOW_NS = 50_000_000
+# Filesystems with whole-second timestamps (FAT, some network mounts) need a wider window.
+COARSE_WINDOW_NS = 2_000_000_000
+NS_PER_SECOND = 1_000_000_000
+BUSY_TIMEOUT_S = 30.0
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS stat (
+    path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
+    oid TEXT, recorded_ns INTEGER
+) WITHOUT ROWID
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """The stat fields that change whenever a file's content can have changed."""
+
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Stamp:
+        """Take a stamp from a stat result."""
+        return cls(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _window(mtime_ns: int) -> int:
+    return COARSE_WINDOW_NS if mtime_ns % NS_PER_SECOND == 0 else RACY_WINDOW_NS
+
+
+class StatCache:
+    """A sqlite table of repo-relative path -> (stamp, oid), loaded whole for fast lookups."""
+
+    def __init__(self, db_path: Path) -> None:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(SCHEMA)
+        self._rows: dict[str, tuple[int, int, int, int, str, int]] | None = None
+        self._pending: dict[str, tuple[Stamp, Oid]] = {}
+
+    def _load(self) -> dict[str, tuple[int, int, int, int, str, int]]:
+        if self._rows is None:
+            cursor = self._db.execute("SELECT path, ino, size, mtime_ns, ctime_ns, oid, recorded_ns FROM stat")
+            self._rows = {row[0]: row[1:] for row in cursor}
+        return self._rows
+
+    def lookup(self, path: str, stamp: Stamp) -> Oid | None:
+        """Return the remembered oid if the file is provably unchanged since it was recorded."""
+        row = self._load().get(path)
+        if row is None:
+            return None
+        ino, size, mtime_ns, ctime_ns, oid, recorded_ns = row
+        if (ino, size, mtime_ns, ctime_ns) != (stamp.ino, stamp.size, stamp.mtime_ns, stamp.ctime_ns):
+            return None
+        if recorded_ns - mtime_ns < _window(mtime_ns):
+            return None
+        return oid
+
+    def record(self, path: str, stamp: Stamp, oid: Oid) -> None:
+        """Queue an entry; it is written by flush()."""
+        self._pending[path] = (stamp, oid)
+
+    def flush(self) -> None:
+        """Write queued entries in one transaction, after waiting out the racy window if needed."""
+        if not self._pending:
+            return
+        latest = max(stamp.mtime_ns for stamp, _ in self._pending.values())
+        wait_ns = latest + RACY_WINDOW_NS - time.time_ns()
+        if 0 < wait_ns <= RACY_WINDOW_NS:
+            time.sleep(wait_ns / NS_PER_SECOND)
+        now = time.time_ns()
+        rows = [(p, s.ino, s.size, s.mtime_ns, s.ctime_ns, oid, now) for p, (s, oid) in self._pending.items()]
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        if self._rows is not None:
+            self._rows.update({row[0]: row[1:] for row in rows})
+        self._pending.clear()
+
+    def forget_under(self, prefix: str) -> None:
+        """Drop entries of a dataset that no longer exists."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM stat WHERE path = ? OR substr(path, 1, ?) = ?",
+                             (prefix, len(prefix) + 1, prefix + "/"))
+        self._rows = None
+
+    def close(self) -> None:
+        """Flush and close the database."""
+        self.flush()
+        self._db.close()
