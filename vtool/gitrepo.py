@@ -73,3 +73,40 @@ def open_repo(root: Path) -> Any:
         return git.Repo(root)
     except git.exc.InvalidGitRepositoryError:
         raise NotARepoError(f"not a git repository: {root}", "run: git init") from None
+
+
+def resolve(root: Path, rev: str) -> str:
+    """Return the full commit sha a revision names, or a GitError saying it does not exist."""
+    out = run_git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", check=False)
+    if not out.strip():
+        raise GitError(f"unknown revision {rev!r}", "see: git log --oneline")
+    return out.strip()
+
+
+def pointers_at(root: Path, rev: str) -> list[tuple[str, bytes]]:
+    """Read every pointer file committed at rev straight from git objects, without touching the work tree."""
+    sha = resolve(root, rev)
+    listing = run_git(root, "ls-tree", "-r", "-z", "--full-tree", sha)
+    wanted: list[tuple[str, str]] = []
+    for record in listing.split("\0"):
+        if not record:
+            continue
+        info, path = record.split("\t", 1)
+        _, kind, blob = info.split()
+        if kind == "blob" and path.endswith(POINTER_SUFFIX):
+            wanted.append((path, blob))
+    if not wanted:
+        return []
+    repo = open_repo(root)
+    return [(path, repo.odb.stream(bytes.fromhex(blob)).read()) for path, blob in wanted]
+
+
+def all_commits(root: Path) -> list[str]:
+    """List every commit reachable from any ref."""
+    return run_git(root, "rev-list", "--all").split()
+
+
+def branch_and_tag_tips(root: Path) -> list[str]:
+    """List the commits at the tips of all branches and tags."""
+    out = run_git(root, "for-each-ref", "--format=%(objectname)^{commit}", "refs/heads", "refs/tags")
+    return sorted({resolve(root, line) for line in out.split()})

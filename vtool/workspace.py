@@ -12,8 +12,13 @@ from pathlib import Path
 from vtool import manifest
 from vtool.errors import CorruptObjectError, WorkspaceError
 from vtool.fsutil import (
-    EXEC_BITS, MODE_EXEC, MODE_FILE, is_temp_name, remove_file,
-    temp_path_for, try_reflink,
+    EXEC_BITS,
+    MODE_EXEC,
+    MODE_FILE,
+    is_temp_name,
+    remove_file,
+    temp_path_for,
+    try_reflink,
 )
 from vtool.hashing import CHUNK_SIZE, Oid, hash_file, new_hasher, oid_of
 from vtool.manifest import KIND_DIR, KIND_EXEC, KIND_FILE, Entry

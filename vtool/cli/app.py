@@ -40,7 +40,7 @@ def _root(
 
 
 def _register() -> None:
-    from vtool.cli import data, setup  # noqa: F401  (each registers its commands)
+    from vtool.cli import data, remotes, setup  # noqa: F401  (each registers its commands)
 
 
 def main() -> None:

@@ -8,11 +8,12 @@ import typer
 
 from vtool.cli.app import app
 from vtool.cli.common import JsonOpt, TargetsArg, command
-from vtool.cli.render import render_status
+from vtool.cli.render import render_remote_status, render_status
 from vtool.cli.ui import ui
 from vtool.ops.add import add
 from vtool.ops.checkout import checkout
 from vtool.ops.status import status
+from vtool.ops.sync import SyncOptions, remote_status
 
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite or delete data the cache does not hold.")]
 
@@ -34,10 +35,16 @@ def add_cmd(paths: Annotated[list[str], typer.Argument(help="Files or folders to
 @command(app, "status")
 def status_cmd(targets: TargetsArg = None, json_out: JsonOpt = False,
                check: Annotated[bool, typer.Option("--check", help="Exit 1 if anything is out of sync.")] = False,
-               ) -> None:
-    """Show which datasets differ from their pointers."""
-    result = status(targets or [], progress=ui.progress())
-    ui.json(result) if json_out else render_status(result)
+               remote: Annotated[bool, typer.Option("--remote", help="Compare with the default remote.")] = False,
+               remote_name: Annotated[str | None, typer.Option("-r", "--remote-name", help="Compare with this remote.")]
+               = None) -> None:
+    """Show which datasets differ from their pointers (or, with --remote / -r NAME, what is not pushed)."""
+    if remote or remote_name:
+        result = remote_status(SyncOptions(targets or [], remote=remote_name), ui.progress())
+        ui.json(result) if json_out else render_remote_status(result)
+    else:
+        result = status(targets or [], progress=ui.progress())
+        ui.json(result) if json_out else render_status(result)
     if check and not result.in_sync:
         raise typer.Exit(1)
 

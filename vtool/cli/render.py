@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vtool.cli.ui import ui
 from vtool.ops.status import StatusResult
+from vtool.ops.sync import RemoteStatusResult
 
 LISTED_FILES = 20
 
@@ -24,3 +25,14 @@ def render_status(result: StatusResult) -> None:
                 ui.print(f"    {mark} {path}")
             if len(paths) > LISTED_FILES:
                 ui.print(f"    {mark} ... and {len(paths) - LISTED_FILES} more")
+
+
+def render_remote_status(result: RemoteStatusResult) -> None:
+    """Print what each dataset has not pushed yet."""
+    for ds in result.datasets:
+        if ds.unknown:
+            ui.print(f"{ds.path}: cannot tell, {len(ds.unknown)} manifest(s) not in the local cache")
+        elif ds.missing:
+            ui.print(f"{ds.path}: {ds.missing} of {ds.objects} object(s) not pushed ({ds.missing_bytes} bytes)")
+        else:
+            ui.print(f"{ds.path}: all {ds.objects} object(s) on {result.remote}")

@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 
 from vtool import manifest
 from vtool.errors import CacheError
-from vtool.hashing import Oid
+from vtool.hashing import Oid, hash_file
 from vtool.manifest import Entry
 from vtool.ops.project import Dataset, Project, open_project, read_pointer, select
 from vtool.pointer import Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.workspace import Tree, scan
-from vtool.hashing import hash_file
 
 IN_SYNC = "in sync"
 MODIFIED = "modified"

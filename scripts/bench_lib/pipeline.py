@@ -1,0 +1,324 @@
+"""One tool's pass over one scenario: the timed operations, in the order a user meets them."""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench_lib.config import (
+    DATA_DIRNAME,
+    GIT_BRANCH,
+    OP_ADD,
+    OP_ADD_MOD,
+    OP_CHECKOUT_V1,
+    OP_CHECKOUT_V2,
+    OP_GC,
+    OP_PULL,
+    OP_PUSH,
+    OP_PUSH_INC,
+    OP_READD,
+    OP_STATUS,
+    OP_STATUS_MOD,
+    TAG_V1,
+    TAG_V2,
+)
+from bench_lib.datagen import Dataset, apply_mutation
+from bench_lib.proc import run_quiet, run_timed
+from bench_lib.tools import Argv, Driver
+from bench_lib.treehash import tree_hash, walk_stat
+
+KIB_PER_MB = 1024
+STATUS_OK = "ok"
+STATUS_ERROR = "error"
+STATUS_TIMEOUT = "timeout"
+STATUS_FAIL = "FAIL"
+STATUS_SKIPPED = "skipped"
+STATEFUL_OPS = (OP_ADD, OP_PUSH, OP_ADD_MOD, OP_PUSH_INC)
+
+
+class OpFailed(Exception):
+    """An operation failed (error, timeout) or produced wrong data (FAIL)."""
+
+    def __init__(self, status: str, detail: str) -> None:
+        """Keep the cell status and a human detail (the stderr tail for errors)."""
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class _Done(Exception):
+    """Every selected operation has been measured; the rest of the pass is not needed."""
+
+
+@dataclass
+class Cell:
+    """One tool's measurements of one operation."""
+
+    status: str = STATUS_SKIPPED
+    times_s: list[float] = field(default_factory=list)
+    rss_kib: list[int] = field(default_factory=list)
+    detail: str = ""
+
+    def record(self, wall_s: float, rss_kib: int) -> None:
+        """Add one successful sample."""
+        self.status = STATUS_OK
+        self.times_s.append(wall_s)
+        self.rss_kib.append(rss_kib)
+
+    @property
+    def median_s(self) -> float | None:
+        """Return the median wall time, or None when there is no sample."""
+        return statistics.median(self.times_s) if self.times_s else None
+
+    @property
+    def peak_rss_mb(self) -> float | None:
+        """Return the highest peak RSS over the runs, in MiB."""
+        return max(self.rss_kib) / KIB_PER_MB if self.rss_kib else None
+
+    def to_json(self) -> dict[str, object]:
+        """Return the cell as a JSON-ready dict."""
+        return {"status": self.status, "runs": len(self.times_s), "times_s": self.times_s,
+                "median_s": self.median_s, "peak_rss_mb": self.peak_rss_mb, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a pass needs besides the tool and data: where, which remote, how many runs."""
+
+    work: Path
+    logs: Path
+    bucket: str
+    endpoint: str
+    jobs: int
+    timeout_s: float
+    runs: Mapping[str, int]
+    selected: frozenset[str]
+    log: Callable[[str], None]
+
+
+class ToolPass:
+    """Run one tool through the scenario and collect a Cell per selected operation."""
+
+    def __init__(self, driver: Driver, ds: Dataset, ctx: RunContext) -> None:
+        """Prepare paths; nothing runs until run()."""
+        self.d, self.ds, self.ctx = driver, ds, ctx
+        self.repo = ctx.work / "repo"
+        self.clone = ctx.work / "clone"
+        self.cells: dict[str, Cell] = {}
+        self.remaining = set(ctx.selected)
+        self.seq = 0
+        self.gitignore_tracked = False
+
+    @property
+    def data(self) -> Path:
+        """Return the tracked data folder of the main repo."""
+        return self.repo / DATA_DIRNAME
+
+    def url(self, run: int) -> str:
+        """Return the remote URL of a push run (a fresh prefix, so every run starts empty)."""
+        return f"s3://{self.ctx.bucket}/run{run}"
+
+    def run(self) -> dict[str, Cell]:
+        """Execute the whole pass; a failing step marks its cells and the pass goes on."""
+        try:
+            self._setup()
+        except OpFailed as e:
+            self.ctx.log(f"{self.d.name}: setup failed: {e.detail}")
+            for op in self.ctx.selected:
+                self.cells[op] = Cell(e.status, detail=f"setup: {e.detail}")
+            return self.cells
+        try:
+            self._sequence()
+        except _Done:
+            pass
+        return self.cells
+
+    def _sequence(self) -> None:
+        """Run the steps in order; unselected steps that others depend on run once, unreported."""
+        self._step(OP_ADD, self._add)
+        self._step(OP_STATUS, self._repeat(OP_STATUS, self.d.status()))
+        self._step(OP_READD, self._repeat(OP_READD, self.d.add()))
+        self._commit(TAG_V1)
+        self._step(OP_PUSH, self._push)
+        self._continue()
+        apply_mutation(self.data, self.ds.mutation)
+        self._step(OP_STATUS_MOD, self._repeat(OP_STATUS_MOD, self.d.status()))
+        self._step(OP_ADD_MOD, self._add_mod)
+        self._commit(TAG_V2)
+        # A repeat would find nothing left to push, so the incremental push runs once.
+        self._step(OP_PUSH_INC, self._repeat(OP_PUSH_INC, self.d.push(self.ctx.jobs), max_runs=1))
+        self._step(OP_PULL, self._pull)
+        self._checkout_cycle()
+        self._step(OP_GC, self._gc)
+
+    def _continue(self) -> None:
+        """Stop the pass once every selected operation has been measured."""
+        if not self.remaining:
+            raise _Done
+
+    def _step(self, op: str, fn: Callable[[Cell, int], None]) -> None:
+        """Run one operation: measured when selected, once as setup when later steps need it."""
+        self._continue()
+        selected = op in self.ctx.selected
+        if not selected and op not in STATEFUL_OPS:
+            return
+        cell = Cell()
+        runs = self.ctx.runs[op] if selected else 1
+        self.ctx.log(f"{self.d.name}: {op} x{runs}" + ("" if selected else " (setup, not reported)"))
+        try:
+            fn(cell, runs)
+        except OpFailed as e:
+            cell.status, cell.detail = e.status, e.detail
+            self.ctx.log(f"{self.d.name}: {op}: {e.status}: {e.detail}")
+        if selected:
+            self.cells[op] = cell
+            self.remaining.discard(op)
+
+    def _timed(self, op: str, cmds: list[Argv], cwd: Path | None = None) -> tuple[float, int]:
+        """Run the commands of one sample; return summed wall time and the highest peak RSS."""
+        wall, rss = 0.0, 0
+        for argv in cmds:
+            self.seq += 1
+            stem = self.ctx.logs / self.d.name / f"{self.seq:03d}-{op}"
+            res = run_timed(argv, cwd or self.repo, self.d.env(cwd or self.repo), stem, self.ctx.timeout_s)
+            wall += res.wall_s
+            rss = max(rss, res.maxrss_kib)
+            if not res.ok:
+                status = STATUS_TIMEOUT if res.timed_out else STATUS_ERROR
+                shown = " ".join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv))
+                raise OpFailed(status, f"`{shown}` exited {res.returncode}: {res.stderr_tail()}")
+        return wall, rss
+
+    def _git(self, *args: str, cwd: Path | None = None) -> None:
+        """Run an untimed git command; failure is an error of the current step."""
+        res = run_quiet(["git", *args], cwd or self.repo, self.d.env(cwd or self.repo))
+        if res.returncode:
+            raise OpFailed(STATUS_ERROR, f"git {' '.join(args)}: {res.stderr.strip()[-500:]}")
+
+    def _verify(self, root: Path, expected: str, label: str) -> None:
+        """Mark the cell FAIL unless root holds exactly the reference tree."""
+        if not root.is_dir():
+            raise OpFailed(STATUS_FAIL, f"{root.name}/ missing, expected {label}")
+        if tree_hash(root) != expected:
+            raise OpFailed(STATUS_FAIL, f"{root.name}/ is not byte-identical to {label}")
+
+    def _setup(self) -> None:
+        """Create a fresh git repo, init the tool with its remote, commit, then copy v1 in."""
+        if self.ctx.work.exists():
+            shutil.rmtree(self.ctx.work)
+        self.repo.mkdir(parents=True)
+        for path in self.d.outside_state(self.repo):
+            shutil.rmtree(path, ignore_errors=True)
+        self._git("init", "-q", "-b", GIT_BRANCH)
+        self._timed("init", self.d.init(self.url(1), self.ctx.endpoint))
+        self._git("add", "-A")
+        self._git("commit", "-q", "--allow-empty", "-m", "init")
+        self.gitignore_tracked = (self.repo / ".gitignore").exists()
+        subprocess.run(["cp", "-a", str(self.ds.v1), str(self.data)], check=True)
+
+    def _cold_reset(self) -> None:
+        """Forget everything the last add did: pointer, ignore entry, cache and local state."""
+        (self.repo / self.d.pointer).unlink(missing_ok=True)
+        if self.gitignore_tracked:
+            self._git("checkout", "-q", "--", ".gitignore")
+        else:
+            (self.repo / ".gitignore").unlink(missing_ok=True)
+        self._git("clean", "-fdqX", "--", self.d.state_dir)
+        for path in self.d.outside_state(self.repo):
+            shutil.rmtree(path, ignore_errors=True)
+
+    def _repeat(self, op: str, cmds: list[Argv], max_runs: int = 0) -> Callable[[Cell, int], None]:
+        """Return a step timing the same read-only or idempotent commands (at most max_runs times)."""
+
+        def step(cell: Cell, runs: int) -> None:
+            for _ in range(min(runs, max_runs) if max_runs else runs):
+                cell.record(*self._timed(op, cmds))
+
+        return step
+
+    def _add(self, cell: Cell, runs: int) -> None:
+        """Time add into an empty cache, resetting to cold before every repeat."""
+        for i in range(runs):
+            if i:
+                self._cold_reset()
+            cell.record(*self._timed(OP_ADD, self.d.add()))
+        self._verify(self.data, self.ds.hash_v1, "v1")
+
+    def _commit(self, tag: str) -> None:
+        """Commit the pointer, ignore file and tool config as version tag (untimed)."""
+        self._continue()
+        paths = [p for p in (self.d.pointer, ".gitignore", self.d.state_dir, *self.d.tracked_extra)
+                 if (self.repo / p).exists()]
+        try:
+            self._git("add", "--", *paths)
+            self._git("commit", "-q", "-m", tag)
+            self._git("tag", "-f", tag)
+        except OpFailed as e:
+            self.ctx.log(f"{self.d.name}: commit {tag} failed: {e.detail}")
+
+    def _push(self, cell: Cell, runs: int) -> None:
+        """Time pushing v1 into an empty prefix; each repeat gets a new prefix."""
+        for i in range(runs):
+            if i:
+                self._timed("remote", self.d.set_remote(self.url(i + 1), self.ctx.endpoint))
+            cell.record(*self._timed(OP_PUSH, self.d.push(self.ctx.jobs)))
+
+    def _add_mod(self, cell: Cell, runs: int) -> None:
+        """Time add after the mutation (once: a repeat would re-add unchanged data)."""
+        cell.record(*self._timed(OP_ADD_MOD, self.d.add()))
+        self._verify(self.data, self.ds.hash_v2, "v2")
+
+    def _pull(self, cell: Cell, runs: int) -> None:
+        """Time pull of HEAD (v2) in a fresh git clone with an empty cache, then verify it."""
+        for _ in range(runs):
+            if self.clone.exists():
+                shutil.rmtree(self.clone)
+            for path in self.d.outside_state(self.clone):
+                shutil.rmtree(path, ignore_errors=True)
+            self._git("clone", "-q", str(self.repo), str(self.clone), cwd=self.ctx.work)
+            cell.record(*self._timed(OP_PULL, self.d.pull(self.ctx.jobs), cwd=self.clone))
+            self._verify(self.clone / DATA_DIRNAME, self.ds.hash_v2, "v2")
+
+    def _checkout_cycle(self) -> None:
+        """Time switching v2 -> v1 and v1 -> v2 in the main repo, verifying every switch."""
+        self._continue()
+        ops = [op for op in (OP_CHECKOUT_V1, OP_CHECKOUT_V2) if op in self.ctx.selected]
+        if not ops:
+            return
+        cells = {OP_CHECKOUT_V1: Cell(), OP_CHECKOUT_V2: Cell()}
+        targets = ((OP_CHECKOUT_V1, TAG_V1, self.ds.hash_v1), (OP_CHECKOUT_V2, TAG_V2, self.ds.hash_v2))
+        runs = max(self.ctx.runs[op] for op in ops)
+        self.ctx.log(f"{self.d.name}: checkout v2 -> v1 -> v2 x{runs}")
+        try:
+            for _ in range(runs):
+                for op, tag, expected in targets:
+                    try:
+                        cells[op].record(*self._timed(op, self.d.checkout(tag)))
+                        self._verify(self.data, expected, tag)
+                    except OpFailed as e:
+                        cells[op].status, cells[op].detail = e.status, e.detail
+                        raise
+        except OpFailed as e:
+            self.ctx.log(f"{self.d.name}: checkout: {e.status}: {e.detail}")
+        try:
+            self._git("checkout", "-q", GIT_BRANCH)
+        except OpFailed as e:
+            self.ctx.log(f"{self.d.name}: back to {GIT_BRANCH}: {e.detail}")
+        for op in ops:
+            if cells[op].status == STATUS_SKIPPED:
+                cells[op].status, cells[op].detail = STATUS_ERROR, "not reached"
+            self.cells[op] = cells[op]
+            self.remaining.discard(op)
+
+    def _gc(self, cell: Cell, runs: int) -> None:
+        """Time gc keeping the workspace only; the workspace must survive intact."""
+        cache = self.repo / self.d.cache_dir
+        before = walk_stat(cache).files if cache.is_dir() else 0
+        cell.record(*self._timed(OP_GC, self.d.gc()))
+        after = walk_stat(cache).files if cache.is_dir() else 0
+        cell.detail = f"cache files {before} -> {after}"
+        self._verify(self.data, self.ds.hash_v2, "v2")

@@ -1,0 +1,103 @@
+"""Orchestrate a benchmark: one S3 server, then per scenario the data, ceilings and tool passes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from bench_lib.ceilings import Ceiling, ensure_bucket, local_ceilings, s3_ceilings, s3_client
+from bench_lib.config import SCENARIOS, BenchPaths
+from bench_lib.datagen import ensure_dataset
+from bench_lib.pipeline import Cell, RunContext, ToolPass
+from bench_lib.report import machine_info, render_scenario, scenario_json, write_json
+from bench_lib.server import S3Server, ServerError
+from bench_lib.tools import Driver, base_env, make_dvc, make_vtool
+
+Log = Callable[[str], None]
+BUCKET_PREFIX = "bench"
+
+
+def _version(driver: Driver) -> str:
+    """Return the tool's --version line, or 'unavailable' while it cannot run."""
+    from bench_lib.report import _first_line
+
+    return _first_line(driver.version(), driver.env_base)
+
+
+def run_scenario(name: str, args: argparse.Namespace, paths: BenchPaths, server: S3Server,
+                 drivers: Mapping[str, Driver], machine: Mapping[str, object], log: Log) -> dict[str, object]:
+    """Generate the data, measure ceilings, run every tool, print and save the results."""
+    started = time.perf_counter()
+    ds = ensure_dataset(SCENARIOS[name], args.seed, paths.data(name), log)
+    work = paths.work(name)
+    shutil.rmtree(work, ignore_errors=True)
+    ceilings: dict[str, Ceiling] = {}
+    if not args.no_ceilings:
+        log(f"{name}: local ceilings")
+        ceilings.update(local_ceilings(ds, work / "ceilings", args.runs))
+        log(f"{name}: S3 ceilings, boto3 pools {args.ceiling_threads}")
+        try:
+            ceilings.update(s3_ceilings(ds, server.endpoint, server.aws_env, f"{BUCKET_PREFIX}-ceiling-{name}",
+                                        work / "ceilings", args.ceiling_threads, log))
+        except Exception as e:  # noqa: BLE001 - a broken ceiling must not lose the tool numbers
+            log(f"{name}: S3 ceilings failed: {e!r}")
+    cells: dict[str, dict[str, Cell]] = {}
+    for tool in args.tools:
+        bucket = f"{BUCKET_PREFIX}-{tool}-{name}"
+        ensure_bucket(s3_client(server.endpoint, server.aws_env, 1), bucket)
+        ctx = RunContext(work / tool, paths.logs(name), bucket, server.endpoint, args.jobs, args.timeout,
+                         args.runs_map, frozenset(args.ops), lambda msg, n=name: log(f"{n}: {msg}"))
+        cells[tool] = ToolPass(drivers[tool], ds, ctx).run()
+    elapsed = time.perf_counter() - started
+    print(render_scenario(ds, args.ops, cells, ceilings), flush=True)
+    print(f"({name} took {elapsed:.0f} s; logs in {paths.logs(name)})\n", flush=True)
+    settings = {"runs": args.runs_map, "jobs": args.jobs, "seed": args.seed, "tools": args.tools,
+                "commands": {t: drivers[t].exe[-1] for t in args.tools}}
+    doc = scenario_json(ds, args.ops, cells, ceilings, machine, settings, elapsed)
+    write_json(paths.results(name), doc)
+    if not args.keep_work:
+        shutil.rmtree(work, ignore_errors=True)
+    return doc
+
+
+def run_all(args: argparse.Namespace, paths: BenchPaths, log: Log, start: float) -> int:
+    """Start the server once, run the scenarios, write the combined JSON; return the exit code."""
+    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    server = S3Server(paths.s3_server, paths.root / "s3", paths.root / "s3.env", paths.root / "s3-server.log")
+    log("starting the local S3 server")
+    try:
+        server.start()
+    except ServerError as e:
+        log(f"cannot start the S3 server: {e}")
+        return 1
+    results: dict[str, object] = {}
+    try:
+        log(f"S3 server at {server.endpoint}")
+        env = base_env(server.aws_env, paths.root)
+        drivers: dict[str, Driver] = {
+            "dvc": make_dvc(paths.dvc_venv, env, paths.root),
+            "vtool": make_vtool(paths.repo, paths.vtool_venv, env),
+        }
+        versions = {f"{t}_version": _version(drivers[t]) for t in args.tools}
+        machine = machine_info(paths.root, versions)
+        print("machine: " + json.dumps(machine), flush=True)
+        for name in names:
+            results[name] = run_scenario(name, args, paths, server, drivers, machine, log)
+    finally:
+        log("stopping the S3 server")
+        server.stop()
+    total = time.perf_counter() - start
+    print(f"total runtime: {total:.0f} s")
+    if args.json:
+        write_json(args.json, {"scenarios": results, "elapsed_s": total})
+        log(f"wrote {args.json}")
+    return 0
+
+
+def repo_path(paths: BenchPaths) -> Path:
+    """Return the repository the benchmark belongs to."""
+    return paths.repo

@@ -1,0 +1,97 @@
+"""Which pointers an op works on (workspace or revisions) and the objects they reach."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vtool import gitrepo, manifest
+from vtool import pointer as ptr
+from vtool.config import VTOOL_DIR
+from vtool.errors import CacheError, FormatError
+from vtool.hashing import Oid
+from vtool.ops.project import Dataset, Project, dataset_for, read_pointer, select
+from vtool.pointer import POINTER_SUFFIX, Pointer
+from vtool.transfer import Obj
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """A pointer and where it came from (the workspace or a commit)."""
+
+    ds: Dataset
+    pointer: Pointer
+    rev: str | None = None
+
+
+@dataclass
+class ObjectSet:
+    """Objects reachable from some pointers: files, manifests deepest first, and manifests the cache lacks."""
+
+    files: dict[Oid, Obj] = field(default_factory=dict)
+    manifests: list[Obj] = field(default_factory=list)
+    unreadable: dict[Oid, str] = field(default_factory=dict)
+
+
+def workspace_pointers(project: Project, targets: list[str]) -> list[Tracked]:
+    """The pointers in the work tree, restricted to targets."""
+    return [Tracked(ds, read_pointer(project.root, ds)) for ds in select(project.root, targets)]
+
+
+def revision_pointers(project: Project, rev: str, targets: list[str]) -> list[Tracked]:
+    """The pointers committed at rev, restricted to targets (given as paths in the work tree)."""
+    wanted = {dataset_for(project.root, t).data_rel for t in targets}
+    out = []
+    for path, data in gitrepo.pointers_at(project.root, rev):
+        ds = Dataset(path, path[: -len(POINTER_SUFFIX)])
+        if ds.data_rel.split("/", 1)[0] == VTOOL_DIR or (wanted and ds.data_rel not in wanted):
+            continue
+        try:
+            out.append(Tracked(ds, ptr.loads(data, path.rsplit("/", 1)[-1]), rev))
+        except FormatError as exc:
+            raise type(exc)(f"{rev}:{path}: {exc.message}", exc.hint) from None
+    return out
+
+
+def gather(project: Project, targets: list[str], revs: list[str], all_commits: bool = False,
+           workspace: bool = True) -> list[Tracked]:
+    """Pointers from the workspace and/or the given revisions (all commits with all_commits)."""
+    found: list[Tracked] = workspace_pointers(project, targets) if workspace else []
+    commits = gitrepo.all_commits(project.root) if all_commits else list(revs)
+    for rev in commits:
+        found.extend(revision_pointers(project, rev, targets))
+    return found
+
+
+def collect(project: Project, tracked: list[Tracked]) -> ObjectSet:
+    """Walk manifests in the cache to list every object the pointers reach, each shared subtree once."""
+    result = ObjectSet()
+    seen: set[Oid] = set()
+    levels: list[list[Obj]] = []
+    for item in tracked:
+        p = item.pointer
+        if p.kind == "file":
+            result.files[p.oid] = Obj(p.oid, p.size)
+        else:
+            _walk(project, p.oid, 0, seen, levels, result)
+    result.manifests = [obj for level in reversed(levels) for obj in level]
+    return result
+
+
+def _walk(project: Project, oid: Oid, depth: int, seen: set[Oid], levels: list[list[Obj]], out: ObjectSet) -> None:
+    if oid in seen:
+        return
+    seen.add(oid)
+    try:
+        data = project.cache.read_bytes(oid)
+        entries = manifest.decode(data, oid)
+    except CacheError as exc:
+        out.unreadable[oid] = str(exc)
+        return
+    while len(levels) <= depth:
+        levels.append([])
+    levels[depth].append(Obj(oid, len(data), tuple(e.oid for e in entries)))
+    for e in entries:
+        if e.is_dir:
+            _walk(project, e.oid, depth + 1, seen, levels, out)
+        else:
+            out.files.setdefault(e.oid, Obj(e.oid, e.size))

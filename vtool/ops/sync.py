@@ -1,0 +1,171 @@
+"""`vtool push`, `fetch` and `pull`: move the objects that pointers reach between cache and a remote."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from vtool import manifest, transfer
+from vtool.errors import CacheError, TransferError
+from vtool.hashing import Oid
+from vtool.ops.checkout import CheckedOut, apply_plans, plan
+from vtool.ops.objects import Tracked, collect, gather
+from vtool.ops.project import Project, open_project
+from vtool.progress import NULL_PROGRESS, Progress
+from vtool.remote import open_remote
+from vtool.remote.base import Remote
+from vtool.transfer import Obj
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """What to move and how: targets, revisions, remote name, parallelism."""
+
+    targets: list[str] = field(default_factory=list)
+    revs: list[str] = field(default_factory=list)
+    all_commits: bool = False
+    remote: str | None = None
+    jobs: int | None = None
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """Objects moved, already present, and failed (oid -> reason) on one remote."""
+
+    remote: str
+    transferred: int
+    present: int
+    nbytes: int
+    failed: dict[Oid, str]
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """A fetch followed by a checkout."""
+
+    fetch: SyncResult
+    checkout: list[CheckedOut]
+
+
+@contextlib.contextmanager
+def connected(project: Project, name: str | None, jobs: int | None) -> Iterator[tuple[Remote, int]]:
+    """Open the named (or default) remote with a pool sized to the jobs."""
+    n = jobs or project.config.jobs
+    remote = open_remote(project.config.remote(name), n)
+    try:
+        yield remote, n
+    finally:
+        remote.close()
+
+
+def push(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> SyncResult:
+    """Upload the objects the selected pointers reach and the remote lacks."""
+    with open_project(progress) as project:
+        tracked = gather(project, options.targets, options.revs, options.all_commits)
+        objects = collect(project, tracked)
+        with connected(project, options.remote, options.jobs) as (remote, jobs):
+            result = transfer.push(project.cache, remote, list(objects.files.values()), objects.manifests,
+                                   jobs, progress)
+        failed = {**objects.unreadable, **result.failed}
+        return SyncResult(remote.name, result.transferred, result.present, result.nbytes, failed)
+
+
+def fetch(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> SyncResult:
+    """Download into the cache what the selected pointers reach, manifests level by level, then files."""
+    with open_project(progress) as project:
+        tracked = gather(project, options.targets, options.revs, options.all_commits)
+        with connected(project, options.remote, options.jobs) as (remote, jobs):
+            return fetch_tracked(project, remote, jobs, tracked)
+
+
+def fetch_tracked(project: Project, remote: Remote, jobs: int, tracked: list[Tracked]) -> SyncResult:
+    """Fetch the objects of already-selected pointers (shared by fetch, pull and checkout REV)."""
+    cache, progress = project.cache, project.progress
+    files = {t.pointer.oid: Obj(t.pointer.oid, t.pointer.size) for t in tracked if t.pointer.kind == "file"}
+    level = list(dict.fromkeys(t.pointer.oid for t in tracked if t.pointer.kind == "dir"))
+    failed: dict[Oid, str] = {}
+    moved = present = nbytes = 0
+    seen: set[Oid] = set()
+    while level:
+        seen.update(level)
+        for oid in level:
+            _drop_if_corrupt(project, oid)
+        got = transfer.fetch(cache, remote, [Obj(o, None) for o in level], jobs, progress, "fetch manifests")
+        failed.update(got.failed)
+        moved, present, nbytes = moved + got.transferred, present + got.present, nbytes + got.nbytes
+        next_level: list[Oid] = []
+        for oid in level:
+            if oid in got.failed:
+                continue
+            for entry in manifest.decode(cache.read_bytes(oid), oid):
+                if entry.is_dir and entry.oid not in seen:
+                    next_level.append(entry.oid)
+                elif not entry.is_dir:
+                    files.setdefault(entry.oid, Obj(entry.oid, entry.size))
+        level = list(dict.fromkeys(next_level))
+    got = transfer.fetch(cache, remote, list(files.values()), jobs, progress, "fetch")
+    failed.update(got.failed)
+    return SyncResult(remote.name, moved + got.transferred, present + got.present, nbytes + got.nbytes, failed)
+
+
+def _drop_if_corrupt(project: Project, oid: Oid) -> None:
+    """Remove a cached manifest whose bytes do not match its name, so it is fetched again."""
+    if project.cache.has(oid):
+        try:
+            project.cache.read_bytes(oid)
+        except CacheError:
+            project.cache.remove(oid)
+
+
+def pull(options: SyncOptions, force: bool = False, progress: Progress = NULL_PROGRESS) -> PullResult:
+    """Fetch the workspace pointers' objects, then check them out."""
+    with open_project(progress) as project:
+        tracked = gather(project, options.targets, [], False)
+        with connected(project, options.remote, options.jobs) as (remote, jobs):
+            fetched = fetch_tracked(project, remote, jobs, tracked)
+        if fetched.failed:
+            raise TransferError(fetched.failed, "pull", fetched.remote)
+        plans = [plan(project, t.ds, t.pointer) for t in tracked]
+        return PullResult(fetched, apply_plans(project, plans, force, verify=False))
+
+
+@dataclass(frozen=True)
+class DatasetRemoteStatus:
+    """How much of one dataset's data a remote lacks, judged on every object itself."""
+
+    path: str
+    objects: int
+    missing: int
+    missing_bytes: int
+    unknown: list[Oid]
+
+
+@dataclass(frozen=True)
+class RemoteStatusResult:
+    """What is not pushed yet, per dataset."""
+
+    remote: str
+    datasets: list[DatasetRemoteStatus]
+
+    @property
+    def in_sync(self) -> bool:
+        """Tell whether the remote holds everything."""
+        return all(d.missing == 0 and not d.unknown for d in self.datasets)
+
+
+def remote_status(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> RemoteStatusResult:
+    """Count, per dataset, the objects (files and manifests alike) the remote does not hold."""
+    with open_project(progress) as project:
+        tracked = gather(project, options.targets, [], False)
+        sets = {t.ds.data_rel: collect(project, [t]) for t in tracked}
+        every = {o.oid for s in sets.values() for o in [*s.files.values(), *s.manifests]}
+        with connected(project, options.remote, options.jobs) as (remote, jobs):
+            held = transfer.remote_has(remote, every, jobs)
+        out = []
+        for path, objs in sets.items():
+            all_objs = [*objs.files.values(), *objs.manifests]
+            lacking = [o for o in all_objs if o.oid not in held]
+            out.append(DatasetRemoteStatus(path, len(all_objs), len(lacking), sum(o.size or 0 for o in lacking),
+                                           sorted(objs.unreadable)))
+        return RemoteStatusResult(remote.name, out)

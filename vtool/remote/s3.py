@@ -1,0 +1,275 @@
+"""An S3-compatible remote (AWS S3, MinIO, SeaweedFS, Ceph, R2): the only module that imports boto3."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit, urlunsplit
+
+import boto3
+import botocore.config
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    IncompleteReadError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
+
+from vtool.errors import RemoteAuthError, RemoteError, RemoteObjectMissingError, RemoteUnreachableError
+from vtool.remote.base import OID_PREFIX, RemoteConfig, object_key
+
+SCHEME = "s3://"
+MiB = 1 << 20
+# 8 MiB parts: a 9 MiB object is already multipart, and S3's 10,000-part cap still allows 78 GiB.
+MULTIPART_THRESHOLD = 8 * MiB
+MULTIPART_CHUNK = 8 * MiB
+GET_CHUNK = 1 * MiB
+MIN_POOL_CONNECTIONS = 10
+# Retries after the first attempt; with connect and backoff bounds, a dead server fails in ~10-20 s.
+MAX_RETRIES = 2
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 60
+BUCKET_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,255}$")
+OUR_KEY = re.compile(r"^([0-9a-f]{2})/([0-9a-f]{30})$")
+ENDPOINT_ENV_VARS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+HTTP_NOT_FOUND = 404
+HTTP_SERVER_ERROR = 500
+MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+AUTH_CODES = frozenset(
+    {
+        "AccessDenied",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "403",
+        "Forbidden",
+        "ExpiredToken",
+        "InvalidToken",
+        "TokenRefreshRequired",
+        "AllAccessDisabled",
+        "AccountProblem",
+        "InvalidClientTokenId",
+    }
+)
+BUSY_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "ServiceUnavailable"})
+AUTH_HINT = (
+    "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, the remote's --profile or AWS_PROFILE, "
+    "and that the bucket policy lets these credentials read, write and list"
+)
+
+
+class S3Remote:
+    """Objects under `s3://bucket/prefix/<2 hex>/<30 hex>`, through one thread-safe boto3 client."""
+
+    def __init__(self, config: RemoteConfig, jobs: int) -> None:
+        self.name = config.name
+        self.bucket, self.prefix = parse_s3_url(config.url)
+        # Kept only to scrub them from server-supplied error text; __repr__ and describe() never show them.
+        self._secrets = tuple(s for s in (config.access_key_id, config.secret_access_key) if s)
+        self._bucket_confirmed = False
+        endpoint = config.endpoint_url or next((os.environ[v] for v in ENDPOINT_ENV_VARS if os.environ.get(v)), None)
+        self._custom_endpoint = endpoint is not None
+        self.endpoint = _without_userinfo(endpoint) if endpoint else "the default AWS endpoint"
+        with self._translated("connecting"):
+            self._client = _make_client(config, jobs, path_style=self._custom_endpoint)
+        self.endpoint = _without_userinfo(self._client.meta.endpoint_url)
+
+    def __repr__(self) -> str:
+        return f"S3Remote({self.name!r}, {self.describe()!r})"
+
+    def describe(self) -> str:
+        """Return the URL and the endpoint actually used."""
+        url = f"{SCHEME}{self.bucket}/{self.prefix}" if self.prefix else f"{SCHEME}{self.bucket}"
+        return f"{url} (endpoint {self.endpoint})"
+
+    def _key(self, oid: str) -> str:
+        return f"{self.prefix}/{object_key(oid)}" if self.prefix else object_key(oid)
+
+    def iter_oids(self) -> Iterator[str]:
+        """List the prefix once (paginated), yielding only keys laid out exactly as ours."""
+        start = f"{self.prefix}/" if self.prefix else ""
+        paginator = self._client.get_paginator("list_objects_v2")
+        with self._translated("listing objects"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=start):
+                for entry in page.get("Contents", ()):
+                    match = OUR_KEY.match(entry["Key"][len(start):])
+                    if match:
+                        yield OID_PREFIX + match[1] + match[2]
+
+    def has(self, oid: str) -> bool:
+        """HEAD the object; a 404 is only trusted once the bucket itself is known to exist."""
+        with self._translated(f"checking {oid}"):
+            try:
+                self._client.head_object(Bucket=self.bucket, Key=self._key(oid))
+            except ClientError as exc:
+                if _status(exc) != HTTP_NOT_FOUND:
+                    raise
+                # HEAD has no body, so a missing bucket looks like a missing object; ask once.
+                self._confirm_bucket()
+                return False
+        return True
+
+    def put(self, oid: str, src: Path) -> None:
+        """Upload in one PUT or a multipart upload; both publish the key only once complete."""
+        with self._translated(f"uploading {oid}"):
+            self._client.upload_file(str(src), self.bucket, self._key(oid), Config=TRANSFER_CONFIG)
+
+    def get(self, oid: str, dest: BinaryIO) -> None:
+        """Stream the object's body into `dest` in chunks, never holding it whole in memory."""
+        with self._translated(f"downloading {oid}"):
+            try:
+                response = self._client.get_object(Bucket=self.bucket, Key=self._key(oid))
+            except ClientError as exc:
+                if _code(exc) in MISSING_CODES:
+                    raise RemoteObjectMissingError(oid, self.name) from None
+                raise
+            body = response["Body"]
+            try:
+                for chunk in body.iter_chunks(GET_CHUNK):
+                    dest.write(chunk)
+            finally:
+                body.close()
+
+    def remove(self, oid: str) -> None:
+        """Delete the object; S3 answers success for absent keys too."""
+        with self._translated(f"removing {oid}"):
+            self._client.delete_object(Bucket=self.bucket, Key=self._key(oid))
+
+    def close(self) -> None:
+        """Close the client's connection pool."""
+        self._client.close()
+
+    def _confirm_bucket(self) -> None:
+        """Raise the real error (NoSuchBucket, access denied) when the bucket cannot be used."""
+        if self._bucket_confirmed:
+            return
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if _status(exc) == HTTP_NOT_FOUND:
+                raise self._no_such_bucket() from exc
+            raise
+        self._bucket_confirmed = True  # a benign race: two threads may both ask once
+
+    @contextlib.contextmanager
+    def _translated(self, action: str) -> Iterator[None]:
+        """Turn boto3/botocore exceptions raised inside the block into VtoolErrors."""
+        try:
+            yield
+        except RemoteError:
+            raise
+        except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
+            raise self._classify(exc, action) from exc
+
+    def _classify(self, exc: BaseException, action: str) -> RemoteError:
+        """Map one boto3/botocore failure to unreachable, missing bucket, auth, or a plain RemoteError."""
+        if isinstance(exc, S3UploadFailedError) and isinstance(exc.__context__, (ClientError, BotoCoreError)):
+            exc = exc.__context__  # boto3 wraps upload errors in a string; the real error is the context
+        where = f"remote {self.name!r}"
+        if isinstance(exc, (BotoConnectionError, HTTPClientError, IncompleteReadError)):
+            return RemoteUnreachableError(
+                f"{where}: cannot reach {self.endpoint} while {action}: {self._scrub(exc)}",
+                "check the server is running and the remote's --endpoint-url",
+            )
+        if isinstance(exc, (NoCredentialsError, PartialCredentialsError, ProfileNotFound)):
+            return RemoteAuthError(f"{where}: {self._scrub(exc)}", AUTH_HINT)
+        if not isinstance(exc, ClientError):
+            return RemoteError(f"{where}: {action} failed: {self._scrub(exc)}")
+        code = _code(exc)
+        if code == "NoSuchBucket":
+            return self._no_such_bucket()
+        detail = self._scrub(f"{code}: {exc.response.get('Error', {}).get('Message') or 'no detail'}")
+        if code in AUTH_CODES:
+            return RemoteAuthError(f"{where}: access denied while {action} in {self.describe()} ({detail})", AUTH_HINT)
+        if code in BUSY_CODES or _status(exc) >= HTTP_SERVER_ERROR:
+            return RemoteUnreachableError(
+                f"{where}: {self.endpoint} kept failing while {action} ({detail})", "retry later"
+            )
+        return RemoteError(f"{where}: {action} failed in {self.describe()} ({detail})")
+
+    def _no_such_bucket(self) -> RemoteError:
+        """Build the missing-bucket error with the command that creates it."""
+        endpoint_arg = f" --endpoint-url {self.endpoint}" if self._custom_endpoint else ""
+        return RemoteError(
+            f"remote {self.name!r}: bucket {self.bucket!r} does not exist at {self.endpoint}",
+            f"create it: aws s3 mb {SCHEME}{self.bucket}{endpoint_arg}",
+        )
+
+    def _scrub(self, exc: BaseException | str) -> str:
+        """Render an error text with any configured key replaced, in case a server echoes it back."""
+        text = str(exc)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+TRANSFER_CONFIG = TransferConfig(
+    multipart_threshold=MULTIPART_THRESHOLD,
+    multipart_chunksize=MULTIPART_CHUNK,
+    use_threads=False,  # transfer.py already runs one pool of workers; no pool inside each of them
+)
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """Split `s3://bucket/some/prefix/` into ("bucket", "some/prefix"); the prefix may be empty."""
+    if not url.startswith(SCHEME):
+        raise RemoteError(f"not an S3 URL: {url}", "use s3://bucket/prefix")
+    bucket, _, prefix = url[len(SCHEME):].partition("/")
+    if not BUCKET_NAME.match(bucket):
+        raise RemoteError(f"invalid bucket name in {url}", "use s3://bucket/prefix")
+    return bucket, prefix.strip("/")
+
+
+def _make_client(config: RemoteConfig, jobs: int, path_style: bool) -> Any:  # noqa: ANN401 (built at runtime)
+    """Build the one client all threads share, with bounded retries and timeouts."""
+    if bool(config.access_key_id) != bool(config.secret_access_key):
+        raise RemoteAuthError(
+            f"remote {config.name!r}: an access key id needs its secret access key, and the reverse",
+            "set both, or neither to use the standard AWS chain",
+        )
+    session = boto3.session.Session(profile_name=config.profile) if config.profile else boto3.session.Session()
+    client_config = botocore.config.Config(
+        max_pool_connections=max(jobs, MIN_POOL_CONNECTIONS),
+        retries={"max_attempts": MAX_RETRIES, "mode": "standard"},
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        # MinIO, SeaweedFS and most self-hosted servers have no per-bucket DNS names.
+        s3={"addressing_style": "path"} if path_style else None,
+    )
+    keys = (
+        {"aws_access_key_id": config.access_key_id, "aws_secret_access_key": config.secret_access_key}
+        if config.access_key_id
+        else {}
+    )
+    return session.client(
+        "s3", region_name=config.region, endpoint_url=config.endpoint_url, config=client_config, **keys
+    )
+
+
+def _code(exc: ClientError) -> str:
+    """Return the S3 error code ("NoSuchKey", "403"...)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: ClientError) -> int:
+    """Return the HTTP status of a failed request, 0 if unknown."""
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+
+
+def _without_userinfo(url: str) -> str:
+    """Drop any `user:password@` from an endpoint URL before showing it."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))

@@ -1,0 +1,131 @@
+"""Where the cache meets a remote: plan what is missing, then move it in parallel, collecting failures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+from vtool.cache import Cache
+from vtool.errors import CacheError, CorruptObjectError, RemoteError, RemoteObjectMissingError, VtoolError
+from vtool.hashing import Oid
+from vtool.progress import NULL_PROGRESS, Progress
+from vtool.remote.base import Remote
+
+# Above this many objects one paginated listing of the remote beats a HEAD request per object.
+LIST_THRESHOLD = 256
+
+
+@dataclass(frozen=True)
+class Obj:
+    """An object to move: its oid, size, and (for manifests) the objects it names."""
+
+    oid: Oid
+    size: int | None
+    children: tuple[Oid, ...] = ()
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """What a transfer moved, found already there, and could not move (oid -> reason)."""
+
+    transferred: int = 0
+    present: int = 0
+    nbytes: int = 0
+    failed: dict[Oid, str] = field(default_factory=dict)
+
+
+def remote_has(remote: Remote, oids: Iterable[Oid], jobs: int) -> set[Oid]:
+    """Return which of oids the remote holds: one listing for large sets, HEAD requests for small ones."""
+    wanted = set(oids)
+    if len(wanted) > LIST_THRESHOLD:
+        return wanted & set(remote.iter_oids())
+    with ThreadPoolExecutor(jobs) as pool:
+        found = dict(zip(wanted, pool.map(remote.has, wanted)))
+    return {oid for oid, ok in found.items() if ok}
+
+
+def _is_fatal(exc: BaseException) -> bool:
+    """Errors that will fail every object alike (endpoint down, auth, bucket) stop the whole transfer."""
+    return isinstance(exc, RemoteError) and not isinstance(exc, RemoteObjectMissingError)
+
+
+def _run(objs: list[Obj], action: Callable[[Obj], None], jobs: int, progress: Progress) -> dict[Oid, str]:
+    """Apply action to every object in a pool, largest first; return per-object failures."""
+    failed: dict[Oid, str] = {}
+    ordered = sorted(objs, key=lambda o: -(o.size or 0))
+    with ThreadPoolExecutor(jobs) as pool:
+        futures: dict[Future[None], Obj] = {pool.submit(action, o): o for o in ordered}
+        try:
+            for fut in as_completed(futures):
+                obj = futures[fut]
+                exc = fut.exception()
+                if exc is None:
+                    progress.advance(1, obj.size or 0)
+                elif isinstance(exc, VtoolError) and not _is_fatal(exc):
+                    failed[obj.oid] = str(exc)
+                else:
+                    raise exc
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+    return failed
+
+
+def push(cache: Cache, remote: Remote, files: list[Obj], manifests: list[Obj], jobs: int,
+         progress: Progress = NULL_PROGRESS) -> TransferResult:
+    """Upload what the remote lacks: every file first, then manifests deepest first, never before their members."""
+    everything = files + manifests
+    present = remote_has(remote, (o.oid for o in everything), jobs)
+    todo_files = [o for o in files if o.oid not in present]
+
+    def upload(obj: Obj) -> None:
+        if not cache.has(obj.oid, obj.size):
+            raise CacheError(f"object {obj.oid} is not in the cache")
+        remote.put(obj.oid, cache.path(obj.oid))
+
+    progress.start("push", total=len(todo_files), total_bytes=sum(o.size or 0 for o in todo_files))
+    failed = _run(todo_files, upload, jobs, progress)
+    progress.done()
+    sent = len(todo_files) - len(failed)
+    nbytes = sum(o.size or 0 for o in todo_files if o.oid not in failed)
+    blocked = set(failed)
+    for obj in manifests:  # callers order manifests deepest first
+        if obj.oid in present:
+            continue
+        if blocked.intersection(obj.children):
+            failed[obj.oid] = "not uploaded: some of its members failed"
+            blocked.add(obj.oid)
+            continue
+        try:
+            upload(obj)
+        except VtoolError as exc:
+            if _is_fatal(exc):
+                raise
+            failed[obj.oid] = str(exc)
+            blocked.add(obj.oid)
+            continue
+        sent += 1
+        nbytes += obj.size or 0
+    return TransferResult(sent, len(present), nbytes, failed)
+
+
+def fetch(cache: Cache, remote: Remote, objs: list[Obj], jobs: int, progress: Progress = NULL_PROGRESS,
+          description: str = "fetch") -> TransferResult:
+    """Download objects the cache lacks (or holds at the wrong size), each verified before it enters the cache."""
+    todo = [o for o in {o.oid: o for o in objs}.values() if not cache.has(o.oid, o.size)]
+
+    def download(obj: Obj) -> None:
+        cache.remove(obj.oid)
+        try:
+            with cache.receiving(obj.oid) as sink:
+                remote.get(obj.oid, sink)
+        except CorruptObjectError as exc:
+            raise CorruptObjectError(f"{exc} (remote {remote.name})") from None
+
+    progress.start(description, total=len(todo), total_bytes=sum(o.size or 0 for o in todo))
+    failed = _run(todo, download, jobs, progress)
+    progress.done()
+    nbytes = sum(o.size or 0 for o in todo if o.oid not in failed)
+    return TransferResult(len(todo) - len(failed), len(objs) - len(todo), nbytes, failed)
