@@ -11,6 +11,7 @@ from vtool.fsutil import atomic_write
 from vtool.pointer import POINTER_SUFFIX
 
 GITIGNORE = ".gitignore"
+MAX_REASON = 400
 
 
 def find_root(start: Path) -> Path:
@@ -26,8 +27,22 @@ def run_git(root: Path, *args: str, check: bool = True) -> str:
     """Run a git command in root and return its stdout; failures become GitError with git's own words."""
     proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
     if check and proc.returncode != 0:
-        reason = proc.stderr.strip().splitlines()
-        raise GitError(f"git {args[0]} failed: {reason[-1] if reason else 'exit ' + str(proc.returncode)}")
+        raise GitError(f"git {args[0]} failed: {_reason(proc.stderr, proc.returncode)}")
+    return proc.stdout
+
+
+def _reason(stderr: str, code: int) -> str:
+    """Fold git's own explanation onto one line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip() and line.strip() != "Aborting"]
+    text = "; ".join(lines) or f"exit {code}"
+    return text if len(text) <= MAX_REASON else text[:MAX_REASON] + "..."
+
+
+def run_git_bytes(root: Path, *args: str) -> bytes:
+    """Run a git command and return its raw stdout (blob contents)."""
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise GitError(f"git {args[0]} failed: {_reason(proc.stderr.decode(errors='replace'), proc.returncode)}")
     return proc.stdout
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ KIND_EXEC = "x"
 KIND_DIR = "d"
 KINDS = (KIND_FILE, KIND_EXEC, KIND_DIR)
 FIELDS = 5
+# ASCII digits without leading zeros: str.isdigit() would take "06" (not canonical) and "²" (int() fails).
+_COUNT = re.compile(r"(0|[1-9][0-9]*)\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,7 @@ def _parse_line(line: str, where: str) -> Entry:
     kind, oid, size, files, name = parts
     if kind not in KINDS or not is_oid(oid):
         raise FormatError(f"{where}: malformed manifest line {line[:80]!r}")
-    if not (size.isdigit() and files.isdigit()) or (kind != KIND_DIR and files != "1"):
+    if not (_COUNT.match(size) and _COUNT.match(files)) or (kind != KIND_DIR and files != "1"):
         raise FormatError(f"{where}: bad size or file count in {line[:80]!r}")
     check_name(name, where)
     return Entry(name, kind, oid, int(size), int(files))

@@ -41,7 +41,7 @@ def remote_has(remote: Remote, oids: Iterable[Oid], jobs: int) -> set[Oid]:
     if len(wanted) > LIST_THRESHOLD:
         return wanted & set(remote.iter_oids())
     with ThreadPoolExecutor(jobs) as pool:
-        found = dict(zip(wanted, pool.map(remote.has, wanted)))
+        found = dict(zip(wanted, pool.map(remote.has, wanted), strict=True))
     return {oid for oid, ok in found.items() if ok}
 
 

@@ -13,8 +13,16 @@ from typing import Any
 
 from bench_lib.config import GIB, MIB
 from bench_lib.datagen import Dataset
-from bench_lib.treehash import TreeStats, hash_memory, hash_tree_files, ingest_tree, iter_sorted, read_tree
-from bench_lib.treehash import tree_hash, walk_stat
+from bench_lib.treehash import (
+    TreeStats,
+    hash_memory,
+    hash_tree_files,
+    ingest_tree,
+    iter_sorted,
+    read_tree,
+    tree_hash,
+    walk_stat,
+)
 
 LARGE_OBJECT_BYTES = 64 * MIB
 PART_BYTES = 16 * MIB

@@ -49,7 +49,7 @@ def _expand_ops(names: Sequence[str]) -> list[str]:
 
 
 def runs_per_op(default_runs: int, overrides: Sequence[str]) -> dict[str, int]:
-    """Return the runs of every op: --runs for cheap ones, 1 for transfers and one-shot ops, then overrides."""
+    """Return each op's runs: --runs for cheap ops, 1 for transfers and one-shot ops, then overrides."""
     runs = {op: default_runs for op in ALL_OPS}
     runs.update({op: DEFAULT_TRANSFER_RUNS for op in TRANSFER_OPS})
     runs.update({op: 1 for op in ONE_SHOT_OPS})

@@ -49,8 +49,11 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("many-small", 20_000, 20, 50, 1 * KIB, 16 * KIB, log_sizes=False),
         Scenario("mixed", 2_000, 10, 10, 4 * KIB, 4 * MIB, log_sizes=True),
         Scenario("few-large", 4, 2, 1, 512 * MIB, 512 * MIB, log_sizes=False),
+        Scenario("smoke", 400, 4, 5, 1 * KIB, 256 * KIB, log_sizes=True),
     )
 }
+# "all" runs the real scenarios; smoke is a seconds-long check of the harness itself.
+MAIN_SCENARIOS = ("many-small", "mixed", "few-large")
 
 OP_ADD = "add"
 OP_STATUS = "status"

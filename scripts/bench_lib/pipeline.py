@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import statistics
 import subprocess
@@ -131,10 +132,8 @@ class ToolPass:
             for op in self.ctx.selected:
                 self.cells[op] = Cell(e.status, detail=f"setup: {e.detail}")
             return self.cells
-        try:
+        with contextlib.suppress(_Done):
             self._sequence()
-        except _Done:
-            pass
         return self.cells
 
     def _sequence(self) -> None:

@@ -34,9 +34,10 @@ OP_CEILING = {
 }
 VTOOL, DVC = "vtool", "dvc"
 DETAIL_WIDTH = 300
+LEFT_COLUMNS = (0, 7)
 
 
-def _first_line(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
+def first_line(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
     """Return the first output line of a command, or 'unavailable'."""
     try:
         res = subprocess.run(list(argv), capture_output=True, text=True, timeout=120, env=env)
@@ -53,13 +54,13 @@ def machine_info(bench_root: Path, versions: Mapping[str, str]) -> dict[str, obj
         for line in f:
             if line.startswith("MemTotal:"):
                 mem_kib = int(line.split()[1])
-    fs = _first_line(["stat", "-f", "-c", "%T", str(bench_root)])
+    fs = first_line(["stat", "-f", "-c", "%T", str(bench_root)])
     return {
         "nproc": len(os.sched_getaffinity(0)),
         "memory_gib": round(mem_kib / MIB, 1),
         "python": platform.python_version(),
         "kernel": platform.release(),
-        "git": _first_line(["git", "--version"]),
+        "git": first_line(["git", "--version"]),
         "bench_filesystem": fs,
         **versions,
     }
@@ -110,7 +111,8 @@ def render_table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for n, row in enumerate(rows):
-        cols = [c.ljust(w) if i in (0, 7) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        pairs = enumerate(zip(row, widths, strict=True))
+        cols = [c.ljust(w) if i in LEFT_COLUMNS else c.rjust(w) for i, (c, w) in pairs]
         lines.append("  ".join(cols).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))

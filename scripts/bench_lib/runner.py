@@ -7,13 +7,12 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from bench_lib.ceilings import Ceiling, ensure_bucket, local_ceilings, s3_ceilings, s3_client
-from bench_lib.config import SCENARIOS, BenchPaths
+from bench_lib.config import MAIN_SCENARIOS, SCENARIOS, BenchPaths
 from bench_lib.datagen import ensure_dataset
 from bench_lib.pipeline import Cell, RunContext, ToolPass
-from bench_lib.report import machine_info, render_scenario, scenario_json, write_json
+from bench_lib.report import first_line, machine_info, render_scenario, scenario_json, write_json
 from bench_lib.server import S3Server, ServerError
 from bench_lib.tools import Driver, base_env, make_dvc, make_vtool
 
@@ -23,9 +22,7 @@ BUCKET_PREFIX = "bench"
 
 def _version(driver: Driver) -> str:
     """Return the tool's --version line, or 'unavailable' while it cannot run."""
-    from bench_lib.report import _first_line
-
-    return _first_line(driver.version(), driver.env_base)
+    return first_line(driver.version(), driver.env_base)
 
 
 def run_scenario(name: str, args: argparse.Namespace, paths: BenchPaths, server: S3Server,
@@ -41,8 +38,9 @@ def run_scenario(name: str, args: argparse.Namespace, paths: BenchPaths, server:
         ceilings.update(local_ceilings(ds, work / "ceilings", args.runs))
         log(f"{name}: S3 ceilings, boto3 pools {args.ceiling_threads}")
         try:
-            ceilings.update(s3_ceilings(ds, server.endpoint, server.aws_env, f"{BUCKET_PREFIX}-ceiling-{name}",
-                                        work / "ceilings", args.ceiling_threads, log))
+            bucket = f"{BUCKET_PREFIX}-ceiling-{name}"
+            ceilings.update(s3_ceilings(ds, server.endpoint, server.aws_env, bucket, work / "ceilings",
+                                        args.ceiling_threads, log))
         except Exception as e:  # noqa: BLE001 - a broken ceiling must not lose the tool numbers
             log(f"{name}: S3 ceilings failed: {e!r}")
     cells: dict[str, dict[str, Cell]] = {}
@@ -66,7 +64,7 @@ def run_scenario(name: str, args: argparse.Namespace, paths: BenchPaths, server:
 
 def run_all(args: argparse.Namespace, paths: BenchPaths, log: Log, start: float) -> int:
     """Start the server once, run the scenarios, write the combined JSON; return the exit code."""
-    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    names = list(MAIN_SCENARIOS) if args.scenario == "all" else [args.scenario]
     server = S3Server(paths.s3_server, paths.root / "s3", paths.root / "s3.env", paths.root / "s3-server.log")
     log("starting the local S3 server")
     try:
@@ -96,8 +94,3 @@ def run_all(args: argparse.Namespace, paths: BenchPaths, log: Log, start: float)
         write_json(args.json, {"scenarios": results, "elapsed_s": total})
         log(f"wrote {args.json}")
     return 0
-
-
-def repo_path(paths: BenchPaths) -> Path:
-    """Return the repository the benchmark belongs to."""
-    return paths.repo

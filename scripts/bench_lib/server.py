@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -64,7 +65,8 @@ class S3Server:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise ServerError(f"s3-server exited with {self.proc.returncode}:\n{tail_file(self.log_file)}")
+                code = self.proc.returncode
+                raise ServerError(f"s3-server exited with {code}:\n{tail_file(self.log_file)}")
             endpoint = self._endpoint_line()
             if endpoint and self.env_file.exists():
                 self.endpoint = endpoint
@@ -72,7 +74,8 @@ class S3Server:
                 return
             time.sleep(POLL_S)
         self.stop()
-        raise ServerError(f"s3-server printed no endpoint in {START_TIMEOUT_S:.0f}s:\n{tail_file(self.log_file)}")
+        tail = tail_file(self.log_file)
+        raise ServerError(f"s3-server printed no endpoint in {START_TIMEOUT_S:.0f}s:\n{tail}")
 
     def _endpoint_line(self) -> str:
         """Return the endpoint the server printed, or '' while it has not yet."""
@@ -91,10 +94,9 @@ class S3Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        try:
+        # The launcher may leave its server child behind; the group holds both.
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     def __enter__(self) -> S3Server:
         """Start the server."""

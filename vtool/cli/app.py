@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
@@ -39,8 +40,13 @@ def _root(
     """Version data next to code."""
 
 
+COMMAND_MODULES = ("setup", "data", "remotes", "history")
+
+
 def _register() -> None:
-    from vtool.cli import data, remotes, setup  # noqa: F401  (each registers its commands)
+    """Import each command module, which registers its commands on `app`."""
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"vtool.cli.{name}")
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from vtool.cli.ui import ui
 from vtool.ops.add import add
 from vtool.ops.checkout import checkout
 from vtool.ops.status import status
+from vtool.ops.switch import checkout_rev, rollback, split_rev
 from vtool.ops.sync import SyncOptions, remote_status
 
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite or delete data the cache does not hold.")]
@@ -50,12 +51,22 @@ def status_cmd(targets: TargetsArg = None, json_out: JsonOpt = False,
 
 
 @command(app, "checkout")
-def checkout_cmd(targets: TargetsArg = None, force: ForceOpt = False,
+def checkout_cmd(args: Annotated[list[str] | None, typer.Argument(
+                     help="[TARGETS], or REV (code and data), or REV -- TARGETS (roll those datasets back).")] = None,
+                 force: ForceOpt = False,
                  verify: Annotated[bool, typer.Option("--verify", help="Re-hash every object used.")] = False,
                  json_out: JsonOpt = False) -> None:
-    """Make the workspace match the pointers."""
-    result = checkout(targets or [], force=force, progress=ui.progress(), verify=verify)
+    """Make the workspace match the pointers, or move code and data to a revision."""
+    rev, targets = split_rev(args or [])
+    if rev is None:
+        result = checkout(targets, force=force, progress=ui.progress(), verify=verify)
+    elif targets:
+        result = rollback(rev, targets, force=force, progress=ui.progress())
+    else:
+        result = checkout_rev(rev, force=force, progress=ui.progress())
     if json_out:
         return ui.json(result)
+    if rev is not None:
+        ui.info(f"at {rev} ({result.commit[:12]})" + (" - pointers rolled back, ready to commit" if targets else ""))
     for ds in result.datasets:
         ui.info(f"{ds.path}: {ds.written} written, {ds.deleted} deleted, {ds.unchanged} unchanged")

@@ -13,6 +13,8 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progres
 
 from vtool.errors import VtoolError
 
+PIPE_WIDTH = 400
+
 
 class UI:
     """Owns where output goes: data to stdout, messages and progress to stderr."""
@@ -20,7 +22,7 @@ class UI:
     def __init__(self) -> None:
         self.quiet = False
         self.verbose = os.environ.get("VTOOL_DEBUG") == "1"
-        self.out = Console(highlight=False, soft_wrap=True)
+        self.out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else PIPE_WIDTH)
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def configure(self, quiet: bool, verbose: bool) -> None:

@@ -49,6 +49,7 @@ class Plan:
     folders: set[str] = field(default_factory=set)
     lost: list[str] = field(default_factory=list)
     unchanged: int = 0
+    removed: bool = False
 
 
 def checkout(targets: list[str], force: bool = False, progress: Progress = NULL_PROGRESS,
@@ -59,8 +60,9 @@ def checkout(targets: list[str], force: bool = False, progress: Progress = NULL_
         return CheckoutResult(apply_plans(project, plans, force, verify))
 
 
-def apply_plans(project: Project, plans: list[Plan], force: bool, verify: bool) -> list[CheckedOut]:
-    """Check the plans are safe and complete, then carry them out."""
+def apply_plans(project: Project, plans: list[Plan], force: bool, verify: bool,
+                dry_run: bool = False) -> list[CheckedOut]:
+    """Check the plans are safe and complete, then carry them out (unless dry_run)."""
     lost = [f"{p.ds.data_rel}/{rel}".rstrip("/") for p in plans for rel in p.lost]
     if lost and not force:
         raise WouldLoseDataError(lost, "checkout")
@@ -68,7 +70,7 @@ def apply_plans(project: Project, plans: list[Plan], force: bool, verify: bool) 
     missing = sorted({e.oid for p in plans for e in p.write.values() if not cache.has(e.oid, e.size)})
     if missing:
         raise MissingObjectsError(missing, "the cache (run: vtool fetch, or vtool pull)")
-    return [_apply(project, p, verify) for p in plans]
+    return [] if dry_run else [_apply(project, p, verify) for p in plans]
 
 
 def target_files(project: Project, pointer: Pointer) -> tuple[dict[str, Entry], set[str]]:
@@ -108,6 +110,18 @@ def plan(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
     return result
 
 
+def plan_removal(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
+    """Plan deleting a dataset's data entirely (it does not exist at the target revision)."""
+    result = Plan(ds, pointer, removed=True)
+    tree = scan(project.root, ds.data_rel, project.stats, hash_file, project.config.jobs, project.progress,
+                project.config.cache_dir)
+    for rel, have in tree.file_oids.items():
+        result.delete.append(rel)
+        if not project.cache.has(have.oid, have.size):
+            result.lost.append(rel)
+    return result
+
+
 def _apply(project: Project, p: Plan, verify: bool) -> CheckedOut:
     base = project.root / p.ds.data_rel
     for rel in p.delete:
@@ -136,7 +150,7 @@ def _prune_folders(base: Path, p: Plan) -> None:
     """Remove folders the target lacks once they are empty (deepest first); a file target replaces its folder."""
     if not base.is_dir() or base.is_symlink():
         return
-    keep = set(p.folders) if p.pointer.kind == "dir" else None
+    keep = set(p.folders) if p.pointer.kind == "dir" and not p.removed else None
     for folder, _, _ in sorted(os.walk(base), key=lambda t: -len(t[0])):
         rel = os.path.relpath(folder, base)
         wanted = keep is not None and (rel == "." or rel in keep)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from vtool import manifest, transfer
-from vtool.errors import CacheError, TransferError
+from vtool.errors import CacheError, MissingObjectsError, TransferError
 from vtool.hashing import Oid
 from vtool.ops.checkout import CheckedOut, apply_plans, plan
 from vtool.ops.objects import Tracked, collect, gather
@@ -81,9 +81,19 @@ def fetch(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> SyncResul
 
 def fetch_tracked(project: Project, remote: Remote, jobs: int, tracked: list[Tracked]) -> SyncResult:
     """Fetch the objects of already-selected pointers (shared by fetch, pull and checkout REV)."""
-    cache, progress = project.cache, project.progress
     files = {t.pointer.oid: Obj(t.pointer.oid, t.pointer.size) for t in tracked if t.pointer.kind == "file"}
-    level = list(dict.fromkeys(t.pointer.oid for t in tracked if t.pointer.kind == "dir"))
+    roots = [t.pointer.oid for t in tracked if t.pointer.kind == "dir"]
+    first = fetch_manifests(project, remote, jobs, roots, files)
+    got = transfer.fetch(project.cache, remote, list(files.values()), jobs, project.progress, "fetch")
+    return SyncResult(remote.name, first.transferred + got.transferred, first.present + got.present,
+                      first.nbytes + got.nbytes, {**first.failed, **got.failed})
+
+
+def fetch_manifests(project: Project, remote: Remote, jobs: int, roots: list[Oid],
+                    files: dict[Oid, Obj] | None = None) -> transfer.TransferResult:
+    """Fetch the manifest trees under roots level by level, collecting the file objects they name into files."""
+    cache = project.cache
+    level = list(dict.fromkeys(roots))
     failed: dict[Oid, str] = {}
     moved = present = nbytes = 0
     seen: set[Oid] = set()
@@ -91,7 +101,8 @@ def fetch_tracked(project: Project, remote: Remote, jobs: int, tracked: list[Tra
         seen.update(level)
         for oid in level:
             _drop_if_corrupt(project, oid)
-        got = transfer.fetch(cache, remote, [Obj(o, None) for o in level], jobs, progress, "fetch manifests")
+        got = transfer.fetch(cache, remote, [Obj(o, None) for o in level], jobs, project.progress,
+                             "fetch manifests")
         failed.update(got.failed)
         moved, present, nbytes = moved + got.transferred, present + got.present, nbytes + got.nbytes
         next_level: list[Oid] = []
@@ -101,12 +112,10 @@ def fetch_tracked(project: Project, remote: Remote, jobs: int, tracked: list[Tra
             for entry in manifest.decode(cache.read_bytes(oid), oid):
                 if entry.is_dir and entry.oid not in seen:
                     next_level.append(entry.oid)
-                elif not entry.is_dir:
+                elif not entry.is_dir and files is not None:
                     files.setdefault(entry.oid, Obj(entry.oid, entry.size))
         level = list(dict.fromkeys(next_level))
-    got = transfer.fetch(cache, remote, list(files.values()), jobs, progress, "fetch")
-    failed.update(got.failed)
-    return SyncResult(remote.name, moved + got.transferred, present + got.present, nbytes + got.nbytes, failed)
+    return transfer.TransferResult(moved, present, nbytes, failed)
 
 
 def _drop_if_corrupt(project: Project, oid: Oid) -> None:
@@ -169,3 +178,18 @@ def remote_status(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> R
             out.append(DatasetRemoteStatus(path, len(all_objs), len(lacking), sum(o.size or 0 for o in lacking),
                                            sorted(objs.unreadable)))
         return RemoteStatusResult(remote.name, out)
+
+
+def ensure_local(project: Project, tracked: list[Tracked], remote_name: str | None = None) -> SyncResult | None:
+    """Make sure the cache holds everything tracked reaches, fetching from the (default) remote only if needed."""
+    objects = collect(project, tracked)
+    lacking = [o.oid for o in objects.files.values() if not project.cache.has(o.oid, o.size)]
+    if not lacking and not objects.unreadable:
+        return None
+    if not project.config.remotes:
+        raise MissingObjectsError(sorted(objects.unreadable) + lacking, "the cache, and no remote is configured")
+    with connected(project, remote_name, None) as (remote, jobs):
+        result = fetch_tracked(project, remote, jobs, tracked)
+    if result.failed:
+        raise TransferError(result.failed, "fetch", result.remote)
+    return result

@@ -23,9 +23,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ProfileNotFound,
 )
-from botocore.exceptions import (
-    ConnectionError as BotoConnectionError,
-)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from vtool.errors import RemoteAuthError, RemoteError, RemoteObjectMissingError, RemoteUnreachableError
 from vtool.remote.base import OID_PREFIX, RemoteConfig, object_key
@@ -62,7 +60,9 @@ AUTH_CODES = frozenset(
         "InvalidClientTokenId",
     }
 )
-BUSY_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "ServiceUnavailable"})
+BUSY_CODES = frozenset(
+    {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "ServiceUnavailable"}
+)
 AUTH_HINT = (
     "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, the remote's --profile or AWS_PROFILE, "
     "and that the bucket policy lets these credentials read, write and list"
@@ -78,7 +78,7 @@ class S3Remote:
         # Kept only to scrub them from server-supplied error text; __repr__ and describe() never show them.
         self._secrets = tuple(s for s in (config.access_key_id, config.secret_access_key) if s)
         self._bucket_confirmed = False
-        endpoint = config.endpoint_url or next((os.environ[v] for v in ENDPOINT_ENV_VARS if os.environ.get(v)), None)
+        endpoint = config.endpoint_url or _endpoint_from_env()
         self._custom_endpoint = endpoint is not None
         self.endpoint = _without_userinfo(endpoint) if endpoint else "the default AWS endpoint"
         with self._translated("connecting"):
@@ -103,7 +103,7 @@ class S3Remote:
         with self._translated("listing objects"):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=start):
                 for entry in page.get("Contents", ()):
-                    match = OUR_KEY.match(entry["Key"][len(start):])
+                    match = OUR_KEY.match(entry["Key"].removeprefix(start))
                     if match:
                         yield OID_PREFIX + match[1] + match[2]
 
@@ -191,7 +191,9 @@ class S3Remote:
             return self._no_such_bucket()
         detail = self._scrub(f"{code}: {exc.response.get('Error', {}).get('Message') or 'no detail'}")
         if code in AUTH_CODES:
-            return RemoteAuthError(f"{where}: access denied while {action} in {self.describe()} ({detail})", AUTH_HINT)
+            return RemoteAuthError(
+                f"{where}: access denied while {action} in {self.describe()} ({detail})", AUTH_HINT
+            )
         if code in BUSY_CODES or _status(exc) >= HTTP_SERVER_ERROR:
             return RemoteUnreachableError(
                 f"{where}: {self.endpoint} kept failing while {action} ({detail})", "retry later"
@@ -225,20 +227,21 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     """Split `s3://bucket/some/prefix/` into ("bucket", "some/prefix"); the prefix may be empty."""
     if not url.startswith(SCHEME):
         raise RemoteError(f"not an S3 URL: {url}", "use s3://bucket/prefix")
-    bucket, _, prefix = url[len(SCHEME):].partition("/")
+    bucket, _, prefix = url.removeprefix(SCHEME).partition("/")
     if not BUCKET_NAME.match(bucket):
         raise RemoteError(f"invalid bucket name in {url}", "use s3://bucket/prefix")
     return bucket, prefix.strip("/")
 
 
-def _make_client(config: RemoteConfig, jobs: int, path_style: bool) -> Any:  # noqa: ANN401 (built at runtime)
+def _make_client(config: RemoteConfig, jobs: int, path_style: bool) -> Any:
     """Build the one client all threads share, with bounded retries and timeouts."""
     if bool(config.access_key_id) != bool(config.secret_access_key):
         raise RemoteAuthError(
             f"remote {config.name!r}: an access key id needs its secret access key, and the reverse",
             "set both, or neither to use the standard AWS chain",
         )
-    session = boto3.session.Session(profile_name=config.profile) if config.profile else boto3.session.Session()
+    # profile_name=None lets the standard chain (AWS_PROFILE, env keys, instance roles) decide.
+    session = boto3.session.Session(profile_name=config.profile or None)
     client_config = botocore.config.Config(
         max_pool_connections=max(jobs, MIN_POOL_CONNECTIONS),
         retries={"max_attempts": MAX_RETRIES, "mode": "standard"},
@@ -255,6 +258,11 @@ def _make_client(config: RemoteConfig, jobs: int, path_style: bool) -> Any:  # n
     return session.client(
         "s3", region_name=config.region, endpoint_url=config.endpoint_url, config=client_config, **keys
     )
+
+
+def _endpoint_from_env() -> str | None:
+    """Return the endpoint boto3 itself would take from AWS_ENDPOINT_URL(_S3), if any."""
+    return next((os.environ[name] for name in ENDPOINT_ENV_VARS if os.environ.get(name)), None)
 
 
 def _code(exc: ClientError) -> str:

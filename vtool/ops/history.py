@@ -1,0 +1,322 @@
+"""`vtool diff`, `log` and `ls`: datasets across git history, read from git objects and manifests, no checkout."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from vtool import gitrepo, manifest
+from vtool.errors import CacheError, GitError, UsageError
+from vtool.hashing import Oid, hash_file
+from vtool.manifest import Entry
+from vtool.ops.objects import revision_pointers, workspace_pointers
+from vtool.ops.project import Project, dataset_for, open_project
+from vtool.ops.sync import connected, fetch_manifests
+from vtool.progress import NULL_PROGRESS, Progress
+from vtool.workspace import Tree, scan
+
+WORKSPACE = "workspace"
+MAX_REVS = 2
+
+
+@dataclass(frozen=True)
+class Version:
+    """One dataset as one side of a comparison has it."""
+
+    kind: str
+    oid: Oid
+    size: int
+    files: int
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """A file that differs: old/new sizes and oids (None on the side where it is absent)."""
+
+    path: str
+    old_size: int | None = None
+    new_size: int | None = None
+    old_oid: Oid | None = None
+    new_oid: Oid | None = None
+    old_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Totals:
+    """How many files and bytes changed, by kind of change."""
+
+    added: int = 0
+    deleted: int = 0
+    modified: int = 0
+    renamed: int = 0
+    added_bytes: int = 0
+    deleted_bytes: int = 0
+    modified_bytes_delta: int = 0
+
+
+@dataclass(frozen=True)
+class DatasetDiff:
+    """How one dataset differs between the two sides."""
+
+    path: str
+    status: str
+    old: Version | None
+    new: Version | None
+    added: list[FileChange] = field(default_factory=list)
+    deleted: list[FileChange] = field(default_factory=list)
+    modified: list[FileChange] = field(default_factory=list)
+    renamed: list[FileChange] = field(default_factory=list)
+    totals: Totals = field(default_factory=Totals)
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    """Every dataset compared between `a` and `b` (a revision or "workspace")."""
+
+    a: str
+    b: str
+    datasets: list[DatasetDiff]
+
+
+class _Side:
+    """The datasets one side of a comparison holds, with the manifests needed to read them."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.versions: dict[str, Version] = {}
+        self.trees: dict[Oid, Tree] = {}
+
+
+def split_revs(project: Project, args: list[str], max_revs: int = MAX_REVS) -> tuple[list[str], list[str]]:
+    """Leading arguments that are git revisions (and not tracked paths) are revisions; the rest are targets."""
+    revs: list[str] = []
+    for i, arg in enumerate(args):
+        if len(revs) == max_revs or _is_target(project, arg) or not _is_rev(project, arg):
+            return revs, args[i:]
+        revs.append(arg)
+    return revs, []
+
+
+def _is_target(project: Project, arg: str) -> bool:
+    return os.path.lexists(arg) or (project.root / dataset_for(project.root, arg).pointer_rel).is_file()
+
+
+def _is_rev(project: Project, arg: str) -> bool:
+    try:
+        gitrepo.resolve(project.root, arg)
+    except GitError:
+        return False
+    return True
+
+
+def _rev_side(project: Project, rev: str, targets: list[str]) -> _Side:
+    side = _Side(rev)
+    for t in revision_pointers(project, gitrepo.resolve(project.root, rev), targets):
+        p = t.pointer
+        side.versions[t.ds.data_rel] = Version(p.kind, p.oid, p.size, p.files)
+    return side
+
+
+def _workspace_side(project: Project, targets: list[str]) -> _Side:
+    side = _Side(WORKSPACE)
+    for t in workspace_pointers(project, targets):
+        if not os.path.lexists(project.root / t.ds.data_rel):
+            continue
+        tree = scan(project.root, t.ds.data_rel, project.stats, hash_file, project.config.jobs, project.progress,
+                    project.config.cache_dir)
+        side.versions[t.ds.data_rel] = Version(tree.kind, tree.oid, tree.size, tree.files)
+        side.trees[tree.oid] = tree
+    return side
+
+
+def loader(project: Project, sides: list[_Side]) -> manifest.Loader:
+    """Read manifests from scanned workspace trees, then the cache."""
+    trees = {oid: t for s in sides for t in s.trees.values() for oid in t.manifests}
+
+    def load(oid: Oid) -> list[Entry]:
+        if oid in trees:
+            return trees[oid].load(oid)
+        return manifest.decode(project.cache.read_bytes(oid), oid)
+    return load
+
+
+def ensure_manifests(project: Project, roots: list[Oid]) -> None:
+    """Fetch manifests the cache lacks from the default remote, when one is configured."""
+    missing = [oid for oid in roots if not _tree_complete(project, oid)]
+    if missing and project.config.remotes:
+        with connected(project, None, None) as (remote, jobs):
+            fetch_manifests(project, remote, jobs, missing)
+
+
+def _tree_complete(project: Project, oid: Oid) -> bool:
+    try:
+        for _ in manifest.walk(loader(project, []), oid):
+            pass
+    except CacheError:
+        return False
+    return True
+
+
+def diff(args: list[str], progress: Progress = NULL_PROGRESS) -> DiffResult:
+    """Compare datasets between two revisions, or a revision (default HEAD) and the workspace."""
+    with open_project(progress) as project:
+        revs, targets = split_revs(project, args)
+        a = _rev_side(project, revs[0] if revs else "HEAD", targets)
+        b = _rev_side(project, revs[1], targets) if len(revs) > 1 else _workspace_side(project, targets)
+        roots = [v.oid for s in (a, b) for v in s.versions.values() if v.kind == "dir" and v.oid not in s.trees]
+        ensure_manifests(project, roots)
+        load = loader(project, [a, b])
+        paths = sorted(a.versions.keys() | b.versions.keys())
+        return DiffResult(a.label, b.label, [compare(load, p, a.versions.get(p), b.versions.get(p)) for p in paths])
+
+
+def _diff_files(load: manifest.Loader, old: Version | None, new: Version | None
+                ) -> tuple[dict[str, Entry], dict[str, Entry], dict[str, tuple[Entry, Entry]]]:
+    """Changed files between two versions, descending only into differing subtrees when both are folders."""
+    if old is not None and new is not None and old.kind == new.kind == "dir":
+        changes = manifest.diff(load, old.oid, new.oid)
+        return dict(changes.added), dict(changes.deleted), changes.modified
+    before, after = _files(load, old), _files(load, new)
+    added = {p: e for p, e in after.items() if p not in before}
+    deleted = {p: e for p, e in before.items() if p not in after}
+    modified = {p: (before[p], after[p]) for p in before.keys() & after.keys() if before[p].oid != after[p].oid}
+    return added, deleted, modified
+
+
+def _files(load: manifest.Loader, v: Version | None) -> dict[str, Entry]:
+    if v is None:
+        return {}
+    if v.kind == "file":
+        return {"": Entry("", manifest.KIND_FILE, v.oid, v.size, 1)}
+    return manifest.files(load, v.oid)
+
+
+def compare(load: manifest.Loader, path: str, old: Version | None, new: Version | None) -> DatasetDiff:
+    """Diff one dataset's two versions file by file, pairing deletions and additions of equal oid as renames."""
+    if old is not None and new is not None and (old.kind, old.oid) == (new.kind, new.oid):
+        return DatasetDiff(path, "unchanged", old, new)
+    status = "added" if old is None else "deleted" if new is None else "modified"
+    return _summarise(path, status, old, new, *_diff_files(load, old, new))
+
+
+def _summarise(path: str, status: str, old: Version | None, new: Version | None, added: dict[str, Entry],
+               deleted: dict[str, Entry], modified: dict[str, tuple[Entry, Entry]]) -> DatasetDiff:
+    by_oid: dict[Oid, list[str]] = {}
+    for p in sorted(deleted):
+        by_oid.setdefault(deleted[p].oid, []).append(p)
+    renamed = []
+    for p in sorted(added):
+        olds = by_oid.get(added[p].oid)
+        if olds:
+            src = olds.pop(0)
+            e = deleted.pop(src)
+            del added[p]
+            renamed.append(FileChange(_join(path, p), e.size, e.size, e.oid, e.oid, _join(path, src)))
+    add = [FileChange(_join(path, p), None, e.size, None, e.oid) for p, e in sorted(added.items())]
+    rem = [FileChange(_join(path, p), e.size, None, e.oid, None) for p, e in sorted(deleted.items())]
+    mod = [FileChange(_join(path, p), a.size, b.size, a.oid, b.oid) for p, (a, b) in sorted(modified.items())]
+    totals = Totals(len(add), len(rem), len(mod), len(renamed), sum(c.new_size or 0 for c in add),
+                    sum(c.old_size or 0 for c in rem), sum((c.new_size or 0) - (c.old_size or 0) for c in mod))
+    return DatasetDiff(path, status, old, new, add, rem, mod, renamed, totals)
+
+
+def _join(dataset: str, rel: str) -> str:
+    return f"{dataset}/{rel}" if rel else dataset
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One commit where a dataset's pointer changed, with the change against the previous version."""
+
+    dataset: str
+    commit: str
+    date: str
+    author: str
+    subject: str
+    version: Version | None
+    change: Totals | None
+
+
+@dataclass(frozen=True)
+class LogResult:
+    """The history of the selected datasets, newest first."""
+
+    entries: list[LogEntry]
+
+
+LOG_FORMAT = "%H%x1f%aI%x1f%an%x1f%s%x1e"
+
+
+def log(targets: list[str], limit: int | None = None, progress: Progress = NULL_PROGRESS) -> LogResult:
+    """List the commits that changed each dataset's pointer, reading pointers and manifests only."""
+    with open_project(progress) as project:
+        datasets = [dataset_for(project.root, t) for t in targets] or [t.ds for t in workspace_pointers(project, [])]
+        entries: list[LogEntry] = []
+        for ds in datasets:
+            entries.extend(_dataset_log(project, ds.pointer_rel, ds.data_rel, limit))
+        return LogResult(entries)
+
+
+def _dataset_log(project: Project, pointer_rel: str, data_rel: str, limit: int | None) -> list[LogEntry]:
+    args = ["log", f"--format={LOG_FORMAT}"] + ([f"-n{limit + 1}"] if limit else []) + ["--", pointer_rel]
+    records = [r.strip("\n").split("\x1f") for r in gitrepo.run_git(project.root, *args).split("\x1e") if r.strip()]
+    if not records:
+        raise UsageError(f"{data_rel}: no commits change {pointer_rel}", "commit the pointer first")
+    versions = [_version_at(project, sha, data_rel) for sha, *_ in records]
+    ensure_manifests(project, [v.oid for v in versions if v is not None and v.kind == "dir"])
+    load = loader(project, [])
+    out = []
+    for i, (sha, date, author, subject) in enumerate(records[:limit] if limit else records):
+        older = versions[i + 1] if i + 1 < len(versions) else None
+        out.append(LogEntry(data_rel, sha, date, author, subject, versions[i], _change(load, older, versions[i])))
+    return out
+
+
+def _version_at(project: Project, sha: str, data_rel: str) -> Version | None:
+    found = revision_pointers(project, sha, [data_rel])
+    if not found:
+        return None
+    p = found[0].pointer
+    return Version(p.kind, p.oid, p.size, p.files)
+
+
+def _change(load: manifest.Loader, old: Version | None, new: Version | None) -> Totals | None:
+    try:
+        return compare(load, "", old, new).totals
+    except CacheError:
+        return None
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    """A file of a dataset at a revision."""
+
+    path: str
+    size: int
+    oid: Oid
+    executable: bool
+
+
+@dataclass(frozen=True)
+class LsResult:
+    """Files of the selected datasets at a revision (or the workspace pointers)."""
+
+    rev: str
+    files: list[ListedFile]
+
+
+def ls(args: list[str], progress: Progress = NULL_PROGRESS) -> LsResult:
+    """List the files of datasets at a revision from their manifests, fetching manifests if needed."""
+    with open_project(progress) as project:
+        revs, targets = split_revs(project, args, max_revs=1)
+        rev = revs[0] if revs else None
+        tracked = revision_pointers(project, gitrepo.resolve(project.root, rev), targets) if rev \
+            else workspace_pointers(project, targets)
+        ensure_manifests(project, [t.pointer.oid for t in tracked if t.pointer.kind == "dir"])
+        load = loader(project, [])
+        files = []
+        for t in tracked:
+            v = Version(t.pointer.kind, t.pointer.oid, t.pointer.size, t.pointer.files)
+            for rel, e in sorted(_files(load, v).items()):
+                files.append(ListedFile(_join(t.ds.data_rel, rel), e.size, e.oid, e.kind == manifest.KIND_EXEC))
+        return LsResult(rev or WORKSPACE, files)
