@@ -238,6 +238,8 @@ class S3Server:
         ports = self.ports
         command = [
             self.binary,
+            "-logtostderr",  # else glog also litters /tmp with weed.* files
+            f"-config_dir={self.root}",  # ignore any master.toml / security.toml of the user's
             "server",
             f"-dir={self.root / DATA_DIR}",
             f"-ip={HOST}",
@@ -260,6 +262,8 @@ class S3Server:
             f"-master.volumeSizeLimitMB={VOLUME_SIZE_LIMIT_MB}",
             "-volume.preStopSeconds=0",
             "-master.telemetry=false",
+            # A lone master still waits out a raft election on restart: 10 s by default, 1 s here.
+            "-master.electionTimeout=1s",
         ]
         return command, {}
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vtool import manifest
 from vtool import pointer as ptr
 from vtool.hashing import OID_PREFIX
 
@@ -197,3 +198,13 @@ class Project:
         if not self.cache_dir.is_dir():
             return set()
         return {OID_PREFIX + p.parent.name + p.name for p in self.cache_dir.glob("??/*") if len(p.name) == 30}
+
+    def manifest(self, oid: str) -> list[manifest.Entry]:
+        """Read and decode a manifest from the default cache."""
+        return manifest.decode(self.object_path(oid).read_bytes(), oid)
+
+    def folders(self, root_oid: str) -> dict[str, str]:
+        """Map every folder of a cached tree ("" for the root) to its manifest oid."""
+        out = {"": root_oid}
+        out.update({path: e.oid for path, e in manifest.walk(self.manifest, root_oid) if e.is_dir})
+        return out

@@ -22,17 +22,22 @@ class Cache:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._prefix = os.path.join(root, "")
         self._made: set[str] = set()
 
     def path(self, oid: Oid) -> Path:
         """Return where an object lives (whether or not it exists)."""
-        digest = oid[len(OID_PREFIX):]
-        return self.root / digest[:FANOUT] / digest[FANOUT:]
+        return Path(self.path_str(oid))
+
+    def path_str(self, oid: Oid) -> str:
+        """Return the object's path as a string, for hot loops."""
+        start = len(OID_PREFIX)
+        return f"{self._prefix}{oid[start:start + FANOUT]}/{oid[start + FANOUT:]}"
 
     def has(self, oid: Oid, size: int | None = None) -> bool:
         """Tell whether the object exists, and has the expected size when one is given."""
         try:
-            st = os.stat(self.path(oid))
+            st = os.stat(self.path_str(oid))
         except FileNotFoundError:
             return False
         return size is None or st.st_size == size
@@ -54,7 +59,7 @@ class Cache:
                 out.write(data)
         return oid
 
-    def insert_file(self, src: Path) -> tuple[Oid, int]:
+    def insert_file(self, src: str | Path) -> tuple[Oid, int]:
         """Hash a workspace file and store it in one pass; small files are read once into memory."""
         with open(src, "rb", buffering=0) as fin:
             head = fin.read(SMALL_FILE + 1)

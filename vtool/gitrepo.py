@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,9 @@ from vtool.pointer import POINTER_SUFFIX
 
 GITIGNORE = ".gitignore"
 MAX_REASON = 400
+# Set on every git vtool runs, so vtool's own git hooks (vtool install-hooks) step aside instead of
+# waiting for the lock the calling vtool holds, e.g. around `git checkout` in `vtool checkout REV`.
+CALLER_ENV = "VTOOL_GIT_CALLER"
 
 
 def find_root(start: Path) -> Path:
@@ -25,7 +29,8 @@ def find_root(start: Path) -> Path:
 
 def run_git(root: Path, *args: str, check: bool = True) -> str:
     """Run a git command in root and return its stdout; failures become GitError with git's own words."""
-    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False,
+                          env={**os.environ, CALLER_ENV: "1"})
     if check and proc.returncode != 0:
         raise GitError(f"git {args[0]} failed: {_reason(proc.stderr, proc.returncode)}")
     return proc.stdout
@@ -40,7 +45,8 @@ def _reason(stderr: str, code: int) -> str:
 
 def run_git_bytes(root: Path, *args: str) -> bytes:
     """Run a git command and return its raw stdout (blob contents)."""
-    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, check=False)
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, check=False,
+                          env={**os.environ, CALLER_ENV: "1"})
     if proc.returncode != 0:
         raise GitError(f"git {args[0]} failed: {_reason(proc.stderr.decode(errors='replace'), proc.returncode)}")
     return proc.stdout

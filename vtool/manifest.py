@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from vtool.errors import FormatError
 from vtool.hashing import Oid, hash_bytes, is_oid
-from vtool.pointer import check_component
+from vtool.pointer import RESERVED_NAMES, check_component
 
 HEADER = b"vtool-manifest 1\n"
 MAX_MANIFEST_BYTES = 128 * 1024 * 1024
@@ -36,6 +37,14 @@ class Entry:
     def is_dir(self) -> bool:
         """Tell whether this entry names a subfolder manifest."""
         return self.kind == KIND_DIR
+
+
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_+,=@%-][A-Za-z0-9 ._+,=@%-]*")
+
+
+def is_plain_name(name: str) -> bool:
+    """Tell quickly whether a name is ASCII with no character that needs the full check."""
+    return PLAIN_NAME.fullmatch(name) is not None and name.lower() not in RESERVED_NAMES
 
 
 def check_name(name: str, where: str) -> None:

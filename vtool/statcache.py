@@ -44,6 +44,18 @@ def _window(mtime_ns: int) -> int:
     return COARSE_WINDOW_NS if mtime_ns % NS_PER_SECOND == 0 else RACY_WINDOW_NS
 
 
+def changed_ns(stamp: Stamp) -> int:
+    """Return when the file last changed, content (mtime) or inode (ctime, e.g. a new hard link)."""
+    return max(stamp.mtime_ns, stamp.ctime_ns)
+
+
+def settle(changed: int) -> None:
+    """Sleep until a file last changed at `changed` is older than the racy window (never for future dates)."""
+    wait_ns = changed + RACY_WINDOW_NS - time.time_ns()
+    if 0 < wait_ns <= RACY_WINDOW_NS:
+        time.sleep(wait_ns / NS_PER_SECOND)
+
+
 class StatCache:
     """A sqlite table of repo-relative path -> (stamp, oid), loaded whole for fast lookups."""
 
@@ -54,7 +66,7 @@ class StatCache:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(SCHEMA)
         self._rows: dict[str, tuple[int, int, int, int, str, int]] | None = None
-        self._pending: dict[str, tuple[Stamp, Oid]] = {}
+        self._pending: dict[str, tuple[Stamp, Oid, int | None]] = {}
 
     def _load(self) -> dict[str, tuple[int, int, int, int, str, int]]:
         if self._rows is None:
@@ -70,24 +82,24 @@ class StatCache:
         ino, size, mtime_ns, ctime_ns, oid, recorded_ns = row
         if (ino, size, mtime_ns, ctime_ns) != (stamp.ino, stamp.size, stamp.mtime_ns, stamp.ctime_ns):
             return None
-        if recorded_ns - mtime_ns < _window(mtime_ns):
-            return None
+        if recorded_ns - changed_ns(stamp) < _window(mtime_ns):
+            return None  # read too soon after its last change: a same-tick edit would have kept this stamp
         return oid
 
-    def record(self, path: str, stamp: Stamp, oid: Oid) -> None:
-        """Queue an entry; it is written by flush()."""
-        self._pending[path] = (stamp, oid)
+    def record(self, path: str, stamp: Stamp, oid: Oid, read_ns: int | None = None) -> None:
+        """Queue an entry; read_ns is when hashing began (None for a file we just wrote ourselves)."""
+        self._pending[path] = (stamp, oid, read_ns)
 
     def flush(self) -> None:
-        """Write queued entries in one transaction, after waiting out the racy window if needed."""
+        """Write queued entries in one transaction; files we wrote are stamped once the racy window is past."""
         if not self._pending:
             return
-        latest = max(stamp.mtime_ns for stamp, _ in self._pending.values())
-        wait_ns = latest + RACY_WINDOW_NS - time.time_ns()
-        if 0 < wait_ns <= RACY_WINDOW_NS:
-            time.sleep(wait_ns / NS_PER_SECOND)
+        written = [changed_ns(stamp) for stamp, _, read_ns in self._pending.values() if read_ns is None]
+        if written:
+            settle(max(written))
         now = time.time_ns()
-        rows = [(p, s.ino, s.size, s.mtime_ns, s.ctime_ns, oid, now) for p, (s, oid) in self._pending.items()]
+        rows = [(p, s.ino, s.size, s.mtime_ns, s.ctime_ns, oid, now if read_ns is None else read_ns)
+                for p, (s, oid, read_ns) in self._pending.items()]
         with self._db:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?, ?)", rows)

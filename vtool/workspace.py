@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,15 +24,15 @@ from vtool.fsutil import (
 from vtool.hashing import CHUNK_SIZE, Oid, hash_file, new_hasher, oid_of
 from vtool.manifest import KIND_DIR, KIND_EXEC, KIND_FILE, Entry
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.statcache import Stamp, StatCache
+from vtool.statcache import Stamp, StatCache, changed_ns, settle
 
-Hasher = Callable[[Path], tuple[Oid, int]]
+Hasher = Callable[[str], tuple[Oid, int]]
 
 
 @dataclass
 class _File:
     name: str
-    path: Path
+    path: str
     rel: str
     stamp: Stamp
     executable: bool
@@ -81,29 +82,29 @@ def _cache_link(path: str, cache_root: Path | None) -> os.stat_result | None:
     return os.stat(target)
 
 
-def _walk(path: Path, rel: str, name: str, cache_root: Path | None) -> _Folder:
+def _walk(path: str, rel: str, name: str, cache_root: Path | None) -> _Folder:
+    """List a folder recursively with one lstat per file; paths stay strings on this hot path."""
     folder = _Folder(name)
     with os.scandir(path) as it:
-        entries = list(it)
-    for entry in entries:
-        child_rel = f"{rel}/{entry.name}"
-        if is_temp_name(entry.name):
-            continue
-        manifest.check_name(entry.name, child_rel)
-        if entry.is_symlink():
-            linked = _cache_link(entry.path, cache_root)
-            if linked is None:
-                raise WorkspaceError(f"{child_rel} is a symlink; vtool does not track symlinks", "replace it")
-            folder.files.append(_File(entry.name, Path(entry.path), child_rel, Stamp.of(linked), False))
-        elif entry.is_dir(follow_symlinks=False):
-            folder.folders.append(_walk(Path(entry.path), child_rel, entry.name, cache_root))
-        elif entry.is_file(follow_symlinks=False):
-            st = entry.stat(follow_symlinks=False)
-            folder.files.append(
-                _File(entry.name, Path(entry.path), child_rel, Stamp.of(st), bool(st.st_mode & EXEC_BITS))
-            )
-        else:
-            raise WorkspaceError(f"{child_rel} is not a regular file or folder")
+        for entry in it:
+            ename = entry.name
+            if is_temp_name(ename):
+                continue
+            child_rel = f"{rel}/{ename}"
+            if not manifest.is_plain_name(ename):
+                manifest.check_name(ename, child_rel)
+            if entry.is_dir(follow_symlinks=False):
+                folder.folders.append(_walk(entry.path, child_rel, ename, cache_root))
+            elif entry.is_file(follow_symlinks=False):
+                st = entry.stat(follow_symlinks=False)
+                folder.files.append(_File(ename, entry.path, child_rel, Stamp.of(st), bool(st.st_mode & EXEC_BITS)))
+            elif entry.is_symlink():
+                linked = _cache_link(entry.path, cache_root)
+                if linked is None:
+                    raise WorkspaceError(f"{child_rel} is a symlink; vtool does not track symlinks", "replace it")
+                folder.files.append(_File(ename, entry.path, child_rel, Stamp.of(linked), False))
+            else:
+                raise WorkspaceError(f"{child_rel} is not a regular file or folder")
     return folder
 
 
@@ -123,13 +124,17 @@ def _fill_oids(files: list[_File], stats: StatCache, hasher: Hasher, jobs: int, 
             misses.append(f)
     if not misses:
         return 0
+    # git's racy rule: an edit in the same clock tick as our read would keep the stamp, so read only
+    # once every file is older than the window (one short sleep after a fresh write), and say when.
+    settle(max(changed_ns(f.stamp) for f in misses))
+    read_ns = time.time_ns()
     progress.start("hashing", total=len(misses), total_bytes=sum(f.stamp.size for f in misses))
 
     def one(f: _File) -> None:
         oid, _ = hasher(f.path)
         after = Stamp.of(os.lstat(f.path))
         if after == f.stamp:
-            stats.record(f.rel, f.stamp, oid)
+            stats.record(f.rel, f.stamp, oid, read_ns)
         f.oid = oid
         progress.advance(1, f.stamp.size)
 
@@ -164,12 +169,12 @@ def scan(root: Path, rel: str, stats: StatCache, hasher: Hasher, jobs: int = 1,
     st = _cache_link(str(path), cache_root) if path.is_symlink() else None
     st = st or _stat_file(path, rel)
     if stat.S_ISREG(st.st_mode):
-        f = _File(path.name, path, rel, Stamp.of(st), bool(st.st_mode & EXEC_BITS))
+        f = _File(path.name, str(path), rel, Stamp.of(st), bool(st.st_mode & EXEC_BITS))
         hashed = _fill_oids([f], stats, hasher, 1, progress)
         assert f.oid is not None
         entry = Entry(f.name, KIND_EXEC if f.executable else KIND_FILE, f.oid, f.stamp.size, 1)
         return Tree("file", f.oid, f.stamp.size, 1, {}, {"": entry}, hashed)
-    top = _walk(path, rel, path.name, cache_root)
+    top = _walk(str(path), rel, path.name, cache_root)
     hashed = _fill_oids(_all_files(top), stats, hasher, jobs, progress)
     manifests: dict[Oid, bytes] = {}
     flat: dict[str, Entry] = {}

@@ -6,12 +6,14 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+SPAWN = Path(__file__).with_name("spawn.py")
 TAIL_LINES = 12
 TAIL_BYTES = 8192
 
@@ -62,9 +64,11 @@ def _kill_group(pid: int) -> None:
 def run_timed(
     argv: Sequence[str], cwd: Path, env: Mapping[str, str], log_stem: Path, timeout_s: float
 ) -> CmdResult:
-    """Run argv to completion; wait4 gives the peak RSS of it and of the children it reaped."""
+    """Run argv to completion through spawn.py, whose wait4 gives the command's own peak RSS."""
     log_stem.parent.mkdir(parents=True, exist_ok=True)
     out_path, err_path = log_stem.with_suffix(".out"), log_stem.with_suffix(".err")
+    result_path = log_stem.with_suffix(".rusage")
+    result_path.unlink(missing_ok=True)
     timed_out = threading.Event()
 
     def on_timeout() -> None:
@@ -74,13 +78,13 @@ def run_timed(
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
-            list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
-            stdout=out, stderr=err, start_new_session=True,
+            [sys.executable, "-S", "-I", str(SPAWN), str(result_path), *argv],
+            cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
         )
         timer = threading.Timer(timeout_s, on_timeout)
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            _, status, _ = os.wait4(proc.pid, 0)
         except BaseException:
             _kill_group(proc.pid)
             proc.wait()
@@ -92,8 +96,11 @@ def run_timed(
     proc.returncode = os.waitstatus_to_exitcode(status)
     # Leftover daemons of the command (if any) would skew the next measurement.
     _kill_group(proc.pid)
-    return CmdResult(tuple(argv), proc.returncode, wall, usage.ru_maxrss, timed_out.is_set(),
-                     out_path, err_path)
+    maxrss = 0
+    if result_path.exists():
+        wall_text, rss_text = result_path.read_text().split()
+        wall, maxrss = float(wall_text), int(rss_text)
+    return CmdResult(tuple(argv), proc.returncode, wall, maxrss, timed_out.is_set(), out_path, err_path)
 
 
 def run_quiet(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:

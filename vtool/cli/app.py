@@ -40,7 +40,7 @@ def _root(
     """Version data next to code."""
 
 
-COMMAND_MODULES = ("setup", "data", "remotes", "history")
+COMMAND_MODULES = ("setup", "data", "remotes", "history", "maintenance")
 
 
 def _register() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Annotated
 
 import typer
@@ -30,7 +31,7 @@ def add_cmd(paths: Annotated[list[str], typer.Argument(help="Files or folders to
         verb = "added" if item.changed else "unchanged"
         ui.info(f"{verb} {item.path}: {item.files} file(s), {item.size} bytes, {item.hashed} hashed")
     ui.info("To track the changes with git, run:")
-    ui.info(f"    git add {' '.join(result.git_paths)}")
+    ui.info(f"    git add {' '.join(shlex.quote(p) for p in result.git_paths)}")
 
 
 @command(app, "status")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vtool.cli.ui import ui
-from vtool.ops.status import StatusResult
+from vtool.ops.status import NOT_IN_CACHE, StatusResult
 from vtool.ops.sync import RemoteStatusResult
 
 LISTED_FILES = 20
@@ -17,12 +17,14 @@ def render_status(result: StatusResult) -> None:
         line = f"{ds.path}: {ds.state}"
         if ds.state == "modified" and (ds.added or ds.modified or ds.deleted):
             line += f" ({len(ds.added)} added, {len(ds.modified)} modified, {len(ds.deleted)} deleted)"
-        if ds.missing_from_cache:
+        if ds.state == NOT_IN_CACHE:
+            line += f" ({ds.missing_from_cache} object(s) missing)"
+        elif ds.missing_from_cache:
             line += f", {ds.missing_from_cache} object(s) not in cache"
         ui.print(line)
         for mark, paths in (("+", ds.added), ("~", ds.modified), ("-", ds.deleted)):
             for path in paths[:LISTED_FILES]:
-                ui.print(f"    {mark} {path}")
+                ui.print(f"    {mark} {path or ds.path}")  # "" is a file dataset itself
             if len(paths) > LISTED_FILES:
                 ui.print(f"    {mark} ... and {len(paths) - LISTED_FILES} more")
 

@@ -17,6 +17,7 @@ from vtool.workspace import Tree, scan
 IN_SYNC = "in sync"
 MODIFIED = "modified"
 NOT_IN_WORKSPACE = "not in workspace"
+NOT_IN_CACHE = "not in cache"
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ def _one(project: Project, ds: Dataset) -> DatasetStatus:
                 project.config.cache_dir)
     if tree.kind == pointer.kind and tree.oid == pointer.oid:
         missing = count_missing(project, pointer, tree)
-        return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, IN_SYNC, missing_from_cache=missing,
+        state = NOT_IN_CACHE if missing else IN_SYNC
+        return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, state, missing_from_cache=missing,
                              hashed=tree.hashed)
     added, modified, deleted = _changes(project, pointer, tree)
     return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, MODIFIED, added, modified, deleted,

@@ -1,0 +1,216 @@
+"""End-to-end journeys against the real S3 server: push, clone, pull, history, and the faults users hit."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import xxhash
+from projectkit import Project, git_in
+
+from integration.s3helpers import S3Bucket
+
+FILES_BEFORE_KILL = 300
+FILE_SIZE = 64 * 1024
+UNREACHABLE_BOUND_S = 60
+KILL_DELAY_S = 1.0
+
+
+def _dataset(project: Project) -> None:
+    project.write_tree("data", {"a.txt": "alpha\n", "sub/b.bin": os.urandom(70_000), "sub/deep/c.csv": "x,y\n1,2\n",
+                                "empty.txt": b"", "big.bin": os.urandom(9 * 1024 * 1024)})
+    project.write("data/run.sh", "#!/bin/sh\necho hi\n", executable=True)
+
+
+def _with_remote(project: Project, bucket: S3Bucket) -> None:
+    project.ok("remote", "add", "origin", bucket.url, "--endpoint-url", bucket.server.endpoint, "--default")
+
+
+def _remote_keys_hash_to_names(bucket: S3Bucket) -> int:
+    """Check every object under the prefix hashes to its key; return how many there are."""
+    keys = [k for k in bucket.keys() if k.startswith(bucket.prefix + "/")]
+    for key in keys:
+        data = bucket.client.get_object(Bucket=bucket.name, Key=key)["Body"].read()
+        digest = key[len(bucket.prefix) + 1:].replace("/", "")
+        assert xxhash.xxh3_128_hexdigest(data) == digest, f"{key} does not hash to its name"
+    return len(keys)
+
+
+def _clone(project: Project, dest: Path) -> Project:
+    git_in(dest.parent, "clone", "-q", str(project.root), dest.name)
+    return Project(dest)
+
+
+def test_push_clone_pull_is_byte_identical(project: Project, s3_bucket: S3Bucket, s3_environ: dict[str, str],
+                                           tmp_path: Path) -> None:
+    _dataset(project)
+    _with_remote(project, s3_bucket)
+    project.add("data")
+    project.commit("data v1")
+    first = project.ok("push", "--json").json()
+    assert first["failed"] == {} and first["transferred"] == len(project.cache_oids())
+    assert _remote_keys_hash_to_names(s3_bucket) == len(project.cache_oids())
+    again = project.ok("push", "--json").json()
+    assert again["transferred"] == 0 and again["present"] == first["transferred"]
+    remote = project.ok("status", "--remote", "--json").json()
+    assert [d["missing"] for d in remote["datasets"]] == [0]
+
+    clone = _clone(project, tmp_path / "clone")
+    clone.ok("pull")
+    assert clone.snapshot("data") == project.snapshot("data")
+    assert os.access(clone.path("data/run.sh"), os.X_OK)
+    assert clone.run("status", "--check").code == 0
+
+
+def test_status_remote_counts_unpushed_files(project: Project, s3_bucket: S3Bucket,
+                                             s3_environ: dict[str, str]) -> None:
+    _dataset(project)
+    _with_remote(project, s3_bucket)
+    project.add("data")
+    before = project.ok("status", "--remote", "--json").json()["datasets"][0]
+    assert before["missing"] == before["objects"] == len(project.cache_oids())
+    project.ok("push")
+    project.write("data/new.txt", "new file\n")
+    project.add("data")
+    after = project.ok("status", "--remote", "--json").json()["datasets"][0]
+    # the new file plus the two manifests on its path (data/ itself only)
+    assert after["missing"] == 2 and after["missing_bytes"] > len("new file\n")
+    assert project.run("status", "--remote", "--check").code == 0  # --check is for the workspace
+
+
+def test_fetch_of_unpushed_revision_names_missing_objects(project: Project, s3_bucket: S3Bucket,
+                                                           s3_environ: dict[str, str], tmp_path: Path) -> None:
+    _dataset(project)
+    _with_remote(project, s3_bucket)
+    project.add("data")
+    project.commit("v1")
+    project.ok("push")
+    project.write("data/a.txt", "alpha v2\n")
+    project.add("data")
+    project.commit("v2, never pushed")
+    v2_root = project.pointer("data").oid
+
+    clone = _clone(project, tmp_path / "clone")
+    result = clone.run("fetch", "--json")
+    assert result.code == 1
+    assert set(result.json()["failed"]) == {v2_root}
+
+
+def test_fetch_names_exactly_the_objects_the_remote_lost(project: Project, s3_bucket: S3Bucket,
+                                                         s3_environ: dict[str, str], tmp_path: Path) -> None:
+    _dataset(project)
+    _with_remote(project, s3_bucket)
+    project.add("data")
+    project.commit("v1")
+    project.ok("push")
+    listing = project.ok("ls", "--json").json()["files"]
+    lost = sorted({f["oid"] for f in listing if f["path"] in ("data/a.txt", "data/sub/deep/c.csv")})
+    for oid in lost:
+        s3_bucket.client.delete_object(Bucket=s3_bucket.name, Key=s3_bucket.key(f"{oid[7:9]}/{oid[9:]}"))
+    clone = _clone(project, tmp_path / "clone")
+    result = clone.run("fetch", "--json")
+    assert result.code == 1
+    assert sorted(result.json()["failed"]) == lost
+    assert clone.run("pull").code == 1
+
+
+def test_checkout_old_commit_in_fresh_clone_fetches_it(project: Project, s3_bucket: S3Bucket,
+                                                       s3_environ: dict[str, str], tmp_path: Path) -> None:
+    _with_remote(project, s3_bucket)
+    versions = []
+    for i, change in enumerate(({"a.txt": "one\n", "b.txt": "bee\n"}, {"a.txt": "two\n", "c.txt": "sea\n"},
+                                {"d/e.txt": "deep\n"})):
+        project.write_tree("data", change)
+        if i == 2:
+            project.path("data/b.txt").unlink()
+        project.add("data")
+        versions.append((project.commit(f"v{i + 1}"), project.snapshot("data")))
+        project.ok("push")
+    clone = _clone(project, tmp_path / "clone")
+    for sha, snap in versions + versions[::-1]:
+        clone.ok("checkout", sha)
+        assert clone.snapshot("data") == snap
+        assert clone.git("rev-parse", "HEAD").strip() == sha
+
+
+def test_unreachable_endpoint_fails_fast_with_one_line(project: Project, s3_environ: dict[str, str]) -> None:
+    project.write("data/a.txt", "a")
+    project.add("data")
+    port = _closed_port()
+    project.ok("remote", "add", "origin", "s3://bucket/x", "--endpoint-url", f"http://127.0.0.1:{port}")
+    started = time.monotonic()
+    result = project.run_process("push", env=s3_environ)
+    assert result.code == 1
+    assert "Traceback" not in result.err and "cannot reach" in result.err.lower()
+    assert time.monotonic() - started < UNREACHABLE_BOUND_S
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_missing_bucket_says_how_to_create_it(project: Project, s3_bucket: S3Bucket, s3_environ: dict[str, str]
+                                             ) -> None:
+    project.write("data/a.txt", "a")
+    project.add("data")
+    project.ok("remote", "add", "origin", "s3://no-such-bucket-vt/x", "--endpoint-url", s3_bucket.server.endpoint)
+    result = project.run_process("push", env=s3_environ)
+    assert result.code == 1
+    assert "no-such-bucket-vt" in result.err and "mb" in result.err and "Traceback" not in result.err
+
+
+def test_wrong_secret_is_an_auth_error_and_never_printed(project: Project, s3_bucket: S3Bucket,
+                                                         s3_environ: dict[str, str]) -> None:
+    project.write("data/a.txt", "a")
+    project.add("data")
+    _with_remote(project, s3_bucket)
+    secret = "wrong-secret-value-1234567890"
+    result = project.run_process("push", "-v", env={**s3_environ, "AWS_SECRET_ACCESS_KEY": secret})
+    assert result.code == 1
+    assert secret not in result.out + result.err
+    assert s3_environ["AWS_SECRET_ACCESS_KEY"] not in result.out + result.err
+
+
+def test_server_killed_mid_push_then_rerun_completes(project: Project, s3_bucket: S3Bucket, s3_outage,
+                                                     s3_environ: dict[str, str]) -> None:
+    for i in range(FILES_BEFORE_KILL):
+        project.write(f"data/f{i:04}.bin", os.urandom(FILE_SIZE))
+    project.add("data")
+    _with_remote(project, s3_bucket)
+    proc = subprocess.Popen([sys.executable, "-m", "vtool", "push", "-j", "2"], cwd=project.root,
+                            env={**os.environ, **s3_environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(KILL_DELAY_S)
+    s3_outage.kill()
+    _, err = proc.communicate(timeout=UNREACHABLE_BOUND_S * 2)
+    if proc.returncode != 0:
+        assert "Traceback" not in err and err.strip(), err
+    s3_outage.start()
+    project.ok("push")
+    assert _remote_keys_hash_to_names(s3_bucket) == len(project.cache_oids())
+
+
+def test_pull_into_clone_with_shared_cache_dir(project: Project, s3_bucket: S3Bucket, s3_environ: dict[str, str],
+                                               tmp_path: Path) -> None:
+    _dataset(project)
+    _with_remote(project, s3_bucket)
+    project.add("data")
+    project.commit("v1")
+    project.ok("push")
+    clone = _clone(project, tmp_path / "clone")
+    shared = tmp_path / "shared-cache"
+    clone.ok("config", "cache.dir", str(shared), "--local")
+    clone.ok("pull")
+    assert clone.snapshot("data") == project.snapshot("data")
+    assert len(list(shared.glob("??/*"))) == len(project.cache_oids())
+    shutil.rmtree(clone.path("data"))
+    clone.ok("checkout")
+    assert clone.snapshot("data") == project.snapshot("data")

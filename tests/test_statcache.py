@@ -1,0 +1,123 @@
+"""The stat cache: trust a remembered hash only when the file provably did not change, git's racy rule included."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from vtool.hashing import hash_bytes, hash_file
+from vtool.statcache import RACY_WINDOW_NS, Stamp, StatCache
+from vtool.workspace import scan
+
+OID = hash_bytes(b"x")
+
+
+def _old_stamp(size: int = 1) -> Stamp:
+    old = time.time_ns() - 10 * RACY_WINDOW_NS + 123  # not a whole second: a fine-grained timestamp
+    return Stamp(ino=7, size=size, mtime_ns=old, ctime_ns=old)
+
+
+def test_lookup_needs_every_stamp_field_to_match(tmp_path: Path) -> None:
+    stats = StatCache(tmp_path / "stat.db")
+    stamp = _old_stamp()
+    stats.record("data/a", stamp, OID)
+    stats.flush()
+    assert stats.lookup("data/a", stamp) == OID
+    assert stats.lookup("data/b", stamp) is None
+    for changed in (
+        Stamp(8, stamp.size, stamp.mtime_ns, stamp.ctime_ns),
+        Stamp(stamp.ino, 2, stamp.mtime_ns, stamp.ctime_ns),
+        Stamp(stamp.ino, stamp.size, stamp.mtime_ns + 1, stamp.ctime_ns),
+        Stamp(stamp.ino, stamp.size, stamp.mtime_ns, stamp.ctime_ns + 1),
+    ):
+        assert stats.lookup("data/a", changed) is None
+    stats.close()
+
+
+def test_entries_persist_across_processes_and_forget_under_drops_one_dataset(tmp_path: Path) -> None:
+    stats = StatCache(tmp_path / "stat.db")
+    stamp = _old_stamp()
+    for path in ("data", "data/a", "data/sub/b", "database/c"):
+        stats.record(path, stamp, OID)
+    stats.close()
+    reopened = StatCache(tmp_path / "stat.db")
+    assert reopened.lookup("data/sub/b", stamp) == OID
+    reopened.forget_under("data")
+    assert [reopened.lookup(p, stamp) for p in ("data", "data/a", "data/sub/b")] == [None, None, None]
+    assert reopened.lookup("database/c", stamp) == OID
+    reopened.close()
+
+
+def test_a_file_is_trusted_only_if_it_was_read_after_the_racy_window(tmp_path: Path) -> None:
+    # git's racy-timestamp rule: a file changed in the same clock tick right after we read it keeps its
+    # stamp, so a remembered hash may be trusted only if the read began a window after the file's mtime.
+    (tmp_path / "data").mkdir()
+    path = tmp_path / "data" / "f"
+    path.write_bytes(b"fresh")
+    read_at: list[int] = []
+
+    def hasher(p: Path) -> tuple[str, int]:
+        read_at.append(time.time_ns())
+        return hash_file(p)
+
+    stats = StatCache(tmp_path / "stat.db")
+    scan(tmp_path, "data", stats, hasher)
+    stats.flush()
+    st = os.lstat(path)
+    trusted = stats.lookup("data/f", Stamp.of(st)) is not None
+    assert trusted, "a second scan right after the first should hash nothing"
+    assert read_at[0] - max(st.st_mtime_ns, st.st_ctime_ns) >= RACY_WINDOW_NS
+    stats.close()
+
+
+def test_second_scan_hashes_nothing_and_a_change_is_seen(tmp_path: Path) -> None:
+    (tmp_path / "data" / "sub").mkdir(parents=True)
+    (tmp_path / "data" / "a").write_bytes(b"a")
+    (tmp_path / "data" / "sub" / "b").write_bytes(b"b")
+    stats = StatCache(tmp_path / "stat.db")
+    first = scan(tmp_path, "data", stats, hash_file)
+    stats.flush()
+    second = scan(tmp_path, "data", stats, hash_file)
+    assert (first.hashed, second.hashed, second.oid) == (2, 0, first.oid)
+    (tmp_path / "data" / "sub" / "b").write_bytes(b"B")
+    third = scan(tmp_path, "data", stats, hash_file)
+    assert third.hashed == 1
+    assert third.file_oids["sub/b"].oid == hash_bytes(b"B")
+    stats.close()
+
+
+def test_a_file_changing_while_it_is_hashed_is_not_remembered(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    path = tmp_path / "data" / "f"
+    path.write_bytes(b"before")
+
+    def hasher(p: Path) -> tuple[str, int]:
+        result = hash_file(p)
+        p.write_bytes(b"after, longer")
+        return result
+
+    stats = StatCache(tmp_path / "stat.db")
+    scan(tmp_path, "data", stats, hasher)
+    stats.flush()
+    assert stats.lookup("data/f", Stamp.of(os.lstat(path))) is None
+    assert scan(tmp_path, "data", stats, hash_file).file_oids["f"].oid == hash_bytes(b"after, longer")
+    stats.close()
+
+
+@pytest.mark.parametrize("future_s", [5, 3600])
+def test_a_file_dated_in_the_future_is_hashed_every_time(tmp_path: Path, future_s: int) -> None:
+    (tmp_path / "data").mkdir()
+    path = tmp_path / "data" / "f"
+    path.write_bytes(b"x")
+    future = time.time_ns() + future_s * 1_000_000_000 + 321
+    os.utime(path, ns=(future, future))
+    stats = StatCache(tmp_path / "stat.db")
+    started = time.monotonic()
+    assert scan(tmp_path, "data", stats, hash_file).hashed == 1
+    stats.flush()
+    assert scan(tmp_path, "data", stats, hash_file).hashed == 1
+    assert time.monotonic() - started < 1.0  # never sleeps until the future
+    stats.close()

@@ -1,0 +1,77 @@
+"""Commands that look after stored objects: gc and verify."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated
+
+import typer
+
+from vtool.cli.app import app
+from vtool.cli.common import JobsOpt, JsonOpt, RemoteOpt, TargetsArg, command
+from vtool.cli.render import render_status
+from vtool.cli.ui import ui
+from vtool.ops.gc import GcOptions, GcResult, gc
+from vtool.ops.status import StatusResult
+from vtool.ops.verify import VerifyResult, verify
+
+KeepRevOpt = Annotated[list[str] | None, typer.Option("--rev", help="Also keep this revision's data (repeatable).")]
+SHOWN = 20
+
+
+@command(app, "gc")
+def gc_cmd(workspace: Annotated[bool, typer.Option("--workspace", "-w", help="Keep only the workspace's data.")]
+           = False,
+           all_commits: Annotated[bool, typer.Option("--all-commits", help="Keep the data of every commit.")] = False,
+           rev: KeepRevOpt = None, remote: Annotated[str | None, typer.Option(
+               "--remote", "-r", help="Clean this remote instead of the cache.")] = None,
+           yes: Annotated[bool, typer.Option("--yes", "-y", help="Really delete (default: dry run).")] = False,
+           jobs: JobsOpt = None, json_out: JsonOpt = False) -> None:
+    """Remove objects nothing kept reaches (kept: workspace, branch and tag tips); a dry run unless --yes."""
+    result = gc(GcOptions(workspace, all_commits, rev or [], remote, yes, jobs), ui.progress())
+    ui.json(result) if json_out else _render_gc(result)
+
+
+def _render_gc(r: GcResult) -> None:
+    where = "the cache" if r.target == "cache" else f"remote {r.target}"
+    size = f"{r.bytes} bytes" + (f" (+{r.unsized} of unknown size)" if r.unsized else "")
+    verb = "would remove" if r.dry_run else "removed"
+    ui.print(f"{verb} {r.removed} object(s), {size}, from {where}; {r.kept} kept")
+    if ui.verbose:
+        for oid in r.oids:
+            ui.print(f"    {oid}")
+    if r.temp_files:
+        ui.print(f"{'would remove' if r.dry_run else 'removed'} {r.temp_files} stale temp file(s)")
+    if r.dry_run and (r.removed or r.temp_files):
+        ui.info("dry run: nothing was deleted; run again with --yes to delete")
+
+
+@command(app, "verify")
+def verify_cmd(targets: TargetsArg = None, remote: RemoteOpt = None, jobs: JobsOpt = None,
+               json_out: JsonOpt = False) -> None:
+    """Re-hash every object the targets reach in the cache (or -r remote) and their workspace files."""
+    result = verify(targets or [], remote, jobs, ui.progress())
+    if json_out:
+        ui.json({**dataclasses.asdict(result), "ok": result.ok})
+    else:
+        _render_verify(result)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _render_verify(r: VerifyResult) -> None:
+    where = "cache" if r.target == "cache" else f"remote {r.target}"
+    for b in r.bad[:SHOWN]:
+        size = f", {b.size} bytes" if b.size is not None else ""
+        gone = f" - removed from the {where}, it is useless" if b.removed else ""
+        ui.print(f"{b.problem}: {b.kind} {b.oid}{size} (in {', '.join(b.datasets)}){gone}")
+    if len(r.bad) > SHOWN:
+        ui.print(f"... and {len(r.bad) - SHOWN} more bad objects")
+    modified = [d for d in r.workspace if d.state == "modified"]
+    if modified:
+        render_status(StatusResult(modified))
+    ui.print(f"verified {r.objects} object(s), {r.nbytes} bytes, in the {where}: "
+             + ("all intact" if not r.bad else f"{len(r.bad)} bad"))
+    if r.bad:
+        fix = "vtool fetch, then vtool checkout" if r.target == "cache" else "vtool push from a clone that has them"
+        ui.info(f"to restore bad objects run: {fix}")

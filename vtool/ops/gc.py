@@ -1,0 +1,231 @@
+"""`vtool gc`: remove the objects nothing kept reaches, from the cache or from one remote (dry run unless told)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vtool import gitrepo
+from vtool.cache import DIGEST_CHARS, FANOUT, Cache
+from vtool.errors import CacheError, UsageError, VtoolError
+from vtool.fsutil import is_hex, is_temp_name, remove_file
+from vtool.hashing import OID_PREFIX, Oid
+from vtool.manifest import HEADER
+from vtool.ops.objects import ObjectSet, Tracked, collect, revision_pointers, workspace_pointers
+from vtool.ops.project import Project, open_project
+from vtool.ops.sync import connected, fetch_manifests
+from vtool.progress import NULL_PROGRESS, Progress
+from vtool.remote.base import Remote
+
+# A temp file this old cannot belong to a live writer (we also hold the cache lock exclusively).
+STALE_TEMP_S = 3600
+CACHE_TARGET = "cache"
+SHOWN = 3
+
+
+@dataclass(frozen=True)
+class GcOptions:
+    """What to keep (workspace, branch and tag tips, history, revisions), where to clean, and whether to delete."""
+
+    workspace_only: bool = False
+    all_commits: bool = False
+    revs: list[str] = field(default_factory=list)
+    remote: str | None = None
+    delete: bool = False
+    jobs: int | None = None
+
+
+@dataclass(frozen=True)
+class GcResult:
+    """Objects removed (or that would be, on a dry run) and kept; `unsized` removed objects had no known size."""
+
+    target: str
+    removed: int
+    bytes: int
+    kept: int
+    dry_run: bool
+    oids: list[Oid]
+    unsized: int = 0
+    temp_files: int = 0
+
+
+def gc(options: GcOptions, progress: Progress = NULL_PROGRESS) -> GcResult:
+    """Compute what the kept pointers reach, then remove everything else from the cache or the remote."""
+    if options.workspace_only and options.all_commits:
+        raise UsageError("--workspace and --all-commits contradict each other", "pass one of them")
+    # Exclusive: no add or fetch may insert an object between our listing and our deletions.
+    with open_project(progress, exclusive_cache=True) as project:
+        tracked = kept_pointers(project, options)
+        if options.remote is None:
+            return _gc_cache(project, tracked, options.delete)
+        with connected(project, options.remote, options.jobs) as (remote, jobs):
+            return _gc_remote(project, remote, jobs, tracked, options.delete)
+
+
+def kept_pointers(project: Project, options: GcOptions) -> list[Tracked]:
+    """The workspace's pointers plus those of every kept revision."""
+    revs = list(options.revs)
+    if options.all_commits:
+        revs += gitrepo.all_commits(project.root)
+    elif not options.workspace_only:
+        revs += _tips(project.root)
+    found = workspace_pointers(project, [])
+    for rev in dict.fromkeys(revs):
+        found.extend(revision_pointers(project, rev, []))
+    return found
+
+
+def _tips(root: Path) -> list[str]:
+    """Branch and tag tips, plus remote-tracking branches (a teammate's pushed work) and a detached HEAD."""
+    tips = gitrepo.branch_and_tag_tips(root)
+    tips += gitrepo.run_git(root, "for-each-ref", "--format=%(objectname)", "refs/remotes").split()
+    head = gitrepo.run_git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False).strip()
+    return tips + ([head] if head else [])
+
+
+def _reachable(project: Project, tracked: list[Tracked], where: str, hint: str) -> set[Oid]:
+    """Every object the pointers reach, manifests included; refuse when a manifest cannot be read."""
+    objects = collect(project, tracked)
+    if objects.unreadable:
+        raise _unknown_reach(project, tracked, objects, where, hint)
+    return set(objects.files) | {m.oid for m in objects.manifests}
+
+
+def _unknown_reach(project: Project, tracked: list[Tracked], objects: ObjectSet, where: str,
+                   hint: str) -> CacheError:
+    """Name the unreadable manifests and the revisions that reach them (slow, but only on this error path)."""
+    roots: dict[Oid, Tracked] = {}
+    for t in tracked:
+        if t.pointer.kind == "dir":
+            roots.setdefault(t.pointer.oid, t)
+    culprits: list[Tracked] = [t for oid, t in roots.items() if collect(project, [t]).unreadable]
+    revs = list(dict.fromkeys(_short(t.rev) for t in culprits if t.rev is not None))
+    missing = sorted(objects.unreadable)
+    shown = ", ".join(missing[:SHOWN]) + (f" and {len(missing) - SHOWN} more" if len(missing) > SHOWN else "")
+    reached = ", ".join(dict.fromkeys(f"{t.ds.data_rel} at {_short(t.rev) if t.rev else 'workspace'}"
+                                      for t in culprits[:SHOWN]))
+    fetch = "run: vtool fetch" + "".join(f" --rev {r}" for r in revs[:SHOWN])
+    return CacheError(
+        f"cannot tell what {len(missing)} kept manifest(s) reach ({shown}; needed by {reached}): "
+        f"{where}; nothing was removed",
+        hint.format(fetch=fetch),
+    )
+
+
+def _short(rev: str) -> str:
+    return rev[:12] if len(rev) == 40 and is_hex(rev) else rev
+
+
+def _gc_cache(project: Project, tracked: list[Tracked], delete: bool) -> GcResult:
+    cache = project.cache
+    keep = _reachable(project, tracked, "not in the cache or corrupt",
+                      "{fetch}, or keep less (--workspace, fewer --rev)")
+    keep |= _linked_objects(project, tracked)
+    present = list(cache.iter_oids())
+    doomed = sorted(oid for oid in present if oid not in keep)
+    nbytes = sum(_size(cache.path(oid)) or 0 for oid in doomed)
+    stale = _stale_temp_files(cache.root)
+    if delete:
+        project.progress.start("gc cache", total=len(doomed))
+        for oid in doomed:
+            cache.remove(oid)
+            project.progress.advance()
+        project.progress.done()
+        for path in stale:
+            remove_file(path)
+    return GcResult(CACHE_TARGET, len(doomed), nbytes, len(present) - len(doomed), not delete, doomed,
+                    temp_files=len(stale))
+
+
+def _gc_remote(project: Project, remote: Remote, jobs: int, tracked: list[Tracked], delete: bool) -> GcResult:
+    # Manifests the cache lacks are fetched from this remote first; what neither holds cannot be walked.
+    fetch_manifests(project, remote, jobs, [t.pointer.oid for t in tracked if t.pointer.kind == "dir"])
+    keep = _reachable(project, tracked, f"neither in the cache nor on remote {remote.name!r}",
+                      "push them from a clone whose cache holds them, or keep less (--workspace, fewer --rev)")
+    project.progress.start(f"listing {remote.name}")
+    listed = list(remote.iter_oids())
+    project.progress.done()
+    doomed = sorted(oid for oid in listed if oid not in keep)
+    if doomed and not keep:
+        raise VtoolError(f"nothing is kept, so gc would empty remote {remote.name!r} ({len(doomed)} objects)",
+                         "run gc in a clone whose workspace or history points at data")
+    sizes = {oid: _size(project.cache.path(oid)) for oid in doomed}
+    if delete:
+        _remove_remote(remote, doomed, project.cache, jobs, project.progress)
+    return GcResult(remote.name, len(doomed), sum(s or 0 for s in sizes.values()), len(listed) - len(doomed),
+                    not delete, doomed, unsized=sum(1 for s in sizes.values() if s is None))
+
+
+def _remove_remote(remote: Remote, doomed: list[Oid], cache: Cache, jobs: int, progress: Progress) -> None:
+    """Delete manifests before other objects, so a crash never leaves a manifest whose files are gone."""
+    manifests = [oid for oid in doomed if _looks_like_manifest(cache.path(oid))]
+    rest = sorted(set(doomed) - set(manifests))
+    progress.start(f"gc {remote.name}", total=len(doomed))
+    for batch in (manifests, rest):
+        with ThreadPoolExecutor(jobs) as pool:
+            for _ in pool.map(remote.remove, batch):
+                progress.advance()
+    progress.done()
+
+
+def _looks_like_manifest(path: Path) -> bool:
+    """Tell from the local copy, when there is one, whether an object is a manifest."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(HEADER)) == HEADER
+    except OSError:
+        return False
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return os.lstat(path).st_size
+    except FileNotFoundError:
+        return None
+
+
+def _linked_objects(project: Project, tracked: list[Tracked]) -> set[Oid]:
+    """Objects workspace symlinks point at (cache.link=symlink): deleting them would destroy workspace data."""
+    real_cache = os.path.realpath(project.cache.root)
+    found: set[Oid] = set()
+    for t in tracked:
+        if t.rev is None:
+            for link in _symlinks(project.root / t.ds.data_rel):
+                target = os.path.realpath(link)
+                folder, name = os.path.split(target)
+                parent, fan = os.path.split(folder)
+                if parent == real_cache and len(fan) == FANOUT and len(name) == DIGEST_CHARS - FANOUT:
+                    found.add(OID_PREFIX + fan + name)
+    return found
+
+
+def _symlinks(path: Path) -> Iterable[str]:
+    if path.is_symlink():
+        yield str(path)
+    elif path.is_dir():
+        with os.scandir(path) as it:
+            for entry in it:
+                if entry.is_symlink():
+                    yield entry.path
+                elif entry.is_dir(follow_symlinks=False):
+                    yield from _symlinks(Path(entry.path))
+
+
+def _stale_temp_files(root: Path) -> list[Path]:
+    """Our temp files left by killed writers, in the cache root and its fan-out folders."""
+    if not root.is_dir():
+        return []
+    cutoff = time.time() - STALE_TEMP_S
+    folders = [root] + [Path(e.path) for e in os.scandir(root)
+                        if len(e.name) == FANOUT and is_hex(e.name) and e.is_dir(follow_symlinks=False)]
+    out = []
+    for folder in folders:
+        for entry in os.scandir(folder):
+            if is_temp_name(entry.name) and entry.is_file(follow_symlinks=False) \
+                    and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                out.append(Path(entry.path))
+    return out

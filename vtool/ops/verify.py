@@ -1,0 +1,294 @@
+"""`vtool verify`: re-hash every object the targets reach (cache or remote) and their workspace files."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from vtool import manifest
+from vtool.cache import Cache
+from vtool.errors import CacheError, RemoteObjectMissingError
+from vtool.fsutil import remove_file
+from vtool.hashing import Oid, hash_bytes, hash_file, new_hasher, oid_of
+from vtool.manifest import MAX_MANIFEST_BYTES, Entry
+from vtool.ops.objects import Tracked, workspace_pointers
+from vtool.ops.project import Project, open_project
+from vtool.ops.status import IN_SYNC, MODIFIED, NOT_IN_WORKSPACE, DatasetStatus, tree_loader
+from vtool.ops.sync import connected
+from vtool.progress import NULL_PROGRESS, Progress
+from vtool.remote.base import Remote
+from vtool.statcache import Stamp, StatCache
+from vtool.workspace import scan
+
+CORRUPT = "corrupt"
+TRUNCATED = "truncated"
+MISSING = "missing"
+FILE = "file"
+MANIFEST = "manifest"
+
+
+@dataclass(frozen=True)
+class BadObject:
+    """An object that is missing, or whose bytes do not match its name or size, and the datasets reaching it."""
+
+    oid: Oid
+    kind: str
+    problem: str
+    size: int | None
+    datasets: list[str]
+    removed: bool
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What was re-hashed where, what is bad, and how each workspace dataset compares with its pointer."""
+
+    target: str
+    objects: int
+    nbytes: int
+    bad: list[BadObject]
+    workspace: list[DatasetStatus] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Tell whether every object is intact and no workspace file differs from its pointer."""
+        return not self.bad and all(d.state != MODIFIED for d in self.workspace)
+
+
+@dataclass(frozen=True)
+class _Check:
+    """One object's verdict: its problem (None when intact), bytes read, manifest bytes to walk, removal."""
+
+    problem: str | None = None
+    nbytes: int = 0
+    data: bytes | None = None
+    removed: bool = False
+
+
+def verify(targets: list[str], remote_name: str | None = None, jobs: int | None = None,
+           progress: Progress = NULL_PROGRESS) -> VerifyResult:
+    """Check the cache and workspace (or, with a remote, that remote) for the targets' pointers."""
+    with open_project(progress) as project:
+        tracked = workspace_pointers(project, targets)
+        if remote_name is not None:
+            with connected(project, remote_name, jobs) as (remote, n):
+                source = _RemoteSource(remote, project.cache)
+                return _verify_objects(remote.name, tracked, source, n, progress)
+        n = jobs or project.config.jobs
+        # The workspace first: with cache.link=symlink its files are the very objects we may remove next.
+        workspace = [_workspace(project, t, n) for t in tracked]
+        result = _verify_objects("cache", tracked, _CacheSource(project.cache), n, progress)
+        return replace(result, workspace=workspace)
+
+
+class _CacheSource:
+    """Reads objects from the cache; removes the corrupt ones, which fetch (checking sizes only) would not replace."""
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+
+    def manifest(self, oid: Oid) -> _Check:
+        path = self.cache.path(oid)
+        try:
+            before = os.stat(path)
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return _Check(MISSING)
+        if hash_bytes(data) != oid:
+            return _Check(CORRUPT, len(data), removed=_remove_unchanged(path, before))
+        return _Check(None, len(data), data)
+
+    def file(self, oid: Oid, size: int) -> _Check:
+        path = self.cache.path(oid)
+        try:
+            before = os.stat(path)
+            if before.st_size != size:
+                return _Check(TRUNCATED, removed=_remove_unchanged(path, before))
+            got, nbytes = hash_file(path)
+        except FileNotFoundError:
+            return _Check(MISSING)
+        if got != oid:
+            return _Check(CORRUPT, nbytes, removed=_remove_unchanged(path, before))
+        return _Check(None, nbytes)
+
+
+def _remove_unchanged(path: Path, before: os.stat_result) -> bool:
+    """Remove a bad object unless a concurrent fetch has just replaced it with a fresh copy."""
+    try:
+        if Stamp.of(os.stat(path)) != Stamp.of(before):
+            return False
+    except FileNotFoundError:
+        return False
+    remove_file(path)
+    return True
+
+
+class _RemoteSource:
+    """Streams objects from a remote into hashing sinks (never into the cache); removes the corrupt ones."""
+
+    def __init__(self, remote: Remote, cache: Cache) -> None:
+        self.remote = remote
+        self.cache = cache
+
+    def manifest(self, oid: Oid) -> _Check:
+        sink = _Sink(keep=True)
+        try:
+            self.remote.get(oid, sink)  # type: ignore[arg-type]
+        except RemoteObjectMissingError:
+            return _Check(MISSING, data=self._local(oid))
+        except _TooLarge:
+            self.remote.remove(oid)
+            return _Check(CORRUPT, sink.size, self._local(oid), removed=True)
+        data = sink.buffer.getvalue()
+        if hash_bytes(data) != oid:
+            self.remote.remove(oid)
+            return _Check(CORRUPT, len(data), self._local(oid), removed=True)
+        return _Check(None, len(data), data)
+
+    def _local(self, oid: Oid) -> bytes | None:
+        """The cache's copy of a manifest the remote lacks, so the files below it still get checked."""
+        try:
+            return self.cache.read_bytes(oid)
+        except CacheError:
+            return None
+
+    def file(self, oid: Oid, size: int) -> _Check:
+        sink = _Sink(keep=False)
+        try:
+            self.remote.get(oid, sink)  # type: ignore[arg-type]
+        except RemoteObjectMissingError:
+            return _Check(MISSING)
+        problem = TRUNCATED if sink.size != size else CORRUPT if oid_of(sink.hasher) != oid else None
+        if problem is not None:
+            self.remote.remove(oid)
+        return _Check(problem, sink.size, removed=problem is not None)
+
+
+class _TooLarge(Exception):
+    """A 'manifest' longer than any valid manifest."""
+
+
+class _Sink:
+    """A write-only file object that hashes and counts what passes through, keeping it only for manifests."""
+
+    def __init__(self, keep: bool) -> None:
+        self.hasher = new_hasher()
+        self.size = 0
+        self.buffer = io.BytesIO() if keep else None
+
+    def write(self, data: bytes) -> int:
+        self.hasher.update(data)
+        self.size += len(data)
+        if self.buffer is not None:
+            if self.size > MAX_MANIFEST_BYTES:
+                raise _TooLarge
+            self.buffer.write(data)
+        return len(data)
+
+
+Source = _CacheSource | _RemoteSource
+
+
+def _verify_objects(target: str, tracked: list[Tracked], source: Source, jobs: int,
+                    progress: Progress) -> VerifyResult:
+    """Check every manifest level by level, then every file they name, each object once."""
+    checks = _check_manifests(tracked, source, jobs, progress)
+    entries = {oid: manifest.decode(c.data, oid) for oid, c in checks.items() if c.data is not None}
+    reach: dict[Oid, set[str]] = {}
+    sizes: dict[Oid, int] = {}
+    for t in tracked:
+        if t.pointer.kind == "file":
+            sizes.setdefault(t.pointer.oid, t.pointer.size)
+            reach.setdefault(t.pointer.oid, set()).add(t.ds.data_rel)
+        else:
+            _reach(entries, t.pointer.oid, t.ds.data_rel, reach, sizes, set())
+    files = _pool(jobs, lambda oid: source.file(oid, sizes[oid]), list(sizes), progress,
+                  "verify", sum(sizes.values()))
+    bad = [BadObject(oid, MANIFEST, c.problem, None, sorted(reach[oid]), c.removed)
+           for oid, c in checks.items() if c.problem is not None]
+    bad += [BadObject(oid, FILE, c.problem, sizes[oid], sorted(reach[oid]), c.removed)
+            for oid, c in files.items() if c.problem is not None]
+    every = [*checks.values(), *files.values()]
+    return VerifyResult(target, len(every), sum(c.nbytes for c in every), bad)
+
+
+def _check_manifests(tracked: list[Tracked], source: Source, jobs: int, progress: Progress) -> dict[Oid, _Check]:
+    checks: dict[Oid, _Check] = {}
+    level = list(dict.fromkeys(t.pointer.oid for t in tracked if t.pointer.kind == "dir"))
+    while level:
+        got = _pool(jobs, source.manifest, level, progress, "verify manifests")
+        checks.update(got)
+        below: list[Oid] = []
+        for oid, check in got.items():
+            if check.data is not None:
+                below += [e.oid for e in manifest.decode(check.data, oid) if e.is_dir and e.oid not in checks]
+        level = list(dict.fromkeys(below))
+    return checks
+
+
+def _reach(entries: dict[Oid, list[Entry]], oid: Oid, dataset: str, reach: dict[Oid, set[str]],
+           sizes: dict[Oid, int], seen: set[Oid]) -> None:
+    """Record that dataset reaches the manifest oid and everything below it that could be read."""
+    if oid in seen:
+        return
+    seen.add(oid)
+    reach.setdefault(oid, set()).add(dataset)
+    for e in entries.get(oid, []):
+        if e.is_dir:
+            _reach(entries, e.oid, dataset, reach, sizes, seen)
+        else:
+            sizes.setdefault(e.oid, e.size)
+            reach.setdefault(e.oid, set()).add(dataset)
+
+
+def _pool(jobs: int, check: Callable[[Oid], _Check], oids: list[Oid], progress: Progress, what: str,
+          total_bytes: int | None = None) -> dict[Oid, _Check]:
+    """Run check over oids in a thread pool, reporting progress per object."""
+    progress.start(what, total=len(oids), total_bytes=total_bytes)
+    out: dict[Oid, _Check] = {}
+    with ThreadPoolExecutor(jobs) as pool:
+        for oid, result in zip(oids, pool.map(check, oids), strict=True):
+            out[oid] = result
+            progress.advance(1, result.nbytes)
+    progress.done()
+    return out
+
+
+class _NoStatCache:
+    """A stat cache that vouches for nothing, so every file is hashed; fresh hashes still refresh the real one."""
+
+    def __init__(self, real: StatCache) -> None:
+        self._real = real
+
+    def lookup(self, path: str, stamp: Stamp) -> Oid | None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def _workspace(project: Project, t: Tracked, jobs: int) -> DatasetStatus:
+    """Hash every workspace file of a dataset and compare it with the pointer, like status without its shortcuts."""
+    ds, pointer = t.ds, t.pointer
+    if not os.path.lexists(project.root / ds.data_rel):
+        return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, NOT_IN_WORKSPACE)
+    tree = scan(project.root, ds.data_rel, _NoStatCache(project.stats), hash_file, jobs,  # type: ignore[arg-type]
+                project.progress, project.config.cache_dir)
+    if tree.kind == pointer.kind and tree.oid == pointer.oid:
+        return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, IN_SYNC, hashed=tree.hashed)
+    added: list[str] = []
+    modified: list[str] = [""]
+    deleted: list[str] = []
+    if pointer.kind == "dir" and tree.kind == "dir":
+        try:
+            changes = manifest.diff(tree_loader(project, tree), pointer.oid, tree.oid)
+            added, modified, deleted = sorted(changes.added), sorted(changes.modified), sorted(changes.deleted)
+        except CacheError:
+            modified = []  # the pointer's manifests are bad; the objects report says which
+    return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, MODIFIED, added, modified, deleted,
+                         hashed=tree.hashed)
