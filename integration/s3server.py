@@ -52,6 +52,16 @@ DATA_DIR = "data"
 PROJECT_VENV_BIN = Path(__file__).resolve().parent.parent / ".venv" / "bin"
 LOG_FILE = "server.log"
 S3_CONFIG_FILE = "s3-identities.json"
+PORT_ATTEMPTS = 3
+ADDRESS_IN_USE = b"address already in use"
+USAGE_EXAMPLE = """\
+example, in a shell script:
+  scripts/s3-server start --env-file s3.env & pid=$!
+  until [ -f s3.env ]; do kill -0 $pid || exit 1; sleep 0.2; done   # written once ready
+  set -a; . ./s3.env; set +a     # AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...
+  ...
+  kill $pid; wait $pid           # stops the server and removes s3.env
+"""
 EXIT_OK = 0
 EXIT_FAILURE = 1
 
@@ -83,9 +93,12 @@ def free_ports(count: int) -> list[int]:
 
 
 def _die_with_parent() -> None:
-    """Have the kernel SIGTERM the server if our process dies without stopping it (Linux only)."""
+    """Have the kernel kill the server if our process dies without stopping it (Linux only).
+
+    SIGKILL, not SIGTERM: a weed with hundreds of volumes can hang forever in its graceful shutdown.
+    """
     if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _http_status(url: str) -> int | None:
@@ -121,12 +134,12 @@ class S3Server:
         self.kind = kind
         self.binary = found
         self.root = root
-        names = SEAWEED_PORTS if kind == "seaweedfs" else MINIO_PORTS
-        self.ports = dict(zip(names, free_ports(len(names)), strict=True))
+        self.ports = self._pick_ports()
         self.access_key = ACCESS_KEY
         self.secret_key = SECRET_KEY
         self.region = REGION
         self.process: subprocess.Popen[bytes] | None = None
+        self._has_started = False
 
     def __repr__(self) -> str:
         return f"S3Server({self.kind}, {self.endpoint}, {self.root})"
@@ -156,9 +169,28 @@ class S3Server:
         }
 
     def start(self, timeout: float = READY_TIMEOUT) -> None:
-        """Launch the server and return once it serves S3 requests; raise ServerError otherwise."""
+        """Launch the server and return once it serves S3 requests; raise ServerError otherwise.
+
+        Call it from a long-lived thread: the kernel stops the server when the launching thread exits.
+        """
         if self.running:
             return
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            try:
+                self._launch(timeout)
+            except ServerError:
+                # Another process may take a free port between our probe and the server's bind; only
+                # the first start may move, a restart must keep its endpoint.
+                if self._has_started or attempt == PORT_ATTEMPTS or not self._lost_a_port(log_offset):
+                    raise
+                self.ports = self._pick_ports()
+                continue
+            self._has_started = True
+            return
+
+    def _launch(self, timeout: float) -> None:
+        """Spawn the server process and wait until it is ready, killing it if it never is."""
         (self.root / DATA_DIR).mkdir(parents=True, exist_ok=True)
         command, extra_env = self._seaweedfs_command() if self.kind == "seaweedfs" else self._minio_command()
         with open(self.log_path, "ab") as log:
@@ -221,6 +253,17 @@ class S3Server:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    def _pick_ports(self) -> dict[str, int]:
+        """Choose a free port for every listener this kind of server opens."""
+        names = SEAWEED_PORTS if self.kind == "seaweedfs" else MINIO_PORTS
+        return dict(zip(names, free_ports(len(names)), strict=True))
+
+    def _lost_a_port(self, log_offset: int) -> bool:
+        """Tell whether the launch that logged from log_offset on failed to bind a port."""
+        with open(self.log_path, "rb") as log:
+            log.seek(log_offset)
+            return ADDRESS_IN_USE in log.read()
 
     def _seaweedfs_command(self) -> tuple[list[str], dict[str, str]]:
         """Build `weed server` with every port explicit: defaults (port+10000 for gRPC) collide."""
@@ -289,7 +332,7 @@ class S3Server:
     def _is_ready(self) -> bool:
         """Probe the server: S3 answering is not enough for SeaweedFS until a volume server has joined."""
         if self.kind == "minio":
-            return _http_status(f"{self.endpoint}/minio/health/ready") == HTTP_OK
+            return _http_status(f"{self.endpoint}/minio/health/live") == HTTP_OK
         if _http_status(self.endpoint + "/") is None:
             return False
         status = _http_json(f"http://{HOST}:{self.ports['master']}/dir/status")
@@ -381,13 +424,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="s3-server",
         description="Run a local S3 server for vtool's tests, demo and benchmarks.",
-        epilog=(
-            "In a shell script: scripts/s3-server start --env-file E & pid=$!; "
-            "until [ -f E ]; do sleep 0.2; done; set -a; . ./E; set +a; ...; kill $pid; wait $pid"
-        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=USAGE_EXAMPLE,
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    start = commands.add_parser("start", help="start a server and run until Ctrl-C or SIGTERM")
+    start = commands.add_parser(
+        "start",
+        help="start a server and run until Ctrl-C or SIGTERM",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=USAGE_EXAMPLE,
+    )
     start.add_argument("--dir", help="data folder, kept afterwards (default: a temp folder, removed)")
     start.add_argument("--kind", choices=KINDS, default="seaweedfs")
     start.add_argument("--env-file", help="write AWS_* variables here once ready; removed on stop")

@@ -7,7 +7,6 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -31,6 +30,7 @@ WRONG_SECRET = "wrong-secret-5f3a9c0d7e"
 UNKNOWN_KEY_ID = "AKIAUNKNOWNKEY000000"
 
 Operation = Callable[[S3Remote, Path], object]
+MakeRemote = Callable[[RemoteConfig], S3Remote]
 OPERATIONS: dict[str, Operation] = {
     "has": lambda remote, src: remote.has(oid_of(b"x")),
     "put": lambda remote, src: remote.put(oid_of(src.read_bytes()), src),
@@ -49,7 +49,7 @@ def src(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_remote() -> Iterator[Callable[[RemoteConfig], S3Remote]]:
+def make_remote() -> Iterator[MakeRemote]:
     """Open S3 remotes through open_remote and close them all afterwards."""
     opened: list[S3Remote] = []
 
@@ -68,7 +68,7 @@ class TestS3RemoteContract(RemoteContract):
     """S3Remote must behave exactly like the folder remote."""
 
     @pytest.fixture
-    def remote(self, s3_bucket: S3Bucket, make_remote: Callable[[RemoteConfig], S3Remote]) -> S3Remote:
+    def remote(self, s3_bucket: S3Bucket, make_remote: MakeRemote) -> S3Remote:
         return make_remote(s3_bucket.config())
 
     @pytest.fixture
@@ -76,7 +76,7 @@ class TestS3RemoteContract(RemoteContract):
         return s3_bucket.put_raw
 
 
-def test_keys_are_prefix_then_fanout(s3_bucket: S3Bucket, make_remote: Any, src: Path) -> None:
+def test_keys_are_prefix_then_fanout(s3_bucket: S3Bucket, make_remote: MakeRemote, src: Path) -> None:
     remote = make_remote(s3_bucket.config())
     oid = oid_of(src.read_bytes())
     remote.put(oid, src)
@@ -84,7 +84,7 @@ def test_keys_are_prefix_then_fanout(s3_bucket: S3Bucket, make_remote: Any, src:
 
 
 def test_nine_mib_goes_up_as_a_multipart_upload(
-    s3_bucket: S3Bucket, make_remote: Any, tmp_path: Path
+    s3_bucket: S3Bucket, make_remote: MakeRemote, tmp_path: Path
 ) -> None:
     data = payload(MULTIPART_SIZE)
     path = tmp_path / "big"
@@ -98,7 +98,7 @@ def test_nine_mib_goes_up_as_a_multipart_upload(
 
 @pytest.mark.parametrize("url_prefix", ["", "/", "/team/datasets/", "/team/datasets"])
 def test_prefix_slashes_are_normalised(
-    s3_bucket: S3Bucket, make_remote: Any, src: Path, url_prefix: str
+    s3_bucket: S3Bucket, make_remote: MakeRemote, src: Path, url_prefix: str
 ) -> None:
     remote = make_remote(s3_bucket.config(url=f"s3://{s3_bucket.name}{url_prefix}"))
     oid = oid_of(src.read_bytes())
@@ -111,7 +111,9 @@ def test_prefix_slashes_are_normalised(
     )
 
 
-def test_sibling_prefixes_and_the_bucket_root_are_not_listed(s3_bucket: S3Bucket, make_remote: Any) -> None:
+def test_sibling_prefixes_and_the_bucket_root_are_not_listed(
+    s3_bucket: S3Bucket, make_remote: MakeRemote
+) -> None:
     remote = make_remote(s3_bucket.config(url=f"s3://{s3_bucket.name}/data"))
     ours, theirs = oid_of(b"ours"), oid_of(b"theirs")
     for key in (f"data/{object_key(ours)}", f"data2/{object_key(theirs)}", object_key(theirs)):
@@ -119,13 +121,15 @@ def test_sibling_prefixes_and_the_bucket_root_are_not_listed(s3_bucket: S3Bucket
     assert list(remote.iter_oids()) == [ours]
 
 
-def test_describe_names_url_and_endpoint(s3_bucket: S3Bucket, make_remote: Any) -> None:
+def test_describe_names_url_and_endpoint(s3_bucket: S3Bucket, make_remote: MakeRemote) -> None:
     remote = make_remote(s3_bucket.config())
     assert remote.describe() == f"{s3_bucket.url} (endpoint {s3_bucket.server.endpoint})"
 
 
 @pytest.mark.parametrize("operation", OPERATIONS)
-def test_an_unreachable_endpoint_fails_fast_as_retriable(make_remote: Any, src: Path, operation: str) -> None:
+def test_an_unreachable_endpoint_fails_fast_as_retriable(
+    make_remote: MakeRemote, src: Path, operation: str
+) -> None:
     (closed_port,) = free_ports(1)
     endpoint = f"http://127.0.0.1:{closed_port}"
     remote = make_remote(
@@ -148,7 +152,7 @@ def test_an_unreachable_endpoint_fails_fast_as_retriable(make_remote: Any, src: 
 
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_a_missing_bucket_says_how_to_create_it(
-    s3_server: S3Server, make_remote: Any, src: Path, operation: str
+    s3_server: S3Server, make_remote: MakeRemote, src: Path, operation: str
 ) -> None:
     bucket = new_bucket_name()
     remote = make_remote(
@@ -177,7 +181,7 @@ def _bad_credentials(s3_bucket: S3Bucket, which: str) -> RemoteConfig:
 @pytest.mark.parametrize("which", ["wrong-secret", "unknown-key"])
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_bad_credentials_are_an_auth_error_that_never_shows_the_secret(
-    s3_bucket: S3Bucket, make_remote: Any, src: Path, operation: str, which: str
+    s3_bucket: S3Bucket, make_remote: MakeRemote, src: Path, operation: str, which: str
 ) -> None:
     remote = make_remote(_bad_credentials(s3_bucket, which))
     with pytest.raises(RemoteAuthError) as caught:
@@ -197,7 +201,7 @@ def test_bad_credentials_are_an_auth_error_that_never_shows_the_secret(
 
 
 def test_no_credentials_anywhere_is_an_auth_error(
-    s3_bucket: S3Bucket, make_remote: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    s3_bucket: S3Bucket, make_remote: MakeRemote, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
@@ -210,19 +214,26 @@ def test_no_credentials_anywhere_is_an_auth_error(
 
 
 def test_credentials_and_endpoint_from_the_environment(
-    s3_bucket: S3Bucket, s3_environ: dict[str, str], make_remote: Any, src: Path
+    s3_bucket: S3Bucket,
+    s3_environ: dict[str, str],
+    make_remote: MakeRemote,
+    src: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A host name, as users write it, rather than the IP the fixtures use.
+    endpoint = s3_environ["AWS_ENDPOINT_URL"].replace("127.0.0.1", "localhost")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     remote = make_remote(RemoteConfig(name="origin", url=s3_bucket.url))
     oid = oid_of(src.read_bytes())
     remote.put(oid, src)
     assert list(remote.iter_oids()) == [oid]
-    assert remote.describe() == f"{s3_bucket.url} (endpoint {s3_environ['AWS_ENDPOINT_URL']})"
+    assert remote.describe() == f"{s3_bucket.url} (endpoint {endpoint})"
 
 
 def test_credentials_from_a_named_profile(
     s3_bucket: S3Bucket,
     s3_environ: dict[str, str],
-    make_remote: Any,
+    make_remote: MakeRemote,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -242,7 +253,7 @@ def test_credentials_from_a_named_profile(
 
 
 def test_objects_survive_a_server_crash_and_the_remote_recovers(
-    s3_bucket: S3Bucket, s3_outage: S3Server, make_remote: Any, src: Path
+    s3_bucket: S3Bucket, s3_outage: S3Server, make_remote: MakeRemote, src: Path
 ) -> None:
     remote = make_remote(s3_bucket.config())
     oid = oid_of(src.read_bytes())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,8 @@ def _make_git_repo(root: Path) -> None:
     git_in(root, "config", "user.name", "Test User")
     git_in(root, "config", "user.email", "test@example.com")
     git_in(root, "config", "commit.gpgsign", "false")
+    for sample in (root / ".git" / "hooks").glob("*.sample"):
+        sample.unlink()  # fewer files to copy per test
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +55,12 @@ def project(project_template: Path, tmp_path: Path) -> Project:
     shutil.copytree(project_template, root, symlinks=True)
     return Project(root)
 
+
+
+@pytest.fixture(autouse=True)
+def _no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skip fsync/syncfs in-process: durability is not under test here, and on a busy disk it costs seconds."""
+    monkeypatch.setattr(os, "fsync", lambda fd: None)
+    if hasattr(os, "syncfs"):
+        monkeypatch.setattr(os, "syncfs", lambda fd: None)
+    monkeypatch.setattr(os, "sync", lambda: None)

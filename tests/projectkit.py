@@ -31,6 +31,9 @@ for _name in ("VTOOL_DEBUG", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE",
     os.environ.pop(_name, None)
 
 
+PRIVATE_STATE = (".vtool/state", ".vtool/lock", ".vtool/cache/lock")
+
+
 @dataclass(frozen=True)
 class Result:
     """What one vtool invocation printed and returned."""
@@ -128,13 +131,16 @@ class Project:
         return (self.root / rel).read_bytes()
 
     def snapshot(self, rel: str = ".") -> dict[str, tuple[bytes | str, int]]:
-        """Map every entry below rel (outside .git) to (bytes or link target, mode), to prove nothing changed."""
+        """Map every entry below rel to (bytes or link target, mode), to prove nothing changed.
+
+        Skips .git and vtool's private bookkeeping (stat cache, locks), which any command may refresh.
+        """
         base = self.root / rel
         out: dict[str, tuple[bytes | str, int]] = {}
         paths = [base] if not base.is_dir() or base.is_symlink() else sorted(base.rglob("*"))
         for path in paths:
             key = path.relative_to(self.root).as_posix()
-            if key == ".git" or key.startswith(".git/"):
+            if key.split("/", 1)[0] == ".git" or key.startswith(PRIVATE_STATE):
                 continue
             st = os.lstat(path)
             if stat.S_ISLNK(st.st_mode):

@@ -59,7 +59,7 @@ def test_a_file_is_trusted_only_if_it_was_read_after_the_racy_window(tmp_path: P
     path.write_bytes(b"fresh")
     read_at: list[int] = []
 
-    def hasher(p: Path) -> tuple[str, int]:
+    def hasher(p: str) -> tuple[str, int]:
         read_at.append(time.time_ns())
         return hash_file(p)
 
@@ -94,9 +94,9 @@ def test_a_file_changing_while_it_is_hashed_is_not_remembered(tmp_path: Path) ->
     path = tmp_path / "data" / "f"
     path.write_bytes(b"before")
 
-    def hasher(p: Path) -> tuple[str, int]:
+    def hasher(p: str) -> tuple[str, int]:
         result = hash_file(p)
-        p.write_bytes(b"after, longer")
+        Path(p).write_bytes(b"after, longer")
         return result
 
     stats = StatCache(tmp_path / "stat.db")

@@ -112,7 +112,9 @@ class Cache:
         except FileNotFoundError:
             raise CacheError(f"object {oid} is not in the cache", "run: vtool fetch") from None
         if hash_bytes(data) != oid:
-            raise CorruptObjectError(f"cache object {oid} is corrupt", "run: vtool fetch to repair it")
+            self.remove(oid)  # useless as it is; removing it lets fetch restore it
+            raise CorruptObjectError(f"cache object {oid} was corrupt and has been removed",
+                                     "run: vtool fetch to restore it")
         return data
 
     def verify(self, oid: Oid) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import functools
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -86,8 +87,9 @@ def _escape(name: str) -> str:
     return out.replace(" ", "\\ ") if out.endswith(" ") else out
 
 
+@functools.lru_cache(maxsize=4)
 def open_repo(root: Path) -> Any:
-    """Open the repo with GitPython, imported only by commands that read history."""
+    """Open the repo with GitPython once per process; imported only by commands that read history."""
     import git
 
     try:
@@ -128,6 +130,14 @@ def all_commits(root: Path) -> list[str]:
 
 
 def branch_and_tag_tips(root: Path) -> list[str]:
-    """List the commits at the tips of all branches and tags."""
-    out = run_git(root, "for-each-ref", "--format=%(objectname)^{commit}", "refs/heads", "refs/tags")
-    return sorted({resolve(root, line) for line in out.split()})
+    """List the commits at the tips of all branches and tags in one git call; tags of non-commits are skipped."""
+    fmt = "%(objectname) %(objecttype) %(*objectname) %(*objecttype)"
+    out = run_git(root, "for-each-ref", f"--format={fmt}", "refs/heads", "refs/tags")
+    tips = set()
+    for line in out.splitlines():
+        sha, kind, *peeled = line.split()
+        if kind == "commit":
+            tips.add(sha)
+        elif peeled[-1:] == ["commit"]:
+            tips.add(peeled[0])
+    return sorted(tips)

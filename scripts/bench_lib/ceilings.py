@@ -30,6 +30,7 @@ MEMORY_HASH_BYTES = 256 * MIB
 MEMORY_HASH_REPEATS = 4
 S3_RETRIES = 5
 DEFAULT_REGION = "us-east-1"
+S3_UPLOAD = "s3_upload"
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class Ceiling:
     files: int
     nbytes: int
     detail: str = ""
+
+    @classmethod
+    def from_json(cls, name: str, doc: dict[str, Any]) -> Ceiling:
+        """Rebuild a ceiling saved by to_json."""
+        return cls(name, doc["label"], doc["seconds"], doc["files"], doc["bytes"], doc.get("detail", ""))
 
     def to_json(self) -> dict[str, object]:
         """Return the ceiling as a JSON-ready dict with throughputs."""

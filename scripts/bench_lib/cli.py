@@ -11,6 +11,8 @@ from pathlib import Path
 
 from bench_lib.config import (
     ALL_OPS,
+    CEILING_MODES,
+    CEILINGS_CACHED,
     DEFAULT_CEILING_THREADS,
     DEFAULT_JOBS,
     DEFAULT_RUNS,
@@ -81,7 +83,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per command")
     p.add_argument("--ceiling-threads", type=_csv, default=[str(t) for t in DEFAULT_CEILING_THREADS],
                    metavar="8,16,32", help="boto3 pool sizes tried for the S3 ceilings")
-    p.add_argument("--no-ceilings", action="store_true", help="skip the ceiling measurements")
+    p.add_argument("--ceilings", choices=CEILING_MODES, default=CEILINGS_CACHED,
+                   help="measure ceilings afresh, reuse the last measurement of the same data "
+                        "(default; the S3 ones take minutes), or skip them")
     p.add_argument("--keep-work", action="store_true", help="keep repos and clones under .bench/work")
     args = p.parse_args(argv)
     try:

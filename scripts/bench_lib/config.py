@@ -23,6 +23,12 @@ PATCH_BYTES = 4 * KIB
 GEN_CHUNK_BYTES = 4 * MIB
 DATASET_FORMAT = 2
 
+CEILINGS_FRESH = "fresh"
+CEILINGS_CACHED = "cached"
+CEILINGS_OFF = "off"
+CEILING_MODES = (CEILINGS_CACHED, CEILINGS_FRESH, CEILINGS_OFF)
+CEILINGS_FORMAT = 1
+
 DVC_SPEC = "dvc==3.67.1"
 DATA_DIRNAME = "data"
 GIT_BRANCH = "main"
@@ -127,6 +133,10 @@ class BenchPaths:
     def logs(self, scenario: str) -> Path:
         """Return the folder of per-command stdout/stderr logs of a scenario."""
         return self.root / "logs" / scenario
+
+    def ceilings(self, scenario: str) -> Path:
+        """Return the file caching a scenario's ceiling measurements."""
+        return self.root / f"ceilings-{scenario}.json"
 
     def results(self, scenario: str) -> Path:
         """Return the JSON results file of a scenario."""

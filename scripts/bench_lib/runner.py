@@ -8,9 +8,16 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 
-from bench_lib.ceilings import Ceiling, ensure_bucket, local_ceilings, s3_ceilings, s3_client
-from bench_lib.config import MAIN_SCENARIOS, SCENARIOS, BenchPaths
-from bench_lib.datagen import ensure_dataset
+from bench_lib.ceilings import S3_UPLOAD, Ceiling, ensure_bucket, local_ceilings, s3_ceilings, s3_client
+from bench_lib.config import (
+    CEILINGS_CACHED,
+    CEILINGS_FORMAT,
+    CEILINGS_OFF,
+    MAIN_SCENARIOS,
+    SCENARIOS,
+    BenchPaths,
+)
+from bench_lib.datagen import Dataset, ensure_dataset
 from bench_lib.pipeline import Cell, RunContext, ToolPass
 from bench_lib.report import first_line, machine_info, render_scenario, scenario_json, write_json
 from bench_lib.server import S3Server, ServerError
@@ -25,6 +32,43 @@ def _version(driver: Driver) -> str:
     return first_line(driver.version(), driver.env_base)
 
 
+def measure_ceilings(ds: Dataset, args: argparse.Namespace, paths: BenchPaths, server: S3Server,
+                     log: Log) -> dict[str, Ceiling]:
+    """Measure the local and S3 ceilings of a scenario's data."""
+    name = ds.scenario.name
+    scratch = paths.work(name) / "ceilings"
+    log(f"{name}: local ceilings")
+    ceilings = local_ceilings(ds, scratch, args.runs)
+    log(f"{name}: S3 ceilings, boto3 pools {args.ceiling_threads}")
+    try:
+        bucket = f"{BUCKET_PREFIX}-ceiling-{name}"
+        ceilings.update(s3_ceilings(ds, server.endpoint, server.aws_env, bucket, scratch,
+                                    args.ceiling_threads, log))
+    except Exception as e:  # noqa: BLE001 - a broken ceiling must not lose the tool numbers
+        log(f"{name}: S3 ceilings failed: {e!r}")
+    return ceilings
+
+
+def get_ceilings(ds: Dataset, args: argparse.Namespace, paths: BenchPaths, server: S3Server,
+                 machine: Mapping[str, object], log: Log) -> dict[str, Ceiling]:
+    """Return the ceilings: none, measured now, or reused when the same data was measured here before."""
+    if args.ceilings == CEILINGS_OFF:
+        return {}
+    key = {"format": CEILINGS_FORMAT, "hash_v1": ds.hash_v1, "hash_v2": ds.hash_v2,
+           "threads": args.ceiling_threads, "nproc": machine.get("nproc"),
+           "memory_gib": machine.get("memory_gib")}
+    cache = paths.ceilings(ds.scenario.name)
+    if args.ceilings == CEILINGS_CACHED and cache.exists():
+        saved = json.loads(cache.read_text())
+        if saved.get("key") == key:
+            log(f"{ds.scenario.name}: ceilings reused from {cache} (--ceilings fresh re-measures)")
+            return {n: Ceiling.from_json(n, c) for n, c in saved["ceilings"].items()}
+    ceilings = measure_ceilings(ds, args, paths, server, log)
+    if S3_UPLOAD in ceilings:
+        write_json(cache, {"key": key, "ceilings": {n: c.to_json() for n, c in ceilings.items()}})
+    return ceilings
+
+
 def run_scenario(name: str, args: argparse.Namespace, paths: BenchPaths, server: S3Server,
                  drivers: Mapping[str, Driver], machine: Mapping[str, object], log: Log) -> dict[str, object]:
     """Generate the data, measure ceilings, run every tool, print and save the results."""
@@ -32,17 +76,7 @@ def run_scenario(name: str, args: argparse.Namespace, paths: BenchPaths, server:
     ds = ensure_dataset(SCENARIOS[name], args.seed, paths.data(name), log)
     work = paths.work(name)
     shutil.rmtree(work, ignore_errors=True)
-    ceilings: dict[str, Ceiling] = {}
-    if not args.no_ceilings:
-        log(f"{name}: local ceilings")
-        ceilings.update(local_ceilings(ds, work / "ceilings", args.runs))
-        log(f"{name}: S3 ceilings, boto3 pools {args.ceiling_threads}")
-        try:
-            bucket = f"{BUCKET_PREFIX}-ceiling-{name}"
-            ceilings.update(s3_ceilings(ds, server.endpoint, server.aws_env, bucket, work / "ceilings",
-                                        args.ceiling_threads, log))
-        except Exception as e:  # noqa: BLE001 - a broken ceiling must not lose the tool numbers
-            log(f"{name}: S3 ceilings failed: {e!r}")
+    ceilings = get_ceilings(ds, args, paths, server, machine, log)
     cells: dict[str, dict[str, Cell]] = {}
     for tool in args.tools:
         bucket = f"{BUCKET_PREFIX}-{tool}-{name}"

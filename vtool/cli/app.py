@@ -40,7 +40,7 @@ def _root(
     """Version data next to code."""
 
 
-COMMAND_MODULES = ("setup", "data", "remotes", "history", "maintenance")
+COMMAND_MODULES = ("setup", "data", "remotes", "history", "maintenance", "hooks")
 
 
 def _register() -> None:

@@ -60,18 +60,20 @@ def verify_cmd(targets: TargetsArg = None, remote: RemoteOpt = None, jobs: JobsO
 
 
 def _render_verify(r: VerifyResult) -> None:
-    where = "cache" if r.target == "cache" else f"remote {r.target}"
+    where = "the cache" if r.target == "cache" else f"remote {r.target}"
     for b in r.bad[:SHOWN]:
         size = f", {b.size} bytes" if b.size is not None else ""
-        gone = f" - removed from the {where}, it is useless" if b.removed else ""
+        gone = f" - removed from {where}, it was useless" if b.removed else ""
         ui.print(f"{b.problem}: {b.kind} {b.oid}{size} (in {', '.join(b.datasets)}){gone}")
     if len(r.bad) > SHOWN:
         ui.print(f"... and {len(r.bad) - SHOWN} more bad objects")
     modified = [d for d in r.workspace if d.state == "modified"]
     if modified:
         render_status(StatusResult(modified))
-    ui.print(f"verified {r.objects} object(s), {r.nbytes} bytes, in the {where}: "
-             + ("all intact" if not r.bad else f"{len(r.bad)} bad"))
+    summary = "all intact" if not r.bad else f"{len(r.bad)} bad"
+    if modified:
+        summary += f"; {len(modified)} dataset(s) in the workspace differ from their pointers"
+    ui.print(f"verified {r.objects} object(s), {r.nbytes} bytes, in {where}: {summary}")
     if r.bad:
         fix = "vtool fetch, then vtool checkout" if r.target == "cache" else "vtool push from a clone that has them"
         ui.info(f"to restore bad objects run: {fix}")

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from vtool.errors import VtoolError
@@ -22,8 +23,10 @@ class UI:
     def __init__(self) -> None:
         self.quiet = False
         self.verbose = os.environ.get("VTOOL_DEBUG") == "1"
-        self.out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else PIPE_WIDTH)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        # markup off: names such as "data[1]" or "a[/]b" must print as they are, never as styles
+        self.out = Console(highlight=False, soft_wrap=True, markup=False,
+                           width=None if sys.stdout.isatty() else PIPE_WIDTH)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
     def configure(self, quiet: bool, verbose: bool) -> None:
         """Apply -q/-v from the command line."""
@@ -41,12 +44,10 @@ class UI:
 
     def error(self, exc: BaseException) -> None:
         """Print an error as one red line, with its hint."""
-        if isinstance(exc, VtoolError):
-            self.err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
-            if exc.hint:
-                self.err.print(f"  hint: {exc.hint}", markup=False)
-        else:
-            self.err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        message = exc.message if isinstance(exc, VtoolError) else str(exc)
+        self.err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
+        if isinstance(exc, VtoolError) and exc.hint:
+            self.err.print(f"  hint: {exc.hint}", markup=False)
 
     def json(self, result: Any) -> None:
         """Print a result as one JSON document on stdout."""
@@ -76,7 +77,7 @@ class RichProgress:
         self.done()
         self._bytes = bool(total_bytes)
         counter = DownloadColumn() if self._bytes else MofNCompleteColumn()
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), counter, TimeRemainingColumn(),
+        self._bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), counter, TimeRemainingColumn(),
                              console=self.console, transient=True)
         self._bar.start()
         self._task = self._bar.add_task(description, total=total_bytes if self._bytes else total)

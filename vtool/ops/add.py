@@ -81,7 +81,8 @@ def _checked(project: Project, user_path: str) -> Dataset:
 def _add_one(project: Project, ds: Dataset) -> Added:
     root, cache = project.root, project.cache
     old = _old_pointer(root / ds.pointer_rel)
-    tree = scan(root, ds.data_rel, project.stats, cache.insert_file, project.config.jobs, project.progress)
+    tree = scan(root, ds.data_rel, project.stats, cache.insert_file, project.config.jobs, project.progress,
+                project.config.cache_dir)  # links into the cache that cache.link=symlink made are data
     _ensure_stored(project, tree, old, root / ds.data_rel)
     cache.sync()  # every object durable before the pointer that names them
     new = Pointer(ds.name, tree.kind, tree.oid, tree.size, tree.files,

@@ -67,9 +67,18 @@ def apply_plans(project: Project, plans: list[Plan], force: bool, verify: bool,
     if lost and not force:
         raise WouldLoseDataError(lost, "checkout")
     cache = project.cache
-    missing = sorted({e.oid for p in plans for e in p.write.values() if not cache.has(e.oid, e.size)})
+    needed = {e.oid: e for p in plans for e in p.write.values()}
+    missing = sorted(oid for oid in needed if not cache.has(oid))
     if missing:
         raise MissingObjectsError(missing, "the cache (run: vtool fetch, or vtool pull)")
+    truncated = sorted(oid for oid, e in needed.items() if not cache.has(oid, e.size))
+    if truncated:
+        oid = truncated[0]
+        raise CorruptObjectError(
+            f"cache object {oid} has {os.stat(cache.path(oid)).st_size} bytes, expected {needed[oid].size}"
+            + (f" (and {len(truncated) - 1} more object(s) of the wrong size)" if len(truncated) > 1 else ""),
+            "run: vtool fetch to repair it, then checkout again",
+        )
     return [] if dry_run else [_apply(project, p, verify) for p in plans]
 
 
@@ -130,19 +139,23 @@ def _apply(project: Project, p: Plan, verify: bool) -> CheckedOut:
     corrupt: list[str] = []
     progress = project.progress
     progress.start(f"checkout {p.ds.data_rel}", total=len(p.write), total_bytes=sum(e.size for e in p.write.values()))
+    written: list[tuple[str, Path, Entry, Stamp]] = []
     for rel in sorted(p.write):
         entry = p.write[rel]
         try:
-            _write_one(project, base, p.ds.data_rel, rel, entry, verify)
+            written.append(_write_one(project, base, p.ds.data_rel, rel, entry, verify))
         except CorruptObjectError:
+            project.cache.remove(entry.oid)  # useless as it is; removing it lets fetch restore it
             corrupt.append(entry.oid)
         progress.advance(1, entry.size)
     progress.done()
+    _remember(project, written)
     for folder in sorted(p.folders):
         make_dirs_inside(project.root, base / folder)
     if corrupt:
-        raise CorruptObjectError(f"{len(corrupt)} corrupt cache object(s) not checked out: {', '.join(corrupt[:3])}",
-                                 "run: vtool fetch to repair them, then checkout again")
+        raise CorruptObjectError(
+            f"{len(corrupt)} corrupt cache object(s) not checked out and removed from the cache: "
+            f"{', '.join(corrupt[:3])}", "run: vtool pull to restore them from the remote")
     return CheckedOut(p.ds.data_rel, len(p.write), len(p.delete), p.unchanged)
 
 
@@ -161,7 +174,20 @@ def _prune_folders(base: Path, p: Plan) -> None:
                 pass
 
 
-def _write_one(project: Project, base: Path, data_rel: str, rel: str, entry: Entry, verify: bool) -> None:
+def _remember(project: Project, written: list[tuple[str, Path, Entry, Stamp]]) -> None:
+    """Enter written files in the stat cache, so status right after checkout hashes nothing.
+
+    Stamps are refreshed once all files are written: a later hard link to the same object changes the
+    ctime of every file sharing it. A file whose size or mtime moved meanwhile was edited: not trusted.
+    """
+    for repo_rel, dest, entry, first in written:
+        now = Stamp.of(os.stat(dest))
+        if (now.ino, now.size, now.mtime_ns) == (first.ino, first.size, first.mtime_ns):
+            project.stats.record(repo_rel, now, entry.oid)
+
+
+def _write_one(project: Project, base: Path, data_rel: str, rel: str, entry: Entry,
+               verify: bool) -> tuple[str, Path, Entry, Stamp]:
     dest = base / rel if rel else base
     make_dirs_inside(project.root, dest.parent)
     if os.path.isdir(dest) and not os.path.islink(dest):
@@ -173,7 +199,7 @@ def _write_one(project: Project, base: Path, data_rel: str, rel: str, entry: Ent
         project.stats.record(VERIFIED_KEY + entry.oid, Stamp.of(os.stat(src)), entry.oid)
     link_out(src, dest, entry, link)
     repo_rel = f"{data_rel}/{rel}" if rel else data_rel
-    project.stats.record(repo_rel, Stamp.of(os.stat(dest)), entry.oid)
+    return repo_rel, dest, entry, Stamp.of(os.stat(dest))
 
 
 def _known_good(project: Project, src: Path, entry: Entry) -> bool:

@@ -80,40 +80,43 @@ def kept_pointers(project: Project, options: GcOptions) -> list[Tracked]:
 
 
 def _tips(root: Path) -> list[str]:
-    """Branch and tag tips, plus remote-tracking branches (a teammate's pushed work) and a detached HEAD."""
+    """Branch and tag tips, plus remote-tracking branches (a teammate's pushed work), the stash and a detached HEAD."""
     tips = gitrepo.branch_and_tag_tips(root)
-    tips += gitrepo.run_git(root, "for-each-ref", "--format=%(objectname)", "refs/remotes").split()
+    tips += gitrepo.run_git(root, "for-each-ref", "--format=%(objectname)", "refs/remotes", "refs/stash").split()
     head = gitrepo.run_git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False).strip()
     return tips + ([head] if head else [])
 
 
-def _reachable(project: Project, tracked: list[Tracked], where: str, hint: str) -> set[Oid]:
+def _reachable(project: Project, tracked: list[Tracked], remote: str | None = None) -> set[Oid]:
     """Every object the pointers reach, manifests included; refuse when a manifest cannot be read."""
     objects = collect(project, tracked)
     if objects.unreadable:
-        raise _unknown_reach(project, tracked, objects, where, hint)
+        raise _unknown_reach(project, tracked, objects, remote)
     return set(objects.files) | {m.oid for m in objects.manifests}
 
 
-def _unknown_reach(project: Project, tracked: list[Tracked], objects: ObjectSet, where: str,
-                   hint: str) -> CacheError:
+def _unknown_reach(project: Project, tracked: list[Tracked], objects: ObjectSet, remote: str | None) -> CacheError:
     """Name the unreadable manifests and the revisions that reach them (slow, but only on this error path)."""
     roots: dict[Oid, Tracked] = {}
     for t in tracked:
         if t.pointer.kind == "dir":
             roots.setdefault(t.pointer.oid, t)
-    culprits: list[Tracked] = [t for oid, t in roots.items() if collect(project, [t]).unreadable]
-    revs = list(dict.fromkeys(_short(t.rev) for t in culprits if t.rev is not None))
+    culprits = [t for t in roots.values() if collect(project, [t]).unreadable]
     missing = sorted(objects.unreadable)
     shown = ", ".join(missing[:SHOWN]) + (f" and {len(missing) - SHOWN} more" if len(missing) > SHOWN else "")
-    reached = ", ".join(dict.fromkeys(f"{t.ds.data_rel} at {_short(t.rev) if t.rev else 'workspace'}"
-                                      for t in culprits[:SHOWN]))
-    fetch = "run: vtool fetch" + "".join(f" --rev {r}" for r in revs[:SHOWN])
-    return CacheError(
-        f"cannot tell what {len(missing)} kept manifest(s) reach ({shown}; needed by {reached}): "
-        f"{where}; nothing was removed",
-        hint.format(fetch=fetch),
-    )
+    reached = ", ".join(f"{t.ds.data_rel} at {_short(t.rev)}" if t.rev else f"{t.ds.data_rel} in the workspace"
+                        for t in culprits[:SHOWN])
+    if remote is None:
+        where = "missing from the cache or corrupt"
+        revs = dict.fromkeys(_short(t.rev) for t in culprits if t.rev is not None)
+        hint = "run: vtool fetch" + "".join(f" --rev {r}" for r in list(revs)[:SHOWN])
+    else:
+        where = f"in neither the cache nor remote {remote!r}"
+        hint = "push them from a clone whose cache holds them"
+    if all(t.rev is not None for t in culprits):
+        hint += ", or keep less (--workspace, fewer --rev)"
+    return CacheError(f"{len(missing)} kept manifest(s) {where}: {shown} (needed by {reached}); "
+                      "gc cannot tell what they reach, so nothing was removed", hint)
 
 
 def _short(rev: str) -> str:
@@ -122,8 +125,10 @@ def _short(rev: str) -> str:
 
 def _gc_cache(project: Project, tracked: list[Tracked], delete: bool) -> GcResult:
     cache = project.cache
-    keep = _reachable(project, tracked, "not in the cache or corrupt",
-                      "{fetch}, or keep less (--workspace, fewer --rev)")
+    if not _is_inside(cache.root, project.vtool_dir):
+        project.progress.message(f"warning: the cache {cache.root} is outside this project and may be shared; "
+                                 "gc keeps only what this project's pointers reach")
+    keep = _reachable(project, tracked)
     keep |= _linked_objects(project, tracked)
     present = list(cache.iter_oids())
     doomed = sorted(oid for oid in present if oid not in keep)
@@ -144,8 +149,7 @@ def _gc_cache(project: Project, tracked: list[Tracked], delete: bool) -> GcResul
 def _gc_remote(project: Project, remote: Remote, jobs: int, tracked: list[Tracked], delete: bool) -> GcResult:
     # Manifests the cache lacks are fetched from this remote first; what neither holds cannot be walked.
     fetch_manifests(project, remote, jobs, [t.pointer.oid for t in tracked if t.pointer.kind == "dir"])
-    keep = _reachable(project, tracked, f"neither in the cache nor on remote {remote.name!r}",
-                      "push them from a clone whose cache holds them, or keep less (--workspace, fewer --rev)")
+    keep = _reachable(project, tracked, remote.name)
     project.progress.start(f"listing {remote.name}")
     listed = list(remote.iter_oids())
     project.progress.done()
@@ -179,6 +183,11 @@ def _looks_like_manifest(path: Path) -> bool:
             return f.read(len(HEADER)) == HEADER
     except OSError:
         return False
+
+
+def _is_inside(path: Path, folder: Path) -> bool:
+    real, base = os.path.realpath(path), os.path.realpath(folder)
+    return real == base or real.startswith(base + os.sep)
 
 
 def _size(path: Path) -> int | None:

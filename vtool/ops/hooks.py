@@ -11,15 +11,14 @@ from pathlib import Path
 from vtool import pointer as ptr
 from vtool import transfer
 from vtool.config import VTOOL_DIR
-from vtool.errors import CacheError, ConfigError, NotARepoError, TransferError, WorkspaceError
+from vtool.errors import ConfigError, NotARepoError, TransferError, WorkspaceError
 from vtool.fsutil import atomic_write
-from vtool.gitrepo import open_repo, run_git
+from vtool.gitrepo import CALLER_ENV, pointers_at, run_git, run_git_bytes
 from vtool.hashing import Oid, hash_file
-from vtool.ops.checkout import CheckedOut, apply_plans, plan
+from vtool.ops.checkout import CheckedOut, Plan, apply_plans, plan, plan_removal
 from vtool.ops.objects import collect, gather, workspace_pointers
-from vtool.ops.project import Dataset, open_project, project_root
-from vtool.ops.status import count_missing
-from vtool.ops.sync import connected, fetch_tracked
+from vtool.ops.project import Dataset, Project, open_project, project_root
+from vtool.ops.sync import connected, ensure_local
 from vtool.pointer import POINTER_SUFFIX
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.workspace import scan
@@ -40,7 +39,7 @@ PREAMBLE = """\
 #!/bin/sh
 {marker}{name}
 # Installed by `vtool install-hooks`, which rewrites this file: do not edit it.
-# A hook that was here before was kept as {name}{chain} beside this file and runs first.
+# If another hook was here before, it was kept as {name}{chain} beside this file and runs first.
 VTOOL_PYTHON={python}
 run_vtool() {{
     if [ -x "$VTOOL_PYTHON" ]; then
@@ -64,7 +63,7 @@ fi
 if [ "$3" = 1 ] && [ "$1" != "$2" ]; then
     run_vtool git-hook post-checkout "$@" ||
         echo "vtool hook: the git checkout is done, but the data was not updated (see above);" \\
-            "fix that, then run: vtool pull" >&2
+            "fix that, then run: vtool pull (or, with no remote, vtool checkout)" >&2
 fi
 exit "$status"
 """
@@ -166,13 +165,12 @@ def hook_script(name: str, python: str) -> bytes:
     return (head + BODIES[name]).encode()
 
 
-def install_hooks(start: Path | None = None, python: str | None = None) -> InstallResult:
+def install_hooks(start: Path | None = None) -> InstallResult:
     """Write vtool's hooks, updating ours in place and chaining any other hook found there."""
     root = project_root(start)
     folder = hooks_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
-    interpreter = python or sys.executable
-    return InstallResult(str(folder), [_install_one(folder, n, hook_script(n, interpreter)) for n in HOOK_NAMES])
+    return InstallResult(str(folder), [_install_one(folder, n, hook_script(n, sys.executable)) for n in HOOK_NAMES])
 
 
 def _install_one(folder: Path, name: str, script: bytes) -> InstalledHook:
@@ -216,7 +214,9 @@ def _vtool_root() -> Path | None:
 
 
 def post_checkout(prev: str, new: str, flag: str, progress: Progress = NULL_PROGRESS) -> PostCheckoutResult:
-    """After a branch or commit checkout, make the data match the new pointers, fetching only what is missing."""
+    """After git checks out a branch or commit, give the workspace that commit's data, fetching only what is missing."""
+    if os.environ.get(CALLER_ENV):
+        return PostCheckoutResult("vtool runs this git checkout and syncs the data itself")
     if flag != BRANCH_CHECKOUT:
         return PostCheckoutResult("file checkout")
     if prev == new:
@@ -230,20 +230,24 @@ def post_checkout(prev: str, new: str, flag: str, progress: Progress = NULL_PROG
         return PostCheckoutResult("rebase in progress")
     with open_project(progress, start=root) as project:
         tracked = workspace_pointers(project, [])
-        lacking = [t for t in tracked if count_missing(project, t.pointer, None)]
-        fetched = fetched_bytes = 0
-        if lacking:
-            if not project.config.remotes:
-                names = ", ".join(t.ds.data_rel for t in lacking)
-                raise CacheError(f"the data of {names} is not in the cache and no remote is configured",
-                                 "add one with: vtool remote add NAME URL --default, then run: vtool pull")
-            with connected(project, None, None) as (remote, jobs):
-                got = fetch_tracked(project, remote, jobs, lacking)
-            if got.failed:
-                raise TransferError(got.failed, "fetching the checked-out data", got.remote)
-            fetched, fetched_bytes = got.transferred, got.nbytes
+        fetched = ensure_local(project, tracked)
         plans = [plan(project, t.ds, t.pointer) for t in tracked]
-        return PostCheckoutResult(None, fetched, fetched_bytes, apply_plans(project, plans, False, False))
+        plans += _removals(project, prev, {t.ds.pointer_rel for t in tracked})
+        done = apply_plans(project, plans, False, False)
+        return PostCheckoutResult(None, fetched.transferred if fetched else 0, fetched.nbytes if fetched else 0, done)
+
+
+def _removals(project: Project, prev: str, kept: set[str]) -> list[Plan]:
+    """Plan removing the data of datasets the previous commit tracked and the new one does not."""
+    if not prev.strip("0"):
+        return []  # a clone or a new worktree: there was no previous commit
+    out = []
+    for path, data in pointers_at(project.root, prev):
+        ds = Dataset(path, path[: -len(POINTER_SUFFIX)])
+        if path not in kept and ds.data_rel.split("/", 1)[0] != VTOOL_DIR \
+                and os.path.lexists(project.root / ds.data_rel):
+            out.append(plan_removal(project, ds, ptr.loads(data, path.rsplit("/", 1)[-1])))
+    return out
 
 
 def parse_push_lines(lines: list[str]) -> list[tuple[str, str]]:
@@ -307,7 +311,7 @@ def staged_pointers(root: Path) -> list[tuple[str, str]]:
                   POINTER_GLOB)
     fields = out.split("\0")
     found = []
-    for info, path in zip(fields[0::2], fields[1::2]):
+    for info, path in zip(fields[0::2], fields[1::2], strict=False):  # output ends with a NUL
         parts = info.split()
         if len(parts) == 5 and parts[1] in REGULAR_MODES and path.split("/", 1)[0] != VTOOL_DIR:
             found.append((path, parts[3]))
@@ -320,12 +324,11 @@ def pre_commit(progress: Progress = NULL_PROGRESS) -> PreCommitResult:
     staged = staged_pointers(root) if root else []
     if not staged:
         return PreCommitResult()
-    repo = open_repo(root)
     stale = []
     with open_project(progress, start=root) as project:
         for path, blob in staged:
             ds = Dataset(path, path[: -len(POINTER_SUFFIX)])
-            data = repo.odb.stream(bytes.fromhex(blob)).read()
+            data = run_git_bytes(root, "cat-file", "blob", blob)
             pointer = ptr.loads(data, path.rsplit("/", 1)[-1])
             if not os.path.lexists(project.root / ds.data_rel):
                 continue  # nothing in the workspace contradicts the pointer

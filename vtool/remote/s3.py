@@ -38,7 +38,8 @@ MIN_POOL_CONNECTIONS = 10
 # Retries after the first attempt; with connect and backoff bounds, a dead server fails in ~10-20 s.
 MAX_RETRIES = 2
 CONNECT_TIMEOUT = 5
-READ_TIMEOUT = 60
+# Per socket read, not per request: a hung server costs at most 3 x 30 s, a slow large body is fine.
+READ_TIMEOUT = 30
 BUCKET_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,255}$")
 OUR_KEY = re.compile(r"^([0-9a-f]{2})/([0-9a-f]{30})$")
 ENDPOINT_ENV_VARS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
@@ -88,12 +89,17 @@ class S3Remote:
     def __repr__(self) -> str:
         return f"S3Remote({self.name!r}, {self.describe()!r})"
 
+    @property
+    def url(self) -> str:
+        """Return the normalised `s3://bucket/prefix` URL."""
+        return f"{SCHEME}{self.bucket}/{self.prefix}" if self.prefix else f"{SCHEME}{self.bucket}"
+
     def describe(self) -> str:
         """Return the URL and the endpoint actually used."""
-        url = f"{SCHEME}{self.bucket}/{self.prefix}" if self.prefix else f"{SCHEME}{self.bucket}"
-        return f"{url} (endpoint {self.endpoint})"
+        return f"{self.url} (endpoint {self.endpoint})"
 
     def _key(self, oid: str) -> str:
+        """Return the object's full key under the prefix."""
         return f"{self.prefix}/{object_key(oid)}" if self.prefix else object_key(oid)
 
     def iter_oids(self) -> Iterator[str]:
@@ -189,16 +195,17 @@ class S3Remote:
         code = _code(exc)
         if code == "NoSuchBucket":
             return self._no_such_bucket()
-        detail = self._scrub(f"{code}: {exc.response.get('Error', {}).get('Message') or 'no detail'}")
+        message = exc.response.get("Error", {}).get("Message") or "no detail"
+        # HEAD responses have no body: botocore then reports the bare HTTP status as the code.
+        detail = self._scrub(f"HTTP {code} {message}" if code.isdigit() else f"{code}: {message}")
+        location = f"{self.url} at {self.endpoint}"
         if code in AUTH_CODES:
-            return RemoteAuthError(
-                f"{where}: access denied while {action} in {self.describe()} ({detail})", AUTH_HINT
-            )
+            return RemoteAuthError(f"{where}: denied while {action} in {location}: {detail}", AUTH_HINT)
         if code in BUSY_CODES or _status(exc) >= HTTP_SERVER_ERROR:
             return RemoteUnreachableError(
-                f"{where}: {self.endpoint} kept failing while {action} ({detail})", "retry later"
+                f"{where}: {self.endpoint} kept failing while {action}: {detail}", "retry later"
             )
-        return RemoteError(f"{where}: {action} failed in {self.describe()} ({detail})")
+        return RemoteError(f"{where}: {action} failed in {location}: {detail}")
 
     def _no_such_bucket(self) -> RemoteError:
         """Build the missing-bucket error with the command that creates it."""

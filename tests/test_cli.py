@@ -1,0 +1,171 @@
+"""The command line itself: help, usage errors, exit codes, quiet/verbose, tracebacks, and output hygiene."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import typer
+from projectkit import Project, invoke
+
+from vtool import __version__
+from vtool.cli import app as cli_app
+
+
+def _command_paths() -> list[tuple[str, ...]]:
+    """Every command and subcommand the CLI registers, hidden ones included."""
+    cli_app._register()
+    out: list[tuple[str, ...]] = []
+
+    def walk(command: Any, prefix: tuple[str, ...]) -> None:
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            out.append((*prefix, name))
+            walk(sub, (*prefix, name))
+
+    walk(typer.main.get_command(cli_app.app), ())
+    return out
+
+
+CORE_COMMANDS = {("init",), ("add",), ("status",), ("checkout",), ("config",)}
+
+
+def test_the_core_commands_are_registered() -> None:
+    assert CORE_COMMANDS <= set(_command_paths())
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=" ".join)
+def test_help_of_every_command_exits_0(project: Project, path: tuple[str, ...]) -> None:
+    result = project.ok(*path, "--help")
+    assert "Usage:" in result.out
+    assert "--help" in result.out
+    short = project.ok(*path, "-h")
+    assert short.out == result.out
+
+
+@pytest.mark.parametrize("path", sorted(CORE_COMMANDS), ids=" ".join)
+def test_core_commands_take_quiet_and_verbose_after_their_name(project: Project, path: tuple[str, ...]) -> None:
+    help_text = project.ok(*path, "--help").out
+    assert "--quiet" in help_text
+    assert "-q" in help_text
+    assert "--verbose" in help_text
+
+
+def test_top_level_help_lists_the_core_commands(project: Project) -> None:
+    result = project.ok("--help")
+    for (name,) in CORE_COMMANDS:
+        assert name in result.out
+
+
+def test_version(project: Project) -> None:
+    assert project.ok("--version").out == f"vtool {__version__}\n"
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (("frobnicate",), "No such command 'frobnicate'"),
+    (("status", "--frobnicate"), "No such option: --frobnicate"),
+    (("add", "--frobnicate", "x"), "No such option: --frobnicate"),
+    (("checkout", "-z"), "No such option: -z"),
+    (("add",), "Missing argument"),
+    (("config",), "Missing argument"),
+    (("config", "a", "b", "c"), "unexpected extra argument"),
+])
+def test_usage_errors_exit_2(project: Project, args: tuple[str, ...], fragment: str) -> None:
+    result = project.fails(*args, code=2)
+    assert fragment in result.err
+    assert result.out == ""
+    assert "Traceback" not in result.err
+
+
+def test_usage_error_exit_code_is_real_in_a_process(project: Project) -> None:
+    result = project.run_process("frobnicate")
+    assert result.code == 2
+    assert "No such command" in result.err
+
+
+def test_errors_are_one_line_with_a_hint_and_exit_1(project: Project) -> None:
+    result = project.fails("config", "cache.link", "bogus")
+    assert result.out == ""
+    assert result.err.splitlines() == [
+        "error: cache.link: unknown mode 'bogus'",
+        "  hint: use one of auto, reflink, hardlink, symlink, copy",
+    ]
+
+
+def test_quiet_silences_messages_but_not_data(project: Project) -> None:
+    project.write("data/a", b"1")
+    loud = project.ok("add", "data")
+    assert "git add" in loud.err
+    project.write("data/a", b"2")
+    quiet = project.ok("add", "-q", "data")
+    assert (quiet.out, quiet.err) == ("", "")
+    assert project.ok("checkout", "--quiet").err == ""
+    assert project.ok("status", "-q").out == "data: in sync\n"  # the report is data, on stdout
+    doc = project.ok("status", "-q", "--json").json()
+    assert doc["datasets"][0]["state"] == "in sync"
+
+
+def test_quiet_still_prints_errors(project: Project) -> None:
+    result = project.fails("add", "-q", "nope", code=2)
+    assert "error: nope: no such file or folder" in result.err
+
+
+def test_json_output_is_one_document_on_stdout(project: Project) -> None:
+    project.write("data/a", b"1")
+    for args in (("add", "data", "--json"), ("status", "--json"), ("checkout", "--json")):
+        result = project.ok(*args)
+        assert isinstance(json.loads(result.out), dict)
+    assert "git add" not in project.ok("add", "data", "--json").out
+
+
+def test_no_traceback_by_default(git_repo: Project) -> None:
+    result = git_repo.run_process("status")
+    assert result.code == 1
+    assert "is not a vtool project" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_vtool_debug_shows_the_traceback(git_repo: Project) -> None:
+    result = git_repo.run_process("status", env={"VTOOL_DEBUG": "1"})
+    assert result.code == 1
+    assert "Traceback (most recent call last)" in result.err
+    assert "NotARepoError" in result.err
+    assert "error: " in result.err
+
+
+def test_verbose_shows_the_traceback(git_repo: Project) -> None:
+    result = git_repo.fails("status", "-v")
+    assert "Traceback (most recent call last)" in result.err
+    assert "is not a vtool project" in result.err
+
+
+def test_names_that_look_like_markup_print_verbatim(project: Project) -> None:
+    project.write("data[1]/a[/]b", b"1")
+    project.write("data[1]/[bold]c", b"2")
+    result = project.ok("add", "data[1]")
+    assert "added data[1]: 2 file(s)" in result.err
+    assert "git add .gitignore 'data[1].vtool'" in result.err
+    project.write("data[1]/a[/]b", b"changed")
+    project.write("data[1]/[red]new", b"3")
+    result = project.fails("status", "data[1]", "--check")
+    assert result.out == (
+        "data[1]: modified (1 added, 1 modified, 0 deleted)\n    + [red]new\n    ~ a[/]b\n"
+    )
+
+
+def test_error_messages_that_look_like_markup_print_verbatim(project: Project) -> None:
+    result = project.fails("add", "q[/]", code=2)
+    assert result.err == "error: q[/]: no such file or folder\n"
+    assert "Traceback" not in result.err
+
+
+def test_commands_outside_a_git_repo_fail_cleanly(tmp_path) -> None:
+    result = invoke(("status",), tmp_path)
+    assert result.code == 1
+    assert "not a git repository" in result.err
+
+
+def test_no_arguments_shows_help(project: Project) -> None:
+    result = project.run()
+    assert result.code == 2  # click's convention for a group called without a command
+    assert "Commands:" in result.out + result.err

@@ -1,0 +1,176 @@
+"""`vtool verify`: every object and workspace file is re-hashed; bad objects are named, removed and repairable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from projectkit import Project
+
+from vtool.ops.project import STAT_DB, STATE_DIR
+from vtool.statcache import Stamp, StatCache
+
+FILES = {"a.csv": "alpha\n" * 50, "b.csv": "beta\n" * 40, "sub/c.csv": "gamma\n" * 30, "sub/d.csv": "delta\n"}
+
+
+@pytest.fixture
+def tracked(project: Project) -> Project:
+    """A project with a folder dataset and a file dataset, added and committed."""
+    project.write_tree("data", FILES)
+    project.write("model.bin", "weights" * 100)
+    project.ok("add", "data", "model.bin")
+    project.commit("data")
+    return project
+
+
+@pytest.fixture
+def remote_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    return folder
+
+
+def file_oid(project: Project, rel: str) -> str:
+    """The oid of a file of the `data` dataset, from its manifests."""
+    folders = project.folders(project.pointer("data").oid)
+    folder, _, name = rel.rpartition("/")
+    return next(e.oid for e in project.manifest(folders[folder]) if e.name == name)
+
+
+def damage(path: Path, how: str) -> None:
+    """Flip one byte (same size) or cut the file short."""
+    os.chmod(path, 0o644)
+    data = path.read_bytes()
+    path.write_bytes(bytes([data[0] ^ 0xFF]) + data[1:] if how == "flip" else data[: len(data) // 2])
+
+
+def verify(project: Project, *args: str, code: int = 0) -> dict[str, Any]:
+    result = project.run("verify", *args, "--json")
+    assert result.code == code, result.err
+    return result.json()
+
+
+def bad_by_oid(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {b["oid"]: b for b in doc["bad"]}
+
+
+def test_a_clean_project_verifies(tracked: Project) -> None:
+    doc = verify(tracked)
+    assert doc["ok"] is True and doc["bad"] == []
+    assert doc["objects"] == 4 + 3  # files a, b, c, d + model.bin; manifests of data/ and data/sub/
+    assert {d["path"]: d["state"] for d in doc["workspace"]} == {"data": "in sync", "model.bin": "in sync"}
+    assert "all intact" in tracked.ok("verify").out
+
+
+def test_flipped_and_truncated_objects_are_named_removed_and_fail(tracked: Project) -> None:
+    flipped, cut = file_oid(tracked, "a.csv"), file_oid(tracked, "sub/c.csv")
+    damage(tracked.object_path(flipped), "flip")
+    damage(tracked.object_path(cut), "truncate")
+
+    doc = verify(tracked, code=1)
+    bad = bad_by_oid(doc)
+    assert set(bad) == {flipped, cut}
+    assert bad[flipped]["problem"] == "corrupt" and bad[cut]["problem"] == "truncated"
+    assert bad[flipped]["datasets"] == ["data"] and bad[flipped]["kind"] == "file"
+    assert all(b["removed"] for b in bad.values())
+    assert not tracked.object_path(flipped).exists() and not tracked.object_path(cut).exists()
+
+    human = tracked.run("verify")
+    assert human.code == 1  # now missing: removed objects stay reported until they are restored
+    assert flipped in human.out and "missing" in human.out
+
+
+def test_a_missing_object_and_a_corrupt_manifest_are_reported(tracked: Project) -> None:
+    gone = file_oid(tracked, "b.csv")
+    os.unlink(tracked.object_path(gone))
+    sub = tracked.folders(tracked.pointer("data").oid)["sub"]
+    damage(tracked.object_path(sub), "flip")
+
+    bad = bad_by_oid(verify(tracked, code=1))
+    assert bad[gone]["problem"] == "missing" and not bad[gone]["removed"]
+    assert bad[sub]["problem"] == "corrupt" and bad[sub]["kind"] == "manifest" and bad[sub]["removed"]
+
+
+def test_the_file_dataset_is_checked_too(tracked: Project) -> None:
+    model = tracked.pointer("model.bin").oid
+    damage(tracked.object_path(model), "flip")
+    bad = bad_by_oid(verify(tracked, "model.bin", code=1))
+    assert set(bad) == {model} and bad[model]["datasets"] == ["model.bin"]
+    assert verify(tracked, "data")["ok"] is True  # targets narrow what is checked
+
+
+@pytest.mark.parametrize("how", ["flip", "truncate"])
+def test_verify_then_fetch_repairs_the_cache_end_to_end(tracked: Project, remote_dir: Path, how: str) -> None:
+    tracked.ok("remote", "add", "origin", str(remote_dir), "--default")
+    tracked.ok("push")
+    oid = file_oid(tracked, "a.csv")
+    damage(tracked.object_path(oid), how)
+
+    failed = tracked.run("verify")
+    assert failed.code == 1 and oid in failed.out and "removed" in failed.out
+    tracked.ok("fetch")
+    assert verify(tracked)["ok"] is True
+    for path in tracked.path("data").rglob("*.csv"):
+        path.unlink()
+    tracked.ok("checkout")
+    assert tracked.read("data/a.csv") == FILES["a.csv"].encode()
+
+
+def test_a_modified_workspace_file_is_found_even_when_the_stat_cache_vouches_for_it(tracked: Project) -> None:
+    path = tracked.path("data/sub/c.csv")
+    good = file_oid(tracked, "sub/c.csv")
+    path.write_text("gamma\n" * 29 + "GAMMA\n")  # same size
+    # Forge the stat cache: it now swears the edited file still has its old hash.
+    stats = StatCache(tracked.vtool_dir / STATE_DIR / STAT_DB)
+    stats.record("data/sub/c.csv", Stamp.of(os.stat(path)), good)
+    stats.close()
+    assert tracked.status()["data"]["state"] == "in sync"
+
+    doc = verify(tracked, code=1)
+    assert doc["bad"] == []
+    data = next(d for d in doc["workspace"] if d["path"] == "data")
+    assert data["state"] == "modified" and data["modified"] == ["sub/c.csv"]
+    assert "sub/c.csv" in tracked.run("verify").out
+    assert tracked.status()["data"]["state"] == "modified"  # verify's fresh hashes corrected the stat cache
+
+
+def test_a_dataset_absent_from_the_workspace_is_not_a_failure(tracked: Project) -> None:
+    os.unlink(tracked.path("model.bin"))
+    doc = verify(tracked)
+    assert {d["path"]: d["state"] for d in doc["workspace"]}["model.bin"] == "not in workspace"
+
+
+def _remote_path(remote_dir: Path, oid: str) -> Path:
+    digest = oid.split(":", 1)[1]
+    return remote_dir / digest[:2] / digest[2:]
+
+
+def test_remote_corruption_is_detected_removed_and_repaired_by_push(tracked: Project, remote_dir: Path) -> None:
+    tracked.ok("remote", "add", "origin", str(remote_dir), "--default")
+    tracked.ok("push")
+    assert verify(tracked, "-r", "origin")["ok"] is True
+    flipped, cut, gone = file_oid(tracked, "a.csv"), file_oid(tracked, "b.csv"), tracked.pointer("model.bin").oid
+    damage(_remote_path(remote_dir, flipped), "flip")
+    damage(_remote_path(remote_dir, cut), "truncate")
+    os.unlink(_remote_path(remote_dir, gone))
+    cache_before = tracked.cache_oids()
+
+    doc = verify(tracked, "-r", "origin", code=1)
+    bad = bad_by_oid(doc)
+    assert doc["target"] == "origin" and doc["workspace"] == []
+    assert {oid: b["problem"] for oid, b in bad.items()} == {flipped: "corrupt", cut: "truncated", gone: "missing"}
+    assert tracked.cache_oids() == cache_before  # streamed for hashing, never into the cache
+
+    tracked.ok("push")
+    assert verify(tracked, "-r", "origin")["ok"] is True
+
+
+def test_remote_verify_reads_manifests_from_the_remote_not_the_cache(tracked: Project, remote_dir: Path) -> None:
+    tracked.ok("remote", "add", "origin", str(remote_dir), "--default")
+    tracked.ok("push")
+    sub = tracked.folders(tracked.pointer("data").oid)["sub"]
+    damage(_remote_path(remote_dir, sub), "flip")
+    bad = bad_by_oid(verify(tracked, "-r", "origin", code=1))
+    assert bad[sub]["kind"] == "manifest" and bad[sub]["problem"] == "corrupt"
