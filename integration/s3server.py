@@ -1,12 +1,12 @@
 """Run a throwaway S3 server (SeaweedFS, or MinIO) for tests, the demo and benchmarks; stdlib only.
 
-One implementation serves `scripts/s3-server` and the integration fixtures. Ports are chosen once per
-server object, so `stop()` then `start()` brings the same endpoint back on the same data (fault tests).
+One implementation serves the integration fixtures and `scripts/s3-server` (its command line). Ports
+are chosen once per server object, so `stop()` then `start()` brings the same endpoint back on the same
+data (fault tests).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ctypes
 import json
@@ -16,14 +16,12 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 
 KINDS = ("seaweedfs", "minio")
 BINARIES = {"seaweedfs": "weed", "minio": "minio"}
@@ -54,16 +52,6 @@ LOG_FILE = "server.log"
 S3_CONFIG_FILE = "s3-identities.json"
 PORT_ATTEMPTS = 3
 ADDRESS_IN_USE = b"address already in use"
-USAGE_EXAMPLE = """\
-example, in a shell script:
-  scripts/s3-server start --env-file s3.env & pid=$!
-  until [ -f s3.env ]; do kill -0 $pid || exit 1; sleep 0.2; done   # written once ready
-  set -a; . ./s3.env; set +a     # AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...
-  ...
-  kill $pid; wait $pid           # stops the server and removes s3.env
-"""
-EXIT_OK = 0
-EXIT_FAILURE = 1
 
 
 class ServerError(RuntimeError):
@@ -201,7 +189,7 @@ class S3Server:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop the server
+                start_new_session=True,  # a terminal's Ctrl-C reaches only us; we then stop the server
                 preexec_fn=_die_with_parent,
             )
         try:
@@ -235,6 +223,9 @@ class S3Server:
 
     def kill(self) -> None:
         """Stop the server abruptly, like a crash or a pulled cable; `start()` brings it back."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGKILL)
         self.stop(grace=0)
 
     def tail_log(self, lines: int = LOG_TAIL_LINES) -> str:
@@ -250,7 +241,7 @@ class S3Server:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
 
@@ -362,85 +353,3 @@ class S3Server:
             for leftover in SEAWEED_SOCKET_DIR.glob(f"seaweedfs-*-{port}.sock"):
                 with contextlib.suppress(OSError):
                     leftover.unlink()
-
-
-def write_env_file(path: Path, server: S3Server) -> None:
-    """Write KEY=VALUE lines by temp file and rename, so a poller never reads half a file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text("".join(f"{key}={value}\n" for key, value in server.env().items()))
-    os.replace(tmp, path)
-
-
-def _serve(args: argparse.Namespace) -> int:
-    """Run one server in the foreground until SIGINT/SIGTERM/SIGHUP; a second signal kills it now."""
-    throwaway = args.dir is None
-    root = Path(tempfile.mkdtemp(prefix=f"vtool-{args.kind}-")) if throwaway else Path(args.dir).resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    env_file = Path(args.env_file).resolve() if args.env_file else None
-    if env_file is not None:
-        env_file.unlink(missing_ok=True)
-    stopping = threading.Event()
-    hurry = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        (hurry if stopping.is_set() else stopping).set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, on_signal)
-    server: S3Server | None = None
-    code = EXIT_OK
-    try:
-        server = S3Server(args.kind, root)
-        server.start(args.timeout)
-        if env_file is not None:
-            write_env_file(env_file, server)
-        print(f"endpoint={server.endpoint}", flush=True)
-        for key, value in server.env().items():
-            print(f"export {key}={value}", flush=True)
-        print(f"{args.kind} ready; data {root}, log {server.log_path}; Ctrl-C stops it", file=sys.stderr)
-        while not stopping.is_set():
-            if not server.running:
-                print(f"error: {args.kind} died; log:\n{server.tail_log()}", file=sys.stderr)
-                code = EXIT_FAILURE
-                break
-            stopping.wait(POLL_INTERVAL)
-    except ServerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        code = EXIT_FAILURE
-    finally:
-        if server is not None:
-            if server.running:
-                print(f"stopping {args.kind} (up to {STOP_GRACE:.0f} s, Ctrl-C kills)", file=sys.stderr)
-            server.stop(hurry=hurry)
-        if env_file is not None:
-            env_file.unlink(missing_ok=True)
-        if throwaway:
-            shutil.rmtree(root, ignore_errors=True)
-    return code
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the command line of scripts/s3-server."""
-    parser = argparse.ArgumentParser(
-        prog="s3-server",
-        description="Run a local S3 server for vtool's tests, demo and benchmarks.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=USAGE_EXAMPLE,
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    start = commands.add_parser(
-        "start",
-        help="start a server and run until Ctrl-C or SIGTERM",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=USAGE_EXAMPLE,
-    )
-    start.add_argument("--dir", help="data folder, kept afterwards (default: a temp folder, removed)")
-    start.add_argument("--kind", choices=KINDS, default="seaweedfs")
-    start.add_argument("--env-file", help="write AWS_* variables here once ready; removed on stop")
-    start.add_argument("--timeout", type=float, default=READY_TIMEOUT, help="seconds to wait for readiness")
-    args = parser.parse_args(argv)
-    return _serve(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

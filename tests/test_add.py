@@ -379,3 +379,58 @@ def test_add_refuses_a_name_that_is_not_utf8(project: Project) -> None:
 def test_add_refuses_a_name_that_is_not_nfc(project: Project) -> None:
     project.write("data/e\u0301.txt", b"1")
     _refused(project, "data", message="is not in Unicode NFC form")
+
+
+def test_the_worked_example_of_the_pointer_spec(project: Project) -> None:
+    """docs/pointer-spec.md quotes these bytes and oids: keep the two in step."""
+    project.write("data/README.md", b"Churn data.\n")
+    (project.path("data") / "raw").mkdir()
+    project.write("data/scripts/prepare.sh", b"#!/bin/sh\necho prepare\n", executable=True)
+    project.write("data/train.csv", b"id,label\n1,cat\n2,dog\n")
+    project.write("model.bin", b"weights")
+    project.add("data", "model.bin")
+    assert project.read("data.vtool") == (
+        b"version: 1\ntype: dir\npath: data\noid: xxh128:59165a63f3adef456afc2b334078b2e1\nsize: 56\nfiles: 3\n"
+    )
+    assert project.read("model.bin.vtool") == (
+        b"version: 1\ntype: file\npath: model.bin\noid: xxh128:bdbda1eb6e05adc4800d98e5524fefbc\nsize: 7\n"
+    )
+    root = project.object_path("xxh128:59165a63f3adef456afc2b334078b2e1")
+    assert root == project.cache_dir / "59" / "165a63f3adef456afc2b334078b2e1"
+    assert root.read_bytes() == (
+        b"vtool-manifest 1\n"
+        b"f xxh128:583cf421c95eabf2329c77b2ada41315 12 1 README.md\n"
+        b"d xxh128:f5487414eb4102f51f8ba2ad63d9983d 0 0 raw\n"
+        b"d xxh128:7c61564c381ff1c163b44b8d41cad6ff 23 1 scripts\n"
+        b"f xxh128:5aed394176e4c7ccafc95a0b36604651 21 1 train.csv\n"
+    )
+    assert len(root.read_bytes()) == 236
+    assert project.object_path("xxh128:7c61564c381ff1c163b44b8d41cad6ff").read_bytes() == (
+        b"vtool-manifest 1\nx xxh128:6f45373ad9c571006b8ece98dd80b1e3 23 1 prepare.sh\n"
+    )
+    assert project.cache_oids() == {
+        "xxh128:583cf421c95eabf2329c77b2ada41315", "xxh128:6f45373ad9c571006b8ece98dd80b1e3",
+        "xxh128:5aed394176e4c7ccafc95a0b36604651", "xxh128:59165a63f3adef456afc2b334078b2e1",
+        "xxh128:7c61564c381ff1c163b44b8d41cad6ff", "xxh128:f5487414eb4102f51f8ba2ad63d9983d",
+        "xxh128:bdbda1eb6e05adc4800d98e5524fefbc",
+    }
+
+
+def test_running_the_printed_git_add_leaves_a_clean_tree(project: Project) -> None:
+    project.write("exp/data/a", b"1")
+    project.write("model.bin", b"w")
+    result = project.add("exp/data", "model.bin")
+    project.commit("data v1", *result["git_paths"])
+    assert project.git("status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_touching_a_file_rehashes_it_but_changes_nothing(project: Project) -> None:
+    project.write("data/a", b"1")
+    project.add("data")
+    pointer = project.path("data.vtool")
+    before = os.stat(pointer).st_mtime_ns
+    later = os.stat(project.path("data/a")).st_mtime_ns + 5_000_000_000
+    os.utime(project.path("data/a"), ns=(later, later))
+    added = project.add("data")["added"][0]
+    assert (added["hashed"], added["changed"]) == (1, False)
+    assert os.stat(pointer).st_mtime_ns == before

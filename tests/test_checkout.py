@@ -180,8 +180,9 @@ def test_a_corrupt_object_is_never_checked_out(tracked: Project, link: str) -> N
     os.unlink(tracked.path("data/b.txt"))
     _corrupt(tracked, b"gamma\n")
     result = tracked.fails("checkout", "data")
-    assert f"1 corrupt cache object(s) not checked out: {GAMMA}" in result.err
-    assert "vtool fetch" in result.err
+    assert f"1 corrupt cache object(s) not checked out and removed from the cache: {GAMMA}" in result.err
+    assert "vtool pull" in result.err
+    assert GAMMA not in tracked.cache_oids()  # quarantined, so a fetch can restore it
     assert not tracked.path("data/sub/c.txt").exists()
     assert tracked.read("data/b.txt") == b"beta\n"  # intact objects are still restored
     assert not [p for p in tracked.path("data").rglob("*") if ".vtool-tmp-" in p.name]
@@ -305,3 +306,14 @@ def test_checkout_refuses_to_write_through_a_symlinked_folder(tracked: Project) 
 
 def test_checkout_with_no_pointers_does_nothing(project: Project) -> None:
     assert project.ok("checkout", "--json").json() == {"datasets": []}
+
+
+def test_targets_through_a_symlinked_folder_outside_the_repo_are_refused(tracked: Project) -> None:
+    outside = tracked.root.parent / "outside"
+    outside.mkdir()
+    (outside / "data.vtool").write_bytes(tracked.read("data.vtool"))
+    os.symlink(outside, tracked.path("ext"))
+    for command in ("checkout", "status", "add"):
+        result = tracked.fails(command, "ext/data")
+        assert "outside the repository" in result.err
+    assert sorted(p.name for p in outside.iterdir()) == ["data.vtool"]

@@ -36,8 +36,8 @@ class RemoteConfig:
     endpoint_url: str | None = None
     region: str | None = None
     profile: str | None = None
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
+    access_key_id: str | None = field(default=None, repr=False)
+    secret_access_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

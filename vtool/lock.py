@@ -1,4 +1,4 @@
-"""An advisory lock per repo (and per shared cache): the kernel drops it when its holder dies, so it never goes stale."""
+"""An advisory lock per repo and per shared cache; the kernel drops it when its holder dies, so none goes stale."""
 
 from __future__ import annotations
 

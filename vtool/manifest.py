@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass

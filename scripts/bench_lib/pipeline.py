@@ -139,13 +139,13 @@ class ToolPass:
     def _sequence(self) -> None:
         """Run the steps in order; unselected steps that others depend on run once, unreported."""
         self._step(OP_ADD, self._add)
-        self._step(OP_STATUS, self._repeat(OP_STATUS, self.d.status()))
+        self._step(OP_STATUS, self._status(OP_STATUS, dirty=False))
         self._step(OP_READD, self._repeat(OP_READD, self.d.add()))
         self._commit(TAG_V1)
         self._step(OP_PUSH, self._push)
         self._continue()
         apply_mutation(self.data, self.ds.mutation)
-        self._step(OP_STATUS_MOD, self._repeat(OP_STATUS_MOD, self.d.status()))
+        self._step(OP_STATUS_MOD, self._status(OP_STATUS_MOD, dirty=True))
         self._step(OP_ADD_MOD, self._add_mod)
         self._commit(TAG_V2)
         # A repeat would find nothing left to push, so the incremental push runs once.
@@ -236,6 +236,19 @@ class ToolPass:
         def step(cell: Cell, runs: int) -> None:
             for _ in range(min(runs, max_runs) if max_runs else runs):
                 cell.record(*self._timed(op, cmds))
+
+        return step
+
+    def _status(self, op: str, dirty: bool) -> Callable[[Cell, int], None]:
+        """Return a step timing status, then checking (untimed) that it tells clean from changed."""
+        timed = self._repeat(op, self.d.status())
+
+        def step(cell: Cell, runs: int) -> None:
+            timed(cell, runs)
+            res = run_quiet(self.d.status_check(), self.repo, self.d.env(self.repo))
+            if res.returncode != int(dirty):
+                state = "changed" if dirty else "in sync"
+                raise OpFailed(STATUS_FAIL, f"status --check exited {res.returncode} on a workspace {state}")
 
         return step
 

@@ -72,6 +72,10 @@ class Driver:
         """Return the commands comparing workspace and cache."""
         return [self.cmd("status")]
 
+    def status_check(self) -> Argv:
+        """Return a status whose exit code says in sync (0) or not (1), to check a status answer."""
+        raise NotImplementedError
+
     def push(self, jobs: int) -> list[Argv]:
         """Return the commands uploading what the remote lacks."""
         return [self.cmd("push", "-j", str(jobs))]
@@ -113,6 +117,10 @@ class DvcDriver(Driver):
             self.cmd("remote", "modify", "origin", "endpointurl", endpoint),
         ]
 
+    def status_check(self) -> Argv:
+        """Return dvc status -q (exit 1 when anything changed)."""
+        return self.cmd("status", "-q")
+
     def set_remote(self, url: str, endpoint: str) -> list[Argv]:
         """Return the dvc remote modify command changing the url."""
         return [self.cmd("remote", "modify", "origin", "url", url)]
@@ -137,6 +145,10 @@ class VtoolDriver(Driver):
     def _remote_add(self, url: str, endpoint: str) -> list[Argv]:
         """Return the remote add command of the default remote."""
         return [self.cmd("remote", "add", "origin", url, "--endpoint-url", endpoint, "--default")]
+
+    def status_check(self) -> Argv:
+        """Return vtool status --check (exit 1 when out of sync)."""
+        return self.cmd("status", "--check")
 
     def set_remote(self, url: str, endpoint: str) -> list[Argv]:
         """Return remote remove + add (the contract has no remote modify)."""

@@ -77,8 +77,8 @@ class RichProgress:
         self.done()
         self._bytes = bool(total_bytes)
         counter = DownloadColumn() if self._bytes else MofNCompleteColumn()
-        self._bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), counter, TimeRemainingColumn(),
-                             console=self.console, transient=True)
+        columns = (TextColumn("{task.description}", markup=False), BarColumn(), counter, TimeRemainingColumn())
+        self._bar = Progress(*columns, console=self.console, transient=True)
         self._bar.start()
         self._task = self._bar.add_task(description, total=total_bytes if self._bytes else total)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,10 +169,8 @@ def _prune_folders(base: Path, p: Plan) -> None:
         rel = os.path.relpath(folder, base)
         wanted = keep is not None and (rel == "." or rel in keep)
         if not wanted:
-            try:
+            with contextlib.suppress(OSError):
                 os.rmdir(folder)
-            except OSError:
-                pass
 
 
 def _remember(project: Project, written: list[tuple[str, Path, Entry, Stamp]]) -> None:

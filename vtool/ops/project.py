@@ -110,7 +110,7 @@ def select(root: Path, targets: list[str]) -> list[Dataset]:
     if not targets:
         return all_datasets(root)
     chosen = [dataset_for(root, t) for t in targets]
-    for t, ds in zip(targets, chosen):
+    for t, ds in zip(targets, chosen, strict=False):
         if not (root / ds.pointer_rel).is_file():
             raise UsageError(f"{t}: not tracked by vtool (no {ds.pointer_rel})", f"run: vtool add {t}")
     return chosen

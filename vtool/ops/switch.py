@@ -45,9 +45,9 @@ def _removals(project: Project, kept: set[str]) -> list[Plan]:
     at_head = {path for path, _ in gitrepo.pointers_at(project.root, "HEAD")} if _has_head(project) else set()
     out = []
     for t in workspace_pointers(project, []):
-        if t.ds.pointer_rel in at_head and t.ds.data_rel not in kept:
-            if os.path.lexists(project.root / t.ds.data_rel):
-                out.append(plan_removal(project, t.ds, t.pointer))
+        gone = t.ds.pointer_rel in at_head and t.ds.data_rel not in kept
+        if gone and os.path.lexists(project.root / t.ds.data_rel):
+            out.append(plan_removal(project, t.ds, t.pointer))
     return out
 
 

@@ -67,8 +67,12 @@ def push(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> SyncResult
         with connected(project, options.remote, options.jobs) as (remote, jobs):
             result = transfer.push(project.cache, remote, list(objects.files.values()), objects.manifests,
                                    jobs, progress)
-        failed = {**objects.unreadable, **result.failed}
-        return SyncResult(remote.name, result.transferred, result.present, result.nbytes, failed)
+            # A manifest this clone never fetched is fine if the remote has it: a remote only ever
+            # receives a manifest after all its members.
+            held = transfer.remote_has(remote, objects.unreadable, jobs) if objects.unreadable else set()
+        failed = {oid: why for oid, why in objects.unreadable.items() if oid not in held}
+        failed.update(result.failed)
+        return SyncResult(remote.name, result.transferred, result.present + len(held), result.nbytes, failed)
 
 
 def fetch(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> SyncResult:
@@ -167,9 +171,11 @@ def remote_status(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> R
     """Count, per dataset, the objects (files and manifests alike) the remote does not hold."""
     with open_project(progress) as project:
         tracked = gather(project, options.targets, [], False)
-        sets = {t.ds.data_rel: collect(project, [t]) for t in tracked}
-        every = {o.oid for s in sets.values() for o in [*s.files.values(), *s.manifests]}
         with connected(project, options.remote, options.jobs) as (remote, jobs):
+            if collect(project, tracked).unreadable:  # learn the trees from the remote's own manifests
+                fetch_manifests(project, remote, jobs, [t.pointer.oid for t in tracked if t.pointer.kind == "dir"])
+            sets = {t.ds.data_rel: collect(project, [t]) for t in tracked}
+            every = {o.oid for s in sets.values() for o in [*s.files.values(), *s.manifests]}
             held = transfer.remote_has(remote, every, jobs)
         out = []
         for path, objs in sets.items():
