@@ -106,16 +106,24 @@ class Cache:
                 raise CorruptObjectError(f"download of {oid} is corrupt (its bytes hash to {got})")
 
     def read_bytes(self, oid: Oid) -> bytes:
-        """Read a small object, checking its hash."""
+        """Read a small object, checking its hash; a corrupt one is removed so fetch can restore it."""
         try:
-            data = self.path(oid).read_bytes()
+            with open(self.path_str(oid), "rb") as fin:
+                data = fin.read()
+                ino = os.fstat(fin.fileno()).st_ino
         except FileNotFoundError:
             raise CacheError(f"object {oid} is not in the cache", "run: vtool fetch") from None
         if hash_bytes(data) != oid:
-            self.remove(oid)  # useless as it is; removing it lets fetch restore it
+            self._quarantine(oid, ino)
             raise CorruptObjectError(f"cache object {oid} was corrupt and has been removed",
                                      "run: vtool fetch to restore it")
         return data
+
+    def _quarantine(self, oid: Oid, ino: int) -> None:
+        """Remove a corrupt object, unless a concurrent fetch has already renamed a good copy over it."""
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(self.path_str(oid)).st_ino == ino:
+                os.unlink(self.path_str(oid))
 
     def verify(self, oid: Oid) -> bool:
         """Re-hash an object and tell whether it is intact."""

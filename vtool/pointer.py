@@ -42,8 +42,10 @@ def check_component(name: str, where: str) -> None:
     """Refuse a path component that could escape its folder or hit .git/.vtool."""
     if not isinstance(name, str) or not name:
         raise FormatError(f"{where}: empty name")
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+    if name.startswith("/"):
         raise UnsafePathError(f"{where}: absolute path {name!r} is not allowed")
+    if re.match(r"^[A-Za-z]:", name):
+        raise UnsafePathError(f"{where}: name {name!r} is refused: Windows reads it as a drive", "rename it")
     if "/" in name or "\\" in name or name in (".", ".."):
         raise UnsafePathError(f"{where}: path {name!r} must be a single name inside its folder (no '/', '..')")
     if name.lower() in RESERVED_NAMES:

@@ -81,11 +81,13 @@ def open_project(progress: Progress = NULL_PROGRESS, exclusive_cache: bool = Fal
 def repo_relative(root: Path, user_path: str) -> str:
     """Turn a user's path (relative to cwd) into a repo-relative posix path, refusing escapes."""
     absolute = Path(os.path.abspath(user_path))
-    check_inside(root, absolute.parent)
-    real_parent = Path(os.path.realpath(absolute.parent))
-    rel = (real_parent / absolute.name).relative_to(os.path.realpath(root)).as_posix()
-    if rel in (".", ""):
+    real_root = os.path.realpath(root)
+    if os.path.realpath(absolute) == real_root:
         raise UsageError(f"{user_path}: the repository root itself cannot be tracked", "name a file or folder in it")
+    real_parent = os.path.realpath(absolute.parent)
+    if real_parent != real_root and not real_parent.startswith(real_root + os.sep):
+        raise UnsafePathError(f"{user_path}: outside the repository {root}")
+    rel = (Path(real_parent) / absolute.name).relative_to(real_root).as_posix()
     first = rel.split("/", 1)[0]
     if first in (".git", cfg.VTOOL_DIR):
         raise UnsafePathError(f"{user_path}: refusing to track anything inside {first}/")

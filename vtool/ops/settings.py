@@ -26,6 +26,13 @@ def _validate(key: str, value: str) -> object:
     return value
 
 
+def _effective(settings: cfg.Config, key: str) -> str | None:
+    """The value a setting has in effect, defaults included."""
+    values = {"cache.dir": str(settings.cache_dir), "cache.link": settings.link, "core.jobs": str(settings.jobs),
+              "core.remote": settings.default_remote}
+    return values[key]
+
+
 def config_value(key: str, value: str | None = None, local: bool = False, unset: bool = False,
                  start: Path | None = None) -> ConfigValue:
     """Get a setting, or set/unset it in config.yaml (config.local.yaml with local=True)."""
@@ -34,14 +41,15 @@ def config_value(key: str, value: str | None = None, local: bool = False, unset:
     root = project_root(start)
     section, name = key.split(".", 1)
     if value is None and not unset:
-        current = cfg.merged(root)[section].get(name)
-        return ConfigValue(key, None if current is None else str(current))
+        return ConfigValue(key, _effective(cfg.load(root), key))
     tracked, local_path = cfg.config_paths(root)
     path = local_path if local else tracked
     doc = cfg.read_doc(path)
     part = doc.setdefault(section, {})
     if unset:
         part.pop(name, None)
+        if not part:
+            del doc[section]
     else:
         part[name] = _validate(key, value or "")
     cfg.write_doc(path, doc)
