@@ -9,9 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
+from projectfixtures import git_repo, git_template, project, project_template
 
 from integration.s3helpers import TEST_PREFIX, S3Bucket, admin_client, drop_bucket, new_bucket_name
 from integration.s3server import BINARIES, S3Server, available_kinds, find_binary
+
+__all__ = ["git_repo", "git_template", "project", "project_template"]
 
 # Session teardown throws the data away, so there is no point waiting out weed's 15 s gRPC drain.
 TEARDOWN_GRACE = 2.0

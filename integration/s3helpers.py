@@ -84,7 +84,7 @@ class S3Bucket:
         """Write a key under the prefix directly, bypassing vtool (stray keys, corrupt objects)."""
         self.client.put_object(Bucket=self.name, Key=self.key(relative), Body=data)
 
-    def keys(self) -> list[str]:
+    def list_keys(self) -> list[str]:
         """List every key in the bucket, under the prefix or not, sorted."""
         found: list[str] = []
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name):

@@ -32,7 +32,7 @@ def _with_remote(project: Project, bucket: S3Bucket) -> None:
 
 def _remote_keys_hash_to_names(bucket: S3Bucket) -> int:
     """Check every object under the prefix hashes to its key; return how many there are."""
-    keys = [k for k in bucket.keys() if k.startswith(bucket.prefix + "/")]
+    keys = [k for k in bucket.list_keys() if k.startswith(bucket.prefix + "/")]
     for key in keys:
         data = bucket.client.get_object(Bucket=bucket.name, Key=key)["Body"].read()
         digest = key[len(bucket.prefix) + 1:].replace("/", "")
@@ -79,7 +79,9 @@ def test_status_remote_counts_unpushed_files(project: Project, s3_bucket: S3Buck
     after = project.ok("status", "--remote", "--json").json()["datasets"][0]
     # the new file plus the two manifests on its path (data/ itself only)
     assert after["missing"] == 2 and after["missing_bytes"] > len("new file\n")
-    assert project.run("status", "--remote", "--check").code == 0  # --check is for the workspace
+    assert project.run("status", "--remote", "--check").code == 1  # unpushed data is out of sync
+    project.ok("push")
+    assert project.run("status", "--remote", "--check").code == 0
 
 
 def test_fetch_of_unpushed_revision_names_missing_objects(project: Project, s3_bucket: S3Bucket,
