@@ -84,6 +84,8 @@ def run_scenario(name: str, args: argparse.Namespace, paths: BenchPaths, server:
         ctx = RunContext(work / tool, paths.logs(name), bucket, server.endpoint, args.jobs, args.timeout,
                          args.runs_map, frozenset(args.ops), lambda msg, n=name: log(f"{n}: {msg}"))
         cells[tool] = ToolPass(drivers[tool], ds, ctx).run()
+        if not args.keep_work:
+            shutil.rmtree(ctx.work, ignore_errors=True)
     elapsed = time.perf_counter() - started
     print(render_scenario(ds, args.ops, cells, ceilings), flush=True)
     print(f"({name} took {elapsed:.0f} s; logs in {paths.logs(name)})\n", flush=True)
