@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from vtool.cli import app as cli_app
 
 def _command_paths() -> list[tuple[str, ...]]:
     """Every command and subcommand the CLI registers, hidden ones included."""
-    cli_app._register()
+    cli_app._register([])
     out: list[tuple[str, ...]] = []
 
     def walk(command: Any, prefix: tuple[str, ...]) -> None:
@@ -169,3 +171,13 @@ def test_no_arguments_shows_help(project: Project) -> None:
     result = project.run()
     assert result.code == 2  # click's convention for a group called without a command
     assert "Commands:" in result.out + result.err
+
+
+@pytest.mark.parametrize("args", [("status",), ("add", "data"), ("checkout",), ("--version",)])
+def test_local_commands_do_not_import_boto3_or_gitpython(project: Project, args: tuple[str, ...]) -> None:
+    project.write("data/a.txt", "a")
+    probe = ("import sys, runpy; sys.argv = ['vtool', *sys.argv[1:]]\n"
+             "try:\n    runpy.run_module('vtool', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'git')))")
+    proc = subprocess.run([sys.executable, "-c", probe, *args], cwd=project.root, capture_output=True, text=True)
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stderr

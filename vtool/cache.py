@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -41,6 +41,21 @@ class Cache:
         except FileNotFoundError:
             return False
         return size is None or st.st_size == size
+
+    def missing(self, oids: Iterable[Oid]) -> set[Oid]:
+        """Return which oids have no object, listing each fan-out folder once instead of a stat per object."""
+        start = len(OID_PREFIX)
+        wanted: dict[str, set[str]] = {}
+        for oid in oids:
+            wanted.setdefault(oid[start:start + FANOUT], set()).add(oid[start + FANOUT:])
+        absent: set[Oid] = set()
+        for folder, rests in wanted.items():
+            try:
+                present = set(os.listdir(self._prefix + folder))
+            except FileNotFoundError:
+                present = set()
+            absent.update(f"{OID_PREFIX}{folder}{rest}" for rest in rests - present)
+        return absent
 
     def _folder(self, oid: Oid) -> Path:
         folder = self.path(oid).parent

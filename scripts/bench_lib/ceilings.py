@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import time
@@ -63,6 +64,7 @@ def _median_time(fn: Callable[[], TreeStats], runs: int, before: Callable[[], No
     for _ in range(runs):
         if before:
             before()
+        os.sync()
         start = time.perf_counter()
         stats = fn()
         times.append(time.perf_counter() - start)

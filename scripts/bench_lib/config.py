@@ -61,6 +61,7 @@ SCENARIOS: dict[str, Scenario] = {
 # "all" runs the real scenarios; smoke is a seconds-long check of the harness itself.
 MAIN_SCENARIOS = ("many-small", "mixed", "few-large")
 
+OP_STARTUP = "startup"
 OP_ADD = "add"
 OP_STATUS = "status"
 OP_READD = "readd"
@@ -74,7 +75,7 @@ OP_CHECKOUT_V2 = "checkout_v2"
 OP_GC = "gc"
 
 ALL_OPS = (
-    OP_ADD, OP_STATUS, OP_READD, OP_PUSH, OP_STATUS_MOD, OP_ADD_MOD,
+    OP_STARTUP, OP_ADD, OP_STATUS, OP_READD, OP_PUSH, OP_STATUS_MOD, OP_ADD_MOD,
     OP_PUSH_INC, OP_PULL, OP_CHECKOUT_V1, OP_CHECKOUT_V2, OP_GC,
 )
 OP_ALIASES = {"checkout": (OP_CHECKOUT_V1, OP_CHECKOUT_V2)}
@@ -82,7 +83,8 @@ TRANSFER_OPS = (OP_PUSH, OP_PULL)
 ONE_SHOT_OPS = (OP_ADD_MOD, OP_PUSH_INC, OP_GC)
 
 OP_LABELS = {
-    OP_ADD: "init+add (cold cache)",
+    OP_STARTUP: "CLI start-up (--version)",
+    OP_ADD: "add (cold cache)",
     OP_STATUS: "status (no change)",
     OP_READD: "add again (no change)",
     OP_PUSH: "push v1 (empty remote)",

@@ -22,6 +22,7 @@ from bench_lib.config import (
     OP_PUSH,
     OP_PUSH_INC,
     OP_READD,
+    OP_STARTUP,
     OP_STATUS,
     OP_STATUS_MOD,
     TAG_V1,
@@ -138,6 +139,7 @@ class ToolPass:
 
     def _sequence(self) -> None:
         """Run the steps in order; unselected steps that others depend on run once, unreported."""
+        self._step(OP_STARTUP, self._repeat(OP_STARTUP, [self.d.version()]))
         self._step(OP_ADD, self._add)
         self._step(OP_STATUS, self._status(OP_STATUS, dirty=False))
         self._step(OP_READD, self._repeat(OP_READD, self.d.add()))

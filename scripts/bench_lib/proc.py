@@ -70,6 +70,8 @@ def run_timed(
     result_path = log_stem.with_suffix(".rusage")
     result_path.unlink(missing_ok=True)
     timed_out = threading.Event()
+    # Start every sample with no writeback pending from the step before it.
+    os.sync()
 
     def on_timeout() -> None:
         timed_out.set()

@@ -54,7 +54,9 @@ def machine_info(bench_root: Path, versions: Mapping[str, str]) -> dict[str, obj
         for line in f:
             if line.startswith("MemTotal:"):
                 mem_kib = int(line.split()[1])
-    fs = first_line(["stat", "-f", "-c", "%T", str(bench_root)])
+    fs = first_line(["findmnt", "-n", "-o", "FSTYPE", "-T", str(bench_root)])
+    if fs == "unavailable":
+        fs = first_line(["stat", "-f", "-c", "%T", str(bench_root)])
     return {
         "nproc": len(os.sched_getaffinity(0)),
         "memory_gib": round(mem_kib / MIB, 1),

@@ -40,18 +40,29 @@ def _root(
     """Version data next to code."""
 
 
-COMMAND_MODULES = ("setup", "data", "remotes", "history", "maintenance", "hooks")
+# Which module registers each command: a run imports only the one it needs (startup time is
+# part of every command's latency); help and unknown names import them all.
+COMMAND_MODULES = {
+    "init": "setup", "config": "setup",
+    "add": "data", "status": "data", "checkout": "data",
+    "remote": "remotes", "push": "remotes", "fetch": "remotes", "pull": "remotes",
+    "diff": "history", "log": "history", "ls": "history",
+    "gc": "maintenance", "verify": "maintenance",
+    "install-hooks": "hooks", "git-hook": "hooks",
+}
 
 
-def _register() -> None:
-    """Import each command module, which registers its commands on `app`."""
-    for name in COMMAND_MODULES:
+def _register(argv: list[str]) -> None:
+    """Import the command module the command line names, or every one of them."""
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    names = [COMMAND_MODULES[first]] if first in COMMAND_MODULES else sorted(set(COMMAND_MODULES.values()))
+    for name in names:
         importlib.import_module(f"vtool.cli.{name}")
 
 
 def main() -> None:
     """Run the CLI; known errors become one red line and their exit code, never a traceback."""
-    _register()
+    _register(sys.argv[1:])
     try:
         app()  # standalone: typer prints usage errors itself and exits 2
     except VtoolError as exc:

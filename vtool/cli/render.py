@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from vtool.cli.ui import ui
 from vtool.ops.status import NOT_IN_CACHE, StatusResult
-from vtool.ops.sync import RemoteStatusResult
+
+if TYPE_CHECKING:
+    from vtool.ops.sync import RemoteStatusResult
 
 LISTED_FILES = 20
 

@@ -10,7 +10,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from vtool.errors import VtoolError
 
@@ -66,7 +65,7 @@ class RichProgress:
         self.console = console
         self.enabled = bars
         self.messages = messages
-        self._bar: Progress | None = None
+        self._bar: Any = None
         self._task: Any = None
         self._bytes = False
 
@@ -75,6 +74,15 @@ class RichProgress:
         if not self.enabled:
             return
         self.done()
+        from rich.progress import (  # only when a bar is really drawn: it costs startup time
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         self._bytes = bool(total_bytes)
         counter = DownloadColumn() if self._bytes else MofNCompleteColumn()
         columns = (TextColumn("{task.description}", markup=False), BarColumn(), counter, TimeRemainingColumn())

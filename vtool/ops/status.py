@@ -97,7 +97,7 @@ def tree_loader(project: Project, tree: Tree | None = None) -> manifest.Loader:
 
 
 def count_missing(project: Project, pointer: Pointer, tree: Tree | None) -> int:
-    """Count the pointer's objects (files and manifests) the cache lacks or holds at the wrong size."""
+    """Count the pointer's objects (files and manifests) the cache lacks; truncation is checkout's and verify's job."""
     cache = project.cache
     if pointer.kind == "file":
         return 0 if cache.has(pointer.oid, pointer.size) else 1
@@ -111,5 +111,4 @@ def count_missing(project: Project, pointer: Pointer, tree: Tree | None) -> int:
             return 1
         manifests = [pointer.oid] + [e.oid for _, e in walked if e.is_dir]
         files = [e for _, e in walked if not e.is_dir]
-    missing = sum(1 for oid in manifests if not cache.has(oid))
-    return missing + sum(1 for e in {e.oid: e for e in files}.values() if not cache.has(e.oid, e.size))
+    return len(cache.missing({*manifests, *(e.oid for e in files)}))
