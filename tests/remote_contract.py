@@ -93,6 +93,12 @@ class RemoteContract:
         listed = list(remote.iter_oids())
         assert sorted(listed) == sorted(oids)
 
+    def test_iter_oids_of_one_fanout_lists_only_that_folder(self, remote: Remote, store: Store) -> None:
+        oids = {store(payload(size)) for size in range(40)}
+        fanout = sorted(oids)[0][7:9]
+        assert sorted(remote.iter_oids(fanout)) == sorted(o for o in oids if o[7:9] == fanout)
+        assert list(remote.iter_oids("zz")) == []
+
     def test_iter_oids_ignores_keys_that_are_not_ours(
         self, remote: Remote, store: Store, plant: Plant
     ) -> None:

@@ -28,7 +28,7 @@ from vtool.gitrepo import resolve, run_git, run_git_bytes
 from vtool.hashing import CHUNK_SIZE, Oid, hash_bytes, new_hasher, oid_of
 from vtool.lock import locked
 from vtool.manifest import KIND_FILE, Entry
-from vtool.ops.project import CACHE_LOCK_NAME, project_root, read_pointer, repo_relative
+from vtool.ops.project import CACHE_LOCK_NAME, lock_timeout, project_root, read_pointer, repo_relative
 from vtool.ops.project import Dataset as _Dataset
 from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.remote import Remote, open_remote
@@ -72,7 +72,7 @@ def _located(path: PathLike, rev: str | None, repo: PathLike) -> Iterator[tuple[
     settings = cfg.load(root)
     rel = _relative(root, Path(repo), Path(path))
     # The shared lock keeps `vtool gc` from removing objects while we fetch or open them.
-    with locked(settings.cache_dir / CACHE_LOCK_NAME, shared=True):
+    with locked(settings.cache_dir / CACHE_LOCK_NAME, shared=True, timeout=lock_timeout()):
         reader = _Reader(root, settings, rev)
         try:
             yield reader.cache, reader.find(rel)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -15,13 +16,32 @@ from vtool.errors import LockTimeoutError
 LOCK_TIMEOUT_S = 300.0
 POLL_INTERVAL_S = 0.1
 LOCK_FILE_MODE = 0o644
+HOLDER = re.compile(r"pid (?P<pid>[0-9]+) on (?P<host>.+)")
+SOMEONE = "another vtool process"
 
 
 def _holder(path: Path) -> str:
+    """Name the exclusive holder from its note; a dead one's note (left by kill -9) names nobody."""
     try:
-        return path.read_text().strip() or "another vtool process"
+        text = path.read_text().strip()
     except OSError:
-        return "another vtool process"
+        return SOMEONE
+    match = HOLDER.fullmatch(text)
+    if match is None:
+        return SOMEONE
+    if match["host"] == socket.gethostname() and not _alive(int(match["pid"])):
+        return SOMEONE  # the lock is held, but shared, by processes that leave no note
+    return text
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextlib.contextmanager
@@ -56,7 +76,7 @@ def _acquire(fd: int, path: Path, shared: bool, timeout: float, on_wait: Callabl
             if time.monotonic() >= deadline:
                 raise LockTimeoutError(
                     f"{path} is locked by {_holder(path)}",
-                    f"gave up after {timeout:.0f} s; wait for it to finish and retry",
+                    f"gave up after {timeout:g} s; wait for it to finish and retry",
                 ) from None
             if not told and on_wait is not None:
                 on_wait(f"waiting for {_holder(path)} to release {path}")

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 from vtool.cache import Cache
 from vtool.errors import CacheError, CorruptObjectError, RemoteError, RemoteObjectMissingError, VtoolError
-from vtool.hashing import Oid
+from vtool.hashing import OID_PREFIX, Oid
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.remote.base import Remote
+from vtool.remote.base import FANOUT_CHARS, Remote
 
 # Above this many objects one paginated listing of the remote beats a HEAD request per object.
 LIST_THRESHOLD = 256
@@ -39,7 +39,13 @@ def remote_has(remote: Remote, oids: Iterable[Oid], jobs: int) -> set[Oid]:
     """Return which of oids the remote holds: one listing for large sets, HEAD requests for small ones."""
     wanted = set(oids)
     if len(wanted) > LIST_THRESHOLD:
-        return wanted & set(remote.iter_oids())
+        # Listing the fan-out folders in parallel beats one long sequential pagination.
+        fanouts = sorted({oid[len(OID_PREFIX):len(OID_PREFIX) + FANOUT_CHARS] for oid in wanted})
+        present: set[Oid] = set()
+        with ThreadPoolExecutor(jobs) as pool:
+            for found in pool.map(lambda fanout: set(remote.iter_oids(fanout)), fanouts):
+                present |= found
+        return wanted & present
     with ThreadPoolExecutor(jobs) as pool:
         found = dict(zip(wanted, pool.map(remote.has, wanted), strict=True))
     return {oid for oid, ok in found.items() if ok}

@@ -39,7 +39,14 @@ STATUS_ERROR = "error"
 STATUS_TIMEOUT = "timeout"
 STATUS_FAIL = "FAIL"
 STATUS_SKIPPED = "skipped"
-STATEFUL_OPS = (OP_ADD, OP_PUSH, OP_ADD_MOD, OP_PUSH_INC)
+# Steps that change state, and the later operations that cannot be measured without them.
+DEPENDENTS = {
+    OP_ADD: (OP_STATUS, OP_READD, OP_PUSH, OP_STATUS_MOD, OP_ADD_MOD, OP_PUSH_INC, OP_PULL,
+             OP_CHECKOUT_V1, OP_CHECKOUT_V2, OP_GC),
+    OP_PUSH: (OP_PUSH_INC, OP_PULL),
+    OP_ADD_MOD: (OP_PUSH_INC, OP_PULL, OP_CHECKOUT_V1, OP_CHECKOUT_V2, OP_GC),
+    OP_PUSH_INC: (OP_PULL,),
+}
 
 
 class OpFailed(Exception):
@@ -165,7 +172,7 @@ class ToolPass:
         """Run one operation: measured when selected, once as setup when later steps need it."""
         self._continue()
         selected = op in self.ctx.selected
-        if not selected and op not in STATEFUL_OPS:
+        if not selected and not self.remaining.intersection(DEPENDENTS.get(op, ())):
             return
         cell = Cell()
         runs = self.ctx.runs[op] if selected else 1

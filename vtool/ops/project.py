@@ -11,10 +11,10 @@ from pathlib import Path
 from vtool import config as cfg
 from vtool import pointer as ptr
 from vtool.cache import Cache
-from vtool.errors import NotARepoError, UnsafePathError, UsageError
+from vtool.errors import ConfigError, NotARepoError, UnsafePathError, UsageError
 from vtool.fsutil import check_inside
 from vtool.gitrepo import find_root, list_pointer_files
-from vtool.lock import locked
+from vtool.lock import LOCK_TIMEOUT_S, locked
 from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import StatCache
@@ -23,6 +23,7 @@ STATE_DIR = "state"
 STAT_DB = "stat.db"
 LOCK_NAME = "lock"
 CACHE_LOCK_NAME = "lock"
+LOCK_TIMEOUT_ENV = "VTOOL_LOCK_TIMEOUT"
 
 
 @dataclass
@@ -62,6 +63,20 @@ def project_root(start: Path | None = None) -> Path:
     return root
 
 
+def lock_timeout() -> float:
+    """Return how long to wait for a lock: VTOOL_LOCK_TIMEOUT seconds if set, else LOCK_TIMEOUT_S."""
+    text = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
+    if not text:
+        return LOCK_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ConfigError(f"{LOCK_TIMEOUT_ENV}={text!r} is not a number of seconds", "unset it or use e.g. 30")
+    return seconds
+
+
 @contextlib.contextmanager
 def open_project(progress: Progress = NULL_PROGRESS, exclusive_cache: bool = False,
                  start: Path | None = None) -> Iterator[Project]:
@@ -69,8 +84,10 @@ def open_project(progress: Progress = NULL_PROGRESS, exclusive_cache: bool = Fal
     root = project_root(start)
     settings = cfg.load(root)
     vdir = root / cfg.VTOOL_DIR
-    with locked(vdir / LOCK_NAME, on_wait=progress.message), \
-            locked(settings.cache_dir / CACHE_LOCK_NAME, shared=not exclusive_cache, on_wait=progress.message):
+    timeout = lock_timeout()
+    with locked(vdir / LOCK_NAME, timeout=timeout, on_wait=progress.message), \
+            locked(settings.cache_dir / CACHE_LOCK_NAME, shared=not exclusive_cache, timeout=timeout,
+                   on_wait=progress.message):
         stats = StatCache(vdir / STATE_DIR / STAT_DB)
         try:
             yield Project(root, settings, Cache(settings.cache_dir), stats, progress)

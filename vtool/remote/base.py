@@ -28,8 +28,8 @@ class Remote(Protocol):
     def describe(self) -> str:
         """Return a short human description (URL, endpoint) that never contains secrets."""
 
-    def iter_oids(self) -> Iterator[str]:
-        """Yield the oid of every object stored, from one paginated listing."""
+    def iter_oids(self, fanout: str = "") -> Iterator[str]:
+        """Yield the oid of every object stored (only under one `<2 hex>` fan-out folder when given)."""
 
     def has(self, oid: str) -> bool:
         """Tell whether the object exists (one request)."""

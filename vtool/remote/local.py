@@ -35,10 +35,12 @@ class LocalRemote:
     def _path(self, oid: str) -> Path:
         return self.root / object_key(oid)
 
-    def iter_oids(self) -> Iterator[str]:
-        """Walk the two-level fan-out, skipping anything that is not ours (temp files, strays)."""
+    def iter_oids(self, fanout: str = "") -> Iterator[str]:
+        """Walk the two-level fan-out (or one folder of it), skipping anything that is not ours."""
         for bucket in os.scandir(self.root):
             if len(bucket.name) != FANOUT_CHARS or not is_hex(bucket.name) or not bucket.is_dir():
+                continue
+            if fanout and bucket.name != fanout:
                 continue
             for entry in os.scandir(bucket.path):
                 rest = entry.name

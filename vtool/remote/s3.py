@@ -102,12 +102,12 @@ class S3Remote:
         """Return the object's full key under the prefix."""
         return f"{self.prefix}/{object_key(oid)}" if self.prefix else object_key(oid)
 
-    def iter_oids(self) -> Iterator[str]:
-        """List the prefix once (paginated), yielding only keys laid out exactly as ours."""
+    def iter_oids(self, fanout: str = "") -> Iterator[str]:
+        """List the prefix (or one fan-out folder of it), paginated, yielding only keys laid out exactly as ours."""
         start = f"{self.prefix}/" if self.prefix else ""
         paginator = self._client.get_paginator("list_objects_v2")
         with self._translated("listing objects"):
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=start):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=start + (f"{fanout}/" if fanout else "")):
                 for entry in page.get("Contents", ()):
                     match = OUR_KEY.match(entry["Key"].removeprefix(start))
                     if match:

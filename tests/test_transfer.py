@@ -1,0 +1,136 @@
+"""The transfer layer on a folder remote: planning, ordering of manifests after members, failure collection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+
+from vtool import transfer
+from vtool.cache import Cache
+from vtool.config import RemoteConfig
+from vtool.errors import RemoteObjectMissingError, RemoteUnreachableError
+from vtool.manifest import KIND_DIR, KIND_FILE, Entry, build
+from vtool.remote.local import LocalRemote
+from vtool.transfer import LIST_THRESHOLD, Obj
+
+JOBS = 4
+
+
+class Recording(LocalRemote):
+    """A folder remote that remembers the order of uploads and can fail chosen objects."""
+
+    def __init__(self, config: RemoteConfig, failing: set[str] | None = None) -> None:
+        super().__init__(config)
+        self.order: list[str] = []
+        self.failing = failing or set()
+        self.listed: list[str] = []
+
+    def put(self, oid: str, src: Path) -> None:
+        if oid in self.failing:
+            raise RemoteObjectMissingError(oid, "test")
+        super().put(oid, src)
+        self.order.append(oid)
+
+    def iter_oids(self, fanout: str = ""):  # type: ignore[override]
+        self.listed.append(fanout)
+        return super().iter_oids(fanout)
+
+
+def _tree(cache: Cache, count: int) -> tuple[list[Obj], list[Obj]]:
+    """Store `count` files in two folders under a root; return file objects and manifests deepest first."""
+    files, subs = [], []
+    for half in range(2):
+        entries = []
+        for i in range(count // 2):
+            data = f"{half}-{i}".encode()
+            oid = cache.put_bytes(data)
+            files.append(Obj(oid, len(data)))
+            entries.append(Entry(f"f{i}", KIND_FILE, oid, len(data), 1))
+        sub_oid, sub_data = build(entries)
+        cache.put_bytes(sub_data)
+        subs.append((Entry(f"d{half}", KIND_DIR, sub_oid, 0, len(entries)), Obj(sub_oid, len(sub_data),
+                                                                                   tuple(e.oid for e in entries))))
+    root_oid, root_data = build([e for e, _ in subs])
+    cache.put_bytes(root_data)
+    root = Obj(root_oid, len(root_data), tuple(e.oid for e, _ in subs))
+    return files, [obj for _, obj in subs] + [root]
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Cache:
+    return Cache(tmp_path / "cache")
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    path = tmp_path / "remote"
+    path.mkdir()
+    return path
+
+
+def test_manifests_are_uploaded_only_after_all_their_members(cache: Cache, folder: Path) -> None:
+    files, manifests = _tree(cache, 40)
+    remote = Recording(RemoteConfig("r", str(folder)))
+    result = transfer.push(cache, remote, files, manifests, JOBS)
+    assert result.failed == {} and result.transferred == len(files) + len(manifests)
+    position = {oid: i for i, oid in enumerate(remote.order)}
+    for m in manifests:
+        assert all(position[child] < position[m.oid] for child in m.children)
+
+
+def test_a_failed_member_keeps_its_manifests_off_the_remote(cache: Cache, folder: Path) -> None:
+    files, manifests = _tree(cache, 10)
+    broken = files[0].oid
+    remote = Recording(RemoteConfig("r", str(folder)), failing={broken})
+    result = transfer.push(cache, remote, files, manifests, JOBS)
+    sub, root = manifests[0], manifests[-1]
+    assert set(result.failed) == {broken, sub.oid, root.oid}
+    assert not remote.has(sub.oid) and not remote.has(root.oid)
+    assert remote.has(manifests[1].oid)  # the other folder is complete, so its manifest went up
+    remote.failing.clear()
+    again = transfer.push(cache, remote, files, manifests, JOBS)
+    assert again.failed == {} and again.transferred == 3
+
+
+def test_large_plans_list_only_the_fanouts_they_need(cache: Cache, folder: Path) -> None:
+    files, manifests = _tree(cache, LIST_THRESHOLD + 50)
+    remote = Recording(RemoteConfig("r", str(folder)))
+    transfer.push(cache, remote, files, manifests, JOBS)
+    remote.listed.clear()
+    again = transfer.push(cache, remote, files, manifests, JOBS)
+    assert again.transferred == 0 and again.present == len(files) + len(manifests)
+    wanted = {o.oid[7:9] for o in files + manifests}
+    assert sorted(remote.listed) == sorted(wanted) and "" not in remote.listed
+
+
+def test_fetch_verifies_and_reports_what_the_remote_lacks(cache: Cache, folder: Path, tmp_path: Path) -> None:
+    files, manifests = _tree(cache, 6)
+    remote = Recording(RemoteConfig("r", str(folder)))
+    transfer.push(cache, remote, files, manifests, JOBS)
+    lost, corrupt = files[0].oid, files[1].oid
+    remote.remove(lost)
+    (folder / corrupt[7:9] / corrupt[9:]).write_bytes(b"not what the name says")
+    fresh = Cache(tmp_path / "fresh")
+    result = transfer.fetch(fresh, remote, files, JOBS)
+    assert set(result.failed) == {lost, corrupt}
+    assert "corrupt" in result.failed[corrupt]
+    assert not fresh.has(lost) and not fresh.has(corrupt)
+    assert all(fresh.verify(o.oid) for o in files[2:])
+
+
+class Down(LocalRemote):
+    """A remote whose endpoint is unreachable: every call fails the same way."""
+
+    def put(self, oid: str, src: Path) -> None:
+        raise RemoteUnreachableError("cannot reach test endpoint")
+
+    def get(self, oid: str, dest: BinaryIO) -> None:
+        raise RemoteUnreachableError("cannot reach test endpoint")
+
+
+def test_an_unreachable_remote_stops_the_transfer_with_one_error(cache: Cache, folder: Path) -> None:
+    files, manifests = _tree(cache, 20)
+    with pytest.raises(RemoteUnreachableError):
+        transfer.push(cache, Down(RemoteConfig("r", str(folder))), files, manifests, JOBS)
