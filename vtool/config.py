@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from vtool import safeyaml
 from vtool.errors import ConfigError
 from vtool.fsutil import atomic_write
 
@@ -83,9 +84,9 @@ def read_doc(path: Path) -> dict[str, Any]:
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path}: config file is too large")
     try:
-        doc = yaml.safe_load(data.decode("utf-8")) or {}
-    except (UnicodeDecodeError, yaml.YAMLError):
-        raise ConfigError(f"{path}: not valid YAML", "fix or delete the file") from None
+        doc = safeyaml.load(data.decode("utf-8")) or {}
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: not valid YAML ({safeyaml.describe(exc)})", "fix or delete the file") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: expected a YAML mapping")
     return doc

@@ -38,6 +38,9 @@ class Entry:
         return self.kind == KIND_DIR
 
 
+# The common case in one match: ASCII kind, oid and counts, then a name is_plain_name can vouch for;
+# anything else takes the field-by-field path, which explains what is wrong.
+_LINE = re.compile(r"([fxd]) (xxh128:[0-9a-f]{32}) (0|[1-9][0-9]*) (0|[1-9][0-9]*) (.+)")
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_+,=@%-][A-Za-z0-9 ._+,=@%-]*")
 
 
@@ -92,6 +95,9 @@ def decode(data: bytes, where: str) -> list[Entry]:
 
 
 def _parse_line(line: str, where: str) -> Entry:
+    fast = _LINE.fullmatch(line)
+    if fast is not None and is_plain_name(fast[5]) and (fast[1] == KIND_DIR or fast[4] == "1"):
+        return Entry(fast[5], fast[1], fast[2], int(fast[3]), int(fast[4]))
     parts = line.split(" ", FIELDS - 1)
     if len(parts) != FIELDS:
         raise FormatError(f"{where}: malformed manifest line {line[:80]!r}")

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from vtool import safeyaml
 from vtool.errors import FormatError, UnsafePathError
 from vtool.hashing import Oid, parse_oid
 
@@ -58,20 +59,6 @@ def check_component(name: str, where: str) -> None:
         raise FormatError(f"{where}: name {name!r} is not valid UTF-8", "rename it") from None
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate keys, which PyYAML would silently resolve to the last one."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str | int] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if isinstance(key, (str, int)):
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-                seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
 def dumps(pointer: Pointer) -> bytes:
     """Encode a pointer canonically: fixed key order, then extra keys sorted, then meta."""
     doc: dict[str, Any] = {
@@ -97,9 +84,9 @@ def loads(data: bytes, pointer_name: str) -> Pointer:
     if len(data) > MAX_POINTER_BYTES:
         raise FormatError(f"{where}: pointer is {len(data)} bytes, over the {MAX_POINTER_BYTES} byte limit")
     try:
-        doc = yaml.load(data.decode("utf-8"), Loader=_StrictLoader)
+        doc = safeyaml.load(data.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise FormatError(f"{where}: not a valid pointer file ({_describe(exc)})") from None
+        raise FormatError(f"{where}: not a valid pointer file ({safeyaml.describe(exc)})") from None
     if not isinstance(doc, dict):
         raise FormatError(f"{where}: not a valid pointer file (expected a YAML mapping)")
     version = doc.get("version")
@@ -109,16 +96,6 @@ def loads(data: bytes, pointer_name: str) -> Pointer:
             f"this vtool reads version {POINTER_VERSION}; upgrade vtool" if type(version) is int else None,
         )
     return _validated(doc, where, pointer_name)
-
-
-def _describe(exc: Exception) -> str:
-    """Name a parse error and, for YAML, what and where, without echoing the whole input."""
-    problem = getattr(exc, "problem", None)
-    mark = getattr(exc, "problem_mark", None)
-    if not problem:
-        return type(exc).__name__
-    line = f" at line {mark.line + 1}" if mark is not None else ""
-    return f"{type(exc).__name__}: {str(problem)[:80]}{line}"
 
 
 def _validated(doc: dict[Any, Any], where: str, pointer_name: str) -> Pointer:

@@ -136,7 +136,7 @@ def loader(project: Project, sides: list[_Side]) -> manifest.Loader:
     def load(oid: Oid) -> list[Entry]:
         if oid in trees:
             return trees[oid].load(oid)
-        return manifest.decode(project.cache.read_bytes(oid), oid)
+        return project.read_manifest(oid)[0]
     return load
 
 

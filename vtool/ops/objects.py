@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vtool import gitrepo, manifest
+from vtool import gitrepo
 from vtool import pointer as ptr
 from vtool.config import VTOOL_DIR
 from vtool.errors import CacheError, FormatError
@@ -82,14 +82,13 @@ def _walk(project: Project, oid: Oid, depth: int, seen: set[Oid], levels: list[l
         return
     seen.add(oid)
     try:
-        data = project.cache.read_bytes(oid)
-        entries = manifest.decode(data, oid)
+        entries, size = project.read_manifest(oid)
     except CacheError as exc:
         out.unreadable[oid] = str(exc)
         return
     while len(levels) <= depth:
         levels.append([])
-    levels[depth].append(Obj(oid, len(data), tuple(e.oid for e in entries)))
+    levels[depth].append(Obj(oid, size, tuple(e.oid for e in entries)))
     for e in entries:
         if e.is_dir:
             _walk(project, e.oid, depth + 1, seen, levels, out)

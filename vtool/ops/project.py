@@ -5,16 +5,19 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vtool import config as cfg
+from vtool import manifest
 from vtool import pointer as ptr
 from vtool.cache import Cache
 from vtool.errors import ConfigError, NotARepoError, UnsafePathError, UsageError
 from vtool.fsutil import check_inside
 from vtool.gitrepo import find_root, list_pointer_files
+from vtool.hashing import Oid
 from vtool.lock import LOCK_TIMEOUT_S, locked
+from vtool.manifest import Entry
 from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import StatCache
@@ -35,6 +38,15 @@ class Project:
     cache: Cache
     stats: StatCache
     progress: Progress
+    _manifests: dict[Oid, tuple[list[Entry], int]] = field(default_factory=dict)
+
+    def read_manifest(self, oid: Oid) -> tuple[list[Entry], int]:
+        """Decode a cached manifest once per command (they are immutable); return its entries and byte size."""
+        found = self._manifests.get(oid)
+        if found is None:
+            data = self.cache.read_bytes(oid)
+            found = self._manifests[oid] = (manifest.decode(data, oid), len(data))
+        return found
 
     @property
     def vtool_dir(self) -> Path:

@@ -92,7 +92,7 @@ def tree_loader(project: Project, tree: Tree | None = None) -> manifest.Loader:
     def load(oid: Oid) -> list[Entry]:
         if tree is not None and oid in tree.manifests:
             return tree.load(oid)
-        return manifest.decode(project.cache.read_bytes(oid), oid)
+        return project.read_manifest(oid)[0]
     return load
 
 

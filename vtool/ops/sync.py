@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from vtool import manifest, transfer
+from vtool import transfer
 from vtool.errors import CacheError, MissingObjectsError, TransferError
 from vtool.hashing import Oid
 from vtool.ops.checkout import CheckedOut, apply_plans, plan
@@ -113,7 +113,7 @@ def fetch_manifests(project: Project, remote: Remote, jobs: int, roots: list[Oid
         for oid in level:
             if oid in got.failed:
                 continue
-            for entry in manifest.decode(cache.read_bytes(oid), oid):
+            for entry in project.read_manifest(oid)[0]:
                 if entry.is_dir and entry.oid not in seen:
                     next_level.append(entry.oid)
                 elif not entry.is_dir and files is not None:
@@ -189,7 +189,7 @@ def remote_status(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> R
 def ensure_local(project: Project, tracked: list[Tracked], remote_name: str | None = None) -> SyncResult | None:
     """Make sure the cache holds everything tracked reaches, fetching from the (default) remote only if needed."""
     objects = collect(project, tracked)
-    lacking = [o.oid for o in objects.files.values() if not project.cache.has(o.oid, o.size)]
+    lacking = sorted(project.cache.missing(objects.files))  # sizes are checked again before anything is written
     if not lacking and not objects.unreadable:
         return None
     if not project.config.remotes:

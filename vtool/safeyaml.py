@@ -1,0 +1,58 @@
+"""YAML for files anyone may have written (pointers, config): safe tags, no aliases, no duplicate keys, shallow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+# Pointers and config nest two or three levels; a user's `meta` notes get room to spare.
+MAX_DEPTH = 32
+
+
+class StrictLoader(yaml.SafeLoader):
+    """A SafeLoader that also refuses aliases (billion-laughs bombs), deep nesting and duplicate keys."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            # An alias lets a few bytes expand exponentially once anything walks or prints the document.
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed",
+                                              self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """Refuse a key given twice, which PyYAML would silently resolve to the last one."""
+        seen: set[str | int] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int)):
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def load(text: str) -> Any:
+    """Parse one YAML document strictly; raises yaml.YAMLError on anything refused."""
+    return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
+
+
+def describe(exc: Exception) -> str:
+    """Name a parse error and, for YAML, what and where, without echoing the whole input."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if not problem:
+        return type(exc).__name__
+    line = f" at line {mark.line + 1}" if mark is not None else ""
+    return f"{type(exc).__name__}: {str(problem)[:80]}{line}"
