@@ -141,6 +141,17 @@ def make_dirs_inside(root: Path, folder: Path) -> None:
             raise UnsafePathError(f"{current} is a file where a folder is needed")
 
 
+def check_real_folder(root: Path, path: Path) -> None:
+    """Refuse a path below root whose folders include a symlink: containment is judged on real paths."""
+    real_root = os.path.realpath(root)
+    rel = os.path.relpath(path.parent, root)
+    expected = real_root if rel == "." else os.path.join(real_root, rel)
+    if os.path.realpath(path.parent) != expected:
+        shown = os.path.relpath(path, root)
+        raise UnsafePathError(f"{shown}: a folder on its path is a symlink; refusing to follow it",
+                              "replace the symlink with a real folder")
+
+
 def check_inside(root: Path, path: Path) -> None:
     """Refuse a path whose real location is outside root (symlinked parents included)."""
     real_root = os.path.realpath(root)

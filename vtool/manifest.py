@@ -18,6 +18,9 @@ KIND_EXEC = "x"
 KIND_DIR = "d"
 KINDS = (KIND_FILE, KIND_EXEC, KIND_DIR)
 FIELDS = 5
+# Folders nest at most this deep (git caps trees at 2048 for the same reason): a hostile chain of tiny
+# manifests must end in a clear error, not in Python's recursion limit. 512 levels is a >1 KiB path.
+MAX_DEPTH = 512
 # ASCII digits without leading zeros: str.isdigit() would take "06" (not canonical) and "²" (int() fails).
 _COUNT = re.compile(r"(0|[1-9][0-9]*)\Z")
 
@@ -113,13 +116,20 @@ def _parse_line(line: str, where: str) -> Entry:
 Loader = Callable[[Oid], list[Entry]]
 
 
-def walk(load: Loader, root: Oid, prefix: str = "") -> Iterator[tuple[str, Entry]]:
+def check_depth(depth: int, oid: Oid) -> None:
+    """Refuse a tree nested deeper than MAX_DEPTH folders."""
+    if depth > MAX_DEPTH:
+        raise FormatError(f"{oid}: manifest tree is nested deeper than {MAX_DEPTH} folders")
+
+
+def walk(load: Loader, root: Oid, prefix: str = "", depth: int = 0) -> Iterator[tuple[str, Entry]]:
     """Yield (relative path, entry) for every file and folder below the manifest root, depth first."""
+    check_depth(depth, root)
     for entry in load(root):
         path = f"{prefix}{entry.name}"
         yield path, entry
         if entry.is_dir:
-            yield from walk(load, entry.oid, path + "/")
+            yield from walk(load, entry.oid, path + "/", depth + 1)
 
 
 def files(load: Loader, root: Oid) -> dict[str, Entry]:
@@ -141,29 +151,30 @@ def diff(load: Loader, old: Oid | None, new: Oid | None) -> TreeDiff:
     added: dict[str, Entry] = {}
     deleted: dict[str, Entry] = {}
     modified: dict[str, tuple[Entry, Entry]] = {}
-    _diff_into(load, old, new, "", added, deleted, modified)
+    _diff_into(load, old, new, "", added, deleted, modified, 0)
     return TreeDiff(added, deleted, modified)
 
 
 def _diff_into(
     load: Loader, old: Oid | None, new: Oid | None, prefix: str,
-    added: dict[str, Entry], deleted: dict[str, Entry], modified: dict[str, tuple[Entry, Entry]],
+    added: dict[str, Entry], deleted: dict[str, Entry], modified: dict[str, tuple[Entry, Entry]], depth: int,
 ) -> None:
     if old == new:
         return
+    check_depth(depth, new or old or "")
     before = {e.name: e for e in load(old)} if old else {}
     after = {e.name: e for e in load(new)} if new else {}
     for name in before.keys() | after.keys():
         a, b = before.get(name), after.get(name)
         path = prefix + name
         if a is not None and b is not None and a.is_dir and b.is_dir:
-            _diff_into(load, a.oid, b.oid, path + "/", added, deleted, modified)
+            _diff_into(load, a.oid, b.oid, path + "/", added, deleted, modified, depth + 1)
             continue
         if a is not None and a.is_dir:
-            _diff_into(load, a.oid, None, path + "/", added, deleted, modified)
+            _diff_into(load, a.oid, None, path + "/", added, deleted, modified, depth + 1)
             a = None
         if b is not None and b.is_dir:
-            _diff_into(load, None, b.oid, path + "/", added, deleted, modified)
+            _diff_into(load, None, b.oid, path + "/", added, deleted, modified, depth + 1)
             b = None
         if a is not None and b is not None:
             if (a.oid, a.kind) != (b.oid, b.kind):

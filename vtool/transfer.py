@@ -123,7 +123,9 @@ def fetch(cache: Cache, remote: Remote, objs: list[Obj], jobs: int, progress: Pr
     todo = [o for o in {o.oid: o for o in objs}.values() if not cache.has(o.oid, o.size)]
 
     def download(obj: Obj) -> None:
-        cache.remove(obj.oid)
+        # No removal first: the verified download renames over whatever is there, and an object
+        # that only a lying manifest calls the wrong size (its bytes hash to its name) must survive
+        # a failed download.
         try:
             with cache.receiving(obj.oid) as sink:
                 remote.get(obj.oid, sink)

@@ -6,12 +6,13 @@ import dataclasses
 import json
 import os
 import sys
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from vtool.errors import VtoolError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 PIPE_WIDTH = 400
 
@@ -22,10 +23,23 @@ class UI:
     def __init__(self) -> None:
         self.quiet = False
         self.verbose = os.environ.get("VTOOL_DEBUG") == "1"
-        # markup off: names such as "data[1]" or "a[/]b" must print as they are, never as styles
-        self.out = Console(highlight=False, soft_wrap=True, markup=False,
-                           width=None if sys.stdout.isatty() else PIPE_WIDTH)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+    # rich is imported only when a table, a bar or a coloured error is drawn: plain lines need none
+    # of it, and its import is a good part of a no-op command's startup time.
+    @cached_property
+    def out(self) -> Console:
+        """Return the rich console on stdout (markup off: names like "data[1]" print as they are)."""
+        from rich.console import Console
+
+        return Console(highlight=False, soft_wrap=True, markup=False,
+                       width=None if sys.stdout.isatty() else PIPE_WIDTH)
+
+    @cached_property
+    def err(self) -> Console:
+        """Return the rich console on stderr."""
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
     def configure(self, quiet: bool, verbose: bool) -> None:
         """Apply -q/-v from the command line."""
@@ -34,15 +48,17 @@ class UI:
 
     def print(self, text: str = "") -> None:
         """Write a line of human output on stdout."""
-        self.out.print(text)
+        sys.stdout.write(text + "\n")
 
     def info(self, text: str) -> None:
         """Write a message on stderr unless quiet."""
         if not self.quiet:
-            self.err.print(text)
+            sys.stderr.write(text + "\n")
 
     def error(self, exc: BaseException) -> None:
         """Print an error as one red line, with its hint."""
+        from rich.markup import escape
+
         message = exc.message if isinstance(exc, VtoolError) else str(exc)
         self.err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
         if isinstance(exc, VtoolError) and exc.hint:
@@ -55,13 +71,14 @@ class UI:
 
     def progress(self) -> RichProgress:
         """Return a progress renderer, silent when stderr is not a terminal or with -q."""
-        return RichProgress(self.err, bars=not self.quiet and self.err.is_terminal, messages=not self.quiet)
+        bars = not self.quiet and sys.stderr.isatty()
+        return RichProgress(self.err if bars else None, bars=bars, messages=not self.quiet)
 
 
 class RichProgress:
     """Renders op progress events (vtool.progress.Progress) as rich bars on stderr."""
 
-    def __init__(self, console: Console, bars: bool, messages: bool) -> None:
+    def __init__(self, console: Console | None, bars: bool, messages: bool) -> None:
         self.console = console
         self.enabled = bars
         self.messages = messages
@@ -100,7 +117,7 @@ class RichProgress:
         if self._bar is not None:
             self._bar.console.print(text, markup=False)
         elif self.messages:
-            self.console.print(text, markup=False)
+            sys.stderr.write(text + "\n")
 
     def done(self) -> None:
         """Close the bar."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vtool import gitrepo
+from vtool import gitrepo, manifest
 from vtool import pointer as ptr
 from vtool.config import VTOOL_DIR
 from vtool.errors import CacheError, FormatError
@@ -80,6 +80,7 @@ def collect(project: Project, tracked: list[Tracked]) -> ObjectSet:
 def _walk(project: Project, oid: Oid, depth: int, seen: set[Oid], levels: list[list[Obj]], out: ObjectSet) -> None:
     if oid in seen:
         return
+    manifest.check_depth(depth, oid)
     seen.add(oid)
     try:
         entries, size = project.read_manifest(oid)

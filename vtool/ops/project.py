@@ -13,7 +13,7 @@ from vtool import manifest
 from vtool import pointer as ptr
 from vtool.cache import Cache
 from vtool.errors import ConfigError, NotARepoError, UnsafePathError, UsageError
-from vtool.fsutil import check_inside
+from vtool.fsutil import check_inside, check_real_folder
 from vtool.gitrepo import find_root, list_pointer_files
 from vtool.hashing import Oid
 from vtool.lock import LOCK_TIMEOUT_S, locked
@@ -96,6 +96,7 @@ def open_project(progress: Progress = NULL_PROGRESS, exclusive_cache: bool = Fal
     root = project_root(start)
     settings = cfg.load(root)
     vdir = root / cfg.VTOOL_DIR
+    check_real_folder(root, vdir / STATE_DIR / STAT_DB)  # a committed symlink must not redirect our writes
     timeout = lock_timeout()
     with locked(vdir / LOCK_NAME, timeout=timeout, on_wait=progress.message), \
             locked(settings.cache_dir / CACHE_LOCK_NAME, shared=not exclusive_cache, timeout=timeout,
@@ -133,7 +134,15 @@ def dataset_for(root: Path, user_path: str) -> Dataset:
 
 def all_datasets(root: Path) -> list[Dataset]:
     """Every pointer file in the work tree, as datasets."""
-    return [Dataset(p, p[: -len(POINTER_SUFFIX)]) for p in list_pointer_files(root)]
+    return [checked_dataset(p) for p in list_pointer_files(root)]
+
+
+def checked_dataset(pointer_rel: str) -> Dataset:
+    """Make a dataset of a pointer found in git, refusing one inside .vtool/ (git itself keeps out of .git/)."""
+    if pointer_rel.split("/", 1)[0] in (cfg.VTOOL_DIR, ".git"):
+        raise UnsafePathError(f"{pointer_rel}: a pointer inside {pointer_rel.split('/', 1)[0]}/ is refused",
+                              "vtool never tracks its own files; delete it")
+    return Dataset(pointer_rel, pointer_rel[: -len(POINTER_SUFFIX)])
 
 
 def select(root: Path, targets: list[str]) -> list[Dataset]:
@@ -150,5 +159,8 @@ def select(root: Path, targets: list[str]) -> list[Dataset]:
 def read_pointer(root: Path, ds: Dataset) -> Pointer:
     """Load a dataset's pointer from the work tree, refusing one that resolves outside the repo."""
     path = root / ds.pointer_rel
+    check_real_folder(root, path)
+    if path.is_symlink():
+        raise UnsafePathError(f"{ds.pointer_rel} is a symlink; a pointer must be a regular file")
     check_inside(root, path)
     return ptr.loads(path.read_bytes(), path.name)

@@ -28,6 +28,9 @@ from vtool.workspace import scan
 CORRUPT = "corrupt"
 TRUNCATED = "truncated"
 MISSING = "missing"
+# The object is intact (its bytes hash to its name) but a manifest or pointer gives it another size:
+# the manifest is wrong, not the object, so the object is kept.
+WRONG_SIZE = "size mismatch"
 FILE = "file"
 MANIFEST = "manifest"
 
@@ -107,14 +110,12 @@ class _CacheSource:
         path = self.cache.path(oid)
         try:
             before = os.stat(path)
-            if before.st_size != size:
-                return _Check(TRUNCATED, removed=_remove_unchanged(path, before))
             got, nbytes = hash_file(path)
         except FileNotFoundError:
             return _Check(MISSING)
-        if got != oid:
-            return _Check(CORRUPT, nbytes, removed=_remove_unchanged(path, before))
-        return _Check(None, nbytes)
+        if got == oid:
+            return _Check(None if nbytes == size else WRONG_SIZE, nbytes)
+        return _Check(TRUNCATED if nbytes != size else CORRUPT, nbytes, removed=_remove_unchanged(path, before))
 
 
 def _remove_unchanged(path: Path, before: os.stat_result) -> bool:
@@ -163,10 +164,10 @@ class _RemoteSource:
             self.remote.get(oid, sink)  # type: ignore[arg-type]
         except RemoteObjectMissingError:
             return _Check(MISSING)
-        problem = TRUNCATED if sink.size != size else CORRUPT if oid_of(sink.hasher) != oid else None
-        if problem is not None:
-            self.remote.remove(oid)
-        return _Check(problem, sink.size, removed=problem is not None)
+        if oid_of(sink.hasher) == oid:
+            return _Check(None if sink.size == size else WRONG_SIZE, sink.size)
+        self.remote.remove(oid)
+        return _Check(TRUNCATED if sink.size != size else CORRUPT, sink.size, removed=True)
 
 
 class _TooLarge(Exception):
@@ -206,7 +207,7 @@ def _verify_objects(target: str, tracked: list[Tracked], source: Source, jobs: i
             sizes.setdefault(t.pointer.oid, t.pointer.size)
             reach.setdefault(t.pointer.oid, set()).add(t.ds.data_rel)
         else:
-            _reach(entries, t.pointer.oid, t.ds.data_rel, reach, sizes, set())
+            _reach(entries, t.pointer.oid, t.ds.data_rel, reach, sizes, set(), 0)
     files = _pool(jobs, lambda oid: source.file(oid, sizes[oid]), list(sizes), progress,
                   "verify", sum(sizes.values()))
     bad = [BadObject(oid, MANIFEST, c.problem, None, sorted(reach[oid]), c.removed)
@@ -232,15 +233,16 @@ def _check_manifests(tracked: list[Tracked], source: Source, jobs: int, progress
 
 
 def _reach(entries: dict[Oid, list[Entry]], oid: Oid, dataset: str, reach: dict[Oid, set[str]],
-           sizes: dict[Oid, int], seen: set[Oid]) -> None:
+           sizes: dict[Oid, int], seen: set[Oid], depth: int) -> None:
     """Record that dataset reaches the manifest oid and everything below it that could be read."""
     if oid in seen:
         return
+    manifest.check_depth(depth, oid)
     seen.add(oid)
     reach.setdefault(oid, set()).add(dataset)
     for e in entries.get(oid, []):
         if e.is_dir:
-            _reach(entries, e.oid, dataset, reach, sizes, seen)
+            _reach(entries, e.oid, dataset, reach, sizes, seen, depth + 1)
         else:
             sizes.setdefault(e.oid, e.size)
             reach.setdefault(e.oid, set()).add(dataset)
