@@ -85,6 +85,7 @@ class RichProgress:
         self._bar: Any = None
         self._task: Any = None
         self._bytes = False
+        self._files = 0
 
     def start(self, description: str, total: int | None = None, total_bytes: int | None = None) -> None:
         """Open a bar counting bytes when known, else items."""
@@ -101,16 +102,26 @@ class RichProgress:
         )
 
         self._bytes = bool(total_bytes)
-        counter = DownloadColumn() if self._bytes else MofNCompleteColumn()
-        columns = (TextColumn("{task.description}", markup=False), BarColumn(), counter, TimeRemainingColumn())
+        if self._bytes:  # the bar follows bytes; files are counted beside it
+            counters = (TextColumn("{task.fields[files]}/{task.fields[of]} files", markup=False), DownloadColumn())
+        else:
+            counters = (MofNCompleteColumn(),)
+        columns = (TextColumn("{task.description}", markup=False), BarColumn(), *counters, TimeRemainingColumn())
         self._bar = Progress(*columns, console=self.console, transient=True)
         self._bar.start()
-        self._task = self._bar.add_task(description, total=total_bytes if self._bytes else total)
+        self._task = self._bar.add_task(description, total=total_bytes if self._bytes else total, files=0,
+                                        of="?" if total is None else total)
+        self._files = 0
 
     def advance(self, items: int = 1, nbytes: int = 0) -> None:
         """Move the bar."""
-        if self._bar is not None:
-            self._bar.advance(self._task, nbytes if self._bytes else items)
+        if self._bar is None:
+            return
+        if self._bytes:
+            self._files += items
+            self._bar.update(self._task, advance=nbytes, files=self._files)
+        else:
+            self._bar.advance(self._task, items)
 
     def message(self, text: str) -> None:
         """Print a message above the bar (shown even when bars are off, unless quiet)."""
