@@ -81,7 +81,9 @@ def local_ceilings(ds: Dataset, scratch: Path, runs: int) -> dict[str, Ceiling]:
     ]
     for name, label, fn in specs:
         seconds, stats = _median_time(fn, runs)
-        out[name] = Ceiling(name, label, seconds, stats.files, stats.nbytes)
+        # A walk reads no content: a MiB/s figure for it would mislead.
+        nbytes = 0 if name == "walk" else stats.nbytes
+        out[name] = Ceiling(name, label, seconds, stats.files, nbytes)
     dest = scratch / "ingest"
     seconds, stats = _median_time(lambda: ingest_tree(ds.v1, dest), runs,
                                   before=lambda: shutil.rmtree(dest, ignore_errors=True))
@@ -126,8 +128,38 @@ def _transfer_config(threads: int) -> Any:
                           max_concurrency=threads)
 
 
-def upload(client: Any, bucket: str, prefix: str, root: Path, rels: Sequence[str], threads: int) -> TreeStats:
-    """PUT every file with a thread pool; large files go one by one as parallel multipart uploads."""
+def _large_files(client: Any, threads: int, jobs: list[tuple[str, str, str]], upload_dir: bool,
+                 together: bool) -> None:
+    """Move large objects (path, bucket, key) as multipart transfers: one file at a time, or all at once."""
+    from boto3.s3.transfer import create_transfer_manager
+
+    batches = [jobs] if together else [[job] for job in jobs]
+    for batch in batches:
+        with create_transfer_manager(client, _transfer_config(threads)) as manager:
+            futures = [
+                manager.upload(path, bucket, key) if upload_dir else manager.download(bucket, key, path)
+                for path, bucket, key in batch
+            ]
+            for future in futures:
+                future.result()
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How the plain client moves files: pool size, and whether large files share the pool."""
+
+    threads: int
+    large_together: bool
+
+    @property
+    def label(self) -> str:
+        """Return a short name such as x16 or x16+large-together."""
+        return f"x{self.threads}" + ("+large-together" if self.large_together else "")
+
+
+def upload(client: Any, bucket: str, prefix: str, root: Path, rels: Sequence[str], how: Strategy
+           ) -> TreeStats:
+    """PUT every small file with a thread pool, then the large files as multipart uploads."""
     small = [(r, root / r) for r in rels if (root / r).stat().st_size < LARGE_OBJECT_BYTES]
     large = [(r, root / r) for r in rels if (root / r).stat().st_size >= LARGE_OBJECT_BYTES]
 
@@ -136,17 +168,17 @@ def upload(client: Any, bucket: str, prefix: str, root: Path, rels: Sequence[str
         client.put_object(Bucket=bucket, Key=f"{prefix}/{item[0]}", Body=data)
         return len(data)
 
-    with ThreadPoolExecutor(threads) as pool:
+    with ThreadPoolExecutor(how.threads) as pool:
         nbytes = sum(pool.map(put, small))
-    for rel, path in large:
-        client.upload_file(str(path), bucket, f"{prefix}/{rel}", Config=_transfer_config(threads))
-        nbytes += path.stat().st_size
+    jobs = [(str(path), bucket, f"{prefix}/{rel}") for rel, path in large]
+    _large_files(client, how.threads, jobs, True, how.large_together)
+    nbytes += sum(path.stat().st_size for _, path in large)
     return TreeStats(len(rels), nbytes)
 
 
-def download(client: Any, bucket: str, prefix: str, dest: Path, sizes: dict[str, int], threads: int
+def download(client: Any, bucket: str, prefix: str, dest: Path, sizes: dict[str, int], how: Strategy
              ) -> TreeStats:
-    """GET every object into dest with a thread pool; large ones as parallel ranged downloads."""
+    """GET every small object into dest with a thread pool, then the large ones as ranged downloads."""
     small = [r for r, size in sizes.items() if size < LARGE_OBJECT_BYTES]
     large = [r for r, size in sizes.items() if size >= LARGE_OBJECT_BYTES]
     for rel in sizes:
@@ -157,50 +189,60 @@ def download(client: Any, bucket: str, prefix: str, dest: Path, sizes: dict[str,
         (dest / rel).write_bytes(data)
         return len(data)
 
-    with ThreadPoolExecutor(threads) as pool:
+    with ThreadPoolExecutor(how.threads) as pool:
         nbytes = sum(pool.map(get, small))
-    for rel in large:
-        client.download_file(bucket, f"{prefix}/{rel}", str(dest / rel), Config=_transfer_config(threads))
-        nbytes += sizes[rel]
+    jobs = [(str(dest / rel), bucket, f"{prefix}/{rel}") for rel in large]
+    _large_files(client, how.threads, jobs, False, how.large_together)
+    nbytes += sum(sizes[rel] for rel in large)
     return TreeStats(len(sizes), nbytes)
+
+
+def _round_trip(ds: Dataset, endpoint: str, aws_env: dict[str, str], bucket: str, scratch: Path,
+                how: Strategy) -> tuple[float, float, TreeStats]:
+    """Upload v1 then download it back with one strategy; return both times and what moved."""
+    client = s3_client(endpoint, aws_env, how.threads)
+    ensure_bucket(client, bucket)
+    sizes = {rel: size for rel, _, size in iter_sorted(ds.v1)}
+    prefix = how.label
+    os.sync()
+    start = time.perf_counter()
+    moved = upload(client, bucket, prefix, ds.v1, list(sizes), how)
+    up_s = time.perf_counter() - start
+    dest = scratch / f"download-{prefix}"
+    start = time.perf_counter()
+    download(client, bucket, prefix, dest, sizes, how)
+    down_s = time.perf_counter() - start
+    same = tree_hash(dest) == ds.hash_v1
+    shutil.rmtree(dest)
+    if not same:
+        raise RuntimeError(f"boto3 ceiling download ({prefix}) is not byte-identical to v1")
+    return up_s, down_s, moved
 
 
 def s3_ceilings(ds: Dataset, endpoint: str, aws_env: dict[str, str], bucket: str, scratch: Path,
                 threads_list: Sequence[int], log: Callable[[str], None]) -> dict[str, Ceiling]:
-    """Time plain boto3 upload and download of v1 at each pool size, keep the best; then the v2 delta."""
-    sizes = {rel: size for rel, _, size in iter_sorted(ds.v1)}
-    rels = list(sizes)
-    ups: dict[int, float] = {}
-    downs: dict[int, float] = {}
-    for threads in threads_list:
-        client = s3_client(endpoint, aws_env, threads)
-        ensure_bucket(client, bucket)
-        start = time.perf_counter()
-        up = upload(client, bucket, f"t{threads}", ds.v1, rels, threads)
-        ups[threads] = time.perf_counter() - start
-        dest = scratch / f"download-t{threads}"
-        start = time.perf_counter()
-        download(client, bucket, f"t{threads}", dest, sizes, threads)
-        downs[threads] = time.perf_counter() - start
-        same = tree_hash(dest) == ds.hash_v1
-        shutil.rmtree(dest)
-        log(f"ceiling boto3 x{threads}: upload {ups[threads]:.1f}s, download {downs[threads]:.1f}s"
-            + ("" if same else " (DOWNLOAD MISMATCH)"))
-        if not same:
-            raise RuntimeError("boto3 ceiling download is not byte-identical to v1")
+    """Time plain boto3 upload and download of v1 with each strategy, keep the best; then the v2 delta."""
+    has_large = ds.scenario.max_size >= LARGE_OBJECT_BYTES
+    strategies = [Strategy(t, together) for t in threads_list
+                  for together in ((False, True) if has_large else (False,))]
+    ups: dict[Strategy, float] = {}
+    downs: dict[Strategy, float] = {}
+    moved = TreeStats(0, 0)
+    for how in strategies:
+        ups[how], downs[how], moved = _round_trip(ds, endpoint, aws_env, bucket, scratch, how)
+        log(f"ceiling boto3 {how.label}: upload {ups[how]:.1f}s, download {downs[how]:.1f}s")
     best_up = min(ups, key=ups.__getitem__)
     best_down = min(downs, key=downs.__getitem__)
-    tried = ", ".join(f"{t}: {ups[t]:.1f}/{downs[t]:.1f}s" for t in threads_list)
-    changed = list(ds.mutation.changed)
-    client = s3_client(endpoint, aws_env, best_up)
+    tried = "tried up/down: " + ", ".join(f"{h.label} {ups[h]:.1f}/{downs[h]:.1f}s" for h in strategies)
+    client = s3_client(endpoint, aws_env, best_up.threads)
     start = time.perf_counter()
-    delta = upload(client, bucket, "delta", ds.v2, changed, best_up)
+    delta = upload(client, bucket, "delta", ds.v2, list(ds.mutation.changed), best_up)
     delta_s = time.perf_counter() - start
     return {
-        "s3_upload": Ceiling("s3_upload", f"boto3 upload x{best_up}", ups[best_up], up.files, up.nbytes,
-                             f"threads up/down: {tried}"),
-        "s3_download": Ceiling("s3_download", f"boto3 download x{best_down}", downs[best_down], up.files,
-                               up.nbytes, f"threads up/down: {tried}"),
-        "s3_upload_changed": Ceiling("s3_upload_changed", f"boto3 upload changed x{best_up}", delta_s,
+        S3_UPLOAD: Ceiling(S3_UPLOAD, f"boto3 upload {best_up.label}", ups[best_up], moved.files,
+                           moved.nbytes, tried),
+        "s3_download": Ceiling("s3_download", f"boto3 download {best_down.label}", downs[best_down],
+                               moved.files, moved.nbytes, tried),
+        "s3_upload_changed": Ceiling("s3_upload_changed", f"boto3 upload changed {best_up.label}", delta_s,
                                      delta.files, delta.nbytes),
     }

@@ -125,7 +125,7 @@ def render_ceilings(ceilings: Mapping[str, Ceiling]) -> str:
     """Return one line per ceiling with its throughput."""
     lines = []
     for c in ceilings.values():
-        rate = f"{c.nbytes / MIB / c.seconds:8.1f} MiB/s" if c.seconds else ""
+        rate = f"{c.nbytes / MIB / c.seconds:8.1f} MiB/s" if c.nbytes and c.seconds else " " * 13
         files = f"{c.files / c.seconds:9.0f} files/s" if c.files and c.seconds else ""
         lines.append(f"  {c.label:34s} {c.seconds:8.2f} s {rate} {files} {c.detail}".rstrip())
     return "\n".join(lines)

@@ -118,12 +118,14 @@ def run_all(args: argparse.Namespace, paths: BenchPaths, log: Log, start: float)
         }
         versions = {f"{t}_version": _version(drivers[t]) for t in args.tools}
         machine = machine_info(paths.root, versions)
-        print("machine: " + json.dumps(machine), flush=True)
+        print("machine: " + ", ".join(f"{k}={v}" for k, v in machine.items()), flush=True)
         for name in names:
             results[name] = run_scenario(name, args, paths, server, drivers, machine, log)
     finally:
         log("stopping the S3 server")
         server.stop()
+        if not args.keep_work:
+            shutil.rmtree(server.data_dir, ignore_errors=True)
     total = time.perf_counter() - start
     print(f"total runtime: {total:.0f} s")
     if args.json:
