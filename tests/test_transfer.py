@@ -134,3 +134,55 @@ def test_an_unreachable_remote_stops_the_transfer_with_one_error(cache: Cache, f
     files, manifests = _tree(cache, 20)
     with pytest.raises(RemoteUnreachableError):
         transfer.push(cache, Down(RemoteConfig("r", str(folder))), files, manifests, JOBS)
+
+
+def _manifest_order_is_post_order(manifests: list[Obj]) -> bool:
+    seen: set[str] = set()
+    names = {m.oid for m in manifests}
+    for m in manifests:
+        if any(child in names and child not in seen for child in m.children):
+            return False
+        seen.add(m.oid)
+    return True
+
+
+def test_collect_lists_shared_subtrees_before_every_parent(project) -> None:
+    from vtool.ops.objects import collect, workspace_pointers
+    from vtool.ops.project import open_project
+
+    files = {"x/f": "f\n", "g": "g\n"}
+    project.write_tree("a", files)  # a's root manifest is also b/inner/copy, two levels deeper
+    project.write_tree("b/inner/copy", files)
+    project.add("a", "b")
+    with open_project(start=project.root) as opened:
+        objects = collect(opened, workspace_pointers(opened, []))
+    assert _manifest_order_is_post_order(objects.manifests)
+
+
+def test_a_manifest_missing_from_the_cache_keeps_its_parents_off_the_remote(project, tmp_path: Path) -> None:
+    remote_dir = tmp_path / "remote"
+    remote_dir.mkdir()
+    project.write_tree("d", {"sub/f": "f\n", "top": "top\n"})
+    project.add("d")
+    project.ok("remote", "add", "origin", str(remote_dir))
+    root = project.pointer("d").oid
+    sub = next(e.oid for e in project.manifest(root) if e.name == "sub")
+    project.object_path(sub).unlink()
+    result = project.run("push", "--json")
+    assert result.code == 1 and set(result.json()["failed"]) >= {sub}
+    assert not (remote_dir / root[7:9] / root[9:]).exists()
+
+
+def test_push_refuses_a_corrupt_cache_object(project, tmp_path: Path) -> None:
+    remote_dir = tmp_path / "remote"
+    remote_dir.mkdir()
+    project.write("f.txt", "ORIGINAL\n")
+    project.add("f.txt")
+    project.ok("remote", "add", "origin", str(remote_dir))
+    oid = project.pointer("f.txt").oid
+    path = project.object_path(oid)
+    path.chmod(0o644)
+    path.write_bytes(b"CHANGED!\n")
+    result = project.run("push", "--json")
+    assert result.code == 1 and oid in result.json()["failed"]
+    assert not (remote_dir / oid[7:9] / oid[9:]).exists()

@@ -80,41 +80,49 @@ def _run(objs: list[Obj], action: Callable[[Obj], None], jobs: int, progress: Pr
 
 
 def push(cache: Cache, remote: Remote, files: list[Obj], manifests: list[Obj], jobs: int,
-         progress: Progress = NULL_PROGRESS) -> TransferResult:
-    """Upload what the remote lacks: every file first, then manifests deepest first, never before their members."""
-    everything = files + manifests
-    present = remote_has(remote, (o.oid for o in everything), jobs)
+         progress: Progress = NULL_PROGRESS, blocked: set[Oid] | None = None) -> TransferResult:
+    """Upload what the remote lacks: every file first, then manifests wave by wave, never before their members.
+
+    `manifests` lists every manifest after the manifests it names; `blocked` names objects known to be
+    unavailable (a manifest the cache cannot read), so nothing above them is uploaded.
+    """
+    present = remote_has(remote, (o.oid for o in files + manifests), jobs)
     todo_files = [o for o in files if o.oid not in present]
 
     def upload(obj: Obj) -> None:
-        if not cache.has(obj.oid, obj.size):
-            raise CacheError(f"object {obj.oid} is not in the cache")
+        if not cache.has(obj.oid, obj.size) or not cache.verify(obj.oid):
+            raise CacheError(f"object {obj.oid} is missing or corrupt in the cache", "run: vtool verify")
         remote.put(obj.oid, cache.path(obj.oid))
 
     progress.start("push", total=len(todo_files), total_bytes=sum(o.size or 0 for o in todo_files))
     failed = _run(todo_files, upload, jobs, progress)
     progress.done()
-    sent = len(todo_files) - len(failed)
-    nbytes = sum(o.size or 0 for o in todo_files if o.oid not in failed)
-    blocked = set(failed)
-    for obj in manifests:  # callers order manifests deepest first
-        if obj.oid in present:
-            continue
-        if blocked.intersection(obj.children):
-            failed[obj.oid] = "not uploaded: some of its members failed"
-            blocked.add(obj.oid)
-            continue
-        try:
-            upload(obj)
-        except VtoolError as exc:
-            if _is_fatal(exc):
-                raise
-            failed[obj.oid] = str(exc)
-            blocked.add(obj.oid)
-            continue
-        sent += 1
-        nbytes += obj.size or 0
-    return TransferResult(sent, len(present), nbytes, failed)
+    stuck = set(failed) | (blocked or set())
+    waves = _waves([m for m in manifests if m.oid not in present])
+    for wave in waves:
+        ready = []
+        for obj in wave:
+            if stuck.intersection(obj.children):
+                failed[obj.oid] = "not uploaded: some of its members are missing"
+                stuck.add(obj.oid)
+            else:
+                ready.append(obj)
+        wave_failed = _run(ready, upload, jobs, NULL_PROGRESS)
+        failed.update(wave_failed)
+        stuck.update(wave_failed)
+    sent = [o for o in todo_files + [m for w in waves for m in w] if o.oid not in failed]
+    return TransferResult(len(sent), len(present), sum(o.size or 0 for o in sent), failed)
+
+
+def _waves(manifests: list[Obj]) -> list[list[Obj]]:
+    """Group manifests by height, so each wave only names objects of earlier waves (or files)."""
+    height: dict[Oid, int] = {}
+    for obj in manifests:  # post-order: children are seen before their parents
+        height[obj.oid] = 1 + max((height[c] for c in obj.children if c in height), default=-1)
+    waves: list[list[Obj]] = [[] for _ in range(max(height.values(), default=-1) + 1)]
+    for obj in manifests:
+        waves[height[obj.oid]].append(obj)
+    return waves
 
 
 def fetch(cache: Cache, remote: Remote, objs: list[Obj], jobs: int, progress: Progress = NULL_PROGRESS,

@@ -9,16 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vtool import pointer as ptr
-from vtool import transfer
 from vtool.config import VTOOL_DIR
 from vtool.errors import ConfigError, NotARepoError, TransferError, WorkspaceError
 from vtool.fsutil import atomic_write
 from vtool.gitrepo import CALLER_ENV, pointers_at, run_git, run_git_bytes
-from vtool.hashing import Oid, hash_file
+from vtool.hashing import hash_file
 from vtool.ops.checkout import CheckedOut, Plan, apply_plans, plan, plan_removal
-from vtool.ops.objects import collect, gather, workspace_pointers
+from vtool.ops.objects import gather, workspace_pointers
 from vtool.ops.project import Dataset, Project, open_project, project_root
-from vtool.ops.sync import connected, ensure_local
+from vtool.ops.sync import connected, ensure_local, push_tracked
 from vtool.pointer import POINTER_SUFFIX
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.workspace import scan
@@ -287,17 +286,10 @@ def pre_push(git_remote: str, lines: list[str], progress: Progress = NULL_PROGRE
         if not project.config.remotes:
             raise ConfigError("the pushed commits track data, but no vtool remote is configured to push it to",
                               "add one with: vtool remote add NAME URL --default, or skip with git push --no-verify")
-        objects = collect(project, tracked)
         with connected(project, None, None) as (remote, jobs):
-            # A manifest this cache lacks is fine if the remote holds it: pushes send members first.
-            held = transfer.remote_has(remote, objects.unreadable, jobs)
-            result = transfer.push(project.cache, remote, list(objects.files.values()), objects.manifests,
-                                   jobs, progress)
-        failed: dict[Oid, str] = {oid: f"neither in the cache nor on the remote ({why})"
-                                  for oid, why in objects.unreadable.items() if oid not in held}
-        failed.update(result.failed)
-        if failed:
-            error = TransferError(failed, "pushing the data of the pushed commits", remote.name)
+            result = push_tracked(project, remote, jobs, tracked)
+        if result.failed:
+            error = TransferError(result.failed, "pushing the data of the pushed commits", remote.name)
             error.hint = "fix the cause and push again, or skip the data with: git push --no-verify"
             raise error
         return PrePushResult(len(revs), remote.name, result.transferred, result.present, result.nbytes)

@@ -6,11 +6,10 @@ from dataclasses import dataclass, field
 
 from vtool import gitrepo, manifest
 from vtool import pointer as ptr
-from vtool.config import VTOOL_DIR
 from vtool.errors import CacheError, FormatError
 from vtool.hashing import Oid
-from vtool.ops.project import Dataset, Project, dataset_for, read_pointer, select
-from vtool.pointer import POINTER_SUFFIX, Pointer
+from vtool.ops.project import Dataset, Project, checked_dataset, dataset_for, read_pointer, select
+from vtool.pointer import Pointer
 from vtool.transfer import Obj
 
 
@@ -42,8 +41,8 @@ def revision_pointers(project: Project, rev: str, targets: list[str]) -> list[Tr
     wanted = {dataset_for(project.root, t).data_rel for t in targets}
     out = []
     for path, data in gitrepo.pointers_at(project.root, rev):
-        ds = Dataset(path, path[: -len(POINTER_SUFFIX)])
-        if ds.data_rel.split("/", 1)[0] == VTOOL_DIR or (wanted and ds.data_rel not in wanted):
+        ds = checked_dataset(path, f"{rev}:{path}")
+        if wanted and ds.data_rel not in wanted:
             continue
         try:
             out.append(Tracked(ds, ptr.loads(data, path.rsplit("/", 1)[-1]), rev))
@@ -63,21 +62,23 @@ def gather(project: Project, targets: list[str], revs: list[str], all_commits: b
 
 
 def collect(project: Project, tracked: list[Tracked]) -> ObjectSet:
-    """Walk manifests in the cache to list every object the pointers reach, each shared subtree once."""
+    """Walk manifests in the cache to list every object the pointers reach, each shared subtree once.
+
+    Manifests come out in post-order (every manifest after all the manifests it names), which is the
+    order a push must follow so that a remote never holds a manifest before its members.
+    """
     result = ObjectSet()
     seen: set[Oid] = set()
-    levels: list[list[Obj]] = []
     for item in tracked:
         p = item.pointer
         if p.kind == "file":
             result.files[p.oid] = Obj(p.oid, p.size)
         else:
-            _walk(project, p.oid, 0, seen, levels, result)
-    result.manifests = [obj for level in reversed(levels) for obj in level]
+            _walk(project, p.oid, 0, seen, result)
     return result
 
 
-def _walk(project: Project, oid: Oid, depth: int, seen: set[Oid], levels: list[list[Obj]], out: ObjectSet) -> None:
+def _walk(project: Project, oid: Oid, depth: int, seen: set[Oid], out: ObjectSet) -> None:
     if oid in seen:
         return
     manifest.check_depth(depth, oid)
@@ -87,11 +88,9 @@ def _walk(project: Project, oid: Oid, depth: int, seen: set[Oid], levels: list[l
     except CacheError as exc:
         out.unreadable[oid] = str(exc)
         return
-    while len(levels) <= depth:
-        levels.append([])
-    levels[depth].append(Obj(oid, size, tuple(e.oid for e in entries)))
     for e in entries:
         if e.is_dir:
-            _walk(project, e.oid, depth + 1, seen, levels, out)
+            _walk(project, e.oid, depth + 1, seen, out)
         else:
             out.files.setdefault(e.oid, Obj(e.oid, e.size))
+    out.manifests.append(Obj(oid, size, tuple(e.oid for e in entries)))

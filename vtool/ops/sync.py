@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from vtool import transfer
+from vtool import manifest, transfer
 from vtool.errors import CacheError, MissingObjectsError, TransferError
 from vtool.hashing import Oid
 from vtool.ops.checkout import CheckedOut, apply_plans, plan
@@ -63,16 +63,22 @@ def push(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> SyncResult
     """Upload the objects the selected pointers reach and the remote lacks."""
     with open_project(progress) as project:
         tracked = gather(project, options.targets, options.revs, options.all_commits)
-        objects = collect(project, tracked)
         with connected(project, options.remote, options.jobs) as (remote, jobs):
-            result = transfer.push(project.cache, remote, list(objects.files.values()), objects.manifests,
-                                   jobs, progress)
-            # A manifest this clone never fetched is fine if the remote has it: a remote only ever
-            # receives a manifest after all its members.
-            held = transfer.remote_has(remote, objects.unreadable, jobs) if objects.unreadable else set()
-        failed = {oid: why for oid, why in objects.unreadable.items() if oid not in held}
-        failed.update(result.failed)
-        return SyncResult(remote.name, result.transferred, result.present + len(held), result.nbytes, failed)
+            return push_tracked(project, remote, jobs, tracked)
+
+
+def push_tracked(project: Project, remote: Remote, jobs: int, tracked: list[Tracked]) -> SyncResult:
+    """Push the objects of already-selected pointers (shared by push and the pre-push hook)."""
+    objects = collect(project, tracked)
+    # A manifest this clone cannot read is fine if the remote has it (a remote only ever receives a
+    # manifest after all its members); otherwise nothing that names it may go up.
+    held = transfer.remote_has(remote, objects.unreadable, jobs) if objects.unreadable else set()
+    unavailable = {oid: f"neither in the cache nor on the remote ({why})"
+                   for oid, why in objects.unreadable.items() if oid not in held}
+    result = transfer.push(project.cache, remote, list(objects.files.values()), objects.manifests,
+                           jobs, project.progress, blocked=set(unavailable))
+    return SyncResult(remote.name, result.transferred, result.present + len(held), result.nbytes,
+                      {**unavailable, **result.failed})
 
 
 def fetch(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> SyncResult:
@@ -101,7 +107,10 @@ def fetch_manifests(project: Project, remote: Remote, jobs: int, roots: list[Oid
     failed: dict[Oid, str] = {}
     moved = present = nbytes = 0
     seen: set[Oid] = set()
+    depth = 0
     while level:
+        manifest.check_depth(depth, level[0])  # a hostile chain of manifests ends here, not after a million rounds
+        depth += 1
         seen.update(level)
         for oid in level:
             _drop_if_corrupt(project, oid)
