@@ -180,7 +180,7 @@ def test_a_corrupt_object_is_never_checked_out(tracked: Project, link: str) -> N
     os.unlink(tracked.path("data/b.txt"))
     _corrupt(tracked, b"gamma\n")
     result = tracked.fails("checkout", "data")
-    assert f"1 corrupt cache object(s) not checked out and removed from the cache: {GAMMA}" in result.err
+    assert f"1 corrupt cache object(s) not checked out and moved to the cache's quarantine/: {GAMMA}" in result.err
     assert "vtool pull" in result.err
     assert GAMMA not in tracked.cache_oids()  # quarantined, so a fetch can restore it
     assert not tracked.path("data/sub/c.txt").exists()

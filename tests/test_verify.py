@@ -109,7 +109,7 @@ def test_verify_then_fetch_repairs_the_cache_end_to_end(tracked: Project, remote
     damage(tracked.object_path(oid), how)
 
     failed = tracked.run("verify")
-    assert failed.code == 1 and oid in failed.out and "removed" in failed.out
+    assert failed.code == 1 and oid in failed.out and "quarantine" in failed.out
     tracked.ok("fetch")
     assert verify(tracked)["ok"] is True
     for path in tracked.path("data").rglob("*.csv"):
@@ -174,3 +174,19 @@ def test_remote_verify_reads_manifests_from_the_remote_not_the_cache(tracked: Pr
     damage(_remote_path(remote_dir, sub), "flip")
     bad = bad_by_oid(verify(tracked, "-r", "origin", code=1))
     assert bad[sub]["kind"] == "manifest" and bad[sub]["problem"] == "corrupt"
+
+
+def test_an_edit_made_through_a_symlink_survives_verify(project: Project) -> None:
+    project.ok("config", "cache.link", "symlink")
+    project.write_tree("data", {"f.txt": "original\n"})
+    project.add("data")
+    import shutil
+    shutil.rmtree(project.path("data"))
+    project.ok("checkout")
+    target = os.path.realpath(project.path("data/f.txt"))
+    os.chmod(target, 0o644)
+    with open(target, "w") as edit:
+        edit.write("my precious edit\n")
+    assert project.run("verify").code == 1
+    kept = [p.read_bytes() for p in (project.cache_dir / "quarantine").iterdir()]
+    assert kept == [b"my precious edit\n"]
