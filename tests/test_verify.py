@@ -190,3 +190,20 @@ def test_an_edit_made_through_a_symlink_survives_verify(project: Project) -> Non
     assert project.run("verify").code == 1
     kept = [p.read_bytes() for p in (project.cache_dir / "quarantine").iterdir()]
     assert kept == [b"my precious edit\n"]
+
+
+def test_a_pointer_calling_a_file_a_folder_never_gets_it_removed(project: Project, tmp_path) -> None:
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    project.write("big.bin", b"x" * 4096)
+    project.add("big.bin")
+    project.ok("remote", "add", "origin", str(remote))
+    project.ok("push")
+    oid = project.pointer("big.bin").oid
+    project.write("evil.vtool", f"version: 1\ntype: dir\npath: evil\noid: {oid}\nsize: 1\nfiles: 1\n")
+    for args in (("verify", "evil"), ("verify", "-r", "origin", "evil")):
+        result = project.run(*args, "--json")
+        assert result.code == 1
+        assert [b["problem"] for b in result.json()["bad"]] == ["not a manifest"]
+    assert (remote / oid[7:9] / oid[9:]).read_bytes() == b"x" * 4096
+    assert project.object_path(oid).read_bytes() == b"x" * 4096

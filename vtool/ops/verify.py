@@ -7,13 +7,11 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from vtool import manifest
 from vtool.cache import Cache
-from vtool.errors import CacheError, RemoteObjectMissingError
-from vtool.fsutil import remove_file
+from vtool.errors import CacheError, FormatError, RemoteObjectMissingError
 from vtool.hashing import Oid, hash_bytes, hash_file, new_hasher, oid_of
 from vtool.manifest import MAX_MANIFEST_BYTES, Entry
 from vtool.ops.objects import Tracked, workspace_pointers
@@ -31,6 +29,7 @@ MISSING = "missing"
 # The object is intact (its bytes hash to its name) but a manifest or pointer gives it another size:
 # the manifest is wrong, not the object, so the object is kept.
 WRONG_SIZE = "size mismatch"
+NOT_A_MANIFEST = "not a manifest"
 FILE = "file"
 MANIFEST = "manifest"
 
@@ -99,12 +98,14 @@ class _CacheSource:
         path = self.cache.path(oid)
         try:
             before = os.stat(path)
+            if before.st_size > manifest.MAX_MANIFEST_BYTES:
+                return _Check(NOT_A_MANIFEST, before.st_size)  # an intact object, maybe: a pointer lies
             data = path.read_bytes()
         except FileNotFoundError:
             return _Check(MISSING)
         if hash_bytes(data) != oid:
-            return _Check(CORRUPT, len(data), removed=_remove_unchanged(path, before))
-        return _Check(None, len(data), data)
+            return _Check(CORRUPT, len(data), removed=self.cache.quarantine(oid, before.st_ino))
+        return _decoded(oid, data)
 
     def file(self, oid: Oid, size: int) -> _Check:
         path = self.cache.path(oid)
@@ -115,18 +116,8 @@ class _CacheSource:
             return _Check(MISSING)
         if got == oid:
             return _Check(None if nbytes == size else WRONG_SIZE, nbytes)
-        return _Check(TRUNCATED if nbytes != size else CORRUPT, nbytes, removed=_remove_unchanged(path, before))
-
-
-def _remove_unchanged(path: Path, before: os.stat_result) -> bool:
-    """Remove a bad object unless a concurrent fetch has just replaced it with a fresh copy."""
-    try:
-        if Stamp.of(os.stat(path)) != Stamp.of(before):
-            return False
-    except FileNotFoundError:
-        return False
-    remove_file(path)
-    return True
+        moved = self.cache.quarantine(oid, before.st_ino)
+        return _Check(TRUNCATED if nbytes != size else CORRUPT, nbytes, removed=moved)
 
 
 class _RemoteSource:
@@ -142,14 +133,13 @@ class _RemoteSource:
             self.remote.get(oid, sink)  # type: ignore[arg-type]
         except RemoteObjectMissingError:
             return _Check(MISSING, data=self._local(oid))
-        except _TooLarge:
-            self.remote.remove(oid)
-            return _Check(CORRUPT, sink.size, self._local(oid), removed=True)
+        except _TooLarge:  # unread, so unjudged: only a pointer or manifest calls this object a folder
+            return _Check(NOT_A_MANIFEST, sink.size)
         data = sink.buffer.getvalue()
         if hash_bytes(data) != oid:
             self.remote.remove(oid)
             return _Check(CORRUPT, len(data), self._local(oid), removed=True)
-        return _Check(None, len(data), data)
+        return _decoded(oid, data)
 
     def _local(self, oid: Oid) -> bytes | None:
         """The cache's copy of a manifest the remote lacks, so the files below it still get checked."""
@@ -168,6 +158,15 @@ class _RemoteSource:
             return _Check(None if sink.size == size else WRONG_SIZE, sink.size)
         self.remote.remove(oid)
         return _Check(TRUNCATED if sink.size != size else CORRUPT, sink.size, removed=True)
+
+
+def _decoded(oid: Oid, data: bytes) -> _Check:
+    """An intact object that does not parse as a manifest is reported, never removed: what names it lies."""
+    try:
+        manifest.decode(data, oid)
+    except FormatError:
+        return _Check(NOT_A_MANIFEST, len(data))
+    return _Check(None, len(data), data)
 
 
 class _TooLarge(Exception):
