@@ -12,7 +12,7 @@ import yaml
 
 from vtool import safeyaml
 from vtool.errors import ConfigError
-from vtool.fsutil import atomic_write
+from vtool.fsutil import atomic_write, check_real_folder
 
 VTOOL_DIR = ".vtool"
 CONFIG_NAME = "config.yaml"
@@ -93,7 +93,8 @@ def read_doc(path: Path) -> dict[str, Any]:
 
 
 def write_doc(path: Path, doc: dict[str, Any]) -> None:
-    """Save a config document atomically and durably."""
+    """Save a config document atomically and durably, never through a symlinked `.vtool/` folder."""
+    check_real_folder(path.parent.parent, path)
     text = yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, allow_unicode=True)
     atomic_write(path, text.encode("utf-8"))
 
@@ -117,6 +118,11 @@ def merged(root: Path) -> dict[str, Any]:
         for rname, settings in _section(doc, "remotes", path).items():
             if not isinstance(settings, dict):
                 raise ConfigError(f"{path}: remote {rname!r} must be a mapping")
+            leaked = [key for key in SECRET_FIELDS if key in settings and path == tracked_path]
+            if leaked:  # never echo the value: the message itself may end up in a CI log
+                raise ConfigError(f"{path}: remote {rname!r} has {leaked[0]} in the tracked config",
+                                  f"move it to {LOCAL_CONFIG_NAME} (ignored by git); if it was ever committed, "
+                                  "rotate the key")
             remotes[rname] = {**remotes.get(rname, {}), **settings}
     out["remotes"] = remotes
     return out
@@ -130,16 +136,31 @@ def load(root: Path) -> Config:
     if link not in LINK_MODES:
         raise ConfigError(f"cache.link: unknown mode {link!r}", f"use one of {', '.join(LINK_MODES)}")
     cache_dir = Path(os.path.expanduser(str(cache.get("dir") or f"{VTOOL_DIR}/cache")))
+    cache_dir = cache_dir if cache_dir.is_absolute() else root / cache_dir
+    _refuse_own_folders(root, cache_dir, "cache.dir")
     remotes = {name: _remote(name, settings) for name, settings in doc["remotes"].items()}
+    for remote in remotes.values():
+        if "://" not in remote.url or remote.url.startswith("file://"):
+            _refuse_own_folders(root, Path(os.path.expanduser(remote.url.removeprefix("file://"))),
+                                f"remote {remote.name!r}")
     default = core.get("remote")
     return Config(
         root=root,
-        cache_dir=cache_dir if cache_dir.is_absolute() else root / cache_dir,
+        cache_dir=cache_dir,
         link=link,
         jobs=parse_jobs(core.get("jobs", DEFAULT_JOBS)),
         default_remote=str(default) if default else None,
         remotes=remotes,
     )
+
+
+def _refuse_own_folders(root: Path, folder: Path, what: str) -> None:
+    """Refuse a folder vtool would write objects and a lock into that is .git/ (or in it), .vtool/ or the root."""
+    real, real_root = os.path.realpath(root / folder), os.path.realpath(root)
+    git = os.path.realpath(root / ".git")
+    if real == git or real.startswith(git + os.sep) or real in (real_root, os.path.join(real_root, VTOOL_DIR)):
+        raise ConfigError(f"{what}: {folder} is inside .git/, or is .vtool/ or the repository itself",
+                          "choose another folder; vtool never writes there")
 
 
 def parse_jobs(value: object) -> int:

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from vtool.errors import UnsafePathError
 from vtool.hashing import Oid
 
 # A file modified within this window after we stat it could keep the same mtime (coarse
@@ -61,12 +62,24 @@ class StatCache:
 
     def __init__(self, db_path: Path) -> None:
         db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(SCHEMA)
+        if db_path.is_symlink():
+            raise UnsafePathError(f"{db_path} is a symlink; refusing to write through it", f"delete {db_path}")
+        try:
+            self._db = self._open(db_path)
+        except sqlite3.DatabaseError:  # only a cache: a damaged one is rebuilt, never trusted
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+            self._db = self._open(db_path)
         self._rows: dict[str, tuple[int, int, int, int, str, int]] | None = None
         self._pending: dict[str, tuple[Stamp, Oid, int | None]] = {}
+
+    @staticmethod
+    def _open(db_path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(SCHEMA)
+        return db
 
     def _load(self) -> dict[str, tuple[int, int, int, int, str, int]]:
         if self._rows is None:

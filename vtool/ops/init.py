@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vtool import config as cfg
-from vtool.fsutil import atomic_write
+from vtool.fsutil import atomic_write, check_real_folder
 from vtool.gitrepo import find_root
 
 VTOOL_GITIGNORE = "/cache/\n/state/\n/tmp/\n/lock\n/config.local.yaml\n"
@@ -25,6 +25,7 @@ def init(start: Path | None = None) -> InitResult:
     """Create `.vtool/config.yaml` and `.vtool/.gitignore`; leave an existing setup alone."""
     root = find_root(start or Path.cwd())
     vdir = root / cfg.VTOOL_DIR
+    check_real_folder(root, vdir / cfg.CONFIG_NAME)
     created = not vdir.is_dir()
     vdir.mkdir(exist_ok=True)
     config_path, _ = cfg.config_paths(root)
