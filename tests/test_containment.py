@@ -42,3 +42,9 @@ def test_a_damaged_stat_database_is_rebuilt(project: Project) -> None:
     (state / "stat.db").write_bytes(b"this is not a sqlite database, just bytes" * 100)
     assert project.status()["f.txt"]["state"] == "in sync"
     assert project.add("f.txt")["added"][0]["changed"] is False
+
+
+def test_credentials_in_an_endpoint_url_are_refused_and_never_stored(project: Project) -> None:
+    result = project.run("remote", "add", "origin", "s3://b/p", "--endpoint-url", "http://u:pw-in-url@127.0.0.1:9")
+    assert result.code == 1 and "credentials inside a URL" in result.err and "pw-in-url" not in result.err
+    assert "pw-in-url" not in project.path(".vtool/config.yaml").read_text()

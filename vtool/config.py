@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -179,4 +180,13 @@ def _remote(name: str, settings: dict[str, Any]) -> RemoteConfig:
     if not isinstance(url, str) or not url:
         raise ConfigError(f"remote {name!r} has no url", f"run: vtool remote add {name} URL")
     known = {k: str(settings[k]) for k in (*REMOTE_FIELDS, *SECRET_FIELDS) if settings.get(k)}
+    check_no_userinfo(name, known.get("endpoint_url"))
+    check_no_userinfo(name, url)
     return RemoteConfig(name=name, **known)
+
+
+def check_no_userinfo(name: str, url: str | None) -> None:
+    """Refuse `user:password@` in a remote URL: it would sit in a tracked file and in every error message."""
+    if url and "://" in url and "@" in urlsplit(url).netloc:
+        raise ConfigError(f"remote {name!r}: credentials inside a URL are not allowed",
+                          "remove 'user:password@' and use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile")
