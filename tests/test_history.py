@@ -193,3 +193,19 @@ def test_unknown_revision_is_a_clear_error(history: History) -> None:
     p = history.project
     result = p.fails("checkout", "no-such-rev", code=2)
     assert "neither a tracked path nor a git revision" in result.err
+
+
+def test_history_commands_survive_non_utf8_file_names_in_commits(history: History) -> None:
+    p = history.project
+    (p.root / "caf\xe9.txt".encode("latin-1").decode("utf-8", "surrogateescape")).write_bytes(b"x")
+    p.commit("a latin-1 file name")
+    assert p.ok("diff", history.shas["v1"], "HEAD", "--json").json()["datasets"][0]["status"] == "modified"
+    assert len(p.ok("log", "data", "--json").json()["entries"]) == 3
+    p.ok("gc")
+
+
+def test_a_glob_character_in_a_path_is_literal(project: Project) -> None:
+    project.write("d1", "tracked by git\n")
+    project.commit("d1 in git")
+    project.write("d[1]", "data\n")
+    assert project.add("d[1]")["added"][0]["path"] == "d[1]"

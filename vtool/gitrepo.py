@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from vtool.errors import GitError, NotARepoError
-from vtool.fsutil import atomic_write
+from vtool.fsutil import atomic_write, is_temp_name
 from vtool.pointer import POINTER_SUFFIX
 
 GITIGNORE = ".gitignore"
@@ -28,13 +28,21 @@ def find_root(start: Path) -> Path:
     raise NotARepoError(f"not a git repository: {start}", "run: git init")
 
 
-def run_git(root: Path, *args: str, check: bool = True) -> str:
-    """Run a git command in root and return its stdout; failures become GitError with git's own words."""
-    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False,
-                          env={**os.environ, CALLER_ENV: "1"})
+def run_git(root: Path, *args: str, check: bool = True, globs: bool = False) -> str:
+    """Run a git command in root and return its stdout; failures become GitError with git's own words.
+
+    Pathspecs are literal unless globs is set, so a user's `d[1]` names that file and nothing else;
+    output that is not UTF-8 (file names from any system) never crashes the decoding.
+    """
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, errors="surrogateescape",
+                          check=False, env=_git_env(globs))
     if check and proc.returncode != 0:
         raise GitError(f"git {args[0]} failed: {_reason(proc.stderr, proc.returncode)}")
     return proc.stdout
+
+
+def _git_env(globs: bool) -> dict[str, str]:
+    return {**os.environ, CALLER_ENV: "1", "GIT_LITERAL_PATHSPECS": "0" if globs else "1"}
 
 
 def _reason(stderr: str, code: int) -> str:
@@ -47,16 +55,22 @@ def _reason(stderr: str, code: int) -> str:
 def run_git_bytes(root: Path, *args: str) -> bytes:
     """Run a git command and return its raw stdout (blob contents)."""
     proc = subprocess.run(["git", *args], cwd=root, capture_output=True, check=False,
-                          env={**os.environ, CALLER_ENV: "1"})
+                          env=_git_env(False))
     if proc.returncode != 0:
         raise GitError(f"git {args[0]} failed: {_reason(proc.stderr.decode(errors='replace'), proc.returncode)}")
     return proc.stdout
 
 
+def is_pointer_path(path: str) -> bool:
+    """Tell whether a repo path names a pointer, not the temp file a kill can leave while one is written."""
+    return path.endswith(POINTER_SUFFIX) and not is_temp_name(path.rsplit("/", 1)[-1])
+
+
 def list_pointer_files(root: Path) -> list[str]:
     """List repo-relative paths of every pointer file in the work tree, tracked or new, honouring .gitignore."""
-    out = run_git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", f"*{POINTER_SUFFIX}")
-    found = {p for p in out.split("\0") if p.endswith(POINTER_SUFFIX)}
+    out = run_git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", f"*{POINTER_SUFFIX}",
+                  globs=True)
+    found = {p for p in out.split("\0") if is_pointer_path(p)}
     return sorted(p for p in found if (root / p).is_file())
 
 
@@ -116,7 +130,7 @@ def pointers_at(root: Path, rev: str) -> list[tuple[str, bytes]]:
             continue
         info, path = record.split("\t", 1)
         _, kind, blob = info.split()
-        if kind == "blob" and path.endswith(POINTER_SUFFIX):
+        if kind == "blob" and is_pointer_path(path):
             wanted.append((path, blob))
     if not wanted:
         return []

@@ -269,7 +269,7 @@ def commits_to_push(root: Path, git_remote: str, pairs: list[tuple[str, str]]) -
         return []
     known = [remote for _, remote in pairs if remote.strip("0")]
     out = run_git(root, "rev-list", "--ignore-missing", *tips, "--not", *known, f"--remotes={git_remote}",
-                  "--", POINTER_GLOB)
+                  "--", POINTER_GLOB, globs=True)
     return list(dict.fromkeys([*tips, *out.split()]))
 
 
@@ -300,7 +300,7 @@ def staged_pointers(root: Path) -> list[tuple[str, str]]:
     head = run_git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip()
     base = head or run_git(root, "hash-object", "-t", "tree", os.devnull).strip()
     out = run_git(root, "diff-index", "--cached", "-z", "--no-renames", "--diff-filter=ACMR", base, "--",
-                  POINTER_GLOB)
+                  POINTER_GLOB, globs=True)
     fields = out.split("\0")
     found = []
     for info, path in zip(fields[0::2], fields[1::2], strict=False):  # output ends with a NUL
