@@ -48,3 +48,49 @@ def test_credentials_in_an_endpoint_url_are_refused_and_never_stored(project: Pr
     result = project.run("remote", "add", "origin", "s3://b/p", "--endpoint-url", "http://u:pw-in-url@127.0.0.1:9")
     assert result.code == 1 and "credentials inside a URL" in result.err and "pw-in-url" not in result.err
     assert "pw-in-url" not in project.path(".vtool/config.yaml").read_text()
+
+
+def test_refusals_of_dot_git_ignore_case(project: Project) -> None:
+    project.path(".GIT").mkdir()
+    project.write(".GIT/x", "x")
+    result = project.run("add", ".GIT/x")
+    assert result.code == 1 and "refusing to track" in result.err
+
+
+def test_a_pointer_that_is_a_symlink_or_huge_is_refused_without_reading_it(project: Project, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.vtool"
+    outside.write_text("version: 1\n")
+    os.symlink(outside, project.path("linked.vtool"))
+    result = project.run("status", "linked")
+    assert result.code == 1 and "linked.vtool is a symlink" in result.err
+    project.write("data", "d")
+    os.symlink("/dev/zero", project.path("data.vtool"))
+    assert "symlink" in project.run("add", "data").err
+    os.unlink(project.path("data.vtool"))
+    project.write("data.vtool", "version: 1\n" + "#" * 70_000)
+    assert "byte limit" in project.run("status", "data").err
+
+
+def test_a_rejected_setting_is_not_left_in_the_config(project: Project) -> None:
+    before = project.path(".vtool/config.yaml").read_bytes()
+    assert project.run("config", "core.remote", "nosuch").code == 1
+    assert project.path(".vtool/config.yaml").read_bytes() == before
+    project.ok("status")
+
+
+def test_re_add_restores_file_objects_missing_from_the_cache(project: Project) -> None:
+    project.write_tree("d", {"a": "a", "b": "b"})
+    project.add("d")
+    oid = next(e.oid for e in project.manifest(project.pointer("d").oid) if e.name == "a")
+    project.object_path(oid).unlink()
+    assert project.status()["d"]["missing_from_cache"] == 1
+    project.add("d")
+    assert project.object_path(oid).read_bytes() == b"a"
+
+
+def test_checkout_keeps_the_exec_bit_of_a_single_file_dataset(project: Project) -> None:
+    project.write("run.sh", "#!/bin/sh\n", executable=True)
+    project.add("run.sh")
+    result = project.ok("checkout", "--json").json()
+    assert result["datasets"][0]["written"] == 0
+    assert os.access(project.path("run.sh"), os.X_OK)

@@ -209,3 +209,43 @@ def test_a_glob_character_in_a_path_is_literal(project: Project) -> None:
     project.commit("d1 in git")
     project.write("d[1]", "data\n")
     assert project.add("d[1]")["added"][0]["path"] == "d[1]"
+
+
+def test_log_from_a_subfolder_sees_the_same_history(history: History) -> None:
+    p = history.project
+    p.path("sub").mkdir()
+    from_root = p.ok("log", "--json").json()["entries"]
+    from_sub = p.ok("log", "--json", cwd="sub").json()["entries"]
+    assert from_sub == from_root and from_sub[2]["version"] is not None
+
+
+def test_log_without_targets_skips_datasets_never_committed(history: History) -> None:
+    p = history.project
+    p.write("new.txt", "new")
+    p.add("new.txt")
+    assert {e["dataset"] for e in p.ok("log", "--json").json()["entries"]} == {"data"}
+    assert "no commits change" in p.fails("log", "new.txt", code=2).err
+
+
+def test_checkout_rev_follows_a_pointer_edit_git_carries_across(history: History) -> None:
+    p = history.project
+    p.write("other/x.txt", "x1")
+    p.add("other")
+    p.commit("other v1")
+    p.write("data/a.csv", "alpha four\n")
+    p.add("data")
+    p.commit("data v4")  # other.vtool is the same at HEAD and HEAD~1
+    p.write("other/x.txt", "x2, added but not committed")
+    p.add("other")
+    p.ok("checkout", "HEAD~1")
+    assert p.read("data/a.csv") == b"alpha two\n"
+    assert p.read("other/x.txt") == b"x2, added but not committed"
+    assert p.status()["other"]["state"] == "in sync"
+
+
+def test_a_folder_named_like_a_branch_does_not_hide_the_branch(history: History) -> None:
+    p = history.project
+    p.git("branch", "old", history.shas["v1"])
+    p.path("old").mkdir()
+    p.ok("checkout", "old")
+    assert p.snapshot("data") == history.trees["v1"]

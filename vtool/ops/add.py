@@ -11,7 +11,7 @@ from vtool.errors import FormatError, UsageError, WorkspaceError
 from vtool.fsutil import atomic_write
 from vtool.gitrepo import ensure_ignored, is_tracked, list_pointer_files
 from vtool.hashing import Oid
-from vtool.ops.project import Dataset, Project, dataset_for, open_project
+from vtool.ops.project import Dataset, Project, dataset_for, open_project, read_small_file
 from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.workspace import Tree, scan
@@ -83,7 +83,7 @@ def _add_one(project: Project, ds: Dataset) -> Added:
     old = _old_pointer(root / ds.pointer_rel)
     tree = scan(root, ds.data_rel, project.stats, cache.insert_file, project.config.jobs, project.progress,
                 project.config.cache_dir)  # links into the cache that cache.link=symlink made are data
-    _ensure_stored(project, tree, old, root / ds.data_rel)
+    _ensure_stored(project, tree, root / ds.data_rel)
     cache.sync()  # every object durable before the pointer that names them
     new = Pointer(ds.name, tree.kind, tree.oid, tree.size, tree.files,
                   old.meta if old else {}, old.extra if old else {})
@@ -98,23 +98,23 @@ def _add_one(project: Project, ds: Dataset) -> Added:
 
 def _old_pointer(path: Path) -> Pointer | None:
     """Read the previous pointer to keep its notes; a broken one must be fixed by hand, not dropped."""
-    if not path.exists():
+    if not os.path.lexists(path):
         return None
     try:
-        return ptr.loads(path.read_bytes(), path.name)
+        return ptr.loads(read_small_file(path, ptr.MAX_POINTER_BYTES, path.name), path.name)
     except FormatError as exc:
         raise FormatError(f"cannot update {path.name}: {exc}", f"fix or delete {path.name}, then add again") from None
 
 
-def _ensure_stored(project: Project, tree: Tree, old: Pointer | None, base: Path) -> None:
+def _ensure_stored(project: Project, tree: Tree, base: Path) -> None:
     """Store manifests, and any file the stat cache vouched for but the cache no longer holds."""
     cache = project.cache
-    if old is not None and old.oid == tree.oid and cache.has(tree.oid):
-        return
-    for data in tree.manifests.values():
-        cache.put_bytes(data)
+    absent = cache.missing({*tree.manifests, *(e.oid for e in tree.file_oids.values())} or {tree.oid})
+    for oid, data in tree.manifests.items():
+        if oid in absent:
+            cache.put_bytes(data)
     for rel, entry in tree.file_oids.items():
-        if not cache.has(entry.oid, entry.size):
+        if entry.oid in absent:
             path = base / rel if rel else base
             oid, _ = cache.insert_file(path)
             if oid != entry.oid:

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vtool import manifest
-from vtool.errors import CorruptObjectError, MissingObjectsError, WouldLoseDataError
-from vtool.fsutil import make_dirs_inside, remove_file
+from vtool.errors import CorruptObjectError, FormatError, MissingObjectsError, WouldLoseDataError
+from vtool.fsutil import check_real_folder, is_temp_name, make_dirs_inside, remove_file
 from vtool.hashing import hash_file
 from vtool.manifest import KIND_FILE, Entry
 from vtool.ops.project import Dataset, Project, open_project, read_pointer, select
@@ -75,8 +75,12 @@ def apply_plans(project: Project, plans: list[Plan], force: bool, verify: bool,
     truncated = sorted(oid for oid, e in needed.items() if not cache.has(oid, e.size))
     if truncated:
         oid = truncated[0]
+        actual = os.stat(cache.path(oid)).st_size
+        if cache.verify(oid):  # intact bytes: the manifest or pointer lies about the size
+            raise FormatError(f"a pointer or manifest says object {oid} has {needed[oid].size} bytes, "
+                              f"but it has {actual}", "the pointer or manifest is wrong: fix or revert it")
         raise CorruptObjectError(
-            f"cache object {oid} has {os.stat(cache.path(oid)).st_size} bytes, expected {needed[oid].size}"
+            f"cache object {oid} has {actual} bytes, expected {needed[oid].size}"
             + (f" (and {len(truncated) - 1} more object(s) of the wrong size)" if len(truncated) > 1 else ""),
             "run: vtool fetch to repair it, then checkout again",
         )
@@ -96,6 +100,7 @@ def target_files(project: Project, pointer: Pointer) -> tuple[dict[str, Entry], 
 
 def plan(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
     """Work out what to write and delete for one dataset, and what that would lose."""
+    check_real_folder(project.root, project.root / ds.data_rel)  # before reading anything through it
     wanted, folders = target_files(project, pointer)
     result = Plan(ds, pointer, folders=folders)
     current: dict[str, Entry] = {}
@@ -106,7 +111,9 @@ def plan(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
     cache = project.cache
     for rel, entry in wanted.items():
         have = current.get(rel)
-        if have is not None and (have.oid, have.kind) == (entry.oid, entry.kind):
+        # A single-file pointer records no exec bit, so the file's own mode is kept.
+        same_kind = pointer.kind == "file" or have is None or have.kind == entry.kind
+        if have is not None and have.oid == entry.oid and same_kind:
             result.unchanged += 1
             continue
         result.write[rel] = entry
@@ -123,6 +130,7 @@ def plan(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
 def plan_removal(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
     """Plan deleting a dataset's data entirely (it does not exist at the target revision)."""
     result = Plan(ds, pointer, removed=True)
+    check_real_folder(project.root, project.root / ds.data_rel)
     tree = scan(project.root, ds.data_rel, project.stats, hash_file, project.config.jobs, project.progress,
                 project.config.cache_dir)
     for rel, have in tree.file_oids.items():
@@ -134,6 +142,10 @@ def plan_removal(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
 
 def _apply(project: Project, p: Plan, verify: bool) -> CheckedOut:
     base = project.root / p.ds.data_rel
+    # Checked again at write time: `vtool checkout REV` runs git between planning and applying.
+    one_per_folder = {os.path.dirname(rel): rel for rel in p.delete if rel}
+    for rel in [*one_per_folder.values(), ""]:
+        check_real_folder(project.root, base / rel if rel else base)
     for rel in p.delete:
         remove_file(base / rel if rel else base)
     _prune_folders(base, p)
@@ -146,7 +158,7 @@ def _apply(project: Project, p: Plan, verify: bool) -> CheckedOut:
         try:
             written.append(_write_one(project, base, p.ds.data_rel, rel, entry, verify))
         except CorruptObjectError:
-            project.cache.remove(entry.oid)  # useless as it is; removing it lets fetch restore it
+            project.cache.quarantine(entry.oid)  # useless as it is; fetch restores it
             corrupt.append(entry.oid)
         progress.advance(1, entry.size)
     progress.done()
@@ -155,17 +167,24 @@ def _apply(project: Project, p: Plan, verify: bool) -> CheckedOut:
         make_dirs_inside(project.root, base / folder)
     if corrupt:
         raise CorruptObjectError(
-            f"{len(corrupt)} corrupt cache object(s) not checked out and removed from the cache: "
+            f"{len(corrupt)} corrupt cache object(s) not checked out and moved to the cache's quarantine/: "
             f"{', '.join(corrupt[:3])}", "run: vtool pull to restore them from the remote")
     return CheckedOut(p.ds.data_rel, len(p.write), len(p.delete), p.unchanged)
 
 
 def _prune_folders(base: Path, p: Plan) -> None:
-    """Remove folders the target lacks once they are empty (deepest first); a file target replaces its folder."""
+    """Remove folders the target lacks once they are empty (deepest first); a file target replaces its folder.
+
+    Temp files a killed checkout left behind go too: under the repo lock no other process writes here,
+    and their names end like the real file's (`*.csv` globs would find them).
+    """
     if not base.is_dir() or base.is_symlink():
         return
     keep = set(p.folders) if p.pointer.kind == "dir" and not p.removed else None
-    for folder, _, _ in sorted(os.walk(base), key=lambda t: -len(t[0])):
+    for folder, _, names in sorted(os.walk(base), key=lambda t: -len(t[0])):
+        for name in names:
+            if is_temp_name(name):
+                remove_file(Path(folder, name))
         rel = os.path.relpath(folder, base)
         wanted = keep is not None and (rel == "." or rel in keep)
         if not wanted:

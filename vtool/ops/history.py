@@ -250,17 +250,21 @@ LOG_FORMAT = "%H%x1f%aI%x1f%an%x1f%s%x1e"
 def log(targets: list[str], limit: int | None = None, progress: Progress = NULL_PROGRESS) -> LogResult:
     """List the commits that changed each dataset's pointer, reading pointers and manifests only."""
     with open_project(progress) as project:
-        datasets = [dataset_for(project.root, t) for t in targets] or [t.ds for t in workspace_pointers(project, [])]
+        named = [dataset_for(project.root, t) for t in targets]
         entries: list[LogEntry] = []
-        for ds in datasets:
-            entries.extend(_dataset_log(project, ds.pointer_rel, ds.data_rel, limit))
+        for ds in named or [t.ds for t in workspace_pointers(project, [])]:
+            entries.extend(_dataset_log(project, ds.pointer_rel, ds.data_rel, limit, required=bool(named)))
         return LogResult(entries)
 
 
-def _dataset_log(project: Project, pointer_rel: str, data_rel: str, limit: int | None) -> list[LogEntry]:
+def _dataset_log(project: Project, pointer_rel: str, data_rel: str, limit: int | None,
+                 required: bool) -> list[LogEntry]:
+    """One dataset's history; a dataset never committed is an error only when it was named."""
     args = ["log", f"--format={LOG_FORMAT}"] + ([f"-n{limit + 1}"] if limit else []) + ["--", pointer_rel]
     records = [r.strip("\n").split("\x1f") for r in gitrepo.run_git(project.root, *args).split("\x1e") if r.strip()]
     if not records:
+        if not required:
+            return []
         raise UsageError(f"{data_rel}: no commits change {pointer_rel}", "commit the pointer first")
     versions = [_version_at(project, sha, data_rel) for sha, *_ in records]
     ensure_manifests(project, [v.oid for v in versions if v is not None and v.kind == "dir"])
@@ -273,10 +277,11 @@ def _dataset_log(project: Project, pointer_rel: str, data_rel: str, limit: int |
 
 
 def _version_at(project: Project, sha: str, data_rel: str) -> Version | None:
-    found = revision_pointers(project, sha, [data_rel])
+    """The dataset (a repo-relative path, not a user's path) as committed at sha."""
+    found = [t.pointer for t in revision_pointers(project, sha, []) if t.ds.data_rel == data_rel]
     if not found:
         return None
-    p = found[0].pointer
+    p = found[0]
     return Version(p.kind, p.oid, p.size, p.files)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +14,8 @@ from vtool import config as cfg
 from vtool import manifest
 from vtool import pointer as ptr
 from vtool.cache import Cache
-from vtool.errors import ConfigError, NotARepoError, UnsafePathError, UsageError
-from vtool.fsutil import check_inside, check_real_folder
+from vtool.errors import ConfigError, FormatError, NotARepoError, UnsafePathError, UsageError
+from vtool.fsutil import check_real_folder
 from vtool.gitrepo import find_root, list_pointer_files
 from vtool.hashing import Oid
 from vtool.lock import LOCK_TIMEOUT_S, locked
@@ -119,7 +121,7 @@ def repo_relative(root: Path, user_path: str) -> str:
         raise UnsafePathError(f"{user_path}: outside the repository {root}")
     rel = (Path(real_parent) / absolute.name).relative_to(real_root).as_posix()
     first = rel.split("/", 1)[0]
-    if first in (".git", cfg.VTOOL_DIR):
+    if first.lower() in (".git", cfg.VTOOL_DIR):
         raise UnsafePathError(f"{user_path}: refusing to track anything inside {first}/")
     return rel
 
@@ -137,10 +139,11 @@ def all_datasets(root: Path) -> list[Dataset]:
     return [checked_dataset(p) for p in list_pointer_files(root)]
 
 
-def checked_dataset(pointer_rel: str) -> Dataset:
+def checked_dataset(pointer_rel: str, where: str | None = None) -> Dataset:
     """Make a dataset of a pointer found in git, refusing one inside .vtool/ (git itself keeps out of .git/)."""
-    if pointer_rel.split("/", 1)[0] in (cfg.VTOOL_DIR, ".git"):
-        raise UnsafePathError(f"{pointer_rel}: a pointer inside {pointer_rel.split('/', 1)[0]}/ is refused",
+    first = pointer_rel.split("/", 1)[0]
+    if first in (cfg.VTOOL_DIR, ".git"):
+        raise UnsafePathError(f"{where or pointer_rel}: a pointer inside {first}/ is refused",
                               "vtool never tracks its own files; delete it")
     return Dataset(pointer_rel, pointer_rel[: -len(POINTER_SUFFIX)])
 
@@ -160,7 +163,21 @@ def read_pointer(root: Path, ds: Dataset) -> Pointer:
     """Load a dataset's pointer from the work tree, refusing one that resolves outside the repo."""
     path = root / ds.pointer_rel
     check_real_folder(root, path)
-    if path.is_symlink():
-        raise UnsafePathError(f"{ds.pointer_rel} is a symlink; a pointer must be a regular file")
-    check_inside(root, path)
-    return ptr.loads(path.read_bytes(), path.name)
+    return ptr.loads(read_small_file(path, ptr.MAX_POINTER_BYTES, ds.pointer_rel), path.name)
+
+
+def read_small_file(path: Path, limit: int, shown: str) -> bytes:
+    """Read a pointer-sized file without following a symlink and without reading past the size cap."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePathError(f"{shown} is a symlink; a pointer must be a regular file") from None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafePathError(f"{shown} is not a regular file")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise FormatError(f"{shown}: pointer is over the {limit} byte limit")
+    return data

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from vtool import config as cfg
 from vtool.errors import ConfigError
+from vtool.fsutil import atomic_write
 from vtool.ops.project import project_root
 
 
@@ -52,6 +53,16 @@ def config_value(key: str, value: str | None = None, local: bool = False, unset:
             del doc[section]
     else:
         part[name] = _validate(key, value or "")
+    before = path.read_bytes() if path.exists() else None
     cfg.write_doc(path, doc)
-    cfg.load(root)
+    try:
+        settings = cfg.load(root)
+        if key == "core.remote" and not unset:
+            settings.remote(value)
+    except ConfigError:  # a value the whole configuration rejects is never left behind
+        if before is None:
+            path.unlink()
+        else:
+            atomic_write(path, before)
+        raise
     return ConfigValue(key, None if unset else str(value))

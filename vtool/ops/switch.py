@@ -30,7 +30,7 @@ def checkout_rev(rev: str, force: bool = False, progress: Progress = NULL_PROGRE
     """Check out rev with git, then its data; refuse before git moves if data would be lost."""
     with open_project(progress) as project:
         sha = gitrepo.resolve(project.root, rev)
-        wanted = revision_pointers(project, sha, [])
+        wanted = _after_checkout(project, revision_pointers(project, sha, []))
         fetched = ensure_local(project, wanted)
         plans = [plan(project, t.ds, t.pointer) for t in wanted]
         plans += _removals(project, {t.ds.data_rel for t in wanted})
@@ -38,6 +38,22 @@ def checkout_rev(rev: str, force: bool = False, progress: Progress = NULL_PROGRE
         gitrepo.run_git(project.root, "checkout", "--quiet", rev, "--")
         done = apply_plans(project, plans, force, verify=False)
         return SwitchResult(rev, sha, done, fetched.transferred if fetched else 0)
+
+
+def _after_checkout(project: Project, at_rev: list[Tracked]) -> list[Tracked]:
+    """The pointers the work tree will hold once git has moved: git carries an uncommitted pointer edit
+    across when HEAD and REV commit the same pointer, so that dataset must follow the work tree's."""
+    at_head = dict(gitrepo.pointers_at(project.root, "HEAD")) if _has_head(project) else {}
+    in_tree = {t.ds.pointer_rel: t for t in workspace_pointers(project, [])}
+    out = []
+    for t in at_rev:
+        carried = t.ds.pointer_rel in in_tree and at_head.get(t.ds.pointer_rel) == _committed_bytes(project, t)
+        out.append(in_tree[t.ds.pointer_rel] if carried else t)
+    return out
+
+
+def _committed_bytes(project: Project, t: Tracked) -> bytes:
+    return gitrepo.run_git_bytes(project.root, "cat-file", "blob", f"{t.rev}:{t.ds.pointer_rel}")
 
 
 def _removals(project: Project, kept: set[str]) -> list[Plan]:
@@ -95,7 +111,7 @@ def split_rev(args: list[str], start: Path | None = None) -> tuple[str | None, l
         return None, []
     root = project_root(start)
     first = args[0]
-    if (root / dataset_for(root, first).pointer_rel).is_file() or os.path.lexists(first):
+    if (root / dataset_for(root, first).pointer_rel).is_file():
         return None, args
     try:
         gitrepo.resolve(root, first)
