@@ -94,3 +94,10 @@ def test_checkout_keeps_the_exec_bit_of_a_single_file_dataset(project: Project) 
     result = project.ok("checkout", "--json").json()
     assert result["datasets"][0]["written"] == 0
     assert os.access(project.path("run.sh"), os.X_OK)
+
+
+def test_a_gitignore_in_another_encoding_is_kept_byte_for_byte(project: Project) -> None:
+    project.write(".gitignore", b"caf\xe9\n")
+    project.write("data.txt", "d")
+    project.add("data.txt")
+    assert project.read(".gitignore") == b"caf\xe9\n/data.txt\n"

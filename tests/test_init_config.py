@@ -105,13 +105,13 @@ def test_config_accepts_every_link_mode(project: Project, mode: str) -> None:
 ])
 def test_config_refuses_unknown_keys_and_bad_values(project: Project, args: tuple[str, ...], message: str) -> None:
     before = project.snapshot(".vtool")
-    result = project.fails("config", *args)
+    result = project.fails("config", *args, code=2 if "unknown setting" in message else 1)
     assert f"error: {message}" in result.err
     assert project.snapshot(".vtool") == before
 
 
 def test_unknown_key_hint_lists_the_known_settings(project: Project) -> None:
-    result = project.fails("config", "cache.type")
+    result = project.fails("config", "cache.type", code=2)
     assert "known settings: cache.dir, cache.link, core.jobs, core.remote" in result.err
 
 

@@ -84,13 +84,14 @@ def ensure_ignored(folder: Path, name: str) -> bool:
     path = folder / GITIGNORE
     line = "/" + _escape(name)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()  # bytes: a .gitignore in another encoding is kept exactly as it is
     except FileNotFoundError:
-        text = ""
-    if line in text.splitlines():
+        data = b""
+    entry = line.encode("utf-8", "surrogateescape")
+    if entry in data.splitlines():
         return False
-    prefix = "" if not text or text.endswith("\n") else "\n"
-    atomic_write(path, (text + prefix + line + "\n").encode("utf-8"))
+    prefix = b"" if not data or data.endswith(b"\n") else b"\n"
+    atomic_write(path, data + prefix + entry + b"\n")
     return True
 
 

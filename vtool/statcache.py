@@ -120,14 +120,6 @@ class StatCache:
             self._rows.update({row[0]: row[1:] for row in rows})
         self._pending.clear()
 
-    def forget_under(self, prefix: str) -> None:
-        """Drop entries of a dataset that no longer exists."""
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.execute("DELETE FROM stat WHERE path = ? OR substr(path, 1, ?) = ?",
-                             (prefix, len(prefix) + 1, prefix + "/"))
-        self._rows = None
-
     def close(self) -> None:
         """Flush and close the database."""
         self.flush()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vtool import config as cfg
-from vtool.errors import ConfigError
+from vtool.errors import ConfigError, UsageError
 from vtool.fsutil import atomic_write
 from vtool.ops.project import project_root
 
@@ -38,7 +38,7 @@ def config_value(key: str, value: str | None = None, local: bool = False, unset:
                  start: Path | None = None) -> ConfigValue:
     """Get a setting, or set/unset it in config.yaml (config.local.yaml with local=True)."""
     if key not in cfg.SETTINGS:
-        raise ConfigError(f"unknown setting {key!r}", f"known settings: {', '.join(cfg.SETTINGS)}")
+        raise UsageError(f"unknown setting {key!r}", f"known settings: {', '.join(cfg.SETTINGS)}")
     root = project_root(start)
     section, name = key.split(".", 1)
     if value is None and not unset:

@@ -37,12 +37,11 @@ class LocalRemote:
 
     def iter_oids(self, fanout: str = "") -> Iterator[str]:
         """Walk the two-level fan-out (or one folder of it), skipping anything that is not ours."""
-        for bucket in os.scandir(self.root):
+        folders = [self.root / fanout] if fanout else [Path(e.path) for e in os.scandir(self.root)]
+        for bucket in folders:
             if len(bucket.name) != FANOUT_CHARS or not is_hex(bucket.name) or not bucket.is_dir():
                 continue
-            if fanout and bucket.name != fanout:
-                continue
-            for entry in os.scandir(bucket.path):
+            for entry in os.scandir(bucket):
                 rest = entry.name
                 if len(rest) == DIGEST_CHARS - FANOUT_CHARS and is_hex(rest):
                     yield OID_PREFIX + bucket.name + rest

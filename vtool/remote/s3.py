@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,6 +24,7 @@ from botocore.exceptions import (
     NoCredentialsError,
     PartialCredentialsError,
     ProfileNotFound,
+    ResponseStreamingError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
@@ -40,6 +43,10 @@ MAX_RETRIES = 2
 CONNECT_TIMEOUT = 5
 # Per socket read, not per request: a hung server costs at most 3 x 30 s, a slow large body is fine.
 READ_TIMEOUT = 30
+# botocore retries a request until its response starts, not a body cut short after that: get() resumes
+# such a body itself with a Range request, MAX_RETRIES times, waiting BACKOFF_S, then twice that.
+BODY_ERRORS = (IncompleteReadError, HTTPClientError)  # HTTPClientError: resets and read timeouts
+BACKOFF_S = 0.25
 BUCKET_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,255}$")
 OUR_KEY = re.compile(r"^([0-9a-f]{2})/([0-9a-f]{30})$")
 ENDPOINT_ENV_VARS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
@@ -132,20 +139,37 @@ class S3Remote:
             self._client.upload_file(str(src), self.bucket, self._key(oid), Config=TRANSFER_CONFIG)
 
     def get(self, oid: str, dest: BinaryIO) -> None:
-        """Stream the object's body into `dest` in chunks, never holding it whole in memory."""
+        """Stream the object's body into `dest` in chunks; a body cut short is resumed where it stopped."""
         with self._translated(f"downloading {oid}"):
-            try:
-                response = self._client.get_object(Bucket=self.bucket, Key=self._key(oid))
-            except ClientError as exc:
-                if _code(exc) in MISSING_CODES:
-                    raise RemoteObjectMissingError(oid, self.name) from None
-                raise
-            body = response["Body"]
-            try:
-                for chunk in body.iter_chunks(GET_CHUNK):
-                    dest.write(chunk)
-            finally:
-                body.close()
+            offset = 0
+            for attempt in range(MAX_RETRIES + 1):
+                body = self._body(oid, offset)
+                try:
+                    for chunk in body.iter_chunks(GET_CHUNK):
+                        dest.write(chunk)
+                        offset += len(chunk)
+                    return
+                except BODY_ERRORS:
+                    if attempt == MAX_RETRIES:
+                        raise
+                finally:
+                    body.close()
+                time.sleep(BACKOFF_S * 2**attempt * random.uniform(0.5, 1.0))  # jitter: workers retry apart
+
+    def _body(self, oid: str, offset: int) -> Any:
+        """Open the object's body from offset on."""
+        ranged = {"Range": f"bytes={offset}-"} if offset else {}
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=self._key(oid), **ranged)
+        except ClientError as exc:
+            if _code(exc) in MISSING_CODES:
+                raise RemoteObjectMissingError(oid, self.name) from None
+            raise
+        if offset and not str(response.get("ContentRange") or "").startswith(f"bytes {offset}-"):
+            response["Body"].close()  # the whole object again: what was written already cannot be taken back
+            raise RemoteUnreachableError(f"remote {self.name!r}: a download from {self.endpoint} broke off and the "
+                                         "server cannot resume it (no Range support)", "retry later")
+        return response["Body"]
 
     def remove(self, oid: str) -> None:
         """Delete the object; S3 answers success for absent keys too."""
@@ -183,7 +207,12 @@ class S3Remote:
         if isinstance(exc, S3UploadFailedError) and isinstance(exc.__context__, (ClientError, BotoCoreError)):
             exc = exc.__context__  # boto3 wraps upload errors in a string; the real error is the context
         where = f"remote {self.name!r}"
-        if isinstance(exc, (BotoConnectionError, HTTPClientError, IncompleteReadError)):
+        if isinstance(exc, (IncompleteReadError, ResponseStreamingError)):
+            return RemoteUnreachableError(
+                f"{where}: the connection to {self.endpoint} kept breaking off while {action}: {self._scrub(exc)}",
+                "check the network and the server, then retry",
+            )
+        if isinstance(exc, (BotoConnectionError, HTTPClientError)):
             return RemoteUnreachableError(
                 f"{where}: cannot reach {self.endpoint} while {action}: {self._scrub(exc)}",
                 "check the server is running and the remote's --endpoint-url",
@@ -251,7 +280,7 @@ def _make_client(config: RemoteConfig, jobs: int, path_style: bool) -> Any:
     session = boto3.session.Session(profile_name=config.profile or None)
     client_config = botocore.config.Config(
         max_pool_connections=max(jobs, MIN_POOL_CONNECTIONS),
-        retries={"max_attempts": MAX_RETRIES, "mode": "standard"},
+        retries={"max_attempts": MAX_RETRIES + 1, "mode": "standard"},  # attempts include the first
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
         # MinIO, SeaweedFS and most self-hosted servers have no per-bucket DNS names.
