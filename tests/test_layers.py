@@ -1,0 +1,72 @@
+"""The architecture as a test: imports only go down the layers, and third-party libraries stay in their module."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "vtool"
+# Top to bottom: a module may import only from its own layer's peers listed as allowed, or from lower layers.
+LAYERS = [
+    {"cli"},
+    {"api"},
+    {"ops"},
+    {"transfer"},
+    {"cache", "remote", "gitrepo", "workspace"},
+    {"statcache", "lock"},
+    {"manifest"},
+    {"pointer"},
+    {"config"},
+    {"hashing", "safeyaml"},
+    {"fsutil"},
+    {"progress"},
+    {"errors"},
+]
+SAME_LAYER_ALLOWED = {("workspace", "cache"): False, ("cache", "workspace"): False}
+ONLY_IN = {"typer": {"cli"}, "rich": {"cli"}, "boto3": {"remote"}, "botocore": {"remote"}, "git": {"gitrepo"}}
+
+
+def _unit(path: Path) -> str:
+    rel = path.relative_to(PACKAGE)
+    return rel.parts[0].removesuffix(".py")
+
+
+def _layer(unit: str) -> int:
+    for i, names in enumerate(LAYERS):
+        if unit in names:
+            return i
+    raise AssertionError(f"module group {unit!r} is not placed in LAYERS")
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
+            found += [f"{node.module}.{alias.name}" for alias in node.names if node.module == "vtool"]
+    return found
+
+
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_only_go_down(path: Path) -> None:
+    unit = _unit(path)
+    for name in _imports(path):
+        parts = name.split(".")
+        if parts[0] in ONLY_IN:
+            assert unit in ONLY_IN[parts[0]], f"{path.name} imports {name}, reserved for {ONLY_IN[parts[0]]}"
+        if parts[0] != "vtool" or len(parts) < 2:
+            continue
+        target = parts[1]
+        if target in (unit, "__init__", "__version__"):
+            continue
+        assert _layer(target) > _layer(unit) or (
+            _layer(target) == _layer(unit) and SAME_LAYER_ALLOWED.get((unit, target), False)
+        ), f"{path.relative_to(PACKAGE)} ({unit}) imports vtool.{target}: imports must go down the layers"
