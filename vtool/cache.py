@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
@@ -13,6 +14,7 @@ from vtool.fsutil import READ_ONLY, atomic_writer, is_hex, remove_file, sync_fil
 from vtool.hashing import CHUNK_SIZE, OID_PREFIX, Oid, hash_bytes, hash_file, new_hasher, oid_of
 
 FANOUT = 2
+QUARANTINE = "quarantine"
 DIGEST_CHARS = 32
 SMALL_FILE = CHUNK_SIZE
 
@@ -129,16 +131,24 @@ class Cache:
         except FileNotFoundError:
             raise CacheError(f"object {oid} is not in the cache", "run: vtool fetch") from None
         if hash_bytes(data) != oid:
-            self._quarantine(oid, ino)
-            raise CorruptObjectError(f"cache object {oid} was corrupt and has been removed",
+            self.quarantine(oid, ino)
+            raise CorruptObjectError(f"cache object {oid} was corrupt and has been moved to {QUARANTINE}/",
                                      "run: vtool fetch to restore it")
         return data
 
-    def _quarantine(self, oid: Oid, ino: int) -> None:
-        """Remove a corrupt object, unless a concurrent fetch has already renamed a good copy over it."""
-        with contextlib.suppress(FileNotFoundError):
-            if os.stat(self.path_str(oid)).st_ino == ino:
-                os.unlink(self.path_str(oid))
+    def quarantine(self, oid: Oid, ino: int | None = None) -> bool:
+        """Move a bad object aside (never delete it: with cache.link=symlink it may hold a user's edit),
+        unless a concurrent fetch has already renamed a good copy over it; tell whether it moved."""
+        src = self.path_str(oid)
+        try:
+            if ino is not None and os.stat(src).st_ino != ino:
+                return False
+            aside = self.root / QUARANTINE
+            aside.mkdir(exist_ok=True)
+            os.replace(src, aside / f"{oid[len(OID_PREFIX):]}.{time.time_ns()}")
+        except FileNotFoundError:
+            return False
+        return True
 
     def verify(self, oid: Oid) -> bool:
         """Re-hash an object and tell whether it is intact."""

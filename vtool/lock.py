@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
 import socket
+import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from vtool.errors import LockTimeoutError
+from vtool.errors import LockTimeoutError, UnsafePathError
 
 LOCK_TIMEOUT_S = 300.0
 POLL_INTERVAL_S = 0.1
 LOCK_FILE_MODE = 0o644
 HOLDER = re.compile(r"pid (?P<pid>[0-9]+) on (?P<host>.+)")
 SOMEONE = "another vtool process"
+NOTE_MAX = 256
 
 
 def _holder(path: Path) -> str:
@@ -53,7 +56,7 @@ def locked(
 ) -> Iterator[None]:
     """Hold `path` locked (shared for readers of a cache, exclusive for writers), waiting up to timeout."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, LOCK_FILE_MODE)
+    fd = _open(path)
     try:
         _acquire(fd, path, shared, timeout, on_wait)
         if not shared:
@@ -62,6 +65,24 @@ def locked(
         yield
     finally:
         os.close(fd)
+
+
+def _open(path: Path) -> int:
+    """Open or create the lock file, never through a symlink, and never one holding anything but our note."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, LOCK_FILE_MODE)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # e.g. a committed `.vtool/lock -> ~/somefile` that we would truncate
+            raise UnsafePathError(f"{path} is a symlink; refusing to follow it", "delete it; vtool recreates it") \
+                from None
+        raise
+    st = os.fstat(fd)
+    note = os.pread(fd, NOTE_MAX, 0).decode(errors="replace").strip() if stat.S_ISREG(st.st_mode) else "?"
+    if note and HOLDER.fullmatch(note) is None:
+        os.close(fd)
+        raise UnsafePathError(f"{path} is not a vtool lock file; refusing to overwrite it",
+                              "move it away, or point cache.dir at a folder of its own")
+    return fd
 
 
 def _acquire(fd: int, path: Path, shared: bool, timeout: float, on_wait: Callable[[str], None] | None) -> None:

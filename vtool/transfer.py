@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from typing import IO
 
 from vtool.cache import Cache
 from vtool.errors import CacheError, CorruptObjectError, RemoteError, RemoteObjectMissingError, VtoolError
 from vtool.hashing import OID_PREFIX, Oid
+from vtool.manifest import MAX_MANIFEST_BYTES
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.remote.base import FANOUT_CHARS, Remote
 
@@ -134,9 +136,10 @@ def fetch(cache: Cache, remote: Remote, objs: list[Obj], jobs: int, progress: Pr
         # No removal first: the verified download renames over whatever is there, and an object
         # that only a lying manifest calls the wrong size (its bytes hash to its name) must survive
         # a failed download.
+        limit = obj.size if obj.size is not None else MAX_MANIFEST_BYTES  # size unknown: a manifest
         try:
             with cache.receiving(obj.oid) as sink:
-                remote.get(obj.oid, sink)
+                remote.get(obj.oid, _Capped(sink, limit, obj.oid))  # type: ignore[arg-type]
         except CorruptObjectError as exc:
             raise CorruptObjectError(f"{exc} (remote {remote.name})") from None
 
@@ -145,3 +148,16 @@ def fetch(cache: Cache, remote: Remote, objs: list[Obj], jobs: int, progress: Pr
     progress.done()
     nbytes = sum(o.size or 0 for o in todo if o.oid not in failed)
     return TransferResult(len(todo) - len(failed), len(objs) - len(todo), nbytes, failed)
+
+
+class _Capped:
+    """A download sink that refuses bytes past the object's size, so a broken or hostile remote cannot fill the disk."""
+
+    def __init__(self, sink: IO[bytes], limit: int, oid: Oid) -> None:
+        self.sink, self.limit, self.oid, self.seen = sink, limit, oid, 0
+
+    def write(self, data: bytes) -> int:
+        self.seen += len(data)
+        if self.seen > self.limit:
+            raise CorruptObjectError(f"download of {self.oid} is corrupt: more than the {self.limit} bytes expected")
+        return self.sink.write(data)

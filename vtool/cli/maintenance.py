@@ -63,7 +63,8 @@ def _render_verify(r: VerifyResult) -> None:
     where = "the cache" if r.target == "cache" else f"remote {r.target}"
     for b in r.bad[:SHOWN]:
         size = f", {b.size} bytes" if b.size is not None else ""
-        gone = f" - removed from {where}, it was useless" if b.removed else ""
+        aside = "moved to the cache's quarantine/" if where == "the cache" else f"removed from {where}"
+        gone = f" - {aside}" if b.removed else ""
         ui.print(f"{b.problem}: {b.kind} {b.oid}{size} (in {', '.join(b.datasets)}){gone}")
     if len(r.bad) > SHOWN:
         ui.print(f"... and {len(r.bad) - SHOWN} more bad objects")

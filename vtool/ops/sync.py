@@ -132,12 +132,10 @@ def fetch_manifests(project: Project, remote: Remote, jobs: int, roots: list[Oid
 
 
 def _drop_if_corrupt(project: Project, oid: Oid) -> None:
-    """Remove a cached manifest whose bytes do not match its name, so it is fetched again."""
+    """Reading a cached manifest moves it aside when its bytes do not match its name, so it is fetched again."""
     if project.cache.has(oid):
-        try:
+        with contextlib.suppress(CacheError):
             project.cache.read_bytes(oid)
-        except CacheError:
-            project.cache.remove(oid)
 
 
 def pull(options: SyncOptions, force: bool = False, progress: Progress = NULL_PROGRESS) -> PullResult:

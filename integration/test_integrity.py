@@ -1,0 +1,100 @@
+"""A flipped byte and a truncated object in the cache: named by verify, refused by checkout, repaired by fetch."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import xxhash
+from projectkit import Project
+
+from integration.s3helpers import S3Bucket
+from vtool.fsutil import TEMP_MARK
+
+SEED = 7
+
+
+def _damage(path: Path, how: str) -> None:
+    """Flip one byte in the middle (same size) or cut the object short, as a bad disk or a crash would."""
+    os.chmod(path, 0o644)
+    data = bytearray(path.read_bytes())
+    if how == "flip":
+        data[len(data) // 2] ^= 0x01
+        path.write_bytes(bytes(data))
+    else:
+        path.write_bytes(bytes(data[: len(data) // 3]))
+
+
+def _file_oid(project: Project, rel: str) -> str:
+    folders = project.folders(project.pointer("data").oid)
+    folder, _, name = rel.rpartition("/")
+    return next(e.oid for e in project.manifest(folders[folder]) if e.name == name)
+
+
+def _cache_sound(project: Project) -> None:
+    for path in project.cache_dir.glob("??/*"):
+        if not path.name.startswith(TEMP_MARK):
+            assert xxhash.xxh3_128_hexdigest(path.read_bytes()) == path.parent.name + path.name
+
+
+def test_flipped_and_truncated_objects_are_named_refused_and_repaired_from_s3(
+        project: Project, s3_bucket: S3Bucket, s3_environ: dict[str, str]) -> None:
+    rng = random.Random(SEED)
+    project.write_tree("data", {"a.csv": rng.randbytes(50_000), "sub/b.csv": rng.randbytes(20_000),
+                                "big.bin": rng.randbytes(3 * 1024 * 1024)})
+    project.write("model.bin", rng.randbytes(100_000))
+    project.add("data", "model.bin")
+    project.commit("data")
+    project.ok("remote", "add", "origin", s3_bucket.url, "--endpoint-url", s3_bucket.server.endpoint, "--default")
+    project.ok("push")
+    original = {**project.snapshot("data"), **project.snapshot("model.bin")}
+    flipped, cut, model = _file_oid(project, "a.csv"), _file_oid(project, "big.bin"), project.pointer("model.bin").oid
+    _damage(project.object_path(flipped), "flip")
+    _damage(project.object_path(cut), "truncate")
+    _damage(project.object_path(model), "flip")
+    for rel in ("data/a.csv", "data/big.bin", "model.bin"):
+        project.path(rel).unlink()
+
+    # checkout refuses them: the truncated one before writing anything, the flipped one as it is read
+    refused = project.fails("checkout", "data")
+    assert cut in refused.err and "Traceback" not in refused.err
+    assert not project.path("data/a.csv").exists() and not project.path("data/big.bin").exists()
+    refused = project.fails("checkout", "model.bin")
+    assert model in refused.err and "corrupt" in refused.err
+    assert not project.path("model.bin").exists()
+    assert not project.object_path(model).exists()  # useless as it was: removed, so fetch restores it
+
+    # verify names the other two, and removes them too
+    report = project.run("verify", "--json")
+    assert report.code == 1
+    bad = {b["oid"]: b for b in report.json()["bad"]}
+    assert bad[flipped]["problem"] == "corrupt" and bad[cut]["problem"] == "truncated"
+    assert bad[model]["problem"] == "missing"
+    assert bad[flipped]["removed"] and bad[cut]["removed"]
+    human = project.run("verify")
+    assert human.code == 1 and flipped in human.out and cut in human.out
+
+    # fetch from the real S3 remote repairs the cache; checkout then rebuilds the exact bytes
+    assert project.ok("fetch", "--json").json()["transferred"] == 3
+    _cache_sound(project)
+    project.ok("checkout")
+    assert {**project.snapshot("data"), **project.snapshot("model.bin")} == original
+    assert project.run("status", "--check").code == 0
+    assert project.ok("verify", "--json").json()["ok"] is True
+
+
+def test_a_truncated_object_is_repaired_by_fetch_alone(project: Project, s3_bucket: S3Bucket,
+                                                       s3_environ: dict[str, str]) -> None:
+    """fetch checks sizes, so a cut-short object is replaced even without verify (a flipped byte needs verify)."""
+    project.write("data/big.bin", random.Random(SEED).randbytes(2 * 1024 * 1024))
+    project.add("data")
+    project.ok("remote", "add", "origin", s3_bucket.url, "--endpoint-url", s3_bucket.server.endpoint, "--default")
+    project.ok("push")
+    oid = _file_oid(project, "big.bin")
+    _damage(project.object_path(oid), "truncate")
+    assert project.ok("fetch", "--json").json()["transferred"] == 1
+    _cache_sound(project)
+    project.path("data/big.bin").unlink()
+    project.ok("checkout")
+    assert project.run("status", "--check").code == 0

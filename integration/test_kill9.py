@@ -1,0 +1,348 @@
+"""kill -9 at random moments during add, push, fetch and checkout: nothing partial under a final name, ever.
+
+Each test measures one uninterrupted run of its command, then runs TRIALS more from the same starting
+state, each killed (SIGKILL to its whole process group) after a delay drawn from that measured duration
+with a seeded generator. After every kill: every object in the cache and on the remote hashes to its name,
+a remote manifest never lacks its members, pointers parse and name either the old or the new tree (never
+objects the cache lacks), each workspace file holds its old or its new bytes; then the same command,
+run again, finishes the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import xxhash
+from projectkit import Project
+
+from integration.s3helpers import S3Bucket
+from vtool import manifest
+from vtool import pointer as ptr
+from vtool.fsutil import TEMP_MARK
+from vtool.hashing import OID_PREFIX
+from vtool.remote.s3 import MULTIPART_CHUNK
+
+SEED = 1729
+TRIALS = 20
+SMALL_FILES = 200
+SMALL_SIZE = 4 * 1024
+BIG_SIZES = {"big/one.bin": 3 * 1024 * 1024, "big/multipart.bin": 9 * 1024 * 1024}  # 9 MiB: a multipart upload
+# Delays are drawn from [LOW, 1] x the measured duration: a few land in start-up, most in the work itself.
+LOW = 0.1
+RUN_TIMEOUT_S = 120
+HEX = frozenset("0123456789abcdef")
+Version = dict[str, bytes]
+
+
+def _versions(rng: random.Random) -> tuple[Version, Version]:
+    """v1, and v2 with a third of the small files changed, some deleted, some added and one big file changed."""
+    v1 = {f"small/{i // 40:02}/f{i:03}.bin": rng.randbytes(SMALL_SIZE) for i in range(SMALL_FILES)}
+    v1.update({rel: rng.randbytes(size) for rel, size in BIG_SIZES.items()})
+    v2 = dict(v1)
+    names = sorted(v1)
+    for rel in names[: SMALL_FILES // 3]:
+        v2[rel] = rng.randbytes(SMALL_SIZE)
+    for rel in names[SMALL_FILES // 3: SMALL_FILES // 3 + 20]:
+        del v2[rel]
+    v2.update({f"small/new/n{i:02}.bin": rng.randbytes(SMALL_SIZE) for i in range(20)})
+    v2["big/one.bin"] = rng.randbytes(BIG_SIZES["big/one.bin"])
+    return v1, v2
+
+
+def _oids(version: Version) -> dict[str, str]:
+    return {rel: OID_PREFIX + xxhash.xxh3_128_hexdigest(data) for rel, data in version.items()}
+
+
+def _write(folder: Path, version: Version) -> None:
+    if folder.exists():
+        shutil.rmtree(folder)
+    for rel, data in version.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def _process(args: list[str], cwd: Path, env: dict[str, str] | None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "vtool", *args], cwd=cwd, env={**os.environ, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def _measure(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+    """Run the command once to the end; return how long it took."""
+    started = time.monotonic()
+    proc = _process(args, cwd, env)
+    _, err = proc.communicate(timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == 0, err.decode()
+    return time.monotonic() - started
+
+
+def _killed(args: list[str], cwd: Path, delay: float, env: dict[str, str] | None = None) -> bool:
+    """Start the command, SIGKILL its whole process group after delay; tell whether it was still running."""
+    proc = _process(args, cwd, env)
+    try:
+        proc.wait(timeout=delay)
+        return False
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=RUN_TIMEOUT_S)
+        return True
+    finally:
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def _trials(rng: random.Random, duration: float, reset: Callable[[], None], kill: Callable[[float], bool],
+            check: Callable[[], None], rerun: Callable[[], None]) -> None:
+    killed = 0
+    for _ in range(TRIALS):
+        reset()
+        killed += kill(rng.uniform(LOW, 1.0) * duration)
+        check()
+        rerun()
+    assert killed >= TRIALS // 2, f"only {killed} of {TRIALS} runs were still going when killed"
+
+
+def _cache_objects(cache: Path) -> set[str]:
+    """Check every object in the cache hashes to its name; temp files are allowed, nothing else; return the oids."""
+    found: set[str] = set()
+    if not cache.is_dir():
+        return found
+    for folder in cache.iterdir():
+        if len(folder.name) != 2 or not set(folder.name) <= HEX:
+            continue  # the lock, temp files, quarantine/: never objects
+        assert folder.is_dir(), f"stray {folder}"
+        for path in folder.iterdir():
+            if path.name.startswith(TEMP_MARK):
+                continue
+            assert len(path.name) == 30 and set(path.name) <= HEX, f"stray {path}"
+            digest = folder.name + path.name
+            assert xxhash.xxh3_128_hexdigest(path.read_bytes()) == digest, f"partial or corrupt object {digest}"
+            found.add(OID_PREFIX + digest)
+    return found
+
+
+def _etags(project: Project) -> dict[str, set[str]]:
+    """The ETags S3 gives each cache object: the MD5 of a single PUT, or of its 8 MiB parts' MD5s."""
+    out = {}
+    for oid in project.cache_oids():
+        data = project.object_path(oid).read_bytes()
+        parts = [data[i:i + MULTIPART_CHUNK] for i in range(0, len(data), MULTIPART_CHUNK)] or [b""]
+        joined = b"".join(hashlib.md5(part).digest() for part in parts)
+        out[oid] = {hashlib.md5(data).hexdigest(), f"{hashlib.md5(joined).hexdigest()}-{len(parts)}"}
+    return out
+
+
+def _remote_objects(bucket: S3Bucket, prefix: str, project: Project, etags: dict[str, set[str]]) -> set[str]:
+    """Check every key under prefix is ours and holds exactly its bytes, and every manifest's members are there.
+
+    A key is vouched for by its ETag (the server's MD5 of what it stored) when that matches the cache
+    object's; any other key is downloaded and hashed.
+    """
+    found: set[str] = set()
+    for page in bucket.client.get_paginator("list_objects_v2").paginate(Bucket=bucket.name, Prefix=prefix + "/"):
+        for item in page.get("Contents", ()):
+            rel = item["Key"][len(prefix) + 1:]
+            digest = rel.replace("/", "")
+            assert len(rel) == 33 and rel[2] == "/" and set(digest) <= HEX, f"stray key {item['Key']}"
+            oid = OID_PREFIX + digest
+            if item["ETag"].strip('"') not in etags.get(oid, ()):
+                data = bucket.client.get_object(Bucket=bucket.name, Key=item["Key"])["Body"].read()
+                assert xxhash.xxh3_128_hexdigest(data) == digest, f"partial or corrupt remote object {digest}"
+            found.add(oid)
+    for oid in found:
+        data = project.object_path(oid).read_bytes()
+        if data.startswith(manifest.HEADER):
+            lacking = [e.oid for e in manifest.decode(data, oid) if e.oid not in found]
+            assert not lacking, f"remote manifest {oid} lacks its members {lacking[:3]}"
+    return found
+
+
+def _tree_objects(project: Project, root: str) -> set[str]:
+    """Every object (manifests and files) of a tree in the project's cache."""
+    out = {root}
+    for _, e in manifest.walk(project.manifest, root):
+        out.add(e.oid)
+    return out
+
+
+def _workspace_files(folder: Path) -> dict[str, str]:
+    """Map each workspace file (not our temp files) to its oid."""
+    out = {}
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.name.startswith(TEMP_MARK):
+            out[path.relative_to(folder).as_posix()] = OID_PREFIX + xxhash.xxh3_128_hexdigest(path.read_bytes())
+    return out
+
+
+def _each_file_old_or_new(folder: Path, old: dict[str, str], new: dict[str, str]) -> None:
+    for rel, oid in _workspace_files(folder).items():
+        assert oid in (old.get(rel), new.get(rel)), f"{rel} holds bytes of neither version"
+
+
+def _pointer_oid(project: Project) -> str:
+    return ptr.loads(project.path("data.vtool").read_bytes(), "data.vtool").oid
+
+
+def test_kill_during_add(project: Project) -> None:
+    rng = random.Random(SEED)
+    v1, v2 = _versions(rng)
+    _write(project.path("data"), v1)
+    v1_root = project.add("data")["added"][0]["oid"]
+    v1_pointer, v1_objects = project.read("data.vtool"), project.cache_oids()
+    project.commit("v1")
+    _write(project.path("data"), v2)
+    new = _oids(v2)
+
+    def reset() -> None:
+        project.path("data.vtool").write_bytes(v1_pointer)
+        for oid in project.cache_oids() - v1_objects:
+            os.unlink(project.object_path(oid))
+        shutil.rmtree(project.vtool_dir / "state", ignore_errors=True)  # hash everything again
+
+    reset()
+    duration = _measure(["add", "data"], project.root)
+
+    def check() -> None:
+        cached = _cache_objects(project.cache_dir)
+        root = _pointer_oid(project)
+        assert root in (v1_root, v2_root)
+        if root == v2_root:  # a pointer is written only once every object it names is in the cache
+            assert _tree_objects(project, root) <= cached
+        assert _workspace_files(project.path("data")) == new  # add never touches the data
+
+    v2_root = project.add("data")["added"][0]["oid"]
+    _trials(rng, duration, reset, lambda delay: _killed(["add", "data"], project.root, delay), check,
+            lambda: (project.ok("add", "data"), _rerun_ok(project, v2_root)))
+
+
+def _rerun_ok(project: Project, root: str) -> None:
+    assert _pointer_oid(project) == root
+    assert _tree_objects(project, root) <= _cache_objects(project.cache_dir)
+    assert project.run("status", "--check").code == 0
+
+
+def test_kill_during_checkout(project: Project, tmp_path: Path) -> None:
+    rng = random.Random(SEED + 1)
+    v1, v2 = _versions(rng)
+    pristine = tmp_path / "v1"
+    _write(pristine, v1)
+    _write(project.path("data"), v2)
+    v2_root = project.add("data")["added"][0]["oid"]
+    _write(project.path("data"), v1)
+    project.add("data")
+    _write(project.path("data"), v2)
+    project.add("data")  # the pointer names v2; the cache holds both versions
+    old, new = _oids(v1), _oids(v2)
+
+    def reset() -> None:
+        shutil.rmtree(project.path("data"))
+        shutil.copytree(pristine, project.path("data"))
+
+    reset()
+    duration = _measure(["checkout"], project.root)
+    assert _workspace_files(project.path("data")) == new
+
+    def check() -> None:
+        _each_file_old_or_new(project.path("data"), old, new)
+        assert _pointer_oid(project) == v2_root
+        _cache_objects(project.cache_dir)
+
+    def rerun() -> None:
+        project.ok("checkout")
+        assert _workspace_files(project.path("data")) == new
+        assert not list(project.path("data").rglob(f"{TEMP_MARK}*"))  # what a kill left behind is cleaned up
+        assert project.run("status", "--check").code == 0
+
+    _trials(rng, duration, reset, lambda delay: _killed(["checkout"], project.root, delay), check, rerun)
+
+
+def _with_remote(project: Project, bucket: S3Bucket, prefix: str) -> None:
+    project.ok("remote", "add", "origin", f"s3://{bucket.name}/{prefix}", "--endpoint-url", bucket.server.endpoint,
+               "--default", "--force")
+
+
+def test_kill_during_push(project: Project, s3_bucket: S3Bucket, s3_environ: dict[str, str],
+                          s3_env: dict[str, str]) -> None:
+    rng = random.Random(SEED + 2)
+    _, v2 = _versions(rng)
+    _write(project.path("data"), v2)
+    project.add("data")
+    everything = project.cache_oids()
+    trial = iter(range(TRIALS + 1))
+    prefix = ""
+
+    def reset() -> None:
+        nonlocal prefix
+        prefix = f"kill/{next(trial)}"  # a fresh, empty place on the remote for each run
+        _with_remote(project, s3_bucket, prefix)
+
+    reset()
+    duration = _measure(["push"], project.root, s3_env)
+
+    etags = _etags(project)
+
+    def rerun() -> None:
+        project.ok("push")
+        assert _remote_objects(s3_bucket, prefix, project, etags) == everything
+
+    _trials(rng, duration, reset, lambda delay: _killed(["push"], project.root, delay, s3_env),
+            lambda: _remote_objects(s3_bucket, prefix, project, etags), rerun)
+
+
+def test_kill_during_fetch(project: Project, s3_bucket: S3Bucket, s3_environ: dict[str, str],
+                           s3_env: dict[str, str]) -> None:
+    rng = random.Random(SEED + 3)
+    _, v2 = _versions(rng)
+    _write(project.path("data"), v2)
+    project.add("data")
+    _with_remote(project, s3_bucket, "kill")
+    project.ok("push")
+    everything = project.cache_oids()
+
+    def reset() -> None:
+        shutil.rmtree(project.cache_dir)
+
+    reset()
+    duration = _measure(["fetch"], project.root, s3_env)
+
+    def rerun() -> None:
+        project.ok("fetch")
+        assert _cache_objects(project.cache_dir) == everything
+
+    _trials(rng, duration, reset, lambda delay: _killed(["fetch"], project.root, delay, s3_env),
+            lambda: _cache_objects(project.cache_dir), rerun)
+
+
+def test_what_a_kill_leaves_behind_is_never_read_as_data(project: Project) -> None:
+    """Temp files a kill leaves (beside a pointer, in the cache, in the data) are no pointer, object or file."""
+    project.write_tree("data", {"a.csv": "a\n", "sub/b.csv": "b\n"})
+    project.add("data")
+    pointer = project.read("data.vtool")
+    debris = {
+        f"{TEMP_MARK}0123456789ab-data.vtool": pointer[: len(pointer) // 2],  # a pointer being written
+        f"{TEMP_MARK}0123456789ab-.gitignore": b"/da",
+        f"data/sub/{TEMP_MARK}0123456789ab-b.csv": b"half of b",  # a file being checked out
+    }
+    for rel, data in debris.items():
+        project.write(rel, data)
+    stray_object = project.cache_dir / "ab" / f"{TEMP_MARK}0123456789ab-cdef"
+    stray_object.parent.mkdir(exist_ok=True)
+    stray_object.write_bytes(b"half an object")
+
+    assert project.status()["data"]["state"] == "in sync"
+    assert project.add("data")["added"][0]["changed"] is False
+    project.path("data/a.csv").unlink()
+    project.ok("checkout")
+    assert project.read("data/a.csv") == b"a\n"
+    assert not list(project.path("data").rglob(f"{TEMP_MARK}*"))  # checkout cleans its own debris
+    assert project.ok("verify", "--json").json()["ok"] is True
+    assert stray_object.exists()  # left for gc, which knows no other process is writing it

@@ -1,0 +1,211 @@
+"""Network faults: the S3 server dies mid-push and mid-fetch, answers 5xx or SlowDown, cuts a body short, hangs.
+
+Each fault ends in bounded retries and one clear error line (never a traceback); a partial download never
+enters the cache, a partial upload never appears under its key, and once the fault is gone the same
+command finishes the job. The real server (SeaweedFS) is killed and restarted for the outages; a small
+fake endpoint (faultserver.py) produces the faults a real server only shows under load.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import xxhash
+from projectkit import Project, Result
+
+from integration.faultserver import FaultServer
+from integration.s3helpers import S3Bucket
+from integration.s3server import S3Server
+from vtool import manifest
+from vtool.fsutil import TEMP_MARK
+from vtool.hashing import OID_PREFIX, hash_bytes
+
+FILES = 400
+FILE_SIZE = 64 * 1024
+STARTED_OBJECTS = 30  # kill the server once this many objects have moved: well inside the transfer
+FAIL_BOUND_S = 60
+ATTEMPTS = 3  # the first request and two retries
+OBJECT = random.Random(5).randbytes(300_000)
+OID = hash_bytes(OBJECT)
+BUCKET, PREFIX = "faulty", "team/data"
+
+
+def _one_error_line(result: Result) -> str:
+    assert result.code == 1, f"exit {result.code}: {result.err}"
+    assert "Traceback" not in result.err
+    errors = [line for line in result.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.err
+    return errors[0]
+
+
+def _cache_sound(project: Project) -> set[str]:
+    """Every object in the cache hashes to its name (temp files aside); return the oids."""
+    found = set()
+    for path in project.cache_dir.glob("??/*"):
+        if path.name.startswith(TEMP_MARK):
+            continue
+        assert xxhash.xxh3_128_hexdigest(path.read_bytes()) == path.parent.name + path.name, f"partial {path}"
+        found.add(OID_PREFIX + path.parent.name + path.name)
+    return found
+
+
+def _remote_sound(bucket: S3Bucket) -> set[str]:
+    """Every key hashes to its name and no manifest lacks a member; return the oids."""
+    found: dict[str, bytes] = {}
+    for key in bucket.list_keys():
+        data = bucket.client.get_object(Bucket=bucket.name, Key=key)["Body"].read()
+        digest = key[len(bucket.prefix) + 1:].replace("/", "")
+        assert xxhash.xxh3_128_hexdigest(data) == digest, f"partial {key}"
+        found[OID_PREFIX + digest] = data
+    for oid, data in found.items():
+        if data.startswith(manifest.HEADER):
+            assert all(e.oid in found for e in manifest.decode(data, oid)), f"manifest {oid} lacks members"
+    return set(found)
+
+
+def _many_files(project: Project) -> None:
+    rng = random.Random(11)
+    for i in range(FILES):
+        project.write(f"data/part-{i // 100}/f{i:04}.bin", rng.randbytes(FILE_SIZE))
+    project.add("data")
+
+
+def _until(condition, proc: subprocess.Popen[str]) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + FAIL_BOUND_S
+    while not condition():
+        assert proc.poll() is None, "the transfer finished before the server could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def _vtool(project: Project, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "vtool", *args], cwd=project.root, env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _with_remote(project: Project, bucket: S3Bucket) -> None:
+    project.ok("remote", "add", "origin", bucket.url, "--endpoint-url", bucket.server.endpoint, "--default")
+
+
+def test_server_killed_mid_fetch_then_rerun_completes(project: Project, s3_bucket: S3Bucket, s3_outage: S3Server,
+                                                      s3_environ: dict[str, str], s3_env: dict[str, str]) -> None:
+    _many_files(project)
+    _with_remote(project, s3_bucket)
+    project.ok("push")
+    everything = project.cache_oids()
+    for oid in everything:
+        os.unlink(project.object_path(oid))
+
+    proc = _vtool(project, s3_env, "fetch", "-j", "2")
+    _until(lambda: len(project.cache_oids()) >= STARTED_OBJECTS, proc)
+    s3_outage.kill()
+    out, err = proc.communicate(timeout=FAIL_BOUND_S * 2)
+    line = _one_error_line(Result(proc.returncode, out, err))
+    assert "cannot reach" in line or "breaking off" in line, line
+    got = _cache_sound(project)  # what arrived is whole; what was cut off never entered the cache
+    assert STARTED_OBJECTS <= len(got) < len(everything)
+
+    s3_outage.start()
+    project.ok("fetch")
+    assert _cache_sound(project) == everything
+
+
+def test_server_killed_mid_push_then_rerun_completes(project: Project, s3_bucket: S3Bucket, s3_outage: S3Server,
+                                                     s3_environ: dict[str, str], s3_env: dict[str, str]) -> None:
+    _many_files(project)
+    _with_remote(project, s3_bucket)
+    proc = _vtool(project, s3_env, "push", "-j", "2")
+    _until(lambda: len(s3_bucket.list_keys()) >= STARTED_OBJECTS, proc)
+    s3_outage.kill()
+    out, err = proc.communicate(timeout=FAIL_BOUND_S * 2)
+    line = _one_error_line(Result(proc.returncode, out, err))
+    assert "cannot reach" in line or "breaking off" in line, line
+
+    s3_outage.start()
+    assert STARTED_OBJECTS <= len(_remote_sound(s3_bucket)) < len(project.cache_oids())
+    project.ok("push")
+    assert _remote_sound(s3_bucket) == project.cache_oids()
+    assert project.run("status", "--remote", "--check").code == 0
+
+
+# --- faults a real server shows only under load, from the fake endpoint -----------------------------------------
+
+@pytest.fixture
+def faulty(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Project, FaultServer]]:
+    """A project whose file dataset model.bin is only on a remote served by the fault server."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "AKFAULT", "AWS_SECRET_ACCESS_KEY": "fault-secret",
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
+                        "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("vtool.remote.s3.READ_TIMEOUT", 1)  # a hung server then costs seconds, not minutes
+    server = FaultServer().start()
+    server.objects[f"/{BUCKET}/{PREFIX}/{OID[7:9]}/{OID[9:]}"] = OBJECT
+    project.write("model.bin", OBJECT)
+    project.add("model.bin")
+    os.unlink(project.object_path(OID))
+    project.ok("remote", "add", "origin", f"s3://{BUCKET}/{PREFIX}", "--endpoint-url", server.endpoint, "--default")
+    yield project, server
+    server.stop()
+
+
+@pytest.mark.parametrize(("mode", "fragment"), [
+    ("503", "kept failing while downloading"),
+    ("slowdown", "SlowDown"),
+    ("500", "InternalError"),
+    ("reset-body", "kept breaking off while downloading"),
+    ("hang", "Read timeout"),
+])
+def test_fetch_retries_a_bounded_number_of_times_then_fails_clearly(faulty: tuple[Project, FaultServer], mode: str,
+                                                                    fragment: str) -> None:
+    project, server = faulty
+    server.mode = mode
+    started = time.monotonic()
+    line = _one_error_line(project.run("fetch", "-j", "1"))
+    assert fragment in line and OID in line, line
+    assert len(server.requests) == ATTEMPTS, server.requests
+    assert time.monotonic() - started < FAIL_BOUND_S
+    assert not project.object_path(OID).exists()
+    assert not [p for p in project.cache_dir.rglob(f"{TEMP_MARK}*")]  # the partial temp file is gone too
+
+
+def test_a_body_cut_short_is_resumed_where_it_stopped(faulty: tuple[Project, FaultServer]) -> None:
+    project, server = faulty
+    server.mode = "reset-once"
+    project.ok("fetch")
+    assert project.object_path(OID).read_bytes() == OBJECT
+    assert len(server.requests) == 2 and server.requests[1].endswith(f"bytes={len(OBJECT) // 2}-")
+    project.path("model.bin").unlink()
+    project.ok("checkout")
+    assert project.read("model.bin") == OBJECT
+
+
+def test_push_to_a_failing_server_is_bounded_and_clear(faulty: tuple[Project, FaultServer], tmp_path: Path) -> None:
+    project, server = faulty
+    project.write("other.bin", b"other")
+    project.add("other.bin")
+    server.mode = "503"
+    started = time.monotonic()
+    line = _one_error_line(project.run("push", "-j", "1", "other.bin"))
+    assert "kept failing" in line
+    assert len(server.requests) == ATTEMPTS, server.requests
+    assert time.monotonic() - started < FAIL_BOUND_S
+
+
+def test_a_download_longer_than_its_object_is_cut_off(faulty: tuple[Project, FaultServer]) -> None:
+    """A broken or hostile server streaming more than the pointer's size cannot fill the disk."""
+    project, server = faulty
+    server.objects[f"/{BUCKET}/{PREFIX}/{OID[7:9]}/{OID[9:]}"] = OBJECT + bytes(20 * 1024 * 1024)
+    result = project.run("fetch")  # a per-object failure: reported in fetch's summary, exit 1
+    assert result.code == 1 and "Traceback" not in result.err
+    assert f"download of {OID} is corrupt: more than the {len(OBJECT)} bytes expected" in result.err, result
+    assert not project.object_path(OID).exists()
+    assert not [p for p in project.cache_dir.rglob(f"{TEMP_MARK}*")]

@@ -1,0 +1,127 @@
+"""Credentials, from the environment or `.vtool/config.local.yaml`, never show up anywhere a user shares.
+
+Checked on every output stream (stdout, stderr, --json), with -v and VTOOL_DEBUG=1 (tracebacks on), on
+success and on failure (a wrong secret, an unreachable endpoint), and in every file git would commit.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from projectkit import Project, Result
+
+from integration.s3helpers import S3Bucket
+
+WRONG_SECRET = "wrong-secret-Zq81xK0pLm3v"
+CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+DEBUG = {"VTOOL_DEBUG": "1"}
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _commands() -> list[tuple[str, ...]]:
+    """Commands that talk to the remote or show its settings, verbose or as JSON."""
+    return [("push", "-v"), ("status", "--remote", "--json"), ("fetch", "-v", "--json"), ("pull", "-v"),
+            ("verify", "-r", "origin", "-v"), ("remote", "list", "--json"), ("gc", "-r", "origin", "-v")]
+
+
+@pytest.fixture
+def tracked(project: Project, s3_bucket: S3Bucket) -> Project:
+    project.write_tree("data", {"a.csv": "a,b\n1,2\n", "sub/b.bin": os.urandom(20_000)})
+    project.add("data")
+    project.ok("remote", "add", "origin", s3_bucket.url, "--endpoint-url", s3_bucket.server.endpoint, "--default")
+    project.commit("data")
+    return project
+
+
+def _env_without_keys(s3_env: dict[str, str]) -> dict[str, str]:
+    """The test server's environment minus the keys (which then come from config.local.yaml only)."""
+    return {**{k: v for k, v in s3_env.items() if k not in CREDENTIAL_VARS}, **{k: "" for k in CREDENTIAL_VARS}}
+
+
+def _local_keys(project: Project, key_id: str, secret: str) -> None:
+    project.vtool_dir.joinpath("config.local.yaml").write_text(
+        f"remotes:\n  origin:\n    access_key_id: {key_id}\n    secret_access_key: {secret}\n")
+
+
+def _run(project: Project, args: tuple[str, ...], env: dict[str, str]) -> Result:
+    return project.run_process(*args, env=env)
+
+
+def _never_shows(results: list[Result], *secrets: str) -> None:
+    for result in results:
+        for secret in secrets:
+            assert secret not in result.out and secret not in result.err, f"secret leaked: {result}"
+
+
+def _not_in_tracked_files(project: Project, *secrets: str) -> None:
+    """No file git tracks or would add (ignored ones aside) contains a secret, nor does any commit."""
+    listed = project.git("ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
+    history = project.git("log", "-p", "--all")
+    for rel in filter(None, listed):
+        data = project.path(rel).read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in data, f"{rel} holds a secret"
+    for secret in secrets:
+        assert secret not in history
+
+
+def _runs(project: Project, env: dict[str, str]) -> list[Result]:
+    """Run every command, half of them with VTOOL_DEBUG=1; after the push, an empty cache makes fetch download."""
+    results = []
+    for i, args in enumerate(_commands()):
+        results.append(_run(project, args, {**env, **DEBUG} if i % 2 else env))
+        if args[0] == "push":
+            for oid in project.cache_oids():
+                os.unlink(project.object_path(oid))
+    return results
+
+
+def test_keys_from_the_environment_never_show(tracked: Project, s3_env: dict[str, str]) -> None:
+    env = {**s3_env, **DEBUG}
+    results = _runs(tracked, s3_env)
+    assert all(r.code == 0 for r in results), [r.err for r in results if r.code]
+    assert tracked.run("status", "--check").code == 0  # fetch and pull brought everything back
+    failing = [_run(tracked, ("push", "-v"), {**env, "AWS_SECRET_ACCESS_KEY": WRONG_SECRET}),
+               _run(tracked, ("status", "--remote", "-v", "--json"), {**env, "AWS_SECRET_ACCESS_KEY": WRONG_SECRET})]
+    assert all(r.code == 1 for r in failing), [(r.code, r.out, r.err) for r in failing]
+    _never_shows(results + failing, s3_env["AWS_SECRET_ACCESS_KEY"], WRONG_SECRET)
+    _not_in_tracked_files(tracked, s3_env["AWS_SECRET_ACCESS_KEY"], WRONG_SECRET)
+
+
+def test_keys_from_config_local_never_show(tracked: Project, s3_bucket: S3Bucket, s3_env: dict[str, str]) -> None:
+    server = s3_bucket.server
+    _local_keys(tracked, server.access_key, server.secret_key)
+    results = _runs(tracked, _env_without_keys(s3_env))
+    env = {**_env_without_keys(s3_env), **DEBUG}
+    assert all(r.code == 0 for r in results), [r.err for r in results if r.code]
+    assert tracked.run("status", "--check").code == 0  # fetch and pull brought everything back
+
+    _local_keys(tracked, server.access_key, WRONG_SECRET)
+    failing = [_run(tracked, ("push", "-v"), env), _run(tracked, ("status", "--remote", "--json", "-v"), env)]
+    _local_keys(tracked, server.access_key, server.secret_key)
+    tracked.ok("remote", "add", "origin", f"s3://{s3_bucket.name}/x", "--endpoint-url",
+               f"http://127.0.0.1:{_closed_port()}", "--force")  # unreachable
+    failing += [_run(tracked, ("push", "-v"), env), _run(tracked, ("status", "--remote", "--json", "-v"), env)]
+    assert all(r.code == 1 for r in failing), [r.err for r in failing]
+    assert "Traceback" in failing[0].err  # -v: the traceback path is covered too
+    _never_shows(results + failing, server.secret_key, WRONG_SECRET)
+    _not_in_tracked_files(tracked, server.secret_key, WRONG_SECRET)
+    assert tracked.git("check-ignore", ".vtool/config.local.yaml").strip() == ".vtool/config.local.yaml"
+
+
+def test_a_secret_in_the_tracked_config_is_refused_without_echoing_it(tracked: Project, s3_env: dict[str, str],
+                                                                       tmp_path: Path) -> None:
+    config = tracked.vtool_dir / "config.yaml"
+    config.write_text(config.read_text().replace("origin:\n", f"origin:\n    secret_access_key: {WRONG_SECRET}\n"))
+    result = _run(tracked, ("push", "-v"), {**s3_env, **DEBUG})
+    assert result.code == 1
+    assert "has secret_access_key in the tracked config" in result.err and "config.local.yaml" in result.err
+    _never_shows([result], WRONG_SECRET)
