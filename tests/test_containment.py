@@ -101,3 +101,15 @@ def test_a_gitignore_in_another_encoding_is_kept_byte_for_byte(project: Project)
     project.write("data.txt", "d")
     project.add("data.txt")
     assert project.read(".gitignore") == b"caf\xe9\n/data.txt\n"
+
+
+def test_a_tree_nested_too_deep_is_refused_at_add(project: Project) -> None:
+    deep = project.path("deep")
+    path = deep
+    for _ in range(520):
+        path = path / "d"
+    path.mkdir(parents=True)
+    (path / "f").write_text("f")
+    result = project.run("add", "deep")
+    assert result.code == 1 and "nest deeper than 512" in result.err and "Traceback" not in result.err
+    assert not project.path("deep.vtool").exists()

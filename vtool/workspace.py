@@ -82,8 +82,10 @@ def _cache_link(path: str, cache_root: Path | None) -> os.stat_result | None:
     return os.stat(target)
 
 
-def _walk(path: str, rel: str, name: str, cache_root: Path | None) -> _Folder:
+def _walk(path: str, rel: str, name: str, cache_root: Path | None, depth: int = 0) -> _Folder:
     """List a folder recursively with one lstat per file; paths stay strings on this hot path."""
+    if depth > manifest.MAX_DEPTH:
+        raise WorkspaceError(f"{rel}: folders nest deeper than {manifest.MAX_DEPTH} levels")
     folder = _Folder(name)
     with os.scandir(path) as it:
         for entry in it:
@@ -94,7 +96,7 @@ def _walk(path: str, rel: str, name: str, cache_root: Path | None) -> _Folder:
             if not manifest.is_plain_name(ename):
                 manifest.check_name(ename, child_rel)
             if entry.is_dir(follow_symlinks=False):
-                folder.folders.append(_walk(entry.path, child_rel, ename, cache_root))
+                folder.folders.append(_walk(entry.path, child_rel, ename, cache_root, depth + 1))
             elif entry.is_file(follow_symlinks=False):
                 st = entry.stat(follow_symlinks=False)
                 folder.files.append(_File(ename, entry.path, child_rel, Stamp.of(st), bool(st.st_mode & EXEC_BITS)))
