@@ -280,7 +280,7 @@ def _make_client(config: RemoteConfig, jobs: int, path_style: bool) -> Any:
     session = boto3.session.Session(profile_name=config.profile or None)
     client_config = botocore.config.Config(
         max_pool_connections=max(jobs, MIN_POOL_CONNECTIONS),
-        retries={"max_attempts": MAX_RETRIES + 1, "mode": "standard"},  # attempts include the first
+        retries={"max_attempts": MAX_RETRIES, "mode": "standard"},  # retries after the first attempt
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
         # MinIO, SeaweedFS and most self-hosted servers have no per-bucket DNS names.
