@@ -184,12 +184,19 @@ def scan(root: Path, rel: str, stats: StatCache, hasher: Hasher, jobs: int = 1,
     return Tree("dir", root_entry.oid, root_entry.size, root_entry.files, manifests, flat, hashed)
 
 
-def link_out(src: Path, dest: Path, entry: Entry, link: str) -> Oid | None:
-    """Place an object at dest via a temp file and rename; return its verified oid when the bytes were read."""
+def link_out(src: Path, dest: Path, entry: Entry, link: str, check_shared: bool) -> bool:
+    """Place an object at dest via a temp file and rename; return whether its bytes were hashed on the way.
+
+    A copy is hashed as it is made; a link or clone shares the cache's bytes, so with check_shared they
+    are hashed before the rename, and corrupt bytes never appear under the final name.
+    """
     executable = entry.kind == KIND_EXEC
     tmp = temp_path_for(dest)
     try:
-        verified = _materialise(src, tmp, entry, link, executable)
+        verified = _materialise(src, tmp, entry, link, executable) is not None
+        if not verified and check_shared:
+            verify_object(src, entry)
+            verified = True
         os.replace(tmp, dest)
     except BaseException:
         remove_file(tmp)

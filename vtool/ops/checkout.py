@@ -17,7 +17,7 @@ from vtool.ops.status import tree_loader
 from vtool.pointer import Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import Stamp
-from vtool.workspace import link_out, scan, verify_object
+from vtool.workspace import link_out, scan
 
 VERIFIED_KEY = "\0verified/"
 
@@ -212,10 +212,9 @@ def _write_one(project: Project, base: Path, data_rel: str, rel: str, entry: Ent
         os.rmdir(dest)
     src = project.cache.path(entry.oid)
     link = project.config.link
-    if link != "copy" and (verify or not _known_good(project, src, entry)):
-        verify_object(src, entry)
+    check_shared = link != "copy" and (verify or not _known_good(project, src, entry))
+    if link_out(src, dest, entry, link, check_shared):
         project.stats.record(VERIFIED_KEY + entry.oid, Stamp.of(os.stat(src)), entry.oid)
-    link_out(src, dest, entry, link)
     repo_rel = f"{data_rel}/{rel}" if rel else data_rel
     return repo_rel, dest, entry, Stamp.of(os.stat(dest))
 
