@@ -29,7 +29,7 @@ from vtool.statcache import Stamp, StatCache, changed_ns, settle
 Hasher = Callable[[str], tuple[Oid, int]]
 
 
-@dataclass
+@dataclass(slots=True)
 class _File:
     name: str
     path: str
@@ -39,7 +39,7 @@ class _File:
     oid: Oid | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Folder:
     name: str
     files: list[_File] = field(default_factory=list)
