@@ -216,3 +216,24 @@ def test_pull_into_clone_with_shared_cache_dir(project: Project, s3_bucket: S3Bu
     shutil.rmtree(clone.path("data"))
     clone.ok("checkout")
     assert clone.snapshot("data") == project.snapshot("data")
+
+
+def test_api_reads_an_old_revision_in_a_fresh_clone_from_s3(project: Project, s3_bucket: S3Bucket,
+                                                            s3_environ: dict[str, str], tmp_path: Path) -> None:
+    import vtool.api
+
+    _with_remote(project, s3_bucket)
+    project.write_tree("data", {"train.csv": "a,b\n1,2\n", "sub/x.bin": b"\x00\x01"})
+    project.add("data")
+    v1 = project.commit("v1")
+    project.ok("push")
+    project.write_tree("data", {"train.csv": "a,b\n3,4\n"})
+    project.add("data")
+    project.commit("v2")
+    project.ok("push")
+    clone = _clone(project, tmp_path / "clone")
+    assert vtool.api.read_bytes("data/train.csv", rev=v1, repo=clone.root) == b"a,b\n1,2\n"
+    with vtool.api.open("data/sub/x.bin", rev=v1, repo=clone.root) as f:
+        assert f.read() == b"\x00\x01"
+    assert vtool.api.read_bytes("data/train.csv", repo=clone.root) == b"a,b\n3,4\n"
+    assert not clone.path("data").exists()  # nothing was checked out
