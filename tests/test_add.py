@@ -434,3 +434,17 @@ def test_touching_a_file_rehashes_it_but_changes_nothing(project: Project) -> No
     added = project.add("data")["added"][0]
     assert (added["hashed"], added["changed"]) == (1, False)
     assert os.stat(pointer).st_mtime_ns == before
+
+
+def test_add_removes_temp_files_a_killed_pointer_write_left_behind(project: Project) -> None:
+    import os
+    import time
+
+    project.write("data/a.txt", "a")
+    stale = project.write(".vtool-tmp-0123456789ab-data.vtool", "half a pointer")
+    fresh = project.write(".vtool-tmp-ba9876543210-data.vtool", "another writer, right now")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    project.add("data")
+    assert not stale.exists() and fresh.exists()
+    assert project.pointer("data").files == 1

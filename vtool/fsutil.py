@@ -10,6 +10,7 @@ import secrets
 import shutil
 import stat
 import string
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -17,6 +18,9 @@ from typing import IO
 from vtool.errors import UnsafePathError
 
 TEMP_MARK = ".vtool-tmp-"
+TEMP_NAME_CHARS = 40
+# A temp file this old beside a pointer or config file belongs to a write that was killed.
+STALE_TEMP_S = 60
 FICLONE = 0x40049409
 HEX_DIGITS = frozenset(string.hexdigits.lower())
 READ_ONLY = 0o444
@@ -33,7 +37,7 @@ def is_hex(text: str) -> bool:
 
 def temp_path_for(dest: Path) -> Path:
     """Name a temp file in dest's folder, so the final rename never crosses filesystems."""
-    return dest.with_name(f"{TEMP_MARK}{secrets.token_hex(6)}-{dest.name[:40]}")
+    return dest.with_name(f"{TEMP_MARK}{secrets.token_hex(6)}-{dest.name[:TEMP_NAME_CHARS]}")
 
 
 def is_temp_name(name: str) -> bool:
@@ -64,8 +68,21 @@ def atomic_writer(dest: Path, mode: int = MODE_FILE, durable: bool = False) -> I
 
 def atomic_write(dest: Path, data: bytes, mode: int = MODE_FILE, durable: bool = True) -> None:
     """Write small metadata (pointers, config) durably: temp, fsync, rename, fsync folder."""
+    remove_stale_temps(dest)
     with atomic_writer(dest, mode, durable) as handle:
         handle.write(data)
+
+
+def remove_stale_temps(dest: Path) -> None:
+    """Delete temp files a killed write of dest left beside it, so they never show up in `git status`."""
+    suffix = f"-{dest.name[:TEMP_NAME_CHARS]}"
+    cutoff = time.time() - STALE_TEMP_S
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(dest.parent):
+            if is_temp_name(entry.name) and entry.name.endswith(suffix):
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)
 
 
 def fsync_dir(path: Path) -> None:
