@@ -30,6 +30,15 @@ def _with_remote(project: Project, bucket: S3Bucket) -> None:
     project.ok("remote", "add", "origin", bucket.url, "--endpoint-url", bucket.server.endpoint, "--default")
 
 
+def _pushed_v1(project: Project, bucket: S3Bucket) -> None:
+    """Track the standard dataset, commit it as v1 and push it to the bucket."""
+    _dataset(project)
+    _with_remote(project, bucket)
+    project.add("data")
+    project.commit("v1")
+    project.ok("push")
+
+
 def _remote_keys_hash_to_names(bucket: S3Bucket) -> int:
     """Check every object under the prefix hashes to its key; return how many there are."""
     keys = [k for k in bucket.list_keys() if k.startswith(bucket.prefix + "/")]
@@ -86,11 +95,7 @@ def test_status_remote_counts_unpushed_files(project: Project, s3_bucket: S3Buck
 
 def test_fetch_of_unpushed_revision_names_missing_objects(project: Project, s3_bucket: S3Bucket,
                                                            s3_environ: dict[str, str], tmp_path: Path) -> None:
-    _dataset(project)
-    _with_remote(project, s3_bucket)
-    project.add("data")
-    project.commit("v1")
-    project.ok("push")
+    _pushed_v1(project, s3_bucket)
     project.write("data/a.txt", "alpha v2\n")
     project.add("data")
     project.commit("v2, never pushed")
@@ -104,11 +109,7 @@ def test_fetch_of_unpushed_revision_names_missing_objects(project: Project, s3_b
 
 def test_fetch_names_exactly_the_objects_the_remote_lost(project: Project, s3_bucket: S3Bucket,
                                                          s3_environ: dict[str, str], tmp_path: Path) -> None:
-    _dataset(project)
-    _with_remote(project, s3_bucket)
-    project.add("data")
-    project.commit("v1")
-    project.ok("push")
+    _pushed_v1(project, s3_bucket)
     listing = project.ok("ls", "--json").json()["files"]
     lost = sorted({f["oid"] for f in listing if f["path"] in ("data/a.txt", "data/sub/deep/c.csv")})
     for oid in lost:
@@ -202,11 +203,7 @@ def test_server_killed_mid_push_then_rerun_completes(project: Project, s3_bucket
 
 def test_pull_into_clone_with_shared_cache_dir(project: Project, s3_bucket: S3Bucket, s3_environ: dict[str, str],
                                                tmp_path: Path) -> None:
-    _dataset(project)
-    _with_remote(project, s3_bucket)
-    project.add("data")
-    project.commit("v1")
-    project.ok("push")
+    _pushed_v1(project, s3_bucket)
     clone = _clone(project, tmp_path / "clone")
     shared = tmp_path / "shared-cache"
     clone.ok("config", "cache.dir", str(shared), "--local")
