@@ -10,22 +10,24 @@ from typing import Any
 import pytest
 import typer
 from projectkit import Project, invoke
+from typer import _click as click
 
 from vtool import __version__
 from vtool.cli import app as cli_app
 
 
 def _command_paths() -> list[tuple[str, ...]]:
-    """Every command and subcommand the CLI registers, hidden ones included."""
-    cli_app._register([])
+    """Every command and subcommand the CLI registers, hidden ones included (building each one imports it)."""
+    root = typer.main.get_command(cli_app.app)
     out: list[tuple[str, ...]] = []
 
     def walk(command: Any, prefix: tuple[str, ...]) -> None:
-        for name, sub in sorted(getattr(command, "commands", {}).items()):
+        ctx = click.Context(command)
+        for name in sorted(command.list_commands(ctx)) if hasattr(command, "list_commands") else []:
             out.append((*prefix, name))
-            walk(sub, (*prefix, name))
+            walk(command.get_command(ctx, name), (*prefix, name))
 
-    walk(typer.main.get_command(cli_app.app), ())
+    walk(root, ())
     return out
 
 
@@ -57,6 +59,30 @@ def test_top_level_help_lists_the_core_commands(project: Project) -> None:
     result = project.ok("--help")
     for (name,) in CORE_COMMANDS:
         assert name in result.out
+
+
+def test_top_level_help_lists_every_visible_command_under_its_panel(project: Project) -> None:
+    lines = project.ok("--help").out.splitlines()
+    for name, spec in cli_app.COMMANDS.items():
+        rows = [i for i, line in enumerate(lines) if line.split()[:1] == [name]]
+        if spec.hidden:
+            assert rows == [], name
+            continue
+        assert len(rows) == 1, name
+        heading = next(line for line in reversed(lines[:rows[0]]) if line and not line.startswith(" "))
+        assert heading == f"{spec.panel}:", name
+
+
+def test_the_command_table_matches_what_the_modules_register() -> None:
+    root = typer.main.get_command(cli_app.app)
+    ctx = click.Context(root)
+    for name, spec in cli_app.COMMANDS.items():
+        command = root.get_command(ctx, name)
+        assert command.help.splitlines()[0] == spec.summary, f"{name}: the table's summary is its docstring's line"
+        assert command.hidden == spec.hidden, name
+    registered = {info.name for info in cli_app.app.registered_commands}
+    registered |= {info.name for info in cli_app.app.registered_groups}
+    assert registered == set(cli_app.COMMANDS), "every command needs a row in vtool.cli.app.COMMANDS"
 
 
 def test_version(project: Project) -> None:
@@ -170,7 +196,7 @@ def test_commands_outside_a_git_repo_fail_cleanly(tmp_path) -> None:
 def test_no_arguments_shows_help(project: Project) -> None:
     result = project.run()
     assert result.code == 2  # click's convention for a group called without a command
-    assert "Commands:" in result.out + result.err
+    assert "Track and sync:" in result.out + result.err
 
 
 @pytest.mark.parametrize("args", [("status",), ("add", "data"), ("checkout",), ("--version",)])
@@ -181,3 +207,39 @@ def test_local_commands_do_not_import_boto3_or_gitpython(project: Project, args:
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'git')))")
     proc = subprocess.run([sys.executable, "-c", probe, *args], cwd=project.root, capture_output=True, text=True)
     assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stderr
+
+
+# What start-up may import. The whole CLI is one typer app whose commands are built only when they run,
+# so a new eager import (of an ops module, yaml, sqlite3, rich...) on these paths fails here.
+STARTUP_MODULES = {"vtool", "vtool.cli", "vtool.cli.app", "vtool.cli.ui", "vtool.errors"}
+HEAVY = ("rich", "yaml", "sqlite3", "git", "boto3", "botocore", "xxhash", "concurrent")
+# status may import what it uses, never another command's modules or the remote layers.
+NOT_FOR_STATUS = {"vtool.transfer", "vtool.remote", "vtool.ops.sync", "vtool.ops.add", "vtool.ops.checkout",
+                  "vtool.ops.switch", "vtool.ops.gc", "vtool.ops.verify", "vtool.ops.history", "vtool.ops.hooks"}
+
+
+def _imported(project: Project, *args: str) -> tuple[set[str], set[str]]:
+    """Run the CLI in a fresh interpreter; return the vtool modules and the heavy libraries it imported."""
+    probe = ("import sys, runpy; sys.argv = ['vtool', *sys.argv[1:]]\n"
+             "try:\n    runpy.run_module('vtool', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             "print(' '.join(sorted(sys.modules)))")
+    proc = subprocess.run([sys.executable, "-c", probe, *args], cwd=project.root, capture_output=True, text=True)
+    modules = set(proc.stdout.strip().splitlines()[-1].split())
+    ours = {m for m in modules if m.split(".")[0] == "vtool"} - {"vtool.__main__"}
+    return ours, {m for m in modules if m in HEAVY}
+
+
+@pytest.mark.parametrize("args", [("--version",), ("--help",), ()])
+def test_start_up_imports_no_command(project: Project, args: tuple[str, ...]) -> None:
+    ours, heavy = _imported(project, *args)
+    assert ours == STARTUP_MODULES
+    assert heavy == set()
+
+
+def test_status_imports_only_what_status_uses(project: Project) -> None:
+    ours, heavy = _imported(project, "status")
+    assert "vtool.ops.status" in ours
+    assert ours & NOT_FOR_STATUS == set()
+    assert {m for m in ours if m.startswith("vtool.cli.")} == {"vtool.cli.app", "vtool.cli.ui", "vtool.cli.common",
+                                                              "vtool.cli.status", "vtool.cli.render"}
+    assert heavy & {"rich", "git", "boto3", "botocore"} == set()

@@ -1,4 +1,4 @@
-"""Commands on the workspace: add, status, checkout."""
+"""Commands on the workspace: add and checkout."""
 
 from __future__ import annotations
 
@@ -8,14 +8,11 @@ from typing import Annotated
 import typer
 
 from vtool.cli.app import app
-from vtool.cli.common import JsonOpt, TargetsArg, command
-from vtool.cli.render import render_remote_status, render_status
+from vtool.cli.common import JsonOpt, command
 from vtool.cli.ui import ui
 from vtool.ops.add import add
 from vtool.ops.checkout import checkout
-from vtool.ops.status import status
 from vtool.ops.switch import checkout_rev, rollback, split_rev
-from vtool.ops.sync import SyncOptions, remote_status
 
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite or delete data the cache does not hold.")]
 
@@ -32,23 +29,6 @@ def add_cmd(paths: Annotated[list[str], typer.Argument(help="Files or folders to
         ui.info(f"{verb} {item.path}: {item.files} file(s), {item.size} bytes, {item.hashed} hashed")
     ui.info("To track the changes with git, run:")
     ui.info(f"    git add {' '.join(shlex.quote(p) for p in result.git_paths)}")
-
-
-@command(app, "status")
-def status_cmd(targets: TargetsArg = None, json_out: JsonOpt = False,
-               check: Annotated[bool, typer.Option("--check", help="Exit 1 if anything is out of sync.")] = False,
-               remote: Annotated[bool, typer.Option("--remote", help="Compare with the default remote.")] = False,
-               remote_name: Annotated[str | None, typer.Option("-r", "--remote-name", help="Compare with this remote.")]
-               = None) -> None:
-    """Show which datasets differ from their pointers (or, with --remote / -r NAME, what is not pushed)."""
-    if remote or remote_name:
-        result = remote_status(SyncOptions(targets or [], remote=remote_name), ui.progress())
-        ui.json(result) if json_out else render_remote_status(result)
-    else:
-        result = status(targets or [], progress=ui.progress())
-        ui.json(result) if json_out else render_status(result)
-    if check and not result.in_sync:
-        raise typer.Exit(1)
 
 
 @command(app, "checkout")
