@@ -1,0 +1,208 @@
+"""Pack bytes (docs/remote-format.md): header, objects back to back, then their table, so one stream writes it."""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import IO
+
+from vtool.errors import FormatError
+from vtool.hashing import OID_PREFIX, Oid, hash_bytes, new_hasher
+
+MiB = 1 << 20
+PACK_THRESHOLD = 1 * MiB  # objects below this size are packed; measured in docs/remote-format.md
+PACK_TARGET = 16 * MiB
+PACK_CAP = 64 * MiB
+MAX_OBJECTS = 1 << 20
+MAGIC = b"VTPACK\x00"
+VERSION = 1
+FOOTER_MAGIC = b"VTPKTAIL"
+HEADER_SIZE = 16
+ENTRY = struct.Struct(">16sQQ")
+FOOTER = struct.Struct(">QQ8s")
+KIND_DATA = 0
+KIND_TREE = 1
+KINDS = (KIND_DATA, KIND_TREE)
+NAME_CHARS = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where one object sits in a pack."""
+
+    oid: Oid
+    offset: int
+    length: int
+
+    @property
+    def end(self) -> int:
+        """Return the offset just past the object."""
+        return self.offset + self.length
+
+
+@dataclass(frozen=True)
+class PackInfo:
+    """A pack's name (32 hex of the hash of its bytes), size, kind and object table."""
+
+    name: str
+    size: int
+    kind: int
+    slots: tuple[Slot, ...]
+
+    @property
+    def table_offset(self) -> int:
+        """Return where the table starts (the end of the object bytes)."""
+        return self.size - FOOTER.size - ENTRY.size * len(self.slots)
+
+    @property
+    def data_bytes(self) -> int:
+        """Return how many object bytes the pack holds."""
+        return self.table_offset - HEADER_SIZE
+
+
+def header(kind: int) -> bytes:
+    """Return the 16 header bytes of a pack of this kind."""
+    return MAGIC + bytes([VERSION, kind]) + bytes(HEADER_SIZE - len(MAGIC) - 2)
+
+
+def check_header(head: bytes, name: str) -> int:
+    """Return the kind a pack header declares, refusing a wrong magic, version, kind or padding."""
+    where = f"pack {name}"
+    if len(head) < HEADER_SIZE or head[:len(MAGIC)] != MAGIC:
+        raise FormatError(f"{where}: not a vtool pack")
+    version, kind = head[len(MAGIC)], head[len(MAGIC) + 1]
+    if version != VERSION:
+        raise FormatError(f"{where}: version {version} is newer than this vtool reads", "upgrade vtool")
+    if kind not in KINDS:
+        raise FormatError(f"{where}: unknown kind {kind}")
+    if any(head[len(MAGIC) + 2:HEADER_SIZE]):
+        raise FormatError(f"{where}: nonzero padding")
+    return kind
+
+
+def encode_table(slots: Iterable[Slot]) -> bytes:
+    """Return the table bytes: per object its raw digest, offset and length."""
+    return b"".join(ENTRY.pack(bytes.fromhex(s.oid[len(OID_PREFIX):]), s.offset, s.length) for s in slots)
+
+
+def decode_footer(tail: bytes, size: int, name: str) -> int:
+    """Return the object count the 24 footer bytes declare, checked against the pack size."""
+    where = f"pack {name}"
+    if size < HEADER_SIZE + FOOTER.size or len(tail) != FOOTER.size:
+        raise FormatError(f"{where}: truncated")
+    if size > PACK_CAP:
+        raise FormatError(f"{where}: over the {PACK_CAP} byte cap")
+    count, table_offset, magic = FOOTER.unpack(tail)
+    if magic != FOOTER_MAGIC:
+        raise FormatError(f"{where}: footer missing")
+    check_count(count, size, where)
+    if table_offset + ENTRY.size * count + FOOTER.size != size:
+        raise FormatError(f"{where}: table does not end at the footer")
+    return count
+
+
+def check_count(count: int, size: int, where: str) -> None:
+    """Refuse an empty pack, and a declared count no pack of this size can hold, before reading any table."""
+    if count == 0:
+        raise FormatError(f"{where}: holds no objects")
+    if count > MAX_OBJECTS or ENTRY.size * count + HEADER_SIZE + FOOTER.size > size:
+        raise FormatError(f"{where}: declares {count} objects")
+
+
+def decode_table(table: bytes, size: int, name: str) -> tuple[Slot, ...]:
+    """Decode a table, requiring objects back to back from the header to the table: no gap, overlap or overrun."""
+    where = f"pack {name}"
+    table_offset = size - FOOTER.size - len(table)
+    expected = HEADER_SIZE
+    slots: list[Slot] = []
+    seen: set[bytes] = set()
+    for i, (digest, offset, length) in enumerate(ENTRY.iter_unpack(table)):
+        if offset != expected:
+            raise FormatError(f"{where}: object {i} starts at {offset}, expected {expected}")
+        if digest in seen:
+            raise FormatError(f"{where}: holds {OID_PREFIX}{digest.hex()} twice")
+        seen.add(digest)
+        expected = offset + length
+        if expected > table_offset:
+            raise FormatError(f"{where}: objects end at {expected}, table starts at {table_offset}")
+        slots.append(Slot(OID_PREFIX + digest.hex(), offset, length))
+    if expected != table_offset:
+        raise FormatError(f"{where}: objects end at {expected}, table starts at {table_offset}")
+    return tuple(slots)
+
+
+def read_info(f: IO[bytes], size: int, name: str) -> PackInfo:
+    """Read and check a pack's header, footer and table from an open file (three small reads)."""
+    if size < HEADER_SIZE + FOOTER.size:
+        raise FormatError(f"pack {name}: truncated")
+    f.seek(0)
+    kind = check_header(f.read(HEADER_SIZE), name)
+    f.seek(size - FOOTER.size)
+    count = decode_footer(f.read(FOOTER.size), size, name)
+    f.seek(size - FOOTER.size - ENTRY.size * count)
+    return PackInfo(name, size, kind, decode_table(f.read(ENTRY.size * count), size, name))
+
+
+def parse(data: bytes, name: str) -> PackInfo:
+    """Check a whole pack held in memory: structure, every object's hash, and the name."""
+    size = len(data)
+    if size < HEADER_SIZE + FOOTER.size:
+        raise FormatError(f"pack {name}: truncated")
+    kind = check_header(data[:HEADER_SIZE], name)
+    count = decode_footer(data[-FOOTER.size:], size, name)
+    table_offset = size - FOOTER.size - ENTRY.size * count
+    info = PackInfo(name, size, kind, decode_table(data[table_offset:size - FOOTER.size], size, name))
+    for slot in info.slots:
+        if hash_bytes(data[slot.offset:slot.end]) != slot.oid:
+            raise FormatError(f"corrupt object {slot.oid} in pack {name}")
+    if hash_bytes(data)[len(OID_PREFIX):] != name:
+        raise FormatError(f"pack {name}: its bytes do not hash to its name")
+    return info
+
+
+class PackWriter:
+    """Stream objects into a pack, hashing as it goes; `finish` writes the table and returns the pack's info."""
+
+    def __init__(self, out: IO[bytes], kind: int) -> None:
+        self.out = out
+        self.kind = kind
+        self.hasher = new_hasher()
+        self.slots: list[Slot] = []
+        self.size = 0
+        self._write(header(kind))
+
+    def _write(self, data: bytes) -> None:
+        self.hasher.update(data)
+        self.out.write(data)
+        self.size += len(data)
+
+    def fits(self, length: int) -> bool:
+        """Tell whether one more object of this length keeps the pack under its cap (always true when empty)."""
+        room = PACK_CAP - self.size - FOOTER.size - ENTRY.size * (len(self.slots) + 1)
+        return not self.slots or (length <= room and len(self.slots) < MAX_OBJECTS)
+
+    def add(self, oid: Oid, data: bytes) -> Slot:
+        """Append one object (the caller has hashed it)."""
+        slot = Slot(oid, self.size, len(data))
+        self.slots.append(slot)
+        self._write(data)
+        return slot
+
+    def finish(self) -> PackInfo:
+        """Write the table and footer; the pack is named by the hash of every byte written."""
+        table_offset = self.size
+        self._write(encode_table(self.slots))
+        self._write(FOOTER.pack(len(self.slots), table_offset, FOOTER_MAGIC))
+        return PackInfo(self.hasher.hexdigest(), self.size, self.kind, tuple(self.slots))
+
+
+def pack_bytes(objects: Iterable[tuple[Oid, bytes]], kind: int = KIND_DATA) -> tuple[bytes, PackInfo]:
+    """Build a whole pack in memory (tests, small repacks)."""
+    buf = io.BytesIO()
+    writer = PackWriter(buf, kind)
+    for oid, data in objects:
+        writer.add(oid, data)
+    info = writer.finish()
+    return buf.getvalue(), info
