@@ -15,6 +15,7 @@ LAYERS = [
     {"ops"},
     {"transfer"},
     {"cache", "remote", "gitrepo", "workspace"},
+    {"checks"},
     {"store"},
     {"statcache", "lock"},
     {"manifest"},

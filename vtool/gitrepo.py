@@ -156,3 +156,25 @@ def branch_and_tag_tips(root: Path) -> list[str]:
         elif peeled[-1:] == ["commit"]:
             tips.add(peeled[0])
     return sorted(tips)
+
+
+def file_at(root: Path, sha: str, path: str) -> bytes | None:
+    """Return a file's bytes as committed at sha, or None when the commit has no such file."""
+    out = run_git(root, "ls-tree", "-z", "--full-tree", sha, "--", path)
+    info = out.split("\0", 1)[0].split("\t", 1)[0].split()
+    if len(info) != 3 or info[1] != "blob":
+        return None
+    return run_git_bytes(root, "cat-file", "blob", info[2])
+
+
+def last_commit_time(root: Path, path: str, rev: str = "HEAD") -> int | None:
+    """Return when the last commit up to rev that changed path was made (epoch seconds), None if none did."""
+    if not run_git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip():
+        return None  # no commit yet
+    out = run_git(root, "log", "-1", "--format=%ct", rev, "--", path).strip()
+    return int(out) if out else None
+
+
+def has_uncommitted_change(root: Path, path: str) -> bool:
+    """Tell whether path differs from HEAD in the index or the work tree (or is not committed at all)."""
+    return bool(run_git(root, "status", "--porcelain", "--untracked-files=all", "--", path).strip())

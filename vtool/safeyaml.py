@@ -1,4 +1,4 @@
-"""YAML for files anyone may have written (pointers, config): safe tags, no aliases, no duplicate keys, shallow."""
+"""YAML anyone may have written (pointers, config, vtool.yaml): safe tags, no aliases, no duplicate keys, shallow."""
 
 from __future__ import annotations
 
@@ -56,3 +56,41 @@ def describe(exc: Exception) -> str:
         return type(exc).__name__
     line = f" at line {mark.line + 1}" if mark is not None else ""
     return f"{type(exc).__name__}: {str(problem)[:80]}{line}"
+
+
+Lines = dict[tuple[Any, ...], int]
+
+
+def load_with_lines(text: str) -> tuple[Any, Lines]:
+    """Parse strictly like load, and also map each key path (keys and list indexes) to its 1-based line."""
+    loader = StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    lines: Lines = {}
+    if node is not None:
+        _record_lines(node, (), lines)
+    return data, lines
+
+
+def _record_lines(node: yaml.Node, path: tuple[Any, ...], lines: Lines) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _record_lines(value_node, (*path, key), lines)
+            lines[(*path, key)] = key_node.start_mark.line + 1  # the key's own line wins over its value's
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _record_lines(item, (*path, i), lines)
+
+
+def line_of(lines: Lines, path: tuple[Any, ...]) -> int:
+    """Return the line of the deepest known prefix of path (1 when nothing is known)."""
+    for end in range(len(path), -1, -1):
+        if path[:end] in lines:
+            return lines[path[:end]]
+    return 1

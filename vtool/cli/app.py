@@ -25,6 +25,7 @@ from vtool.errors import EXIT_FAILURE, EXIT_INTERRUPTED, VtoolError
 # only the module of the command it names and `--help` reads this table alone, so start-up time, part
 # of every command's latency, does not grow with the number of commands. A new command adds a row.
 START, TRACK, HISTORY, MAINTENANCE = "Start", "Track and sync", "History", "Maintenance"
+QUALITY = "Quality gates"
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ COMMANDS = {
                  "the workspace.", HISTORY),
     "log": Spec("history", "Show the commits that changed each dataset, and what changed.", HISTORY),
     "ls": Spec("history", "List the files of datasets at a revision (default: the workspace pointers).", HISTORY),
+    "validate": Spec("quality", "Check the data against the checks in vtool.yaml (schema, rows, freshness, license, "
+                     "pii, hash).", QUALITY),
     "gc": Spec("maintenance", "Remove objects nothing kept reaches (kept: workspace, branch and tag tips); a dry run "
                 "unless --yes.", MAINTENANCE),
     "verify": Spec("maintenance", "Re-hash every object the targets reach in the cache (or -r remote) and their "
