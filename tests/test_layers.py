@@ -15,7 +15,7 @@ LAYERS = [
     {"ops"},
     {"transfer"},
     {"cache", "remote", "gitrepo", "workspace"},
-    {"checks"},
+    {"checks", "pipeline"},
     {"store"},
     {"statcache", "lock"},
     {"manifest"},

@@ -178,3 +178,90 @@ def last_commit_time(root: Path, path: str, rev: str = "HEAD") -> int | None:
 def has_uncommitted_change(root: Path, path: str) -> bool:
     """Tell whether path differs from HEAD in the index or the work tree (or is not committed at all)."""
     return bool(run_git(root, "status", "--porcelain", "--untracked-files=all", "--", path).strip())
+
+
+def head_commit(root: Path) -> str | None:
+    """Return the commit HEAD names, or None in a repository without commits."""
+    return run_git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip() or None
+
+
+def files_at(root: Path, rev: str, folder: str) -> dict[str, bytes]:
+    """Return every file committed at rev below folder (or the file itself), by repo path."""
+    listing = run_git(root, "ls-tree", "-r", "-z", "--full-tree", rev, "--", folder)
+    blobs: dict[str, str] = {}
+    for record in listing.split("\0"):
+        if record:
+            info, path = record.split("\t", 1)
+            if info.split()[1] == "blob":
+                blobs[path] = info.split()[2]
+    found = read_blobs(root, list(blobs.values()))
+    return {path: found[sha] for path, sha in blobs.items()}
+
+
+def read_blobs(root: Path, shas: list[str]) -> dict[str, bytes]:
+    """Read many blobs through one `git cat-file --batch` process."""
+    wanted = list(dict.fromkeys(shas))
+    if not wanted:
+        return {}
+    proc = subprocess.run(["git", "cat-file", "--batch"], cwd=root, input="\n".join(wanted).encode() + b"\n",
+                          capture_output=True, check=False, env=_git_env(False))
+    if proc.returncode != 0:
+        raise GitError(f"git cat-file failed: {_reason(proc.stderr.decode(errors='replace'), proc.returncode)}")
+    out, pos, found = proc.stdout, 0, {}
+    for sha in wanted:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()
+        if header[-1] == b"missing":
+            raise GitError(f"git object {sha} is missing")
+        size = int(header[2])
+        found[sha] = out[end + 1:end + 1 + size]
+        pos = end + 1 + size + 1
+    return found
+
+
+def uncommitted_files(root: Path) -> list[str]:
+    """List git-tracked files whose content differs from HEAD (staged or not); all of them before a first commit."""
+    if head_commit(root) is None:
+        return [p for p in run_git(root, "ls-files", "-z").split("\0") if p]
+    out = run_git(root, "diff", "HEAD", "--name-only", "--no-renames", "-z", "--")
+    return sorted(p for p in out.split("\0") if p)
+
+
+def file_history(root: Path, path: str) -> list[tuple[str, str, str | None]]:
+    """Walk `git log --all -- path` once: (commit, commit date, blob sha or None where deleted), newest first."""
+    out = run_git(root, "log", "--all", "--no-renames", "--raw", "--no-abbrev", "--format=%x01%H %cI", "--", path)
+    found: list[tuple[str, str, str | None]] = []
+    for chunk in out.split("\x01")[1:]:
+        lines = chunk.strip("\n").split("\n")
+        commit, date = lines[0].split(" ", 1)
+        blob = None
+        for line in lines[1:]:
+            if line.startswith(":") and line.split("\t", 1)[-1] == path:
+                new = line.split()[3]
+                blob = None if not new.strip("0") else new
+        found.append((commit, date, blob))
+    return found
+
+
+def tags(root: Path) -> list[tuple[str, str]]:
+    """List (tag name, commit) of every tag pointing at a commit, in name order."""
+    fmt = "%(refname:short) %(objecttype) %(objectname) %(*objecttype) %(*objectname)"
+    found = []
+    for line in run_git(root, "for-each-ref", f"--format={fmt}", "refs/tags").splitlines():
+        name, kind, sha, *peeled = line.split()
+        if kind == "commit":
+            found.append((name, sha))
+        elif peeled[:1] == ["commit"]:
+            found.append((name, peeled[1]))
+    return sorted(found)
+
+
+def add_worktree(root: Path, folder: Path, rev: str) -> None:
+    """Check rev out, detached, in a new linked worktree at folder."""
+    run_git(root, "worktree", "add", "--detach", "--quiet", str(folder), rev)
+
+
+def remove_worktree(root: Path, folder: Path) -> None:
+    """Remove a linked worktree and its bookkeeping, even with changes in it."""
+    run_git(root, "worktree", "remove", "--force", str(folder), check=False)
+    run_git(root, "worktree", "prune")

@@ -26,6 +26,7 @@ from vtool.errors import EXIT_FAILURE, EXIT_INTERRUPTED, VtoolError
 # of every command's latency, does not grow with the number of commands. A new command adds a row.
 START, TRACK, HISTORY, MAINTENANCE = "Start", "Track and sync", "History", "Maintenance"
 QUALITY = "Quality gates"
+PIPELINES = "Pipelines and lineage"
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ COMMANDS = {
     "ls": Spec("history", "List the files of datasets at a revision (default: the workspace pointers).", HISTORY),
     "validate": Spec("quality", "Check the data against the checks in vtool.yaml (schema, rows, freshness, license, "
                      "pii, hash).", QUALITY),
+    "stage": Spec("pipeline", "Declare pipeline stages in vtool.yaml and list them.", PIPELINES),
+    "repro": Spec("pipeline", "Run stale stages in dependency order; add outputs, write vtool.lock and a run record.",
+                  PIPELINES),
     "gc": Spec("maintenance", "Remove objects nothing kept reaches (kept: workspace, branch and tag tips); a dry run "
                 "unless --yes.", MAINTENANCE),
     "verify": Spec("maintenance", "Re-hash every object the targets reach in the cache (or -r remote) and their "

@@ -1,0 +1,79 @@
+"""Pipeline commands: stage add/list, repro, lineage, check-repro."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Annotated
+
+import typer
+
+from vtool.cli.app import app
+from vtool.cli.common import JsonOpt, command
+from vtool.cli.ui import ui
+from vtool.ops.repro import ReproOptions, repro
+from vtool.ops.stage import StageSpec, stage_add, stage_list
+
+stage_app = typer.Typer(help="Declare pipeline stages in vtool.yaml and list them.", no_args_is_help=True)
+app.add_typer(stage_app, name="stage")
+
+
+
+
+@command(stage_app, "add")
+def stage_add_cmd(
+    name: Annotated[str, typer.Argument(help="Stage name.")],
+    cmd: Annotated[list[str], typer.Argument(help="The command, after --.")],
+    deps: Annotated[list[str] | None, typer.Option("--dep", "-d", help="A dependency (data or code).")] = None,
+    outs: Annotated[list[str] | None, typer.Option("--out", "-o", help="An output, added like vtool add.")] = None,
+    metrics: Annotated[list[str] | None, typer.Option("--metric", "-m", help="A small output kept in git.")] = None,
+    params: Annotated[list[str] | None, typer.Option("--params", "-p", help="FILE:KEY,KEY read from a params file.")]
+    = None,
+    env: Annotated[list[str] | None, typer.Option("--env", help="Environment component that makes it stale.")]
+    = None,
+    wdir: Annotated[str, typer.Option("--wdir", "-w", help="Working folder of the command.")] = ".",
+    json_out: JsonOpt = False,
+) -> None:
+    """Add or replace a stage in vtool.yaml: vtool stage add NAME -d DEP -o OUT -- CMD."""
+    line = cmd[0] if len(cmd) == 1 else shlex.join(cmd)
+    result = stage_add(StageSpec(name, line, deps or [], outs or [], metrics or [], params or [], env or [], wdir))
+    if json_out:
+        return ui.json(result)
+    ui.info(f"{'replaced' if result.replaced else 'added'} stage {result.stage} in {result.file}")
+
+
+@command(stage_app, "list")
+def stage_list_cmd(json_out: JsonOpt = False) -> None:
+    """List stages in dependency order, with whether each is up to date."""
+    result = stage_list(ui.progress())
+    if json_out:
+        return ui.json(result)
+    if not result.stages:
+        ui.print("no stages (vtool stage add NAME -d DEP -o OUT -- CMD)")
+    for s in result.stages:
+        state = "up to date" if s.up_to_date else "stale: " + "; ".join(s.reasons)
+        ui.print(f"{s.name}: {state}")
+        ui.print(f"    deps: {', '.join(s.deps) or '-'}  outs: {', '.join(s.outs + s.metrics) or '-'}")
+
+
+@command(app, "repro")
+def repro_cmd(
+    stages: Annotated[list[str] | None, typer.Argument(help="Stages to bring up to date (and what they need).")]
+    = None,
+    dry: Annotated[bool, typer.Option("--dry", help="Only say which stages would run, and why.")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Run even stages that are up to date.")] = False,
+    downstream: Annotated[bool, typer.Option("--downstream", help="Also run the stages that use them.")] = False,
+    no_run_cache: Annotated[bool, typer.Option("--no-run-cache", help="Never restore outputs of an earlier run.")]
+    = False,
+    image: Annotated[str | None, typer.Option("--image", help="Container image digest to record.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run stale stages in dependency order; add outputs, write vtool.lock and a run record."""
+    result = repro(ReproOptions(stages or [], dry, force, downstream, not no_run_cache, image), ui.progress())
+    if json_out:
+        return ui.json(result)
+    for run in result.stages:
+        why = f" ({'; '.join(run.reasons)})" if run.reasons else ""
+        ui.print(f"{run.stage}: {run.action}{why}")
+    if result.git_paths:
+        ui.info("To track the changes with git, run:")
+        ui.info(f"    git add {' '.join(shlex.quote(p) for p in result.git_paths)}")
