@@ -12,6 +12,7 @@ from typing import IO
 from vtool.errors import CacheError, CorruptObjectError
 from vtool.fsutil import READ_ONLY, atomic_writer, is_hex, remove_file, sync_filesystem, temp_path_for
 from vtool.hashing import CHUNK_SIZE, OID_PREFIX, Oid, hash_bytes, hash_file, new_hasher, oid_of
+from vtool.statcache import is_settled
 
 FANOUT = 2
 QUARANTINE = "quarantine"
@@ -58,6 +59,26 @@ class Cache:
                 present = set()
             absent.update(f"{OID_PREFIX}{folder}{rest}" for rest in rests - present)
         return absent
+
+    def signature(self) -> str | None:
+        """Sum up the cache's folders (inode, mtime) so a caller can tell that no object went away since.
+
+        Removing or moving an object out changes its folder's mtime, so an equal signature means every
+        object seen before is still there. None when a folder changed within the racy window (a removal in
+        the same clock tick would keep its mtime) or there is no cache yet.
+        """
+        now = time.time_ns()
+        try:
+            top = os.stat(self.root)
+            with os.scandir(self.root) as it:
+                stats = [(e.name, e.stat(follow_symlinks=False)) for e in it if e.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            return None
+        stats.append(("", top))
+        if not all(is_settled(st.st_mtime_ns, st.st_mtime_ns, now) for _, st in stats):
+            return None
+        return hash_bytes("\n".join(sorted(f"{name}\0{st.st_ino}\0{st.st_mtime_ns}" for name, st in stats)).encode(
+            "utf-8", "surrogateescape"))
 
     def _folder(self, oid: Oid) -> Path:
         folder = self.path(oid).parent

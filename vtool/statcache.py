@@ -1,4 +1,9 @@
-"""Remembers the hash of each workspace file by (inode, size, mtime, ctime) so unchanged files are never re-hashed."""
+"""Remembers what a walk established, so an unchanged workspace is never re-hashed nor its manifests rebuilt.
+
+Three tables in one sqlite file, written in one transaction (a kill leaves the old rows or the new ones):
+the oid of each file by (inode, size, mtime, ctime); the manifest entry of each folder by its signature;
+and the root oids the cache was found to hold in full, by the cache's own signature.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +23,16 @@ RACY_WINDOW_NS = 50_000_000
 COARSE_WINDOW_NS = 2_000_000_000
 NS_PER_SECOND = 1_000_000_000
 BUSY_TIMEOUT_S = 30.0
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS stat (
-    path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
-    oid TEXT, recorded_ns INTEGER
-) WITHOUT ROWID
-"""
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS stat (
+        path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
+        oid TEXT, recorded_ns INTEGER
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS folder (
+        path TEXT PRIMARY KEY, signature TEXT, oid TEXT, size INTEGER, files INTEGER
+    ) WITHOUT ROWID""",
+    "CREATE TABLE IF NOT EXISTS complete (oid TEXT PRIMARY KEY, cache TEXT) WITHOUT ROWID",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +50,23 @@ class Stamp:
         return cls(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+@dataclass(frozen=True, slots=True)
+class FolderMemo:
+    """A folder's manifest entry as last built, and the signature of what the folder held then."""
+
+    signature: str
+    oid: Oid
+    size: int
+    files: int
+
+
 def _window(mtime_ns: int) -> int:
     return COARSE_WINDOW_NS if mtime_ns % NS_PER_SECOND == 0 else RACY_WINDOW_NS
+
+
+def is_settled(mtime_ns: int, ctime_ns: int, at_ns: int) -> bool:
+    """Tell whether, at at_ns, a file stamped so was older than the racy window (a same-tick edit keeps stamps)."""
+    return at_ns - max(mtime_ns, ctime_ns) >= _window(mtime_ns)
 
 
 def changed_ns(stamp: Stamp) -> int:
@@ -72,13 +96,18 @@ class StatCache:
             self._db = self._open(db_path)
         self._rows: dict[str, tuple[int, int, int, int, str, int]] | None = None
         self._pending: dict[str, tuple[Stamp, Oid, int | None]] = {}
+        self._folders: dict[str, FolderMemo] | None = None
+        self._new_folders: dict[str, FolderMemo] = {}
+        self._gone_folders: set[str] = set()
+        self._complete: dict[Oid, str] = {}
 
     @staticmethod
     def _open(db_path: Path) -> sqlite3.Connection:
         db = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(SCHEMA)
+        for statement in SCHEMA:
+            db.execute(statement)
         return db
 
     def _load(self) -> dict[str, tuple[int, int, int, int, str, int]]:
@@ -95,9 +124,34 @@ class StatCache:
         ino, size, mtime_ns, ctime_ns, oid, recorded_ns = row
         if (ino, size, mtime_ns, ctime_ns) != (stamp.ino, stamp.size, stamp.mtime_ns, stamp.ctime_ns):
             return None
-        if recorded_ns - changed_ns(stamp) < _window(mtime_ns):
+        if not is_settled(mtime_ns, ctime_ns, recorded_ns):
             return None  # read too soon after its last change: a same-tick edit would have kept this stamp
         return oid
+
+    def folders(self) -> dict[str, FolderMemo]:
+        """Return every remembered folder by repo-relative path (one query, a row per folder)."""
+        if self._folders is None:
+            cursor = self._db.execute("SELECT path, signature, oid, size, files FROM folder")
+            self._folders = {row[0]: FolderMemo(*row[1:]) for row in cursor}
+        return self._folders
+
+    def remember_folder(self, path: str, memo: FolderMemo) -> None:
+        """Queue a folder's entry; the caller vouches that every stamp under it was settled."""
+        self._new_folders[path] = memo
+
+    def forget_folders(self, under: str, kept: set[str]) -> None:
+        """Queue the removal of remembered folders at or below `under` that are not in kept (they are gone)."""
+        prefix = under + "/"
+        self._gone_folders.update(p for p in self.folders() if (p == under or p.startswith(prefix)) and p not in kept)
+
+    def complete_at(self, oid: Oid) -> str | None:
+        """Return the cache signature at which every object under root oid was last found in the cache."""
+        row = self._db.execute("SELECT cache FROM complete WHERE oid = ?", (oid,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def remember_complete(self, oid: Oid, cache_signature: str) -> None:
+        """Queue that the cache held every object under oid when its signature was cache_signature."""
+        self._complete[oid] = cache_signature
 
     def record(self, path: str, stamp: Stamp, oid: Oid, read_ns: int | None = None) -> None:
         """Queue an entry; read_ns is when hashing began (None for a file we just wrote ourselves)."""
@@ -105,7 +159,7 @@ class StatCache:
 
     def flush(self) -> None:
         """Write queued entries in one transaction; files we wrote are stamped once the racy window is past."""
-        if not self._pending:
+        if not (self._pending or self._new_folders or self._gone_folders or self._complete):
             return
         written = [changed_ns(stamp) for stamp, _, read_ns in self._pending.values() if read_ns is None]
         if written:
@@ -113,12 +167,25 @@ class StatCache:
         now = time.time_ns()
         rows = [(p, s.ino, s.size, s.mtime_ns, s.ctime_ns, oid, now if read_ns is None else read_ns)
                 for p, (s, oid, read_ns) in self._pending.items()]
+        folders = [(p, m.signature, m.oid, m.size, m.files) for p, m in self._new_folders.items()]
         with self._db:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.executemany("DELETE FROM folder WHERE path = ?", [(p,) for p in self._gone_folders])
+            self._db.executemany("INSERT OR REPLACE INTO folder VALUES (?, ?, ?, ?, ?)", folders)
+            if self._complete:  # rows for an older cache signature can never match again
+                self._db.execute("DELETE FROM complete")
+                self._db.executemany("INSERT INTO complete VALUES (?, ?)", list(self._complete.items()))
         if self._rows is not None:
             self._rows.update({row[0]: row[1:] for row in rows})
+        if self._folders is not None:
+            for path in self._gone_folders:
+                self._folders.pop(path, None)
+            self._folders.update(self._new_folders)
         self._pending.clear()
+        self._new_folders.clear()
+        self._gone_folders.clear()
+        self._complete.clear()
 
     def close(self) -> None:
         """Flush and close the database."""

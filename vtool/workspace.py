@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +21,17 @@ from vtool.fsutil import (
     temp_path_for,
     try_reflink,
 )
-from vtool.hashing import CHUNK_SIZE, Oid, hash_file, new_hasher, oid_of
+from vtool.hashing import CHUNK_SIZE, Oid, hash_bytes, hash_file, new_hasher, oid_of
 from vtool.manifest import KIND_DIR, KIND_EXEC, KIND_FILE, Entry
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.statcache import Stamp, StatCache, changed_ns, settle
+from vtool.statcache import COARSE_WINDOW_NS, FolderMemo, Stamp, StatCache, changed_ns, is_settled, settle
 
 Hasher = Callable[[str], tuple[Oid, int]]
+
+
+# Part of every folder signature: bump it when what a signature covers or the manifest format changes,
+# so remembered folders from an older vtool never match.
+SIGNATURE_VERSION = "vtool-folder-1"
 
 
 @dataclass(slots=True)
@@ -37,18 +42,31 @@ class _File:
     stamp: Stamp
     executable: bool
     oid: Oid | None = None
+    vouched: bool = True  # False when the file changed while it was hashed
 
 
 @dataclass(slots=True)
 class _Folder:
+    """A listed folder: its raw stat results, its signature and, once known, its manifest entry."""
+
     name: str
-    files: list[_File] = field(default_factory=list)
+    rel: str
+    listed: list[tuple[str, str, os.stat_result, bool]] = field(default_factory=list)
     folders: list[_Folder] = field(default_factory=list)
+    signature: str = ""
+    settled: bool = True  # every stamp below was older than the racy window when the walk began
+    files: list[_File] = field(default_factory=list)  # built only for a folder that is not reused
+    entry: Entry | None = None
+    reused: bool = False
 
 
 @dataclass(frozen=True)
 class Tree:
-    """A scanned dataset: its root oid and, for folders, every manifest by oid and every file by path."""
+    """A scanned dataset: its root oid and, for folders, the manifests and files of every folder it rebuilt.
+
+    complete is False when unchanged folders were taken as the stat cache remembers them (scan with
+    reuse): their manifests and files are then not listed.
+    """
 
     kind: str
     oid: Oid
@@ -57,6 +75,7 @@ class Tree:
     manifests: dict[Oid, bytes]
     file_oids: dict[str, Entry]
     hashed: int
+    complete: bool = True
 
     def load(self, oid: Oid) -> list[Entry]:
         """Read one of this tree's manifests (a manifest.Loader)."""
@@ -82,38 +101,78 @@ def _cache_link(path: str, cache_root: Path | None) -> os.stat_result | None:
     return os.stat(target)
 
 
-def _walk(path: str, rel: str, name: str, cache_root: Path | None, depth: int = 0) -> _Folder:
-    """List a folder recursively with one lstat per file; paths stay strings on this hot path."""
+def _walk(path: str, rel: str, name: str, cache_root: Path | None, since_ns: int, depth: int = 0) -> _Folder:
+    """List a folder recursively with one scandir pass and one lstat per file; paths stay strings.
+
+    Names are checked later, and only in folders that changed: a reused folder's names are the ones
+    checked when it was remembered (its signature covers them).
+    """
     if depth > manifest.MAX_DEPTH:
         raise WorkspaceError(f"{rel}: folders nest deeper than {manifest.MAX_DEPTH} levels")
-    folder = _Folder(name)
+    folder = _Folder(name, rel)
+    listed = folder.listed
     with os.scandir(path) as it:
         for entry in it:
             ename = entry.name
             if is_temp_name(ename):
                 continue
-            child_rel = f"{rel}/{ename}"
-            if not manifest.is_plain_name(ename):
-                manifest.check_name(ename, child_rel)
             if entry.is_dir(follow_symlinks=False):
-                folder.folders.append(_walk(entry.path, child_rel, ename, cache_root, depth + 1))
+                folder.folders.append(_walk(entry.path, f"{rel}/{ename}", ename, cache_root, since_ns, depth + 1))
             elif entry.is_file(follow_symlinks=False):
                 st = entry.stat(follow_symlinks=False)
-                folder.files.append(_File(ename, entry.path, child_rel, Stamp.of(st), bool(st.st_mode & EXEC_BITS)))
+                listed.append((ename, entry.path, st, st.st_mode & EXEC_BITS != 0))
             elif entry.is_symlink():
                 linked = _cache_link(entry.path, cache_root)
                 if linked is None:
-                    raise WorkspaceError(f"{child_rel} is a symlink; vtool does not track symlinks", "replace it")
-                folder.files.append(_File(ename, entry.path, child_rel, Stamp.of(linked), False))
+                    raise WorkspaceError(f"{rel}/{ename} is a symlink; vtool does not track symlinks", "replace it")
+                listed.append((ename, entry.path, linked, False))
             else:
-                raise WorkspaceError(f"{child_rel} is not a regular file or folder")
+                raise WorkspaceError(f"{rel}/{ename} is not a regular file or folder")
+    _sign(folder, since_ns)
     return folder
 
 
-def _all_files(folder: _Folder) -> list[_File]:
+def _sign(folder: _Folder, since_ns: int) -> None:
+    """Hash what the folder holds (names, stamps, exec bits, subfolder signatures) into its signature.
+
+    An equal signature proves an unchanged folder only if every stamp in it was settled (older than the
+    racy window) when it was remembered, the stat cache's own rule; so an unsettled folder is never remembered.
+    """
+    listed = folder.listed
+    parts = [f"{name}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{executable:d}"
+             for name, _, st, executable in listed]
+    if listed:
+        newest = max(max(st.st_mtime_ns for _, _, st, _ in listed), max(st.st_ctime_ns for _, _, st, _ in listed))
+        # Older than the widest window: settled whatever the clock's resolution, without a test per file.
+        folder.settled = since_ns - newest >= COARSE_WINDOW_NS or all(
+            is_settled(st.st_mtime_ns, st.st_ctime_ns, since_ns) for _, _, st, _ in listed)
+    for sub in folder.folders:
+        parts.append(f"{sub.name}/\0{sub.signature}")
+        folder.settled = folder.settled and sub.settled
+    parts.sort()
+    folder.signature = hash_bytes("\n".join([SIGNATURE_VERSION, *parts]).encode("utf-8", "surrogateescape"))
+
+
+def _check_names(folder: _Folder) -> None:
+    """Refuse a name that is unsafe or would break the manifest format, before anything is hashed."""
+    for name in [name for name, _, _, _ in folder.listed] + [sub.name for sub in folder.folders]:
+        if not manifest.is_plain_name(name):
+            manifest.check_name(name, f"{folder.rel}/{name}")
+
+
+def _pending(folder: _Folder, remembered: dict[str, FolderMemo]) -> list[_File]:
+    """Reuse every folder whose signature the stat cache remembers; return the files of all the others."""
+    memo = remembered.get(folder.rel)
+    if memo is not None and memo.signature == folder.signature:
+        folder.entry = Entry(folder.name, KIND_DIR, memo.oid, memo.size, memo.files)
+        folder.reused = True
+        return []
+    _check_names(folder)
+    folder.files = [_File(name, path, f"{folder.rel}/{name}", Stamp.of(st), executable)
+                    for name, path, st, executable in folder.listed]
     out = list(folder.files)
     for sub in folder.folders:
-        out.extend(_all_files(sub))
+        out.extend(_pending(sub, remembered))
     return out
 
 
@@ -137,6 +196,8 @@ def _fill_oids(files: list[_File], stats: StatCache, hasher: Hasher, jobs: int, 
         after = Stamp.of(os.lstat(f.path))
         if after == f.stamp:
             stats.record(f.rel, f.stamp, oid, read_ns)
+        else:
+            f.vouched = False
         f.oid = oid
         progress.advance(1, f.stamp.size)
 
@@ -150,7 +211,11 @@ def _fill_oids(files: list[_File], stats: StatCache, hasher: Hasher, jobs: int, 
     return len(misses)
 
 
-def _build(folder: _Folder, prefix: str, manifests: dict[Oid, bytes], flat: dict[str, Entry]) -> Entry:
+def _build(folder: _Folder, prefix: str, manifests: dict[Oid, bytes], flat: dict[str, Entry],
+           stats: StatCache) -> Entry:
+    """Return the folder's entry, building the manifest of every folder not reused, and remember it."""
+    if folder.entry is not None:
+        return folder.entry
     entries: list[Entry] = []
     for f in folder.files:
         assert f.oid is not None
@@ -158,15 +223,31 @@ def _build(folder: _Folder, prefix: str, manifests: dict[Oid, bytes], flat: dict
         entries.append(e)
         flat[prefix + f.name] = e
     for sub in folder.folders:
-        entries.append(_build(sub, f"{prefix}{sub.name}/", manifests, flat))
+        entries.append(_build(sub, f"{prefix}{sub.name}/", manifests, flat, stats))
     oid, data = manifest.build(entries)
     manifests[oid] = data
-    return Entry(folder.name, KIND_DIR, oid, sum(e.size for e in entries), sum(e.files for e in entries))
+    folder.entry = Entry(folder.name, KIND_DIR, oid, sum(e.size for e in entries), sum(e.files for e in entries))
+    # Remembered only if every oid in it is vouched for by a settled stamp, here and in every subfolder.
+    folder.settled = (folder.settled and all(f.vouched for f in folder.files)
+                      and all(sub.settled for sub in folder.folders))
+    if folder.settled:
+        stats.remember_folder(folder.rel, FolderMemo(folder.signature, oid, folder.entry.size, folder.entry.files))
+    return folder.entry
+
+
+def _all_folders(folder: _Folder) -> Iterator[_Folder]:
+    yield folder
+    for sub in folder.folders:
+        yield from _all_folders(sub)
 
 
 def scan(root: Path, rel: str, stats: StatCache, hasher: Hasher, jobs: int = 1,
-         progress: Progress = NULL_PROGRESS, cache_root: Path | None = None) -> Tree:
-    """Describe the tracked path rel (file or folder) as a Tree, hashing only files the stat cache cannot vouch for."""
+         progress: Progress = NULL_PROGRESS, cache_root: Path | None = None, reuse: bool = False) -> Tree:
+    """Describe the tracked path rel (file or folder) as a Tree, hashing only files the stat cache cannot vouch for.
+
+    With reuse, a folder whose signature the stat cache remembers is taken as it was without a look at its
+    files: the root oid is exact, but the Tree is not complete (status needs no more).
+    """
     path = root / rel
     st = _cache_link(str(path), cache_root) if path.is_symlink() else None
     st = st or _stat_file(path, rel)
@@ -176,12 +257,17 @@ def scan(root: Path, rel: str, stats: StatCache, hasher: Hasher, jobs: int = 1,
         assert f.oid is not None
         entry = Entry(f.name, KIND_EXEC if f.executable else KIND_FILE, f.oid, f.stamp.size, 1)
         return Tree("file", f.oid, f.stamp.size, 1, {}, {"": entry}, hashed)
-    top = _walk(str(path), rel, path.name, cache_root)
-    hashed = _fill_oids(_all_files(top), stats, hasher, jobs, progress)
+    top = _walk(str(path), rel, path.name, cache_root, time.time_ns())
+    pending = _pending(top, stats.folders() if reuse else {})
+    hashed = _fill_oids(pending, stats, hasher, jobs, progress)
     manifests: dict[Oid, bytes] = {}
     flat: dict[str, Entry] = {}
-    root_entry = _build(top, "", manifests, flat)
-    return Tree("dir", root_entry.oid, root_entry.size, root_entry.files, manifests, flat, hashed)
+    root_entry = _build(top, "", manifests, flat, stats)
+    folders = list(_all_folders(top))
+    if manifests:  # something was rebuilt: forget the remembered folders under rel that are gone
+        stats.forget_folders(rel, {f.rel for f in folders})
+    return Tree("dir", root_entry.oid, root_entry.size, root_entry.files, manifests, flat, hashed,
+                complete=not any(f.reused for f in folders))
 
 
 def link_out(src: Path, dest: Path, entry: Entry, link: str, check_shared: bool) -> bool:

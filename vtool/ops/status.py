@@ -63,16 +63,25 @@ def _one(project: Project, ds: Dataset) -> DatasetStatus:
     if not os.path.lexists(project.root / ds.data_rel):
         missing = count_missing(project, pointer, None)
         return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, NOT_IN_WORKSPACE, missing_from_cache=missing)
-    tree = scan(project.root, ds.data_rel, project.stats, hash_file, project.config.jobs, project.progress,
-                project.config.cache_dir)
+    tree = _scan(project, ds, reuse=True)
     if tree.kind == pointer.kind and tree.oid == pointer.oid:
+        if not tree.complete and not holds_all(project, pointer):  # count exactly what is missing
+            tree = _scan(project, ds, reuse=False)
         missing = count_missing(project, pointer, tree)
         state = NOT_IN_CACHE if missing else IN_SYNC
         return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, state, missing_from_cache=missing,
                              hashed=tree.hashed)
     added, modified, deleted = _changes(project, pointer, tree)
+    if not tree.complete and not (added or modified or deleted):  # a reused folder's manifest was needed
+        tree = _scan(project, ds, reuse=False)
+        added, modified, deleted = _changes(project, pointer, tree)
     return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, MODIFIED, added, modified, deleted,
                          count_missing(project, pointer, None), tree.hashed)
+
+
+def _scan(project: Project, ds: Dataset, reuse: bool) -> Tree:
+    return scan(project.root, ds.data_rel, project.stats, hash_file, project.config.jobs, project.progress,
+                project.config.cache_dir, reuse=reuse)
 
 
 def _changes(project: Project, pointer: Pointer, tree: Tree) -> tuple[list[str], list[str], list[str]]:
@@ -96,12 +105,26 @@ def tree_loader(project: Project, tree: Tree | None = None) -> manifest.Loader:
     return load
 
 
+def holds_all(project: Project, pointer: Pointer) -> bool:
+    """Tell, without listing the cache, that it held every object of the pointer and nothing has left it since."""
+    signature = project.cache.signature()
+    return signature is not None and project.stats.complete_at(pointer.oid) == signature
+
+
 def count_missing(project: Project, pointer: Pointer, tree: Tree | None) -> int:
-    """Count the pointer's objects (files and manifests) the cache lacks; truncation is checkout's and verify's job."""
+    """Count the pointer's objects (files and manifests) the cache lacks; truncation is checkout's and verify's job.
+
+    tree, when given, must be complete. A root found whole before is not listed again while the cache's
+    signature says nothing has left the cache since.
+    """
     cache = project.cache
     if pointer.kind == "file":
         return 0 if cache.has(pointer.oid, pointer.size) else 1
+    signature = cache.signature()  # taken before the listing: an object removed after it changes it
+    if signature is not None and project.stats.complete_at(pointer.oid) == signature:
+        return 0
     if tree is not None:
+        assert tree.complete, "count_missing needs every manifest and file of the tree"
         manifests = list(tree.manifests)
         files = tree.file_oids.values()
     else:
@@ -111,4 +134,7 @@ def count_missing(project: Project, pointer: Pointer, tree: Tree | None) -> int:
             return 1
         manifests = [pointer.oid] + [e.oid for _, e in walked if e.is_dir]
         files = [e for _, e in walked if not e.is_dir]
-    return len(cache.missing({*manifests, *(e.oid for e in files)}))
+    missing = len(cache.missing({*manifests, *(e.oid for e in files)}))
+    if not missing and signature is not None:
+        project.stats.remember_complete(pointer.oid, signature)
+    return missing

@@ -1,0 +1,203 @@
+"""Folders remembered by signature: an unchanged folder is taken as it was, a changed or racy one never is."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from projectkit import Project
+
+from vtool.cache import Cache
+from vtool.hashing import hash_bytes, hash_file
+from vtool.statcache import COARSE_WINDOW_NS, RACY_WINDOW_NS, StatCache
+from vtool.workspace import scan
+
+OLD_NS = 10 * COARSE_WINDOW_NS + 123  # age of "old" files: settled whatever the clock's resolution
+
+
+def _files(root: Path, files: dict[str, bytes], age_ns: int = OLD_NS) -> None:
+    """Write files dated age_ns in the past (mtime; ctime is now, so callers wait it out or keep it fresh)."""
+    when = time.time_ns() - age_ns
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.utime(path, ns=(when, when))
+
+
+def _settle() -> None:
+    """Let every ctime written so far age past the racy window."""
+    time.sleep(2 * RACY_WINDOW_NS / 1e9)
+
+
+def _counting_hasher(calls: list[str]):
+    def hasher(path: str) -> tuple[str, int]:
+        calls.append(path)
+        return hash_file(path)
+    return hasher
+
+
+def test_an_unchanged_folder_is_reused_without_reading_its_files(tmp_path: Path) -> None:
+    _files(tmp_path, {"data/a": b"a", "data/sub/b": b"b", "data/sub/deeper/c": b"c"})
+    _settle()
+    stats = StatCache(tmp_path / "stat.db")
+    full = scan(tmp_path, "data", stats, hash_file)
+    stats.flush()
+    assert set(stats.folders()) == {"data", "data/sub", "data/sub/deeper"}
+    calls: list[str] = []
+    reused = scan(tmp_path, "data", stats, _counting_hasher(calls), reuse=True)
+    assert (reused.oid, reused.size, reused.files) == (full.oid, full.size, full.files)
+    assert (reused.complete, reused.hashed, reused.manifests, reused.file_oids, calls) == (False, 0, {}, {}, [])
+    assert full.complete
+    stats.close()
+
+
+def test_a_change_deep_down_rebuilds_only_the_folders_on_its_path(tmp_path: Path) -> None:
+    _files(tmp_path, {"data/a": b"a", "data/sub/b": b"b", "data/other/c": b"c"})
+    _settle()
+    stats = StatCache(tmp_path / "stat.db")
+    scan(tmp_path, "data", stats, hash_file)
+    stats.flush()
+    _files(tmp_path, {"data/sub/b": b"B, longer"})
+    reused = scan(tmp_path, "data", stats, hash_file, reuse=True)
+    full = scan(tmp_path, "data", StatCache(tmp_path / "fresh.db"), hash_file)
+    assert reused.oid == full.oid
+    assert set(reused.file_oids) == {"a", "sub/b"}  # data/other was taken as remembered
+    assert reused.file_oids["sub/b"].oid == hash_bytes(b"B, longer")
+    stats.close()
+
+
+@pytest.mark.parametrize("change", ["same size, same mtime", "renamed", "removed", "added", "chmod +x",
+                                    "new empty folder"])
+def test_every_kind_of_change_is_seen_through_a_remembered_folder(tmp_path: Path, change: str) -> None:
+    _files(tmp_path, {"data/a": b"aaaa", "data/sub/b": b"bbbb"})
+    _settle()
+    stats = StatCache(tmp_path / "stat.db")
+    scan(tmp_path, "data", stats, hash_file)
+    stats.flush()
+    target = tmp_path / "data" / "sub" / "b"
+    if change == "same size, same mtime":
+        st = os.stat(target)
+        target.write_bytes(b"BBBB")
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    elif change == "renamed":
+        target.rename(target.with_name("b2"))
+    elif change == "removed":
+        target.unlink()
+    elif change == "added":
+        _files(tmp_path, {"data/sub/new": b"n"})
+    elif change == "chmod +x":
+        target.chmod(0o755)
+    else:
+        (tmp_path / "data" / "sub" / "empty").mkdir()
+    reused = scan(tmp_path, "data", stats, hash_file, reuse=True)
+    assert reused.oid == scan(tmp_path, "data", StatCache(tmp_path / "fresh.db"), hash_file).oid
+    stats.close()
+
+
+def test_a_folder_with_a_file_inside_the_racy_window_is_never_remembered(tmp_path: Path) -> None:
+    # git's racy rule at folder level: a same-size edit in the same clock tick as our walk keeps every
+    # stamp field, so a folder whose newest stamp is that young must not be vouched for by its signature.
+    _files(tmp_path, {"data/old/a": b"a"})
+    _settle()
+    _files(tmp_path, {"data/fresh/b": b"b"}, age_ns=0)
+    stats = StatCache(tmp_path / "stat.db")
+    scan(tmp_path, "data", stats, hash_file, reuse=True)
+    stats.flush()
+    assert set(stats.folders()) == {"data/old"}  # neither the fresh folder nor any folder above it
+    target = tmp_path / "data" / "fresh" / "b"
+    st = os.stat(target)
+    target.write_bytes(b"B")  # same size, mtime put back: only the content differs
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert scan(tmp_path, "data", stats, hash_file, reuse=True).oid == scan(
+        tmp_path, "data", StatCache(tmp_path / "fresh.db"), hash_file).oid
+    stats.close()
+
+
+def test_a_file_changing_while_it_is_hashed_keeps_its_folder_unremembered(tmp_path: Path) -> None:
+    _files(tmp_path, {"data/f": b"before"})
+    _settle()
+
+    def hasher(p: str) -> tuple[str, int]:
+        result = hash_file(p)
+        Path(p).write_bytes(b"after, longer")
+        return result
+
+    stats = StatCache(tmp_path / "stat.db")
+    scan(tmp_path, "data", stats, hasher)
+    stats.flush()
+    assert stats.folders() == {}
+    assert scan(tmp_path, "data", stats, hash_file, reuse=True).file_oids["f"].oid == hash_bytes(b"after, longer")
+    stats.close()
+
+
+def test_folders_that_are_gone_are_forgotten(tmp_path: Path) -> None:
+    _files(tmp_path, {"data/keep/a": b"a", "data/gone/b": b"b", "database/c": b"c"})
+    _settle()
+    stats = StatCache(tmp_path / "stat.db")
+    scan(tmp_path, "data", stats, hash_file)
+    scan(tmp_path, "database", stats, hash_file)
+    stats.flush()
+    (tmp_path / "data" / "gone" / "b").unlink()
+    (tmp_path / "data" / "gone").rmdir()
+    scan(tmp_path, "data", stats, hash_file, reuse=True)
+    stats.close()
+    assert set(StatCache(tmp_path / "stat.db").folders()) == {"data", "data/keep", "database"}
+
+
+def test_a_failed_write_leaves_files_and_folders_as_they_were(tmp_path: Path) -> None:
+    # One transaction: a kill (here, an error) between the two tables never leaves folder rows that
+    # vouch for files whose rows were not written, nor the reverse.
+    _files(tmp_path, {"data/a": b"a"})
+    _settle()
+    stats = StatCache(tmp_path / "stat.db")
+    scan(tmp_path, "data", stats, hash_file)
+    real = stats._db
+
+    class Failing:
+        def __getattr__(self, name: str):
+            return getattr(real, name)
+
+        def __enter__(self):
+            return real.__enter__()
+
+        def __exit__(self, *exc):
+            return real.__exit__(*exc)
+
+        def executemany(self, sql: str, rows):
+            if "INTO folder" in sql:
+                raise sqlite3.OperationalError("disk I/O error")
+            return real.executemany(sql, rows)
+
+    stats._db = Failing()  # type: ignore[assignment]
+    with pytest.raises(sqlite3.OperationalError):
+        stats.flush()
+    reopened = sqlite3.connect(tmp_path / "stat.db")
+    assert reopened.execute("SELECT count(*) FROM stat").fetchone() == (0,)
+    assert reopened.execute("SELECT count(*) FROM folder").fetchone() == (0,)
+    reopened.close()
+    real.close()
+
+
+def _status_without_listing_the_cache(project: Project, monkeypatch: pytest.MonkeyPatch) -> dict:
+    def refuse(self: Cache, oids: object) -> set[str]:
+        raise AssertionError("status listed the cache although nothing could be missing")
+    with monkeypatch.context() as patch:
+        patch.setattr(Cache, "missing", refuse)
+        return project.status()
+
+
+def test_status_lists_the_cache_only_when_an_object_may_have_left_it(project: Project,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    _files(project.root, {"data/a.txt": b"a", "data/sub/b.txt": b"b"})
+    project.add("data")
+    _settle()
+    assert project.status()["data"]["state"] == "in sync"  # lists the cache once, then remembers it whole
+    assert _status_without_listing_the_cache(project, monkeypatch)["data"]["state"] == "in sync"
+    project.object_path(hash_bytes(b"b")).unlink()
+    _settle()
+    after = project.status()["data"]
+    assert (after["state"], after["missing_from_cache"]) == ("not in cache", 1)
