@@ -1,4 +1,7 @@
-"""Integration fixtures: one real S3 server per kind per session, a fresh bucket per test."""
+"""Integration fixtures: one real S3 server per kind per session, a fresh bucket per test.
+
+The project fixtures (project, git_repo, remote_dir...) come from the projectkit plugin (root conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
-from projectfixtures import git_repo, git_template, project, project_template
 
 from integration.s3helpers import TEST_PREFIX, S3Bucket, admin_client, drop_bucket, new_bucket_name
 from integration.s3server import BINARIES, S3Server, available_kinds, find_binary
-
-__all__ = ["git_repo", "git_template", "project", "project_template"]
 
 # Session teardown throws the data away, so there is no point waiting out weed's 15 s gRPC drain.
 TEARDOWN_GRACE = 2.0

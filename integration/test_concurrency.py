@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import xxhash
-from projectkit import Project, Result, git_in
+from projectkit import Result, Workdir, git_in
 
 from integration.s3helpers import S3Bucket
 from vtool import manifest
@@ -32,14 +32,14 @@ PROMPT_S = 8.0
 HEX = frozenset("0123456789abcdef")
 
 
-def _dataset(project: Project, base: str, files: int, seed: int) -> None:
+def _dataset(project: Workdir, base: str, files: int, seed: int) -> None:
     rng = random.Random(seed)
     for i in range(files):
         project.write(f"{base}/part-{i // 50}/f{i:03}.bin", rng.randbytes(8 * 1024))
     project.write(f"{base}/big.bin", rng.randbytes(4 * 1024 * 1024))
 
 
-def _start(project: Project, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def _start(project: Workdir, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "vtool", *args], cwd=project.root,
                             env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
@@ -50,7 +50,7 @@ def _finish(proc: subprocess.Popen[str]) -> Result:
     return Result(proc.returncode, out, err)
 
 
-def _all_at_once(*runs: tuple[Project, tuple[str, ...]], env: dict[str, str] | None = None) -> list[Result]:
+def _all_at_once(*runs: tuple[Workdir, tuple[str, ...]], env: dict[str, str] | None = None) -> list[Result]:
     procs = [_start(project, *args, env=env) for project, args in runs]
     results = [_finish(proc) for proc in procs]
     for (_, args), result in zip(runs, results, strict=True):
@@ -86,11 +86,11 @@ def _remote_sound(bucket: S3Bucket) -> set[str]:
     return set(found)
 
 
-def _with_remote(project: Project, bucket: S3Bucket) -> None:
-    project.ok("remote", "add", "origin", bucket.url, "--endpoint-url", bucket.server.endpoint, "--default")
+def _with_remote(project: Workdir, bucket: S3Bucket) -> None:
+    project.add_remote(bucket.url, endpoint=bucket.server.endpoint, default=True)
 
 
-def test_two_adds_and_a_push_at_once_wait_for_each_other(project: Project, s3_bucket: S3Bucket,
+def test_two_adds_and_a_push_at_once_wait_for_each_other(project: Workdir, s3_bucket: S3Bucket,
                                                          s3_environ: dict[str, str], s3_env: dict[str, str]) -> None:
     _with_remote(project, s3_bucket)
     _dataset(project, "base", 100, seed=1)
@@ -111,14 +111,14 @@ def test_two_adds_and_a_push_at_once_wait_for_each_other(project: Project, s3_bu
     assert project.run("status", "--remote", "--check").code == 0
 
 
-def _clone(project: Project, dest: Path, cache: Path) -> Project:
+def _clone(project: Workdir, dest: Path, cache: Path) -> Workdir:
     git_in(dest.parent, "clone", "-q", str(project.root), dest.name)
-    clone = Project(dest)
+    clone = Workdir(dest)
     clone.ok("config", "cache.dir", str(cache), "--local")
     return clone
 
 
-def test_two_clones_sharing_a_cache_pull_add_and_checkout_at_once(project: Project, s3_bucket: S3Bucket,
+def test_two_clones_sharing_a_cache_pull_add_and_checkout_at_once(project: Workdir, s3_bucket: S3Bucket,
                                                                   s3_environ: dict[str, str], s3_env: dict[str, str],
                                                                   tmp_path: Path) -> None:
     _with_remote(project, s3_bucket)
@@ -170,7 +170,7 @@ def _stop(proc: subprocess.Popen[str]) -> None:
     proc.stdout.close()
 
 
-def test_a_held_repo_lock_times_out_naming_its_holder(project: Project) -> None:
+def test_a_held_repo_lock_times_out_naming_its_holder(project: Workdir) -> None:
     holder = _hold_lock(project.vtool_dir / "lock")
     try:
         assert project.vtool_dir.joinpath("lock").read_text() == f"pid {holder.pid} on {socket.gethostname()}\n"
@@ -187,7 +187,7 @@ def test_a_held_repo_lock_times_out_naming_its_holder(project: Project) -> None:
     assert elapsed < PROMPT_S
 
 
-def test_a_shared_cache_held_by_gc_times_out_naming_its_holder(project: Project, tmp_path: Path) -> None:
+def test_a_shared_cache_held_by_gc_times_out_naming_its_holder(project: Workdir, tmp_path: Path) -> None:
     shared = tmp_path / "shared-cache"
     project.ok("config", "cache.dir", str(shared), "--local")
     holder = _hold_lock(shared / "lock")  # exclusive, as `vtool gc` holds it
@@ -199,7 +199,7 @@ def test_a_shared_cache_held_by_gc_times_out_naming_its_holder(project: Project,
     assert f"{shared / 'lock'} is locked by pid {holder.pid}" in result.err
 
 
-def test_a_lock_holder_killed_by_sigkill_leaves_no_stale_lock(project: Project) -> None:
+def test_a_lock_holder_killed_by_sigkill_leaves_no_stale_lock(project: Workdir) -> None:
     project.write("data/a.txt", "a")
     holder = _hold_lock(project.vtool_dir / "lock")
     _stop(holder)
@@ -211,7 +211,7 @@ def test_a_lock_holder_killed_by_sigkill_leaves_no_stale_lock(project: Project) 
     assert time.monotonic() - started < PROMPT_S
 
 
-def test_a_killed_vtool_add_leaves_no_stale_lock(project: Project) -> None:
+def test_a_killed_vtool_add_leaves_no_stale_lock(project: Workdir) -> None:
     _dataset(project, "data", 300, seed=7)
     proc = _start(project, "add", "data")
     deadline = time.monotonic() + RUN_TIMEOUT_S
@@ -226,7 +226,7 @@ def test_a_killed_vtool_add_leaves_no_stale_lock(project: Project) -> None:
     assert project.run("status", "--check").code == 0
 
 
-def test_a_bad_lock_timeout_is_a_clear_error(project: Project) -> None:
+def test_a_bad_lock_timeout_is_a_clear_error(project: Workdir) -> None:
     result = project.run_process("status", env={"VTOOL_LOCK_TIMEOUT": "soon"})
     assert result.code == 1 and "Traceback" not in result.err
     assert "VTOOL_LOCK_TIMEOUT='soon' is not a number of seconds" in result.err

@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import xxhash
-from projectkit import Project
+from projectkit import Workdir
 
 from integration.s3helpers import S3Bucket
 from vtool.fsutil import TEMP_MARK
@@ -26,27 +26,27 @@ def _damage(path: Path, how: str) -> None:
         path.write_bytes(bytes(data[: len(data) // 3]))
 
 
-def _file_oid(project: Project, rel: str) -> str:
+def _file_oid(project: Workdir, rel: str) -> str:
     folders = project.folders(project.pointer("data").oid)
     folder, _, name = rel.rpartition("/")
     return next(e.oid for e in project.manifest(folders[folder]) if e.name == name)
 
 
-def _cache_sound(project: Project) -> None:
+def _cache_sound(project: Workdir) -> None:
     for path in project.cache_dir.glob("??/*"):
         if not path.name.startswith(TEMP_MARK):
             assert xxhash.xxh3_128_hexdigest(path.read_bytes()) == path.parent.name + path.name
 
 
 def test_flipped_and_truncated_objects_are_named_refused_and_repaired_from_s3(
-        project: Project, s3_bucket: S3Bucket, s3_environ: dict[str, str]) -> None:
+        project: Workdir, s3_bucket: S3Bucket, s3_environ: dict[str, str]) -> None:
     rng = random.Random(SEED)
     project.write_tree("data", {"a.csv": rng.randbytes(50_000), "sub/b.csv": rng.randbytes(20_000),
                                 "big.bin": rng.randbytes(3 * 1024 * 1024)})
     project.write("model.bin", rng.randbytes(100_000))
     project.add("data", "model.bin")
     project.commit("data")
-    project.ok("remote", "add", "origin", s3_bucket.url, "--endpoint-url", s3_bucket.server.endpoint, "--default")
+    project.add_remote(s3_bucket.url, endpoint=s3_bucket.server.endpoint, default=True)
     project.ok("push")
     original = {**project.snapshot("data"), **project.snapshot("model.bin")}
     flipped, cut, model = _file_oid(project, "a.csv"), _file_oid(project, "big.bin"), project.pointer("model.bin").oid
@@ -84,12 +84,12 @@ def test_flipped_and_truncated_objects_are_named_refused_and_repaired_from_s3(
     assert project.ok("verify", "--json").json()["ok"] is True
 
 
-def test_a_truncated_object_is_repaired_by_fetch_alone(project: Project, s3_bucket: S3Bucket,
+def test_a_truncated_object_is_repaired_by_fetch_alone(project: Workdir, s3_bucket: S3Bucket,
                                                        s3_environ: dict[str, str]) -> None:
     """fetch checks sizes, so a cut-short object is replaced even without verify (a flipped byte needs verify)."""
     project.write("data/big.bin", random.Random(SEED).randbytes(2 * 1024 * 1024))
     project.add("data")
-    project.ok("remote", "add", "origin", s3_bucket.url, "--endpoint-url", s3_bucket.server.endpoint, "--default")
+    project.add_remote(s3_bucket.url, endpoint=s3_bucket.server.endpoint, default=True)
     project.ok("push")
     oid = _file_oid(project, "big.bin")
     _damage(project.object_path(oid), "truncate")

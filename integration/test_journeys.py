@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import xxhash
-from projectkit import Project, git_in
+from projectkit import Workdir, git_in
 
 from integration.s3helpers import S3Bucket
 
@@ -20,17 +20,17 @@ UNREACHABLE_BOUND_S = 60
 KILL_DELAY_S = 1.0
 
 
-def _dataset(project: Project) -> None:
+def _dataset(project: Workdir) -> None:
     project.write_tree("data", {"a.txt": "alpha\n", "sub/b.bin": os.urandom(70_000), "sub/deep/c.csv": "x,y\n1,2\n",
                                 "empty.txt": b"", "big.bin": os.urandom(9 * 1024 * 1024)})
     project.write("data/run.sh", "#!/bin/sh\necho hi\n", executable=True)
 
 
-def _with_remote(project: Project, bucket: S3Bucket) -> None:
-    project.ok("remote", "add", "origin", bucket.url, "--endpoint-url", bucket.server.endpoint, "--default")
+def _with_remote(project: Workdir, bucket: S3Bucket) -> None:
+    project.add_remote(bucket.url, endpoint=bucket.server.endpoint, default=True)
 
 
-def _pushed_v1(project: Project, bucket: S3Bucket) -> None:
+def _pushed_v1(project: Workdir, bucket: S3Bucket) -> None:
     """Track the standard dataset, commit it as v1 and push it to the bucket."""
     _dataset(project)
     _with_remote(project, bucket)
@@ -49,12 +49,12 @@ def _remote_keys_hash_to_names(bucket: S3Bucket) -> int:
     return len(keys)
 
 
-def _clone(project: Project, dest: Path) -> Project:
+def _clone(project: Workdir, dest: Path) -> Workdir:
     git_in(dest.parent, "clone", "-q", str(project.root), dest.name)
-    return Project(dest)
+    return Workdir(dest)
 
 
-def test_push_clone_pull_is_byte_identical(project: Project, s3_bucket: S3Bucket, s3_environ: dict[str, str],
+def test_push_clone_pull_is_byte_identical(project: Workdir, s3_bucket: S3Bucket, s3_environ: dict[str, str],
                                            tmp_path: Path) -> None:
     _dataset(project)
     _with_remote(project, s3_bucket)
@@ -75,7 +75,7 @@ def test_push_clone_pull_is_byte_identical(project: Project, s3_bucket: S3Bucket
     assert clone.run("status", "--check").code == 0
 
 
-def test_status_remote_counts_unpushed_files(project: Project, s3_bucket: S3Bucket,
+def test_status_remote_counts_unpushed_files(project: Workdir, s3_bucket: S3Bucket,
                                              s3_environ: dict[str, str]) -> None:
     _dataset(project)
     _with_remote(project, s3_bucket)
@@ -93,7 +93,7 @@ def test_status_remote_counts_unpushed_files(project: Project, s3_bucket: S3Buck
     assert project.run("status", "--remote", "--check").code == 0
 
 
-def test_fetch_of_unpushed_revision_names_missing_objects(project: Project, s3_bucket: S3Bucket,
+def test_fetch_of_unpushed_revision_names_missing_objects(project: Workdir, s3_bucket: S3Bucket,
                                                            s3_environ: dict[str, str], tmp_path: Path) -> None:
     _pushed_v1(project, s3_bucket)
     project.write("data/a.txt", "alpha v2\n")
@@ -107,7 +107,7 @@ def test_fetch_of_unpushed_revision_names_missing_objects(project: Project, s3_b
     assert set(result.json()["failed"]) == {v2_root}
 
 
-def test_fetch_names_exactly_the_objects_the_remote_lost(project: Project, s3_bucket: S3Bucket,
+def test_fetch_names_exactly_the_objects_the_remote_lost(project: Workdir, s3_bucket: S3Bucket,
                                                          s3_environ: dict[str, str], tmp_path: Path) -> None:
     _pushed_v1(project, s3_bucket)
     listing = project.ok("ls", "--json").json()["files"]
@@ -121,7 +121,7 @@ def test_fetch_names_exactly_the_objects_the_remote_lost(project: Project, s3_bu
     assert clone.run("pull").code == 1
 
 
-def test_checkout_old_commit_in_fresh_clone_fetches_it(project: Project, s3_bucket: S3Bucket,
+def test_checkout_old_commit_in_fresh_clone_fetches_it(project: Workdir, s3_bucket: S3Bucket,
                                                        s3_environ: dict[str, str], tmp_path: Path) -> None:
     _with_remote(project, s3_bucket)
     versions = []
@@ -140,11 +140,11 @@ def test_checkout_old_commit_in_fresh_clone_fetches_it(project: Project, s3_buck
         assert clone.git("rev-parse", "HEAD").strip() == sha
 
 
-def test_unreachable_endpoint_fails_fast_with_one_line(project: Project, s3_environ: dict[str, str]) -> None:
+def test_unreachable_endpoint_fails_fast_with_one_line(project: Workdir, s3_environ: dict[str, str]) -> None:
     project.write("data/a.txt", "a")
     project.add("data")
     port = _closed_port()
-    project.ok("remote", "add", "origin", "s3://bucket/x", "--endpoint-url", f"http://127.0.0.1:{port}")
+    project.add_remote("s3://bucket/x", endpoint=f"http://127.0.0.1:{port}")
     started = time.monotonic()
     result = project.run_process("push", env=s3_environ)
     assert result.code == 1
@@ -160,17 +160,17 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_missing_bucket_says_how_to_create_it(project: Project, s3_bucket: S3Bucket, s3_environ: dict[str, str]
+def test_missing_bucket_says_how_to_create_it(project: Workdir, s3_bucket: S3Bucket, s3_environ: dict[str, str]
                                              ) -> None:
     project.write("data/a.txt", "a")
     project.add("data")
-    project.ok("remote", "add", "origin", "s3://no-such-bucket-vt/x", "--endpoint-url", s3_bucket.server.endpoint)
+    project.add_remote("s3://no-such-bucket-vt/x", endpoint=s3_bucket.server.endpoint)
     result = project.run_process("push", env=s3_environ)
     assert result.code == 1
     assert "no-such-bucket-vt" in result.err and "mb" in result.err and "Traceback" not in result.err
 
 
-def test_wrong_secret_is_an_auth_error_and_never_printed(project: Project, s3_bucket: S3Bucket,
+def test_wrong_secret_is_an_auth_error_and_never_printed(project: Workdir, s3_bucket: S3Bucket,
                                                          s3_environ: dict[str, str]) -> None:
     project.write("data/a.txt", "a")
     project.add("data")
@@ -182,7 +182,7 @@ def test_wrong_secret_is_an_auth_error_and_never_printed(project: Project, s3_bu
     assert s3_environ["AWS_SECRET_ACCESS_KEY"] not in result.out + result.err
 
 
-def test_server_killed_mid_push_then_rerun_completes(project: Project, s3_bucket: S3Bucket, s3_outage,
+def test_server_killed_mid_push_then_rerun_completes(project: Workdir, s3_bucket: S3Bucket, s3_outage,
                                                      s3_environ: dict[str, str]) -> None:
     for i in range(FILES_BEFORE_KILL):
         project.write(f"data/f{i:04}.bin", os.urandom(FILE_SIZE))
@@ -201,7 +201,7 @@ def test_server_killed_mid_push_then_rerun_completes(project: Project, s3_bucket
     assert _remote_keys_hash_to_names(s3_bucket) == len(project.cache_oids())
 
 
-def test_pull_into_clone_with_shared_cache_dir(project: Project, s3_bucket: S3Bucket, s3_environ: dict[str, str],
+def test_pull_into_clone_with_shared_cache_dir(project: Workdir, s3_bucket: S3Bucket, s3_environ: dict[str, str],
                                                tmp_path: Path) -> None:
     _pushed_v1(project, s3_bucket)
     clone = _clone(project, tmp_path / "clone")
@@ -215,7 +215,7 @@ def test_pull_into_clone_with_shared_cache_dir(project: Project, s3_bucket: S3Bu
     assert clone.snapshot("data") == project.snapshot("data")
 
 
-def test_api_reads_an_old_revision_in_a_fresh_clone_from_s3(project: Project, s3_bucket: S3Bucket,
+def test_api_reads_an_old_revision_in_a_fresh_clone_from_s3(project: Workdir, s3_bucket: S3Bucket,
                                                             s3_environ: dict[str, str], tmp_path: Path) -> None:
     import vtool.api
 

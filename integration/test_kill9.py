@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import xxhash
-from projectkit import Project
+from projectkit import Workdir
 
 from integration.s3helpers import S3Bucket
 from vtool import manifest
@@ -136,7 +136,7 @@ def _cache_objects(cache: Path) -> set[str]:
     return found
 
 
-def _etags(project: Project) -> dict[str, set[str]]:
+def _etags(project: Workdir) -> dict[str, set[str]]:
     """The ETags S3 gives each cache object: the MD5 of a single PUT, or of its 8 MiB parts' MD5s."""
     out = {}
     for oid in project.cache_oids():
@@ -147,7 +147,7 @@ def _etags(project: Project) -> dict[str, set[str]]:
     return out
 
 
-def _remote_objects(bucket: S3Bucket, prefix: str, project: Project, etags: dict[str, set[str]]) -> set[str]:
+def _remote_objects(bucket: S3Bucket, prefix: str, project: Workdir, etags: dict[str, set[str]]) -> set[str]:
     """Check every key under prefix is ours and holds exactly its bytes, and every manifest's members are there.
 
     A key is vouched for by its ETag (the server's MD5 of what it stored) when that matches the cache
@@ -172,7 +172,7 @@ def _remote_objects(bucket: S3Bucket, prefix: str, project: Project, etags: dict
     return found
 
 
-def _tree_objects(project: Project, root: str) -> set[str]:
+def _tree_objects(project: Workdir, root: str) -> set[str]:
     """Every object (manifests and files) of a tree in the project's cache."""
     out = {root}
     for _, e in manifest.walk(project.manifest, root):
@@ -194,11 +194,11 @@ def _each_file_old_or_new(folder: Path, old: dict[str, str], new: dict[str, str]
         assert oid in (old.get(rel), new.get(rel)), f"{rel} holds bytes of neither version"
 
 
-def _pointer_oid(project: Project) -> str:
+def _pointer_oid(project: Workdir) -> str:
     return ptr.loads(project.path("data.vtool").read_bytes(), "data.vtool").oid
 
 
-def test_kill_during_add(project: Project) -> None:
+def test_kill_during_add(project: Workdir) -> None:
     rng = random.Random(SEED)
     v1, v2 = _versions(rng)
     _write(project.path("data"), v1)
@@ -230,13 +230,13 @@ def test_kill_during_add(project: Project) -> None:
             lambda: (project.ok("add", "data"), _rerun_ok(project, v2_root)))
 
 
-def _rerun_ok(project: Project, root: str) -> None:
+def _rerun_ok(project: Workdir, root: str) -> None:
     assert _pointer_oid(project) == root
     assert _tree_objects(project, root) <= _cache_objects(project.cache_dir)
     assert project.run("status", "--check").code == 0
 
 
-def test_kill_during_checkout(project: Project, tmp_path: Path) -> None:
+def test_kill_during_checkout(project: Workdir, tmp_path: Path) -> None:
     rng = random.Random(SEED + 1)
     v1, v2 = _versions(rng)
     pristine = tmp_path / "v1"
@@ -271,12 +271,11 @@ def test_kill_during_checkout(project: Project, tmp_path: Path) -> None:
     _trials(rng, duration, reset, lambda delay: _killed(["checkout"], project.root, delay), check, rerun)
 
 
-def _with_remote(project: Project, bucket: S3Bucket, prefix: str) -> None:
-    project.ok("remote", "add", "origin", f"s3://{bucket.name}/{prefix}", "--endpoint-url", bucket.server.endpoint,
-               "--default", "--force")
+def _with_remote(project: Workdir, bucket: S3Bucket, prefix: str) -> None:
+    project.add_remote(f"s3://{bucket.name}/{prefix}", "--force", endpoint=bucket.server.endpoint, default=True)
 
 
-def test_kill_during_push(project: Project, s3_bucket: S3Bucket, s3_environ: dict[str, str],
+def test_kill_during_push(project: Workdir, s3_bucket: S3Bucket, s3_environ: dict[str, str],
                           s3_env: dict[str, str]) -> None:
     rng = random.Random(SEED + 2)
     _, v2 = _versions(rng)
@@ -304,7 +303,7 @@ def test_kill_during_push(project: Project, s3_bucket: S3Bucket, s3_environ: dic
             lambda: _remote_objects(s3_bucket, prefix, project, etags), rerun)
 
 
-def test_kill_during_fetch(project: Project, s3_bucket: S3Bucket, s3_environ: dict[str, str],
+def test_kill_during_fetch(project: Workdir, s3_bucket: S3Bucket, s3_environ: dict[str, str],
                            s3_env: dict[str, str]) -> None:
     rng = random.Random(SEED + 3)
     _, v2 = _versions(rng)
@@ -328,7 +327,7 @@ def test_kill_during_fetch(project: Project, s3_bucket: S3Bucket, s3_environ: di
             lambda: _cache_objects(project.cache_dir), rerun)
 
 
-def test_what_a_kill_leaves_behind_is_never_read_as_data(project: Project) -> None:
+def test_what_a_kill_leaves_behind_is_never_read_as_data(project: Workdir) -> None:
     """Temp files a kill leaves (beside a pointer, in the cache, in the data) are no pointer, object or file."""
     project.write_tree("data", {"a.csv": "a\n", "sub/b.csv": "b\n"})
     project.add("data")

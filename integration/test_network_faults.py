@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import xxhash
-from projectkit import Project, Result
+from projectkit import Result, Workdir
 
 from integration.faultserver import FaultServer
 from integration.s3helpers import S3Bucket
@@ -45,7 +45,7 @@ def _one_error_line(result: Result) -> str:
     return errors[0]
 
 
-def _cache_sound(project: Project) -> set[str]:
+def _cache_sound(project: Workdir) -> set[str]:
     """Every object in the cache hashes to its name (temp files aside); return the oids."""
     found = set()
     for path in project.cache_dir.glob("??/*"):
@@ -70,7 +70,7 @@ def _remote_sound(bucket: S3Bucket) -> set[str]:
     return set(found)
 
 
-def _many_files(project: Project) -> None:
+def _many_files(project: Workdir) -> None:
     rng = random.Random(11)
     for i in range(FILES):
         project.write(f"data/part-{i // 100}/f{i:04}.bin", rng.randbytes(FILE_SIZE))
@@ -85,16 +85,16 @@ def _until(condition, proc: subprocess.Popen[str]) -> None:  # type: ignore[no-u
         time.sleep(0.01)
 
 
-def _vtool(project: Project, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+def _vtool(project: Workdir, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "vtool", *args], cwd=project.root, env={**os.environ, **env},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _with_remote(project: Project, bucket: S3Bucket) -> None:
-    project.ok("remote", "add", "origin", bucket.url, "--endpoint-url", bucket.server.endpoint, "--default")
+def _with_remote(project: Workdir, bucket: S3Bucket) -> None:
+    project.add_remote(bucket.url, endpoint=bucket.server.endpoint, default=True)
 
 
-def test_server_killed_mid_fetch_then_rerun_completes(project: Project, s3_bucket: S3Bucket, s3_outage: S3Server,
+def test_server_killed_mid_fetch_then_rerun_completes(project: Workdir, s3_bucket: S3Bucket, s3_outage: S3Server,
                                                       s3_environ: dict[str, str], s3_env: dict[str, str]) -> None:
     _many_files(project)
     _with_remote(project, s3_bucket)
@@ -117,7 +117,7 @@ def test_server_killed_mid_fetch_then_rerun_completes(project: Project, s3_bucke
     assert _cache_sound(project) == everything
 
 
-def test_server_killed_mid_push_then_rerun_completes(project: Project, s3_bucket: S3Bucket, s3_outage: S3Server,
+def test_server_killed_mid_push_then_rerun_completes(project: Workdir, s3_bucket: S3Bucket, s3_outage: S3Server,
                                                      s3_environ: dict[str, str], s3_env: dict[str, str]) -> None:
     _many_files(project)
     _with_remote(project, s3_bucket)
@@ -138,7 +138,7 @@ def test_server_killed_mid_push_then_rerun_completes(project: Project, s3_bucket
 # --- faults a real server shows only under load, from the fake endpoint -----------------------------------------
 
 @pytest.fixture
-def faulty(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Project, FaultServer]]:
+def faulty(project: Workdir, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Workdir, FaultServer]]:
     """A project whose file dataset model.bin is only on a remote served by the fault server."""
     for name, value in {"AWS_ACCESS_KEY_ID": "AKFAULT", "AWS_SECRET_ACCESS_KEY": "fault-secret",
                         "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
@@ -152,7 +152,7 @@ def faulty(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[
     project.write("model.bin", OBJECT)
     project.add("model.bin")
     os.unlink(project.object_path(OID))
-    project.ok("remote", "add", "origin", f"s3://{BUCKET}/{PREFIX}", "--endpoint-url", server.endpoint, "--default")
+    project.add_remote(f"s3://{BUCKET}/{PREFIX}", endpoint=server.endpoint, default=True)
     yield project, server
     server.stop()
 
@@ -164,7 +164,7 @@ def faulty(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[
     ("reset-body", "kept breaking off while downloading"),
     ("hang", "Read timeout"),
 ])
-def test_fetch_retries_a_bounded_number_of_times_then_fails_clearly(faulty: tuple[Project, FaultServer], mode: str,
+def test_fetch_retries_a_bounded_number_of_times_then_fails_clearly(faulty: tuple[Workdir, FaultServer], mode: str,
                                                                     fragment: str) -> None:
     project, server = faulty
     server.mode = mode
@@ -177,7 +177,7 @@ def test_fetch_retries_a_bounded_number_of_times_then_fails_clearly(faulty: tupl
     assert not [p for p in project.cache_dir.rglob(f"{TEMP_MARK}*")]  # the partial temp file is gone too
 
 
-def test_a_body_cut_short_is_resumed_where_it_stopped(faulty: tuple[Project, FaultServer]) -> None:
+def test_a_body_cut_short_is_resumed_where_it_stopped(faulty: tuple[Workdir, FaultServer]) -> None:
     project, server = faulty
     server.mode = "reset-once"
     project.ok("fetch")
@@ -188,7 +188,7 @@ def test_a_body_cut_short_is_resumed_where_it_stopped(faulty: tuple[Project, Fau
     assert project.read("model.bin") == OBJECT
 
 
-def test_push_to_a_failing_server_is_bounded_and_clear(faulty: tuple[Project, FaultServer], tmp_path: Path) -> None:
+def test_push_to_a_failing_server_is_bounded_and_clear(faulty: tuple[Workdir, FaultServer], tmp_path: Path) -> None:
     project, server = faulty
     project.write("other.bin", b"other")
     project.add("other.bin")
@@ -200,7 +200,7 @@ def test_push_to_a_failing_server_is_bounded_and_clear(faulty: tuple[Project, Fa
     assert time.monotonic() - started < FAIL_BOUND_S
 
 
-def test_a_download_longer_than_its_object_is_cut_off(faulty: tuple[Project, FaultServer]) -> None:
+def test_a_download_longer_than_its_object_is_cut_off(faulty: tuple[Workdir, FaultServer]) -> None:
     """A broken or hostile server streaming more than the pointer's size cannot fill the disk."""
     project, server = faulty
     server.objects[f"/{BUCKET}/{PREFIX}/{OID[7:9]}/{OID[9:]}"] = OBJECT + bytes(20 * 1024 * 1024)

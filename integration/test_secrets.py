@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from projectkit import Project, Result
+from projectkit import Result, Workdir
 
 from integration.s3helpers import S3Bucket
 
@@ -33,10 +33,10 @@ def _commands() -> list[tuple[str, ...]]:
 
 
 @pytest.fixture
-def tracked(project: Project, s3_bucket: S3Bucket) -> Project:
+def tracked(project: Workdir, s3_bucket: S3Bucket) -> Workdir:
     project.write_tree("data", {"a.csv": "a,b\n1,2\n", "sub/b.bin": os.urandom(20_000)})
     project.add("data")
-    project.ok("remote", "add", "origin", s3_bucket.url, "--endpoint-url", s3_bucket.server.endpoint, "--default")
+    project.add_remote(s3_bucket.url, endpoint=s3_bucket.server.endpoint, default=True)
     project.commit("data")
     return project
 
@@ -46,12 +46,12 @@ def _env_without_keys(s3_env: dict[str, str]) -> dict[str, str]:
     return {**{k: v for k, v in s3_env.items() if k not in CREDENTIAL_VARS}, **{k: "" for k in CREDENTIAL_VARS}}
 
 
-def _local_keys(project: Project, key_id: str, secret: str) -> None:
+def _local_keys(project: Workdir, key_id: str, secret: str) -> None:
     project.vtool_dir.joinpath("config.local.yaml").write_text(
         f"remotes:\n  origin:\n    access_key_id: {key_id}\n    secret_access_key: {secret}\n")
 
 
-def _run(project: Project, args: tuple[str, ...], env: dict[str, str]) -> Result:
+def _run(project: Workdir, args: tuple[str, ...], env: dict[str, str]) -> Result:
     return project.run_process(*args, env=env)
 
 
@@ -61,7 +61,7 @@ def _never_shows(results: list[Result], *secrets: str) -> None:
             assert secret not in result.out and secret not in result.err, f"secret leaked: {result}"
 
 
-def _not_in_tracked_files(project: Project, *secrets: str) -> None:
+def _not_in_tracked_files(project: Workdir, *secrets: str) -> None:
     """No file git tracks or would add (ignored ones aside) contains a secret, nor does any commit."""
     listed = project.git("ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
     history = project.git("log", "-p", "--all")
@@ -73,7 +73,7 @@ def _not_in_tracked_files(project: Project, *secrets: str) -> None:
         assert secret not in history
 
 
-def _runs(project: Project, env: dict[str, str]) -> list[Result]:
+def _runs(project: Workdir, env: dict[str, str]) -> list[Result]:
     """Run every command, half of them with VTOOL_DEBUG=1; after the push, an empty cache makes fetch download."""
     results = []
     for i, args in enumerate(_commands()):
@@ -84,7 +84,7 @@ def _runs(project: Project, env: dict[str, str]) -> list[Result]:
     return results
 
 
-def test_keys_from_the_environment_never_show(tracked: Project, s3_env: dict[str, str]) -> None:
+def test_keys_from_the_environment_never_show(tracked: Workdir, s3_env: dict[str, str]) -> None:
     env = {**s3_env, **DEBUG}
     results = _runs(tracked, s3_env)
     assert all(r.code == 0 for r in results), [r.err for r in results if r.code]
@@ -96,7 +96,7 @@ def test_keys_from_the_environment_never_show(tracked: Project, s3_env: dict[str
     _not_in_tracked_files(tracked, s3_env["AWS_SECRET_ACCESS_KEY"], WRONG_SECRET)
 
 
-def test_keys_from_config_local_never_show(tracked: Project, s3_bucket: S3Bucket, s3_env: dict[str, str]) -> None:
+def test_keys_from_config_local_never_show(tracked: Workdir, s3_bucket: S3Bucket, s3_env: dict[str, str]) -> None:
     server = s3_bucket.server
     _local_keys(tracked, server.access_key, server.secret_key)
     results = _runs(tracked, _env_without_keys(s3_env))
@@ -107,8 +107,8 @@ def test_keys_from_config_local_never_show(tracked: Project, s3_bucket: S3Bucket
     _local_keys(tracked, server.access_key, WRONG_SECRET)
     failing = [_run(tracked, ("push", "-v"), env), _run(tracked, ("status", "--remote", "--json", "-v"), env)]
     _local_keys(tracked, server.access_key, server.secret_key)
-    tracked.ok("remote", "add", "origin", f"s3://{s3_bucket.name}/x", "--endpoint-url",
-               f"http://127.0.0.1:{_closed_port()}", "--force")  # unreachable
+    unreachable = f"http://127.0.0.1:{_closed_port()}"
+    tracked.add_remote(f"s3://{s3_bucket.name}/x", "--force", endpoint=unreachable)
     failing += [_run(tracked, ("push", "-v"), env), _run(tracked, ("status", "--remote", "--json", "-v"), env)]
     assert all(r.code == 1 for r in failing), [r.err for r in failing]
     assert "Traceback" in failing[0].err  # -v: the traceback path is covered too
@@ -117,7 +117,7 @@ def test_keys_from_config_local_never_show(tracked: Project, s3_bucket: S3Bucket
     assert tracked.git("check-ignore", ".vtool/config.local.yaml").strip() == ".vtool/config.local.yaml"
 
 
-def test_a_secret_in_the_tracked_config_is_refused_without_echoing_it(tracked: Project, s3_env: dict[str, str],
+def test_a_secret_in_the_tracked_config_is_refused_without_echoing_it(tracked: Workdir, s3_env: dict[str, str],
                                                                        tmp_path: Path) -> None:
     config = tracked.vtool_dir / "config.yaml"
     config.write_text(config.read_text().replace("origin:\n", f"origin:\n    secret_access_key: {WRONG_SECRET}\n"))

@@ -1,13 +1,13 @@
-"""Fixtures for tests/: the shared project fixtures, and no fsync (durability is not under test here)."""
+"""Fixtures for tests/ only: no fsync (durability is not under test here; integration/ keeps it).
+
+The shared project fixtures are the projectkit plugin, loaded by the root conftest.py.
+"""
 
 from __future__ import annotations
 
 import os
 
 import pytest
-from projectfixtures import git_repo, git_template, project, project_template
-
-__all__ = ["git_repo", "git_template", "project", "project_template"]
 
 
 @pytest.fixture(autouse=True)

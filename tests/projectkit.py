@@ -1,4 +1,8 @@
-"""Test helpers: drive the vtool CLI (in-process or as a process) on a real git repo and inspect the result."""
+"""The pytest plugin of tests/ and integration/: real git repos built once per session and copied per test,
+and helpers to drive the vtool CLI on them (in-process or as a process) and inspect the result.
+
+Loaded by the `pytest_plugins` line of the root conftest.py; tests import the helpers from here.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,15 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from vtool import manifest
 from vtool import pointer as ptr
@@ -92,8 +99,8 @@ def invoke_process(args: tuple[str, ...], cwd: Path, env: dict[str, str] | None 
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-class Project:
-    """A temporary git repository with vtool initialised, and helpers to drive it."""
+class Workdir:
+    """A temporary git repository (vtool initialised or not), and helpers to drive it."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -171,6 +178,12 @@ class Project:
         assert result.code == code, f"vtool {' '.join(args)} exited {result.code}, not {code}: {result.err}"
         return result
 
+    def add_remote(self, url: str | Path, *options: str, name: str = "origin", endpoint: str | None = None,
+                   default: bool = False) -> Result:
+        """Run `vtool remote add NAME URL [--endpoint-url E] [--default] OPTIONS` and require success."""
+        endpoint_args = ("--endpoint-url", endpoint) if endpoint is not None else ()
+        return self.ok("remote", "add", name, str(url), *endpoint_args, *(("--default",) if default else ()), *options)
+
     def add(self, *paths: str) -> dict[str, Any]:
         """Run `vtool add --json PATHS` and return the JSON result."""
         return self.ok("add", *paths, "--json").json()
@@ -214,3 +227,57 @@ class Project:
         out = {"": root_oid}
         out.update({path: e.oid for path, e in manifest.walk(self.manifest, root_oid) if e.is_dir})
         return out
+
+
+def _make_git_repo(root: Path) -> None:
+    root.mkdir(parents=True)
+    git_in(root, "init", "-q", "-b", "main")
+    git_in(root, "config", "user.name", "Test User")
+    git_in(root, "config", "user.email", "test@example.com")
+    git_in(root, "config", "commit.gpgsign", "false")
+    for sample in (root / ".git" / "hooks").glob("*.sample"):
+        sample.unlink()  # fewer files to copy per test
+
+
+@pytest.fixture(scope="session")
+def git_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bare-bones git repo (no vtool), built once."""
+    root = tmp_path_factory.mktemp("template") / "git"
+    _make_git_repo(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def project_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git repo with `vtool init` run and committed, built once."""
+    root = tmp_path_factory.mktemp("template") / "project"
+    _make_git_repo(root)
+    result = invoke(("init",), root)
+    assert result.code == 0, result.err
+    git_in(root, "add", ".vtool")
+    git_in(root, "commit", "-q", "-m", "vtool init")
+    return root
+
+
+@pytest.fixture
+def git_repo(git_template: Path, tmp_path: Path) -> Workdir:
+    """A fresh git repo where vtool is not initialised."""
+    root = tmp_path / "repo"
+    shutil.copytree(git_template, root, symlinks=True)
+    return Workdir(root)
+
+
+@pytest.fixture
+def project(project_template: Path, tmp_path: Path) -> Workdir:
+    """A fresh copy of the initialised project template."""
+    root = tmp_path / "repo"
+    shutil.copytree(project_template, root, symlinks=True)
+    return Workdir(root)
+
+
+@pytest.fixture
+def remote_dir(tmp_path: Path) -> Path:
+    """An empty folder to use as a local remote."""
+    folder = tmp_path / "remote"
+    folder.mkdir()
+    return folder

@@ -6,7 +6,7 @@ import os
 import stat
 
 import pytest
-from projectkit import Project
+from projectkit import Workdir
 
 from vtool import manifest
 from vtool.hashing import hash_bytes, hash_file
@@ -16,7 +16,7 @@ EMPTY_OID = hash_bytes(b"")  # xxh128:99aa06d3014798d86001c324468d497f
 EMPTY_MANIFEST = b"vtool-manifest 1\n"
 
 
-def assert_cache_is_sound(project: Project) -> None:
+def assert_cache_is_sound(project: Workdir) -> None:
     """Every object is read-only and hashes to its own name."""
     oids = project.cache_oids()
     assert oids
@@ -26,7 +26,7 @@ def assert_cache_is_sound(project: Project) -> None:
         assert hash_file(path)[0] == oid
 
 
-def test_add_a_file(project: Project) -> None:
+def test_add_a_file(project: Workdir) -> None:
     project.write("model.bin", b"weights v1\n")
     result = project.ok("add", "model.bin")
     oid = hash_bytes(b"weights v1\n")
@@ -42,7 +42,7 @@ def test_add_a_file(project: Project) -> None:
     assert result.out == ""
 
 
-def test_add_json_reports_what_was_done(project: Project) -> None:
+def test_add_json_reports_what_was_done(project: Workdir) -> None:
     project.write("model.bin", b"w")
     assert project.add("model.bin") == {
         "added": [{"path": "model.bin", "pointer": "model.bin.vtool", "kind": "file", "oid": hash_bytes(b"w"),
@@ -51,7 +51,7 @@ def test_add_json_reports_what_was_done(project: Project) -> None:
     }
 
 
-def test_add_a_nested_folder_writes_one_manifest_per_folder(project: Project) -> None:
+def test_add_a_nested_folder_writes_one_manifest_per_folder(project: Workdir) -> None:
     project.write_tree("data", {"a.txt": b"alpha\n", "sub/b.txt": b"beta\n", "sub/deeper/c.txt": b"gamma\n"})
     added = project.add("data")["added"][0]
     deeper_oid, deeper = manifest.build([Entry("c.txt", "f", hash_bytes(b"gamma\n"), 6, 1)])
@@ -70,7 +70,7 @@ def test_add_a_nested_folder_writes_one_manifest_per_folder(project: Project) ->
     assert_cache_is_sound(project)
 
 
-def test_add_empty_file_and_empty_folders(project: Project) -> None:
+def test_add_empty_file_and_empty_folders(project: Workdir) -> None:
     project.write("data/empty.txt", b"")
     (project.root / "data" / "nothing" / "deeper").mkdir(parents=True)
     added = project.add("data")["added"][0]
@@ -84,13 +84,13 @@ def test_add_empty_file_and_empty_folders(project: Project) -> None:
     assert (added["size"], added["files"]) == (0, 1)
 
 
-def test_add_an_empty_folder(project: Project) -> None:
+def test_add_an_empty_folder(project: Workdir) -> None:
     (project.root / "void").mkdir()
     added = project.add("void")["added"][0]
     assert (added["oid"], added["size"], added["files"]) == (hash_bytes(EMPTY_MANIFEST), 0, 0)
 
 
-def test_add_records_the_executable_bit(project: Project) -> None:
+def test_add_records_the_executable_bit(project: Workdir) -> None:
     project.write("tools/run.sh", b"#!/bin/sh\necho hi\n", executable=True)
     project.write("tools/notes.txt", b"plain\n")
     added = project.add("tools")["added"][0]
@@ -100,12 +100,12 @@ def test_add_records_the_executable_bit(project: Project) -> None:
     assert stat.S_IMODE(os.stat(project.object_path(hash_bytes(b"#!/bin/sh\necho hi\n"))).st_mode) == 0o444
 
 
-def test_add_a_single_executable_file_tracks_its_content(project: Project) -> None:
+def test_add_a_single_executable_file_tracks_its_content(project: Workdir) -> None:
     project.write("run.sh", b"#!/bin/sh\n", executable=True)
     assert project.add("run.sh")["added"][0]["oid"] == hash_bytes(b"#!/bin/sh\n")
 
 
-def test_add_unicode_and_spaces_in_names(project: Project) -> None:
+def test_add_unicode_and_spaces_in_names(project: Workdir) -> None:
     project.write("données été/sous dossier/fichier avec espaces.txt", "é".encode())
     project.write("données été/日本語.csv", b"1,2\n")
     result = project.ok("add", "données été")
@@ -120,7 +120,7 @@ def test_add_unicode_and_spaces_in_names(project: Project) -> None:
     ]
 
 
-def test_add_in_a_subfolder_puts_pointer_and_ignore_rule_beside_the_data(project: Project) -> None:
+def test_add_in_a_subfolder_puts_pointer_and_ignore_rule_beside_the_data(project: Workdir) -> None:
     project.write("exp/run1/data/x.csv", b"x")
     result = project.ok("add", "exp/run1/data/")
     assert project.read("exp/run1/.gitignore") == b"/data\n"
@@ -129,21 +129,21 @@ def test_add_in_a_subfolder_puts_pointer_and_ignore_rule_beside_the_data(project
     assert not (project.root / ".gitignore").exists()
 
 
-def test_add_from_a_subfolder_resolves_paths_against_the_cwd(project: Project) -> None:
+def test_add_from_a_subfolder_resolves_paths_against_the_cwd(project: Workdir) -> None:
     project.write("exp/data/x.csv", b"x")
     result = project.ok("add", "data", cwd="exp")
     assert (project.root / "exp" / "data.vtool").is_file()
     assert "git add exp/.gitignore exp/data.vtool" in result.err
 
 
-def test_add_by_pointer_name_or_trailing_slash_is_the_same_dataset(project: Project) -> None:
+def test_add_by_pointer_name_or_trailing_slash_is_the_same_dataset(project: Workdir) -> None:
     project.write("data/x", b"x")
     first = project.add("data/")["added"][0]
     again = project.add("data.vtool")["added"][0]
     assert (again["path"], again["oid"], again["changed"]) == ("data", first["oid"], False)
 
 
-def test_add_several_paths_at_once(project: Project) -> None:
+def test_add_several_paths_at_once(project: Workdir) -> None:
     project.write("a.bin", b"a")
     project.write("b/c.bin", b"c")
     result = project.add("a.bin", "b")
@@ -152,7 +152,7 @@ def test_add_several_paths_at_once(project: Project) -> None:
     assert project.read(".gitignore") == b"/a.bin\n/b\n"
 
 
-def test_ignore_rules_hide_the_data_but_not_the_pointer(project: Project) -> None:
+def test_ignore_rules_hide_the_data_but_not_the_pointer(project: Workdir) -> None:
     project.write(".gitignore", b"*.log")  # no trailing newline: vtool must not glue its line onto it
     project.write("we*ird [name]/x", b"x")
     project.write("plain/x", b"x")
@@ -164,7 +164,7 @@ def test_ignore_rules_hide_the_data_but_not_the_pointer(project: Project) -> Non
     assert project.read(".gitignore") == b"*.log\n/we\\*ird \\[name]\n/plain\n"  # no duplicate line
 
 
-def test_readd_unchanged_hashes_nothing_and_leaves_the_pointer_untouched(project: Project) -> None:
+def test_readd_unchanged_hashes_nothing_and_leaves_the_pointer_untouched(project: Workdir) -> None:
     project.write_tree("data", {f"f{i}.txt": f"{i}\n" for i in range(20)})
     project.write("data/sub/g.txt", b"g")
     assert project.add("data")["added"][0]["hashed"] == 21
@@ -179,13 +179,13 @@ def test_readd_unchanged_hashes_nothing_and_leaves_the_pointer_untouched(project
     assert project.cache_oids() == cache_before
 
 
-def test_readd_an_unchanged_single_file_hashes_nothing(project: Project) -> None:
+def test_readd_an_unchanged_single_file_hashes_nothing(project: Workdir) -> None:
     project.write("model.bin", b"w")
     project.add("model.bin")
     assert project.add("model.bin")["added"][0]["hashed"] == 0
 
 
-def test_readd_after_one_change_rewrites_only_the_manifests_on_its_path(project: Project) -> None:
+def test_readd_after_one_change_rewrites_only_the_manifests_on_its_path(project: Workdir) -> None:
     for a in ("a1", "a2"):
         for b in ("b1", "b2"):
             for c in ("c1", "c2"):
@@ -202,7 +202,7 @@ def test_readd_after_one_change_rewrites_only_the_manifests_on_its_path(project:
     assert project.pointer("data").oid == new["oid"]
 
 
-def test_readd_after_adding_and_deleting_files(project: Project) -> None:
+def test_readd_after_adding_and_deleting_files(project: Workdir) -> None:
     project.write_tree("data", {"keep": b"k", "gone": b"g"})
     project.add("data")
     os.unlink(project.root / "data" / "gone")
@@ -212,7 +212,7 @@ def test_readd_after_adding_and_deleting_files(project: Project) -> None:
     assert [e.name for e in project.manifest(added["oid"])] == ["keep", "new"]
 
 
-def test_meta_and_unknown_keys_written_by_hand_survive_readd(project: Project) -> None:
+def test_meta_and_unknown_keys_written_by_hand_survive_readd(project: Workdir) -> None:
     project.write("data/a", b"1")
     project.add("data")
     pointer = project.root / "data.vtool"
@@ -225,7 +225,7 @@ def test_meta_and_unknown_keys_written_by_hand_survive_readd(project: Project) -
     )
 
 
-def test_readd_refuses_to_drop_a_broken_pointer(project: Project) -> None:
+def test_readd_refuses_to_drop_a_broken_pointer(project: Workdir) -> None:
     project.write("data/a", b"1")
     project.add("data")
     project.write("data.vtool", b"version: 1\ntype: dir\npath: data\noid: nope\n")
@@ -235,7 +235,7 @@ def test_readd_refuses_to_drop_a_broken_pointer(project: Project) -> None:
     assert project.read("data.vtool") == b"version: 1\ntype: dir\npath: data\noid: nope\n"
 
 
-def test_a_file_can_become_a_folder(project: Project) -> None:
+def test_a_file_can_become_a_folder(project: Workdir) -> None:
     project.write("thing", b"file")
     project.add("thing")
     os.unlink(project.root / "thing")
@@ -245,7 +245,7 @@ def test_a_file_can_become_a_folder(project: Project) -> None:
     assert project.pointer("thing").kind == "dir"
 
 
-def test_add_restores_objects_missing_from_the_cache(project: Project) -> None:
+def test_add_restores_objects_missing_from_the_cache(project: Workdir) -> None:
     project.write_tree("data", {"a": b"1", "sub/b": b"2"})
     oid = project.add("data")["added"][0]["oid"]
     full = project.cache_oids()
@@ -256,7 +256,7 @@ def test_add_restores_objects_missing_from_the_cache(project: Project) -> None:
     assert_cache_is_sound(project)
 
 
-def test_add_writes_the_stat_cache_in_vtool_state(project: Project) -> None:
+def test_add_writes_the_stat_cache_in_vtool_state(project: Workdir) -> None:
     project.write("model.bin", b"w")
     project.add("model.bin")
     assert (project.vtool_dir / "state" / "stat.db").is_file()
@@ -266,7 +266,7 @@ def test_add_writes_the_stat_cache_in_vtool_state(project: Project) -> None:
 # --- refusals -------------------------------------------------------------------------------------------
 
 
-def _refused(project: Project, *args: str, message: str, code: int = 1) -> None:
+def _refused(project: Workdir, *args: str, message: str, code: int = 1) -> None:
     before = project.snapshot()
     result = project.fails("add", *args, code=code)
     assert message in result.err, result.err
@@ -285,12 +285,12 @@ def _refused(project: Project, *args: str, message: str, code: int = 1) -> None:
     ("../outside", "outside the repository"),
     ("/etc/hostname", "outside the repository"),
 ])
-def test_add_refuses_paths_vtool_must_not_track(project: Project, target: str, message: str) -> None:
+def test_add_refuses_paths_vtool_must_not_track(project: Workdir, target: str, message: str) -> None:
     (project.root.parent / "outside").write_bytes(b"x")
     _refused(project, target, message=message)
 
 
-def test_add_refuses_a_path_git_tracks_and_says_how_to_untrack_it(project: Project) -> None:
+def test_add_refuses_a_path_git_tracks_and_says_how_to_untrack_it(project: Workdir) -> None:
     project.write("data/a.csv", b"1")
     project.commit("data in git")
     _refused(project, "data", message="data is tracked by git")
@@ -300,28 +300,28 @@ def test_add_refuses_a_path_git_tracks_and_says_how_to_untrack_it(project: Proje
     assert "git rm -r --cached data" in result.err
 
 
-def test_add_refuses_a_staged_path(project: Project) -> None:
+def test_add_refuses_a_staged_path(project: Workdir) -> None:
     project.write("model.bin", b"w")
     project.git("add", "model.bin")
     _refused(project, "model.bin", message="model.bin is tracked by git")
 
 
-def test_add_refuses_a_missing_path(project: Project) -> None:
+def test_add_refuses_a_missing_path(project: Workdir) -> None:
     _refused(project, "nope", message="nope: no such file or folder", code=2)
 
 
-def test_add_without_paths_is_a_usage_error(project: Project) -> None:
+def test_add_without_paths_is_a_usage_error(project: Workdir) -> None:
     result = project.fails("add", code=2)
     assert "Missing argument" in result.err
 
 
-def test_add_refuses_a_symlink_inside_a_folder(project: Project) -> None:
+def test_add_refuses_a_symlink_inside_a_folder(project: Workdir) -> None:
     project.write("data/real.txt", b"x")
     os.symlink("real.txt", project.root / "data" / "link.txt")
     _refused(project, "data", message="data/link.txt is a symlink; vtool does not track symlinks")
 
 
-def test_add_refuses_a_symlinked_subfolder_and_a_dangling_link(project: Project) -> None:
+def test_add_refuses_a_symlinked_subfolder_and_a_dangling_link(project: Workdir) -> None:
     project.write("data/a", b"x")
     (project.root / "elsewhere").mkdir()
     os.symlink(project.root / "elsewhere", project.root / "data" / "sub")
@@ -331,25 +331,25 @@ def test_add_refuses_a_symlinked_subfolder_and_a_dangling_link(project: Project)
     _refused(project, "data", message="data/dangling is a symlink")
 
 
-def test_add_refuses_a_symlink_as_the_tracked_path(project: Project) -> None:
+def test_add_refuses_a_symlink_as_the_tracked_path(project: Workdir) -> None:
     project.write("real/a", b"x")
     os.symlink("real", project.root / "alias")
     _refused(project, "alias", message="alias is a symlink; vtool tracks files and folders, not links")
 
 
-def test_add_refuses_a_nested_git_folder(project: Project) -> None:
+def test_add_refuses_a_nested_git_folder(project: Workdir) -> None:
     project.write("data/a", b"x")
     project.write("data/sub/.git/HEAD", b"ref: refs/heads/main\n")
     _refused(project, "data", message="'.git' is reserved")
 
 
-def test_add_refuses_a_fifo(project: Project) -> None:
+def test_add_refuses_a_fifo(project: Workdir) -> None:
     project.write("data/a", b"x")
     os.mkfifo(project.root / "data" / "pipe")
     _refused(project, "data", message="data/pipe is not a regular file or folder")
 
 
-def test_add_refuses_a_path_inside_a_tracked_dataset(project: Project) -> None:
+def test_add_refuses_a_path_inside_a_tracked_dataset(project: Workdir) -> None:
     project.write_tree("data", {"a": b"1", "sub/b": b"2"})
     project.add("data")
     cache = project.cache_oids()
@@ -359,7 +359,7 @@ def test_add_refuses_a_path_inside_a_tracked_dataset(project: Project) -> None:
     assert project.cache_oids() == cache
 
 
-def test_add_refuses_a_folder_around_a_tracked_dataset(project: Project) -> None:
+def test_add_refuses_a_folder_around_a_tracked_dataset(project: Workdir) -> None:
     project.write("outer/inner/a", b"1")
     project.add("outer/inner")
     result = project.fails("add", "outer")
@@ -368,7 +368,7 @@ def test_add_refuses_a_folder_around_a_tracked_dataset(project: Project) -> None
     assert not (project.root / "outer.vtool").exists()
 
 
-def test_add_refuses_a_name_that_is_not_utf8(project: Project) -> None:
+def test_add_refuses_a_name_that_is_not_utf8(project: Workdir) -> None:
     project.write("data/ok", b"1")
     (project.root / "data" / os.fsdecode(b"bad\xff")).write_bytes(b"2")
     _refused(project, "data", message="is not valid UTF-8")
@@ -376,12 +376,12 @@ def test_add_refuses_a_name_that_is_not_utf8(project: Project) -> None:
     _refused(project, os.fsdecode(b"top\xfe"), message="is not valid UTF-8")
 
 
-def test_add_refuses_a_name_that_is_not_nfc(project: Project) -> None:
+def test_add_refuses_a_name_that_is_not_nfc(project: Workdir) -> None:
     project.write("data/e\u0301.txt", b"1")
     _refused(project, "data", message="is not in Unicode NFC form")
 
 
-def test_the_worked_example_of_the_pointer_spec(project: Project) -> None:
+def test_the_worked_example_of_the_pointer_spec(project: Workdir) -> None:
     """docs/pointer-spec.md quotes these bytes and oids: keep the two in step."""
     project.write("data/README.md", b"Churn data.\n")
     (project.path("data") / "raw").mkdir()
@@ -416,7 +416,7 @@ def test_the_worked_example_of_the_pointer_spec(project: Project) -> None:
     }
 
 
-def test_running_the_printed_git_add_leaves_a_clean_tree(project: Project) -> None:
+def test_running_the_printed_git_add_leaves_a_clean_tree(project: Workdir) -> None:
     project.write("exp/data/a", b"1")
     project.write("model.bin", b"w")
     result = project.add("exp/data", "model.bin")
@@ -424,7 +424,7 @@ def test_running_the_printed_git_add_leaves_a_clean_tree(project: Project) -> No
     assert project.git("status", "--porcelain", "--untracked-files=all") == ""
 
 
-def test_touching_a_file_rehashes_it_but_changes_nothing(project: Project) -> None:
+def test_touching_a_file_rehashes_it_but_changes_nothing(project: Workdir) -> None:
     project.write("data/a", b"1")
     project.add("data")
     pointer = project.path("data.vtool")
@@ -436,7 +436,7 @@ def test_touching_a_file_rehashes_it_but_changes_nothing(project: Project) -> No
     assert os.stat(pointer).st_mtime_ns == before
 
 
-def test_add_removes_temp_files_a_killed_pointer_write_left_behind(project: Project) -> None:
+def test_add_removes_temp_files_a_killed_pointer_write_left_behind(project: Workdir) -> None:
     import os
     import time
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from projectkit import Project, git_in
+from projectkit import Workdir, git_in
 
 from vtool import api, manifest
 from vtool import pointer as ptr
@@ -25,13 +25,13 @@ V2 = {**V1, "a.csv": "alpha 2\n", "sub/b.csv": "beta 2 ünïcode\n"}
 class Versions:
     """A project with two committed, pushed versions of `data` and `model.bin`, and its remote folder."""
 
-    project: Project
+    project: Workdir
     store: Path
     c1: str
     c2: str
 
 
-def _commit(project: Project, files: dict[str, str], model: bytes, message: str) -> str:
+def _commit(project: Workdir, files: dict[str, str], model: bytes, message: str) -> str:
     for path in sorted(project.path("data").rglob("*"), reverse=True) if project.path("data").exists() else []:
         path.unlink() if path.is_file() else path.rmdir()
     project.write_tree("data", files)
@@ -41,10 +41,10 @@ def _commit(project: Project, files: dict[str, str], model: bytes, message: str)
 
 
 @pytest.fixture
-def versions(project: Project, tmp_path: Path) -> Versions:
+def versions(project: Workdir, tmp_path: Path) -> Versions:
     store = tmp_path / "store"
     store.mkdir()
-    project.ok("remote", "add", "origin", str(store), "--default")
+    project.add_remote(store, default=True)
     c1 = _commit(project, V1, b"weights 1\n", "v1")
     project.ok("push")
     c2 = _commit(project, V2, b"weights 2\n", "v2")
@@ -52,12 +52,12 @@ def versions(project: Project, tmp_path: Path) -> Versions:
     return Versions(project, store, c1, c2)
 
 
-def fresh_clone(source: Project, dest: Path) -> Project:
+def fresh_clone(source: Workdir, dest: Path) -> Workdir:
     git_in(source.root.parent, "clone", "-q", str(source.root), str(dest))
-    return Project(dest)
+    return Workdir(dest)
 
 
-def manifests_on_path(project: Project, rev: str, parts: list[str]) -> set[str]:
+def manifests_on_path(project: Workdir, rev: str, parts: list[str]) -> set[str]:
     """The oids of the dataset's root manifest and of each folder manifest down to the file's folder."""
     raw = project.git("show", f"{rev}:data.vtool").encode()
     oid = ptr.loads(raw, "data.vtool").oid

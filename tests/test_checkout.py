@@ -7,7 +7,7 @@ import shutil
 import stat
 
 import pytest
-from projectkit import Project
+from projectkit import Workdir
 
 from vtool.hashing import hash_bytes
 
@@ -25,7 +25,7 @@ GAMMA = hash_bytes(b"gamma\n")
 
 
 @pytest.fixture
-def tracked(project: Project) -> Project:
+def tracked(project: Workdir) -> Workdir:
     """A project tracking `data` (nested, duplicates, empty file and folder, an executable) and `model.bin`."""
     project.write_tree("data", FILES)
     project.write("data/run.sh", b"#!/bin/sh\necho hi\n", executable=True)
@@ -35,11 +35,11 @@ def tracked(project: Project) -> Project:
     return project
 
 
-def mode(project: Project, rel: str) -> int:
+def mode(project: Workdir, rel: str) -> int:
     return stat.S_IMODE(os.stat(project.path(rel)).st_mode)
 
 
-def assert_restored(project: Project) -> None:
+def assert_restored(project: Workdir) -> None:
     for rel, data in FILES.items():
         assert project.read(f"data/{rel}") == data, rel
     assert project.read("data/run.sh") == b"#!/bin/sh\necho hi\n"
@@ -49,7 +49,7 @@ def assert_restored(project: Project) -> None:
     assert project.read("model.bin") == b"weights"
 
 
-def test_checkout_restores_deleted_datasets_byte_for_byte(tracked: Project) -> None:
+def test_checkout_restores_deleted_datasets_byte_for_byte(tracked: Workdir) -> None:
     shutil.rmtree(tracked.path("data"))
     os.unlink(tracked.path("model.bin"))
     result = tracked.ok("checkout")
@@ -61,7 +61,7 @@ def test_checkout_restores_deleted_datasets_byte_for_byte(tracked: Project) -> N
     assert tracked.status()["data"]["state"] == "in sync"
 
 
-def test_checkout_restores_deleted_and_modified_cached_files(tracked: Project) -> None:
+def test_checkout_restores_deleted_and_modified_cached_files(tracked: Workdir) -> None:
     os.unlink(tracked.path("data/sub/c.txt"))
     tracked.write("data/a.txt", b"beta\n")  # modified, but to content the cache holds
     os.chmod(tracked.path("data/run.sh"), 0o644)  # exec bit lost
@@ -70,7 +70,7 @@ def test_checkout_restores_deleted_and_modified_cached_files(tracked: Project) -
     assert_restored(tracked)
 
 
-def test_checkout_json_and_nothing_to_do(tracked: Project) -> None:
+def test_checkout_json_and_nothing_to_do(tracked: Workdir) -> None:
     before = tracked.snapshot("data")
     assert tracked.ok("checkout", "--json").json() == {"datasets": [
         {"path": "data", "written": 0, "deleted": 0, "unchanged": 8},
@@ -79,7 +79,7 @@ def test_checkout_json_and_nothing_to_do(tracked: Project) -> None:
     assert tracked.snapshot("data") == before
 
 
-def test_checkout_of_one_target_leaves_others_alone(tracked: Project) -> None:
+def test_checkout_of_one_target_leaves_others_alone(tracked: Workdir) -> None:
     os.unlink(tracked.path("model.bin"))
     os.unlink(tracked.path("data/a.txt"))
     tracked.ok("checkout", "data")
@@ -87,7 +87,7 @@ def test_checkout_of_one_target_leaves_others_alone(tracked: Project) -> None:
     assert not tracked.path("model.bin").exists()
 
 
-def test_checkout_removes_files_and_folders_the_cache_holds(tracked: Project) -> None:
+def test_checkout_removes_files_and_folders_the_cache_holds(tracked: Workdir) -> None:
     tracked.write("data/copy of a.txt", b"alpha\n")  # content the cache holds
     tracked.write("data/extra/b again.txt", b"beta\n")
     (tracked.path("data") / "stray empty").mkdir()
@@ -99,7 +99,7 @@ def test_checkout_removes_files_and_folders_the_cache_holds(tracked: Project) ->
     assert_restored(tracked)
 
 
-def test_checkout_refuses_to_lose_uncached_data_and_changes_nothing(tracked: Project) -> None:
+def test_checkout_refuses_to_lose_uncached_data_and_changes_nothing(tracked: Workdir) -> None:
     tracked.write("data/a.txt", b"precious edit")
     tracked.write("data/sub/new.txt", b"precious new file")
     os.unlink(tracked.path("data/b.txt"))
@@ -111,14 +111,14 @@ def test_checkout_refuses_to_lose_uncached_data_and_changes_nothing(tracked: Pro
     assert tracked.snapshot() == before
 
 
-def test_checkout_refuses_to_replace_an_uncached_file_dataset(tracked: Project) -> None:
+def test_checkout_refuses_to_replace_an_uncached_file_dataset(tracked: Workdir) -> None:
     tracked.write("model.bin", b"retrained, not added")
     result = tracked.fails("checkout", "model.bin")
     assert "would lose 1 file(s) not in the cache: model.bin" in result.err
     assert tracked.read("model.bin") == b"retrained, not added"
 
 
-def test_checkout_refuses_to_replace_an_uncached_file_with_a_folder(tracked: Project) -> None:
+def test_checkout_refuses_to_replace_an_uncached_file_with_a_folder(tracked: Workdir) -> None:
     shutil.rmtree(tracked.path("data"))
     tracked.write("data", b"a file where the folder was")
     result = tracked.fails("checkout", "data")
@@ -128,7 +128,7 @@ def test_checkout_refuses_to_replace_an_uncached_file_with_a_folder(tracked: Pro
     assert_restored(tracked)
 
 
-def test_force_discards_uncached_data(tracked: Project) -> None:
+def test_force_discards_uncached_data(tracked: Workdir) -> None:
     tracked.write("data/a.txt", b"precious edit")
     tracked.write("data/sub/new.txt", b"precious new file")
     tracked.ok("checkout", "--force")
@@ -137,14 +137,14 @@ def test_force_discards_uncached_data(tracked: Project) -> None:
     assert tracked.status()["data"]["state"] == "in sync"
 
 
-def test_checkout_of_a_folder_that_replaced_a_tracked_file(tracked: Project) -> None:
+def test_checkout_of_a_folder_that_replaced_a_tracked_file(tracked: Workdir) -> None:
     os.unlink(tracked.path("model.bin"))
     tracked.write("model.bin/inner", b"weights")  # content the cache holds: safe to remove
     tracked.ok("checkout", "model.bin")
     assert tracked.read("model.bin") == b"weights"
 
 
-def test_checkout_refuses_missing_objects_before_touching_anything(tracked: Project) -> None:
+def test_checkout_refuses_missing_objects_before_touching_anything(tracked: Workdir) -> None:
     os.unlink(tracked.path("data/a.txt"))
     os.unlink(tracked.path("data/b.txt"))
     os.unlink(tracked.object_path(hash_bytes(b"beta\n")))
@@ -155,7 +155,7 @@ def test_checkout_refuses_missing_objects_before_touching_anything(tracked: Proj
     assert tracked.snapshot() == before
 
 
-def test_checkout_with_the_cache_gone_says_so(tracked: Project) -> None:
+def test_checkout_with_the_cache_gone_says_so(tracked: Workdir) -> None:
     shutil.rmtree(tracked.path("data"))
     shutil.rmtree(tracked.cache_dir)
     result = tracked.fails("checkout", "data")
@@ -164,7 +164,7 @@ def test_checkout_with_the_cache_gone_says_so(tracked: Project) -> None:
     assert not tracked.path("data").exists()
 
 
-def _corrupt(project: Project, content: bytes, new: bytes | None = None) -> None:
+def _corrupt(project: Workdir, content: bytes, new: bytes | None = None) -> None:
     """Replace an object's bytes in place: flip its first byte, or write `new`."""
     path = project.object_path(hash_bytes(content))
     os.chmod(path, 0o644)
@@ -174,7 +174,7 @@ def _corrupt(project: Project, content: bytes, new: bytes | None = None) -> None
 
 
 @pytest.mark.parametrize("link", ["copy", "auto", "hardlink", "symlink"])
-def test_a_corrupt_object_is_never_checked_out(tracked: Project, link: str) -> None:
+def test_a_corrupt_object_is_never_checked_out(tracked: Workdir, link: str) -> None:
     tracked.ok("config", "cache.link", link)
     os.unlink(tracked.path("data/sub/c.txt"))
     os.unlink(tracked.path("data/b.txt"))
@@ -188,14 +188,14 @@ def test_a_corrupt_object_is_never_checked_out(tracked: Project, link: str) -> N
     assert not [p for p in tracked.path("data").rglob("*") if ".vtool-tmp-" in p.name]
 
 
-def test_a_corrupt_object_does_not_overwrite_a_workspace_file(tracked: Project) -> None:
+def test_a_corrupt_object_does_not_overwrite_a_workspace_file(tracked: Workdir) -> None:
     tracked.write("data/a.txt", b"beta\n")  # cached content, so checkout may replace it
     _corrupt(tracked, b"alpha\n")
     tracked.fails("checkout", "data")
     assert tracked.read("data/a.txt") == b"beta\n"
 
 
-def test_a_truncated_object_is_reported_as_a_size_mismatch(tracked: Project) -> None:
+def test_a_truncated_object_is_reported_as_a_size_mismatch(tracked: Workdir) -> None:
     os.unlink(tracked.path("model.bin"))
     _corrupt(tracked, b"weights", new=b"wei")
     result = tracked.fails("checkout", "model.bin")
@@ -203,7 +203,7 @@ def test_a_truncated_object_is_reported_as_a_size_mismatch(tracked: Project) -> 
     assert not tracked.path("model.bin").exists()
 
 
-def _link_mode_checkout(project: Project, link: str) -> None:
+def _link_mode_checkout(project: Workdir, link: str) -> None:
     project.ok("config", "cache.link", link)
     shutil.rmtree(project.path("data"))
     os.unlink(project.path("model.bin"))
@@ -212,7 +212,7 @@ def _link_mode_checkout(project: Project, link: str) -> None:
 
 
 @pytest.mark.parametrize("link", ["copy", "auto"])
-def test_copy_modes_write_independent_writable_files(tracked: Project, link: str) -> None:
+def test_copy_modes_write_independent_writable_files(tracked: Workdir, link: str) -> None:
     _link_mode_checkout(tracked, link)
     for rel in ("data/a.txt", "data/sub/deep/d.bin", "model.bin"):
         st = os.lstat(tracked.path(rel))
@@ -222,7 +222,7 @@ def test_copy_modes_write_independent_writable_files(tracked: Project, link: str
         assert stat.S_IMODE(st.st_mode) == 0o644
 
 
-def test_hardlink_mode_links_read_only_cache_objects(tracked: Project) -> None:
+def test_hardlink_mode_links_read_only_cache_objects(tracked: Workdir) -> None:
     _link_mode_checkout(tracked, "hardlink")
     for rel in ("data/a.txt", "data/same.txt", "data/sub/deep/d.bin", "model.bin"):
         st = os.lstat(tracked.path(rel))
@@ -233,7 +233,7 @@ def test_hardlink_mode_links_read_only_cache_objects(tracked: Project) -> None:
     assert os.stat(tracked.path("data/run.sh")).st_nlink == 1
 
 
-def test_symlink_mode_links_into_the_cache(tracked: Project) -> None:
+def test_symlink_mode_links_into_the_cache(tracked: Workdir) -> None:
     _link_mode_checkout(tracked, "symlink")
     for rel in ("data/a.txt", "data/sub/deep/d.bin", "model.bin"):
         path = tracked.path(rel)
@@ -245,7 +245,7 @@ def test_symlink_mode_links_into_the_cache(tracked: Project) -> None:
     assert mode(tracked, "data/run.sh") == 0o755
 
 
-def test_reflink_mode_clones_or_says_the_filesystem_cannot(tracked: Project) -> None:
+def test_reflink_mode_clones_or_says_the_filesystem_cannot(tracked: Workdir) -> None:
     tracked.ok("config", "cache.link", "reflink")
     os.unlink(tracked.path("model.bin"))
     result = tracked.run("checkout", "model.bin")
@@ -260,7 +260,7 @@ def test_reflink_mode_clones_or_says_the_filesystem_cannot(tracked: Project) -> 
 
 
 @pytest.mark.parametrize("link", ["copy", "auto", "hardlink", "symlink"])
-def test_status_right_after_checkout_hashes_nothing(tracked: Project, link: str) -> None:
+def test_status_right_after_checkout_hashes_nothing(tracked: Workdir, link: str) -> None:
     _link_mode_checkout(tracked, link)
     states = tracked.status()
     assert {p: (s["state"], s["hashed"]) for p, s in states.items()} == {
@@ -269,7 +269,7 @@ def test_status_right_after_checkout_hashes_nothing(tracked: Project, link: str)
 
 
 @pytest.mark.parametrize("link", ["hardlink", "symlink"])
-def test_readd_after_a_link_mode_checkout_is_a_no_op(tracked: Project, link: str) -> None:
+def test_readd_after_a_link_mode_checkout_is_a_no_op(tracked: Workdir, link: str) -> None:
     oid = tracked.pointer("data").oid
     _link_mode_checkout(tracked, link)
     added = tracked.add("data")["added"][0]
@@ -277,7 +277,7 @@ def test_readd_after_a_link_mode_checkout_is_a_no_op(tracked: Project, link: str
 
 
 @pytest.mark.parametrize("link", ["hardlink", "symlink"])
-def test_switching_back_to_copy_replaces_links_with_files(tracked: Project, link: str) -> None:
+def test_switching_back_to_copy_replaces_links_with_files(tracked: Workdir, link: str) -> None:
     _link_mode_checkout(tracked, link)
     tracked.ok("config", "cache.link", "copy")
     shutil.rmtree(tracked.path("data"))
@@ -286,7 +286,7 @@ def test_switching_back_to_copy_replaces_links_with_files(tracked: Project, link
     assert mode(tracked, "data/a.txt") == 0o644
 
 
-def test_checkout_recreates_empty_folders_and_the_empty_file(tracked: Project) -> None:
+def test_checkout_recreates_empty_folders_and_the_empty_file(tracked: Workdir) -> None:
     shutil.rmtree(tracked.path("data/empty dir"))
     os.unlink(tracked.path("data/empty.txt"))
     tracked.ok("checkout", "data")
@@ -294,7 +294,7 @@ def test_checkout_recreates_empty_folders_and_the_empty_file(tracked: Project) -
     assert tracked.read("data/empty.txt") == b""
 
 
-def test_checkout_refuses_to_write_through_a_symlinked_folder(tracked: Project) -> None:
+def test_checkout_refuses_to_write_through_a_symlinked_folder(tracked: Workdir) -> None:
     outside = tracked.root.parent / "outside"
     outside.mkdir()
     shutil.rmtree(tracked.path("data/sub"))
@@ -304,11 +304,11 @@ def test_checkout_refuses_to_write_through_a_symlinked_folder(tracked: Project) 
     assert list(outside.iterdir()) == []
 
 
-def test_checkout_with_no_pointers_does_nothing(project: Project) -> None:
+def test_checkout_with_no_pointers_does_nothing(project: Workdir) -> None:
     assert project.ok("checkout", "--json").json() == {"datasets": []}
 
 
-def test_targets_through_a_symlinked_folder_outside_the_repo_are_refused(tracked: Project) -> None:
+def test_targets_through_a_symlinked_folder_outside_the_repo_are_refused(tracked: Workdir) -> None:
     outside = tracked.root.parent / "outside"
     outside.mkdir()
     (outside / "data.vtool").write_bytes(tracked.read("data.vtool"))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import typer
-from projectkit import Project, invoke
+from projectkit import Workdir, invoke
 from typer import _click as click
 
 from vtool import __version__
@@ -39,7 +39,7 @@ def test_the_core_commands_are_registered() -> None:
 
 
 @pytest.mark.parametrize("path", _command_paths(), ids=" ".join)
-def test_help_of_every_command_exits_0(project: Project, path: tuple[str, ...]) -> None:
+def test_help_of_every_command_exits_0(project: Workdir, path: tuple[str, ...]) -> None:
     result = project.ok(*path, "--help")
     assert "Usage:" in result.out
     assert "--help" in result.out
@@ -48,20 +48,20 @@ def test_help_of_every_command_exits_0(project: Project, path: tuple[str, ...]) 
 
 
 @pytest.mark.parametrize("path", sorted(CORE_COMMANDS), ids=" ".join)
-def test_core_commands_take_quiet_and_verbose_after_their_name(project: Project, path: tuple[str, ...]) -> None:
+def test_core_commands_take_quiet_and_verbose_after_their_name(project: Workdir, path: tuple[str, ...]) -> None:
     help_text = project.ok(*path, "--help").out
     assert "--quiet" in help_text
     assert "-q" in help_text
     assert "--verbose" in help_text
 
 
-def test_top_level_help_lists_the_core_commands(project: Project) -> None:
+def test_top_level_help_lists_the_core_commands(project: Workdir) -> None:
     result = project.ok("--help")
     for (name,) in CORE_COMMANDS:
         assert name in result.out
 
 
-def test_top_level_help_lists_every_visible_command_under_its_panel(project: Project) -> None:
+def test_top_level_help_lists_every_visible_command_under_its_panel(project: Workdir) -> None:
     lines = project.ok("--help").out.splitlines()
     for name, spec in cli_app.COMMANDS.items():
         rows = [i for i, line in enumerate(lines) if line.split()[:1] == [name]]
@@ -85,7 +85,7 @@ def test_the_command_table_matches_what_the_modules_register() -> None:
     assert registered == set(cli_app.COMMANDS), "every command needs a row in vtool.cli.app.COMMANDS"
 
 
-def test_version(project: Project) -> None:
+def test_version(project: Workdir) -> None:
     assert project.ok("--version").out == f"vtool {__version__}\n"
 
 
@@ -98,20 +98,20 @@ def test_version(project: Project) -> None:
     (("config",), "Missing argument"),
     (("config", "a", "b", "c"), "unexpected extra argument"),
 ])
-def test_usage_errors_exit_2(project: Project, args: tuple[str, ...], fragment: str) -> None:
+def test_usage_errors_exit_2(project: Workdir, args: tuple[str, ...], fragment: str) -> None:
     result = project.fails(*args, code=2)
     assert fragment in result.err
     assert result.out == ""
     assert "Traceback" not in result.err
 
 
-def test_usage_error_exit_code_is_real_in_a_process(project: Project) -> None:
+def test_usage_error_exit_code_is_real_in_a_process(project: Workdir) -> None:
     result = project.run_process("frobnicate")
     assert result.code == 2
     assert "No such command" in result.err
 
 
-def test_errors_are_one_line_with_a_hint_and_exit_1(project: Project) -> None:
+def test_errors_are_one_line_with_a_hint_and_exit_1(project: Workdir) -> None:
     result = project.fails("config", "cache.link", "bogus")
     assert result.out == ""
     assert result.err.splitlines() == [
@@ -120,7 +120,7 @@ def test_errors_are_one_line_with_a_hint_and_exit_1(project: Project) -> None:
     ]
 
 
-def test_quiet_silences_messages_but_not_data(project: Project) -> None:
+def test_quiet_silences_messages_but_not_data(project: Workdir) -> None:
     project.write("data/a", b"1")
     loud = project.ok("add", "data")
     assert "git add" in loud.err
@@ -133,12 +133,12 @@ def test_quiet_silences_messages_but_not_data(project: Project) -> None:
     assert doc["datasets"][0]["state"] == "in sync"
 
 
-def test_quiet_still_prints_errors(project: Project) -> None:
+def test_quiet_still_prints_errors(project: Workdir) -> None:
     result = project.fails("add", "-q", "nope", code=2)
     assert "error: nope: no such file or folder" in result.err
 
 
-def test_json_output_is_one_document_on_stdout(project: Project) -> None:
+def test_json_output_is_one_document_on_stdout(project: Workdir) -> None:
     project.write("data/a", b"1")
     for args in (("add", "data", "--json"), ("status", "--json"), ("checkout", "--json")):
         result = project.ok(*args)
@@ -146,14 +146,14 @@ def test_json_output_is_one_document_on_stdout(project: Project) -> None:
     assert "git add" not in project.ok("add", "data", "--json").out
 
 
-def test_no_traceback_by_default(git_repo: Project) -> None:
+def test_no_traceback_by_default(git_repo: Workdir) -> None:
     result = git_repo.run_process("status")
     assert result.code == 1
     assert "is not a vtool project" in result.err
     assert "Traceback" not in result.err
 
 
-def test_vtool_debug_shows_the_traceback(git_repo: Project) -> None:
+def test_vtool_debug_shows_the_traceback(git_repo: Workdir) -> None:
     result = git_repo.run_process("status", env={"VTOOL_DEBUG": "1"})
     assert result.code == 1
     assert "Traceback (most recent call last)" in result.err
@@ -161,13 +161,13 @@ def test_vtool_debug_shows_the_traceback(git_repo: Project) -> None:
     assert "error: " in result.err
 
 
-def test_verbose_shows_the_traceback(git_repo: Project) -> None:
+def test_verbose_shows_the_traceback(git_repo: Workdir) -> None:
     result = git_repo.fails("status", "-v")
     assert "Traceback (most recent call last)" in result.err
     assert "is not a vtool project" in result.err
 
 
-def test_names_that_look_like_markup_print_verbatim(project: Project) -> None:
+def test_names_that_look_like_markup_print_verbatim(project: Workdir) -> None:
     project.write("data[1]/a[/]b", b"1")
     project.write("data[1]/[bold]c", b"2")
     result = project.ok("add", "data[1]")
@@ -181,7 +181,7 @@ def test_names_that_look_like_markup_print_verbatim(project: Project) -> None:
     )
 
 
-def test_error_messages_that_look_like_markup_print_verbatim(project: Project) -> None:
+def test_error_messages_that_look_like_markup_print_verbatim(project: Workdir) -> None:
     result = project.fails("add", "q[/]", code=2)
     assert result.err == "error: q[/]: no such file or folder\n"
     assert "Traceback" not in result.err
@@ -193,14 +193,14 @@ def test_commands_outside_a_git_repo_fail_cleanly(tmp_path) -> None:
     assert "not a git repository" in result.err
 
 
-def test_no_arguments_shows_help(project: Project) -> None:
+def test_no_arguments_shows_help(project: Workdir) -> None:
     result = project.run()
     assert result.code == 2  # click's convention for a group called without a command
     assert "Track and sync:" in result.out + result.err
 
 
 @pytest.mark.parametrize("args", [("status",), ("add", "data"), ("checkout",), ("--version",)])
-def test_local_commands_do_not_import_boto3_or_gitpython(project: Project, args: tuple[str, ...]) -> None:
+def test_local_commands_do_not_import_boto3_or_gitpython(project: Workdir, args: tuple[str, ...]) -> None:
     project.write("data/a.txt", "a")
     probe = ("import sys, runpy; sys.argv = ['vtool', *sys.argv[1:]]\n"
              "try:\n    runpy.run_module('vtool', run_name='__main__')\nexcept SystemExit:\n    pass\n"
@@ -218,7 +218,7 @@ NOT_FOR_STATUS = {"vtool.transfer", "vtool.remote", "vtool.ops.sync", "vtool.ops
                   "vtool.ops.switch", "vtool.ops.gc", "vtool.ops.verify", "vtool.ops.history", "vtool.ops.hooks"}
 
 
-def _imported(project: Project, *args: str) -> tuple[set[str], set[str]]:
+def _imported(project: Workdir, *args: str) -> tuple[set[str], set[str]]:
     """Run the CLI in a fresh interpreter; return the vtool modules and the heavy libraries it imported."""
     probe = ("import sys, runpy; sys.argv = ['vtool', *sys.argv[1:]]\n"
              "try:\n    runpy.run_module('vtool', run_name='__main__')\nexcept SystemExit:\n    pass\n"
@@ -230,13 +230,13 @@ def _imported(project: Project, *args: str) -> tuple[set[str], set[str]]:
 
 
 @pytest.mark.parametrize("args", [("--version",), ("--help",), ()])
-def test_start_up_imports_no_command(project: Project, args: tuple[str, ...]) -> None:
+def test_start_up_imports_no_command(project: Workdir, args: tuple[str, ...]) -> None:
     ours, heavy = _imported(project, *args)
     assert ours == STARTUP_MODULES
     assert heavy == set()
 
 
-def test_status_imports_only_what_status_uses(project: Project) -> None:
+def test_status_imports_only_what_status_uses(project: Workdir) -> None:
     ours, heavy = _imported(project, "status")
     assert "vtool.ops.status" in ours
     assert ours & NOT_FOR_STATUS == set()

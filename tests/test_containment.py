@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from projectkit import Project
+from projectkit import Workdir
 
 
-def test_config_writes_refuse_a_symlinked_vtool_folder(git_repo: Project, tmp_path: Path) -> None:
+def test_config_writes_refuse_a_symlinked_vtool_folder(git_repo: Workdir, tmp_path: Path) -> None:
     victim = tmp_path / "victim"
     victim.mkdir()
     (victim / "config.yaml").write_text("# someone else's file\n")
@@ -20,7 +20,7 @@ def test_config_writes_refuse_a_symlinked_vtool_folder(git_repo: Project, tmp_pa
     assert sorted(p.name for p in victim.iterdir()) == ["config.yaml"]
 
 
-def test_a_symlinked_stat_database_is_refused(project: Project, tmp_path: Path) -> None:
+def test_a_symlinked_stat_database_is_refused(project: Workdir, tmp_path: Path) -> None:
     project.write("f.txt", "f")
     project.add("f.txt")
     state = project.path(".vtool/state")
@@ -33,7 +33,7 @@ def test_a_symlinked_stat_database_is_refused(project: Project, tmp_path: Path) 
     assert not outside.exists()
 
 
-def test_a_damaged_stat_database_is_rebuilt(project: Project) -> None:
+def test_a_damaged_stat_database_is_rebuilt(project: Workdir) -> None:
     project.write("f.txt", "f")
     project.add("f.txt")
     state = project.path(".vtool/state")
@@ -44,20 +44,20 @@ def test_a_damaged_stat_database_is_rebuilt(project: Project) -> None:
     assert project.add("f.txt")["added"][0]["changed"] is False
 
 
-def test_credentials_in_an_endpoint_url_are_refused_and_never_stored(project: Project) -> None:
+def test_credentials_in_an_endpoint_url_are_refused_and_never_stored(project: Workdir) -> None:
     result = project.run("remote", "add", "origin", "s3://b/p", "--endpoint-url", "http://u:pw-in-url@127.0.0.1:9")
     assert result.code == 1 and "credentials inside a URL" in result.err and "pw-in-url" not in result.err
     assert "pw-in-url" not in project.path(".vtool/config.yaml").read_text()
 
 
-def test_refusals_of_dot_git_ignore_case(project: Project) -> None:
+def test_refusals_of_dot_git_ignore_case(project: Workdir) -> None:
     project.path(".GIT").mkdir()
     project.write(".GIT/x", "x")
     result = project.run("add", ".GIT/x")
     assert result.code == 1 and "refusing to track" in result.err
 
 
-def test_a_pointer_that_is_a_symlink_or_huge_is_refused_without_reading_it(project: Project, tmp_path: Path) -> None:
+def test_a_pointer_that_is_a_symlink_or_huge_is_refused_without_reading_it(project: Workdir, tmp_path: Path) -> None:
     outside = tmp_path / "outside.vtool"
     outside.write_text("version: 1\n")
     os.symlink(outside, project.path("linked.vtool"))
@@ -71,14 +71,14 @@ def test_a_pointer_that_is_a_symlink_or_huge_is_refused_without_reading_it(proje
     assert "byte limit" in project.run("status", "data").err
 
 
-def test_a_rejected_setting_is_not_left_in_the_config(project: Project) -> None:
+def test_a_rejected_setting_is_not_left_in_the_config(project: Workdir) -> None:
     before = project.path(".vtool/config.yaml").read_bytes()
     assert project.run("config", "core.remote", "nosuch").code == 1
     assert project.path(".vtool/config.yaml").read_bytes() == before
     project.ok("status")
 
 
-def test_re_add_restores_file_objects_missing_from_the_cache(project: Project) -> None:
+def test_re_add_restores_file_objects_missing_from_the_cache(project: Workdir) -> None:
     project.write_tree("d", {"a": "a", "b": "b"})
     project.add("d")
     oid = next(e.oid for e in project.manifest(project.pointer("d").oid) if e.name == "a")
@@ -88,7 +88,7 @@ def test_re_add_restores_file_objects_missing_from_the_cache(project: Project) -
     assert project.object_path(oid).read_bytes() == b"a"
 
 
-def test_checkout_keeps_the_exec_bit_of_a_single_file_dataset(project: Project) -> None:
+def test_checkout_keeps_the_exec_bit_of_a_single_file_dataset(project: Workdir) -> None:
     project.write("run.sh", "#!/bin/sh\n", executable=True)
     project.add("run.sh")
     result = project.ok("checkout", "--json").json()
@@ -96,14 +96,14 @@ def test_checkout_keeps_the_exec_bit_of_a_single_file_dataset(project: Project) 
     assert os.access(project.path("run.sh"), os.X_OK)
 
 
-def test_a_gitignore_in_another_encoding_is_kept_byte_for_byte(project: Project) -> None:
+def test_a_gitignore_in_another_encoding_is_kept_byte_for_byte(project: Workdir) -> None:
     project.write(".gitignore", b"caf\xe9\n")
     project.write("data.txt", "d")
     project.add("data.txt")
     assert project.read(".gitignore") == b"caf\xe9\n/data.txt\n"
 
 
-def test_a_tree_nested_too_deep_is_refused_at_add(project: Project) -> None:
+def test_a_tree_nested_too_deep_is_refused_at_add(project: Workdir) -> None:
     deep = project.path("deep")
     path = deep
     for _ in range(520):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from projectkit import Project
+from projectkit import Workdir
 
 from vtool import pointer as ptr
 from vtool.hashing import OID_PREFIX
@@ -27,7 +27,7 @@ V5 = {**V3, "f.csv": "phi, never committed\n"}
 class History:
     """A project with five versions of `data` (and of `model.bin`), and where each lives."""
 
-    project: Project
+    project: Workdir
     shas: dict[str, str]
     contents: dict[str, dict[str, str]]
 
@@ -45,7 +45,7 @@ class History:
         return ptr.loads(raw, f"{name}.vtool")
 
 
-def reach(project: Project, pointer: ptr.Pointer) -> set[str]:
+def reach(project: Workdir, pointer: ptr.Pointer) -> set[str]:
     """The objects one pointer reaches, read from the cache."""
     if pointer.kind == "file":
         return {pointer.oid}
@@ -54,7 +54,7 @@ def reach(project: Project, pointer: ptr.Pointer) -> set[str]:
     return set(folders.values()) | files
 
 
-def _write_version(project: Project, files: dict[str, str], model: str) -> None:
+def _write_version(project: Workdir, files: dict[str, str], model: str) -> None:
     if project.path("data").exists():
         for path in sorted(project.path("data").rglob("*"), reverse=True):
             path.unlink() if path.is_file() else path.rmdir()
@@ -63,7 +63,7 @@ def _write_version(project: Project, files: dict[str, str], model: str) -> None:
     project.ok("add", "data", "model.bin")
 
 
-def build_history(project: Project) -> History:
+def build_history(project: Workdir) -> History:
     """v1 (tag v1) -> v2 -> v3 on main, v4 on branch exp from v2, v5 uncommitted in the workspace, plus junk."""
     shas = {}
     _write_version(project, V1, "model 1")
@@ -91,17 +91,17 @@ def history_template(project_template: Path, tmp_path_factory: pytest.TempPathFa
     """The history, built once per module (about a second) and copied per test."""
     root = tmp_path_factory.mktemp("gc") / "repo"
     shutil.copytree(project_template, root, symlinks=True)
-    return build_history(Project(root))
+    return build_history(Workdir(root))
 
 
 @pytest.fixture
 def history(history_template: History, tmp_path: Path) -> History:
     root = tmp_path / "repo"
     shutil.copytree(history_template.project.root, root, symlinks=True)
-    return History(Project(root), history_template.shas, history_template.contents)
+    return History(Workdir(root), history_template.shas, history_template.contents)
 
 
-def _sizes(project: Project, oids: set[str]) -> int:
+def _sizes(project: Workdir, oids: set[str]) -> int:
     return sum(project.object_path(oid).stat().st_size for oid in oids)
 
 
@@ -153,7 +153,7 @@ def test_gc_never_removes_the_manifests_of_kept_versions(history: History) -> No
     assert "missing" in failed.err
 
 
-def _assert_data(project: Project, version: str, files: dict[str, str]) -> None:
+def _assert_data(project: Workdir, version: str, files: dict[str, str]) -> None:
     found = {p.relative_to(project.path("data")).as_posix(): p.read_text()
              for p in project.path("data").rglob("*") if p.is_file()}
     assert found == files
@@ -210,7 +210,7 @@ def test_gc_leaves_files_that_are_not_objects_and_cleans_stale_temp_files(histor
     assert not stale.exists()
 
 
-def test_gc_keeps_objects_that_workspace_symlinks_point_at(project: Project) -> None:
+def test_gc_keeps_objects_that_workspace_symlinks_point_at(project: Workdir) -> None:
     project.ok("config", "cache.link", "symlink")
     project.write_tree("data", {"a": "one"})
     project.ok("add", "data")
@@ -229,20 +229,13 @@ def test_gc_keeps_objects_that_workspace_symlinks_point_at(project: Project) -> 
     assert link.read_text() == "two"
 
 
-@pytest.fixture
-def remote_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "remote"
-    folder.mkdir()
-    return folder
-
-
 def _remote_oids(folder: Path) -> set[str]:
     return {OID_PREFIX + p.parent.name + p.name for p in folder.glob("??/*") if len(p.name) == 30}
 
 
 def test_remote_gc_removes_exactly_the_unreachable_remote_objects(history: History, remote_dir: Path) -> None:
     project = history.project
-    project.ok("remote", "add", "origin", str(remote_dir), "--default")
+    project.add_remote(remote_dir, default=True)
     project.ok("push", "--all-commits")
     pushed = _remote_oids(remote_dir)
     everything = set().union(*(history.objects(v) for v in ("workspace", "v1", "v2", "v3", "v4")))
@@ -267,7 +260,7 @@ def test_remote_gc_removes_exactly_the_unreachable_remote_objects(history: Histo
 
 def test_remote_gc_fetches_kept_manifests_the_cache_lacks(history: History, remote_dir: Path) -> None:
     project = history.project
-    project.ok("remote", "add", "origin", str(remote_dir), "--default")
+    project.add_remote(remote_dir, default=True)
     project.ok("push", "--all-commits")
     manifest = project.folders(history.pointer("v4", "data").oid)["sub"]
     os.unlink(project.object_path(manifest))
@@ -281,7 +274,7 @@ def test_remote_gc_fetches_kept_manifests_the_cache_lacks(history: History, remo
 def test_remote_gc_refuses_when_neither_cache_nor_remote_has_a_kept_manifest(history: History,
                                                                              remote_dir: Path) -> None:
     project = history.project
-    project.ok("remote", "add", "origin", str(remote_dir), "--default")
+    project.add_remote(remote_dir, default=True)
     project.ok("push", "--all-commits")
     manifest = project.folders(history.pointer("v4", "data").oid)["sub"]
     os.unlink(project.object_path(manifest))
@@ -294,15 +287,15 @@ def test_remote_gc_refuses_when_neither_cache_nor_remote_has_a_kept_manifest(his
     assert _remote_oids(remote_dir) == before
 
 
-def test_gc_options_that_contradict_are_refused(project: Project) -> None:
+def test_gc_options_that_contradict_are_refused(project: Workdir) -> None:
     assert "--workspace" in project.fails("gc", "--workspace", "--all-commits", code=2).err
 
 
-def test_remote_gc_refuses_to_empty_a_remote_when_nothing_is_kept(project: Project, remote_dir: Path) -> None:
+def test_remote_gc_refuses_to_empty_a_remote_when_nothing_is_kept(project: Workdir, remote_dir: Path) -> None:
     stranger = remote_dir / "ab" / ("c" * 30)
     stranger.parent.mkdir()
     stranger.write_text("pushed by another project")
-    project.ok("remote", "add", "origin", str(remote_dir))
+    project.add_remote(remote_dir)
     assert "nothing is kept" in project.fails("gc", "-r", "origin", "--yes").err
     assert stranger.exists()
 

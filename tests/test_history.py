@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from projectkit import Project
+from projectkit import Workdir
 
 V1 = {"a.csv": "alpha\n", "b.csv": "beta\n", "sub/c.csv": "gamma\n", "sub/keep.csv": "same\n"}
 V2_CHANGES = {"a.csv": "alpha two\n", "d.csv": "delta\n"}
@@ -15,13 +15,13 @@ V2_CHANGES = {"a.csv": "alpha two\n", "d.csv": "delta\n"}
 class History:
     """A dataset through three commits: v1, v2 (modify a, add d, delete b), v3 (rename sub/c -> e)."""
 
-    project: Project
+    project: Workdir
     shas: dict[str, str]
     trees: dict[str, dict]
 
 
 @pytest.fixture
-def history(project: Project) -> History:
+def history(project: Workdir) -> History:
     shas, trees = {}, {}
     project.write_tree("data", V1)
     project.add("data")
@@ -204,7 +204,7 @@ def test_history_commands_survive_non_utf8_file_names_in_commits(history: Histor
     p.ok("gc")
 
 
-def test_a_glob_character_in_a_path_is_literal(project: Project) -> None:
+def test_a_glob_character_in_a_path_is_literal(project: Workdir) -> None:
     project.write("d1", "tracked by git\n")
     project.commit("d1 in git")
     project.write("d[1]", "data\n")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from projectkit import Project, git_in
+from projectkit import Workdir, git_in
 
 from vtool import manifest
 from vtool import pointer as ptr
@@ -39,7 +39,7 @@ def hooks_folder(root: Path) -> Path:
     return root / ".git" / "hooks"
 
 
-def replace_tree(project: Project, base: str, files: dict[str, str]) -> None:
+def replace_tree(project: Workdir, base: str, files: dict[str, str]) -> None:
     """Make base hold exactly files."""
     shutil.rmtree(project.path(base), ignore_errors=True)
     project.write_tree(base, files)
@@ -53,7 +53,7 @@ def stored_oids(folder: Path) -> set[str]:
     return {OID_PREFIX + p.parent.name + p.name for p in folder.glob("??/*") if len(p.name) == 30}
 
 
-def reachable(project: Project, pointer: ptr.Pointer) -> set[str]:
+def reachable(project: Workdir, pointer: ptr.Pointer) -> set[str]:
     """Every object a pointer reaches, read from the project's cache."""
     if pointer.kind == "file":
         return {pointer.oid}
@@ -67,7 +67,7 @@ def reachable(project: Project, pointer: ptr.Pointer) -> set[str]:
 class Hooked:
     """A project with a local-folder default remote and vtool's hooks installed, plus two data commits."""
 
-    project: Project
+    project: Workdir
     store: Path
     c1: str = ""
     c2: str = ""
@@ -80,10 +80,10 @@ class Hooked:
 
 
 @pytest.fixture
-def hooked(project: Project, tmp_path: Path) -> Hooked:
+def hooked(project: Workdir, tmp_path: Path) -> Hooked:
     store = tmp_path / "store"
     store.mkdir()
-    project.ok("remote", "add", "origin", str(store), "--default")
+    project.add_remote(store, default=True)
     project.write("README", "code\n")
     project.commit("remote and readme")
     project.ok("install-hooks")
@@ -100,10 +100,10 @@ def history(hooked: Hooked) -> Hooked:
     return hooked
 
 
-def clone(source: Path, dest: Path) -> Project:
+def clone(source: Path, dest: Path) -> Workdir:
     """A fresh clone: empty cache, no data in the workspace; then vtool's hooks installed in it."""
     git_in(source.parent, "clone", "-q", str(source), str(dest))
-    copy = Project(dest)
+    copy = Workdir(dest)
     copy.ok("install-hooks")
     return copy
 
@@ -111,7 +111,7 @@ def clone(source: Path, dest: Path) -> Project:
 # install-hooks itself
 
 
-def test_install_writes_executable_posix_hooks_and_is_idempotent(project: Project) -> None:
+def test_install_writes_executable_posix_hooks_and_is_idempotent(project: Workdir) -> None:
     result = project.ok("install-hooks", "--json").json()
     assert result["hooks_dir"] == str(hooks_folder(project.root))
     assert [(h["name"], h["action"], h["previous"]) for h in result["hooks"]] == [
@@ -134,7 +134,7 @@ def test_install_writes_executable_posix_hooks_and_is_idempotent(project: Projec
         sorted(HOOKS)
 
 
-def test_an_older_vtool_hook_is_updated_in_place(project: Project) -> None:
+def test_an_older_vtool_hook_is_updated_in_place(project: Workdir) -> None:
     project.ok("install-hooks")
     path = hooks_folder(project.root) / "pre-commit"
     path.write_text(path.read_text().replace("run_vtool git-hook pre-commit", "run_vtool git-hook old-name"))
@@ -144,7 +144,7 @@ def test_an_older_vtool_hook_is_updated_in_place(project: Project) -> None:
     assert not (hooks_folder(project.root) / "pre-commit.pre-vtool").exists()
 
 
-def test_hooks_embed_this_interpreter_and_fall_back_to_path(project: Project) -> None:
+def test_hooks_embed_this_interpreter_and_fall_back_to_path(project: Workdir) -> None:
     import sys
 
     project.ok("install-hooks")
@@ -173,12 +173,12 @@ def test_a_linked_worktree_installs_into_the_shared_hooks(hooked: Hooked, tmp_pa
     project = hooked.project
     worktree = tmp_path / "wt"
     project.git("worktree", "add", "-q", str(worktree))
-    result = Project(worktree).ok("install-hooks", "--json").json()
+    result = Workdir(worktree).ok("install-hooks", "--json").json()
     assert result["hooks_dir"] == str(hooks_folder(project.root))
     assert [h["action"] for h in result["hooks"]] == ["unchanged"] * 3
 
 
-def test_existing_user_hooks_are_chained_and_keep_running(project: Project, tmp_path: Path) -> None:
+def test_existing_user_hooks_are_chained_and_keep_running(project: Workdir, tmp_path: Path) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()
     originals = {}
@@ -212,7 +212,7 @@ def test_existing_user_hooks_are_chained_and_keep_running(project: Project, tmp_
     assert (marks / "pre-push.stdin").read_text() == f"refs/heads/other {head} refs/heads/other {'0' * 40}\n"
 
 
-def test_a_failing_user_hook_still_fails_the_commit(project: Project) -> None:
+def test_a_failing_user_hook_still_fails_the_commit(project: Workdir) -> None:
     path = hooks_folder(project.root) / "pre-commit"
     path.write_text("#!/bin/sh\necho 'user hook says no' >&2\nexit 3\n")
     path.chmod(0o755)
@@ -222,7 +222,7 @@ def test_a_failing_user_hook_still_fails_the_commit(project: Project) -> None:
     assert "user hook says no" in refused.stderr
 
 
-def test_a_foreign_hook_is_never_overwritten_when_the_chain_name_is_taken(project: Project) -> None:
+def test_a_foreign_hook_is_never_overwritten_when_the_chain_name_is_taken(project: Workdir) -> None:
     folder = hooks_folder(project.root)
     (folder / "pre-commit").write_text("#!/bin/sh\nexit 0\n")
     (folder / "pre-commit.pre-vtool").write_text("#!/bin/sh\necho older\n")

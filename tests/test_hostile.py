@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from projectkit import Project, git_in, invoke
+from projectkit import Workdir, git_in, invoke
 
 from vtool.hashing import hash_bytes
 from vtool.manifest import MAX_DEPTH
@@ -35,7 +35,7 @@ SCRATCH = (".vtool/cache", ".vtool/state", ".vtool/lock")  # may change: objects
 class Scene:
     """A tracked project (data/, model.bin, sub/inner.bin, pushed to a local remote) beside a sentinel folder."""
 
-    project: Project
+    project: Workdir
     outside: Path
     remote: Path
 
@@ -47,7 +47,7 @@ class Scene:
 def _build(base: Path, template: Path) -> None:
     root = base / "repo"
     shutil.copytree(template, root, symlinks=True)
-    project = Project(root)
+    project = Workdir(root)
     project.write_tree("data", {"a.txt": ALPHA, "sub/b.txt": "bee\n"})
     project.write("model.bin", b"\0model\1")
     project.write("sub/inner.bin", b"inner\n")
@@ -79,7 +79,7 @@ def scene_template(tmp_path_factory: pytest.TempPathFactory, project_template: P
 def scene(scene_template: Path, tmp_path: Path) -> Scene:
     base = tmp_path / "w"
     shutil.copytree(scene_template, base, symlinks=True)
-    made = Scene(Project(base / "repo"), base / "outside", base / "remote")
+    made = Scene(Workdir(base / "repo"), base / "outside", base / "remote")
     _use_remote(made)
     return made
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from projectkit import Project, invoke
+from projectkit import Workdir, invoke
 
 VTOOL_GITIGNORE = b"/cache/\n/state/\n/tmp/\n/lock\n/config.local.yaml\n"
 
 
-def test_init_creates_tracked_config_and_ignores_local_state(git_repo: Project) -> None:
+def test_init_creates_tracked_config_and_ignores_local_state(git_repo: Workdir) -> None:
     result = git_repo.ok("init")
     assert f"Initialised vtool in {git_repo.root}" in result.err
     assert (git_repo.vtool_dir / ".gitignore").read_bytes() == VTOOL_GITIGNORE
@@ -24,7 +24,7 @@ def test_init_creates_tracked_config_and_ignores_local_state(git_repo: Project) 
     assert sorted(status.splitlines()) == ["?? .vtool/.gitignore", "?? .vtool/config.yaml"]
 
 
-def test_init_is_idempotent_and_keeps_settings(git_repo: Project) -> None:
+def test_init_is_idempotent_and_keeps_settings(git_repo: Workdir) -> None:
     git_repo.ok("init")
     git_repo.ok("config", "cache.link", "copy")
     before = git_repo.snapshot(".vtool")
@@ -33,7 +33,7 @@ def test_init_is_idempotent_and_keeps_settings(git_repo: Project) -> None:
     assert git_repo.snapshot(".vtool") == before
 
 
-def test_init_from_a_subfolder_sets_up_the_repo_root(git_repo: Project) -> None:
+def test_init_from_a_subfolder_sets_up_the_repo_root(git_repo: Workdir) -> None:
     (git_repo.root / "src" / "deep").mkdir(parents=True)
     git_repo.ok("init", cwd="src/deep")
     assert (git_repo.vtool_dir / "config.yaml").is_file()
@@ -51,7 +51,7 @@ def test_init_outside_git_fails_and_says_to_run_git_init(tmp_path: Path) -> None
     assert not (folder / ".vtool").exists()
 
 
-def test_commands_in_a_repo_without_init_say_to_run_vtool_init(git_repo: Project) -> None:
+def test_commands_in_a_repo_without_init_say_to_run_vtool_init(git_repo: Workdir) -> None:
     git_repo.write("data.csv", b"1,2\n")
     for args in (("add", "data.csv"), ("status",), ("checkout",), ("config", "cache.link")):
         result = git_repo.fails(*args)
@@ -60,12 +60,12 @@ def test_commands_in_a_repo_without_init_say_to_run_vtool_init(git_repo: Project
     assert not git_repo.vtool_dir.exists()
 
 
-def _config(project: Project, local: bool = False) -> dict:
+def _config(project: Workdir, local: bool = False) -> dict:
     name = "config.local.yaml" if local else "config.yaml"
     return yaml.safe_load((project.vtool_dir / name).read_bytes()) or {}
 
 
-def test_config_set_get_and_unset(project: Project) -> None:
+def test_config_set_get_and_unset(project: Workdir) -> None:
     assert project.ok("config", "cache.link").out == "auto\n"  # unset: the default in effect
     assert project.run("config", "core.remote").code == 1  # no value at all: nothing printed, exit 1
     assert project.ok("config", "cache.link", "hardlink").out == ""
@@ -76,7 +76,7 @@ def test_config_set_get_and_unset(project: Project) -> None:
     assert project.ok("config", "cache.link").out == "auto\n"
 
 
-def test_config_local_overrides_tracked_and_stays_out_of_git(project: Project) -> None:
+def test_config_local_overrides_tracked_and_stays_out_of_git(project: Workdir) -> None:
     project.ok("config", "core.jobs", "4")
     project.ok("config", "--local", "core.jobs", "2")
     assert _config(project) == {"core": {"jobs": 4}}
@@ -88,7 +88,7 @@ def test_config_local_overrides_tracked_and_stays_out_of_git(project: Project) -
 
 
 @pytest.mark.parametrize("mode", ["auto", "reflink", "hardlink", "symlink", "copy"])
-def test_config_accepts_every_link_mode(project: Project, mode: str) -> None:
+def test_config_accepts_every_link_mode(project: Workdir, mode: str) -> None:
     project.ok("config", "cache.link", mode)
     assert project.ok("config", "cache.link").out == mode + "\n"
 
@@ -103,24 +103,24 @@ def test_config_accepts_every_link_mode(project: Project, mode: str) -> None:
     (("core.jobs", "257"), "core.jobs: 257 is out of range 1..256"),
     (("core.jobs", "abc"), "core.jobs: 'abc' is not a number"),
 ])
-def test_config_refuses_unknown_keys_and_bad_values(project: Project, args: tuple[str, ...], message: str) -> None:
+def test_config_refuses_unknown_keys_and_bad_values(project: Workdir, args: tuple[str, ...], message: str) -> None:
     before = project.snapshot(".vtool")
     result = project.fails("config", *args, code=2 if "unknown setting" in message else 1)
     assert f"error: {message}" in result.err
     assert project.snapshot(".vtool") == before
 
 
-def test_unknown_key_hint_lists_the_known_settings(project: Project) -> None:
+def test_unknown_key_hint_lists_the_known_settings(project: Workdir) -> None:
     result = project.fails("config", "cache.type", code=2)
     assert "known settings: cache.dir, cache.link, core.jobs, core.remote" in result.err
 
 
-def test_bad_link_mode_hint_lists_the_modes(project: Project) -> None:
+def test_bad_link_mode_hint_lists_the_modes(project: Workdir) -> None:
     result = project.fails("config", "cache.link", "softlink")
     assert "use one of auto, reflink, hardlink, symlink, copy" in result.err
 
 
-def test_a_broken_config_file_is_reported_not_crashed_on(project: Project) -> None:
+def test_a_broken_config_file_is_reported_not_crashed_on(project: Workdir) -> None:
     (project.vtool_dir / "config.yaml").write_bytes(b"cache: [\n")
     result = project.fails("status")
     assert "config.yaml: not valid YAML" in result.err
@@ -129,7 +129,7 @@ def test_a_broken_config_file_is_reported_not_crashed_on(project: Project) -> No
     assert "cache.link: unknown mode 'teleport'" in result.err
 
 
-def test_cache_dir_setting_moves_the_cache(project: Project, tmp_path: Path) -> None:
+def test_cache_dir_setting_moves_the_cache(project: Workdir, tmp_path: Path) -> None:
     shared = tmp_path / "shared-cache"
     project.ok("config", "cache.dir", str(shared))
     project.write("model.bin", b"weights")
@@ -139,7 +139,7 @@ def test_cache_dir_setting_moves_the_cache(project: Project, tmp_path: Path) -> 
     assert project.cache_oids() == set()
 
 
-def test_relative_cache_dir_is_relative_to_the_repo_root(project: Project) -> None:
+def test_relative_cache_dir_is_relative_to_the_repo_root(project: Workdir) -> None:
     project.ok("config", "cache.dir", "../elsewhere")
     project.write("sub/model.bin", b"weights")
     oid = project.add("sub/model.bin")["added"][0]["oid"]

@@ -63,16 +63,9 @@ def cache(tmp_path: Path) -> Cache:
     return Cache(tmp_path / "cache")
 
 
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    path = tmp_path / "remote"
-    path.mkdir()
-    return path
-
-
-def test_manifests_are_uploaded_only_after_all_their_members(cache: Cache, folder: Path) -> None:
+def test_manifests_are_uploaded_only_after_all_their_members(cache: Cache, remote_dir: Path) -> None:
     files, manifests = _tree(cache, 40)
-    remote = Recording(RemoteConfig("r", str(folder)))
+    remote = Recording(RemoteConfig("r", str(remote_dir)))
     result = transfer.push(cache, remote, files, manifests, JOBS)
     assert result.failed == {} and result.transferred == len(files) + len(manifests)
     position = {oid: i for i, oid in enumerate(remote.order)}
@@ -80,10 +73,10 @@ def test_manifests_are_uploaded_only_after_all_their_members(cache: Cache, folde
         assert all(position[child] < position[m.oid] for child in m.children)
 
 
-def test_a_failed_member_keeps_its_manifests_off_the_remote(cache: Cache, folder: Path) -> None:
+def test_a_failed_member_keeps_its_manifests_off_the_remote(cache: Cache, remote_dir: Path) -> None:
     files, manifests = _tree(cache, 10)
     broken = files[0].oid
-    remote = Recording(RemoteConfig("r", str(folder)), failing={broken})
+    remote = Recording(RemoteConfig("r", str(remote_dir)), failing={broken})
     result = transfer.push(cache, remote, files, manifests, JOBS)
     sub, root = manifests[0], manifests[-1]
     assert set(result.failed) == {broken, sub.oid, root.oid}
@@ -94,9 +87,9 @@ def test_a_failed_member_keeps_its_manifests_off_the_remote(cache: Cache, folder
     assert again.failed == {} and again.transferred == 3
 
 
-def test_large_plans_list_only_the_fanouts_they_need(cache: Cache, folder: Path) -> None:
+def test_large_plans_list_only_the_fanouts_they_need(cache: Cache, remote_dir: Path) -> None:
     files, manifests = _tree(cache, LIST_THRESHOLD + 50)
-    remote = Recording(RemoteConfig("r", str(folder)))
+    remote = Recording(RemoteConfig("r", str(remote_dir)))
     transfer.push(cache, remote, files, manifests, JOBS)
     remote.listed.clear()
     again = transfer.push(cache, remote, files, manifests, JOBS)
@@ -105,13 +98,13 @@ def test_large_plans_list_only_the_fanouts_they_need(cache: Cache, folder: Path)
     assert sorted(remote.listed) == sorted(wanted) and "" not in remote.listed
 
 
-def test_fetch_verifies_and_reports_what_the_remote_lacks(cache: Cache, folder: Path, tmp_path: Path) -> None:
+def test_fetch_verifies_and_reports_what_the_remote_lacks(cache: Cache, remote_dir: Path, tmp_path: Path) -> None:
     files, manifests = _tree(cache, 6)
-    remote = Recording(RemoteConfig("r", str(folder)))
+    remote = Recording(RemoteConfig("r", str(remote_dir)))
     transfer.push(cache, remote, files, manifests, JOBS)
     lost, corrupt = files[0].oid, files[1].oid
     remote.remove(lost)
-    (folder / corrupt[7:9] / corrupt[9:]).write_bytes(b"not what the name says")
+    (remote_dir / corrupt[7:9] / corrupt[9:]).write_bytes(b"not what the name says")
     fresh = Cache(tmp_path / "fresh")
     result = transfer.fetch(fresh, remote, files, JOBS)
     assert set(result.failed) == {lost, corrupt}
@@ -130,10 +123,10 @@ class Down(LocalRemote):
         raise RemoteUnreachableError("cannot reach test endpoint")
 
 
-def test_an_unreachable_remote_stops_the_transfer_with_one_error(cache: Cache, folder: Path) -> None:
+def test_an_unreachable_remote_stops_the_transfer_with_one_error(cache: Cache, remote_dir: Path) -> None:
     files, manifests = _tree(cache, 20)
     with pytest.raises(RemoteUnreachableError):
-        transfer.push(cache, Down(RemoteConfig("r", str(folder))), files, manifests, JOBS)
+        transfer.push(cache, Down(RemoteConfig("r", str(remote_dir))), files, manifests, JOBS)
 
 
 def _manifest_order_is_post_order(manifests: list[Obj]) -> bool:
@@ -159,12 +152,10 @@ def test_collect_lists_shared_subtrees_before_every_parent(project) -> None:
     assert _manifest_order_is_post_order(objects.manifests)
 
 
-def test_a_manifest_missing_from_the_cache_keeps_its_parents_off_the_remote(project, tmp_path: Path) -> None:
-    remote_dir = tmp_path / "remote"
-    remote_dir.mkdir()
+def test_a_manifest_missing_from_the_cache_keeps_its_parents_off_the_remote(project, remote_dir: Path) -> None:
     project.write_tree("d", {"sub/f": "f\n", "top": "top\n"})
     project.add("d")
-    project.ok("remote", "add", "origin", str(remote_dir))
+    project.add_remote(remote_dir)
     root = project.pointer("d").oid
     sub = next(e.oid for e in project.manifest(root) if e.name == "sub")
     project.object_path(sub).unlink()
@@ -173,12 +164,10 @@ def test_a_manifest_missing_from_the_cache_keeps_its_parents_off_the_remote(proj
     assert not (remote_dir / root[7:9] / root[9:]).exists()
 
 
-def test_push_refuses_a_corrupt_cache_object(project, tmp_path: Path) -> None:
-    remote_dir = tmp_path / "remote"
-    remote_dir.mkdir()
+def test_push_refuses_a_corrupt_cache_object(project, remote_dir: Path) -> None:
     project.write("f.txt", "ORIGINAL\n")
     project.add("f.txt")
-    project.ok("remote", "add", "origin", str(remote_dir))
+    project.add_remote(remote_dir)
     oid = project.pointer("f.txt").oid
     path = project.object_path(oid)
     path.chmod(0o644)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from projectkit import Project
+from projectkit import Workdir
 
 from vtool.ops.project import STAT_DB, STATE_DIR
 from vtool.statcache import Stamp, StatCache
@@ -16,7 +16,7 @@ FILES = {"a.csv": "alpha\n" * 50, "b.csv": "beta\n" * 40, "sub/c.csv": "gamma\n"
 
 
 @pytest.fixture
-def tracked(project: Project) -> Project:
+def tracked(project: Workdir) -> Workdir:
     """A project with a folder dataset and a file dataset, added and committed."""
     project.write_tree("data", FILES)
     project.write("model.bin", "weights" * 100)
@@ -25,14 +25,7 @@ def tracked(project: Project) -> Project:
     return project
 
 
-@pytest.fixture
-def remote_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "remote"
-    folder.mkdir()
-    return folder
-
-
-def file_oid(project: Project, rel: str) -> str:
+def file_oid(project: Workdir, rel: str) -> str:
     """The oid of a file of the `data` dataset, from its manifests."""
     folders = project.folders(project.pointer("data").oid)
     folder, _, name = rel.rpartition("/")
@@ -46,7 +39,7 @@ def damage(path: Path, how: str) -> None:
     path.write_bytes(bytes([data[0] ^ 0xFF]) + data[1:] if how == "flip" else data[: len(data) // 2])
 
 
-def verify(project: Project, *args: str, code: int = 0) -> dict[str, Any]:
+def verify(project: Workdir, *args: str, code: int = 0) -> dict[str, Any]:
     result = project.run("verify", *args, "--json")
     assert result.code == code, result.err
     return result.json()
@@ -56,7 +49,7 @@ def bad_by_oid(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {b["oid"]: b for b in doc["bad"]}
 
 
-def test_a_clean_project_verifies(tracked: Project) -> None:
+def test_a_clean_project_verifies(tracked: Workdir) -> None:
     doc = verify(tracked)
     assert doc["ok"] is True and doc["bad"] == []
     assert doc["objects"] == 4 + 3  # files a, b, c, d + model.bin; manifests of data/ and data/sub/
@@ -64,7 +57,7 @@ def test_a_clean_project_verifies(tracked: Project) -> None:
     assert "all intact" in tracked.ok("verify").out
 
 
-def test_flipped_and_truncated_objects_are_named_removed_and_fail(tracked: Project) -> None:
+def test_flipped_and_truncated_objects_are_named_removed_and_fail(tracked: Workdir) -> None:
     flipped, cut = file_oid(tracked, "a.csv"), file_oid(tracked, "sub/c.csv")
     damage(tracked.object_path(flipped), "flip")
     damage(tracked.object_path(cut), "truncate")
@@ -82,7 +75,7 @@ def test_flipped_and_truncated_objects_are_named_removed_and_fail(tracked: Proje
     assert flipped in human.out and "missing" in human.out
 
 
-def test_a_missing_object_and_a_corrupt_manifest_are_reported(tracked: Project) -> None:
+def test_a_missing_object_and_a_corrupt_manifest_are_reported(tracked: Workdir) -> None:
     gone = file_oid(tracked, "b.csv")
     os.unlink(tracked.object_path(gone))
     sub = tracked.folders(tracked.pointer("data").oid)["sub"]
@@ -93,7 +86,7 @@ def test_a_missing_object_and_a_corrupt_manifest_are_reported(tracked: Project) 
     assert bad[sub]["problem"] == "corrupt" and bad[sub]["kind"] == "manifest" and bad[sub]["removed"]
 
 
-def test_the_file_dataset_is_checked_too(tracked: Project) -> None:
+def test_the_file_dataset_is_checked_too(tracked: Workdir) -> None:
     model = tracked.pointer("model.bin").oid
     damage(tracked.object_path(model), "flip")
     bad = bad_by_oid(verify(tracked, "model.bin", code=1))
@@ -102,8 +95,8 @@ def test_the_file_dataset_is_checked_too(tracked: Project) -> None:
 
 
 @pytest.mark.parametrize("how", ["flip", "truncate"])
-def test_verify_then_fetch_repairs_the_cache_end_to_end(tracked: Project, remote_dir: Path, how: str) -> None:
-    tracked.ok("remote", "add", "origin", str(remote_dir), "--default")
+def test_verify_then_fetch_repairs_the_cache_end_to_end(tracked: Workdir, remote_dir: Path, how: str) -> None:
+    tracked.add_remote(remote_dir, default=True)
     tracked.ok("push")
     oid = file_oid(tracked, "a.csv")
     damage(tracked.object_path(oid), how)
@@ -118,7 +111,7 @@ def test_verify_then_fetch_repairs_the_cache_end_to_end(tracked: Project, remote
     assert tracked.read("data/a.csv") == FILES["a.csv"].encode()
 
 
-def test_a_modified_workspace_file_is_found_even_when_the_stat_cache_vouches_for_it(tracked: Project) -> None:
+def test_a_modified_workspace_file_is_found_even_when_the_stat_cache_vouches_for_it(tracked: Workdir) -> None:
     path = tracked.path("data/sub/c.csv")
     good = file_oid(tracked, "sub/c.csv")
     path.write_text("gamma\n" * 29 + "GAMMA\n")  # same size
@@ -136,7 +129,7 @@ def test_a_modified_workspace_file_is_found_even_when_the_stat_cache_vouches_for
     assert tracked.status()["data"]["state"] == "modified"  # verify's fresh hashes corrected the stat cache
 
 
-def test_a_dataset_absent_from_the_workspace_is_not_a_failure(tracked: Project) -> None:
+def test_a_dataset_absent_from_the_workspace_is_not_a_failure(tracked: Workdir) -> None:
     os.unlink(tracked.path("model.bin"))
     doc = verify(tracked)
     assert {d["path"]: d["state"] for d in doc["workspace"]}["model.bin"] == "not in workspace"
@@ -147,8 +140,8 @@ def _remote_path(remote_dir: Path, oid: str) -> Path:
     return remote_dir / digest[:2] / digest[2:]
 
 
-def test_remote_corruption_is_detected_removed_and_repaired_by_push(tracked: Project, remote_dir: Path) -> None:
-    tracked.ok("remote", "add", "origin", str(remote_dir), "--default")
+def test_remote_corruption_is_detected_removed_and_repaired_by_push(tracked: Workdir, remote_dir: Path) -> None:
+    tracked.add_remote(remote_dir, default=True)
     tracked.ok("push")
     assert verify(tracked, "-r", "origin")["ok"] is True
     flipped, cut, gone = file_oid(tracked, "a.csv"), file_oid(tracked, "b.csv"), tracked.pointer("model.bin").oid
@@ -167,8 +160,8 @@ def test_remote_corruption_is_detected_removed_and_repaired_by_push(tracked: Pro
     assert verify(tracked, "-r", "origin")["ok"] is True
 
 
-def test_remote_verify_reads_manifests_from_the_remote_not_the_cache(tracked: Project, remote_dir: Path) -> None:
-    tracked.ok("remote", "add", "origin", str(remote_dir), "--default")
+def test_remote_verify_reads_manifests_from_the_remote_not_the_cache(tracked: Workdir, remote_dir: Path) -> None:
+    tracked.add_remote(remote_dir, default=True)
     tracked.ok("push")
     sub = tracked.folders(tracked.pointer("data").oid)["sub"]
     damage(_remote_path(remote_dir, sub), "flip")
@@ -176,7 +169,7 @@ def test_remote_verify_reads_manifests_from_the_remote_not_the_cache(tracked: Pr
     assert bad[sub]["kind"] == "manifest" and bad[sub]["problem"] == "corrupt"
 
 
-def test_an_edit_made_through_a_symlink_survives_verify(project: Project) -> None:
+def test_an_edit_made_through_a_symlink_survives_verify(project: Workdir) -> None:
     project.ok("config", "cache.link", "symlink")
     project.write_tree("data", {"f.txt": "original\n"})
     project.add("data")
@@ -192,12 +185,12 @@ def test_an_edit_made_through_a_symlink_survives_verify(project: Project) -> Non
     assert kept == [b"my precious edit\n"]
 
 
-def test_a_pointer_calling_a_file_a_folder_never_gets_it_removed(project: Project, tmp_path) -> None:
+def test_a_pointer_calling_a_file_a_folder_never_gets_it_removed(project: Workdir, tmp_path) -> None:
     remote = tmp_path / "remote"
     remote.mkdir()
     project.write("big.bin", b"x" * 4096)
     project.add("big.bin")
-    project.ok("remote", "add", "origin", str(remote))
+    project.add_remote(remote)
     project.ok("push")
     oid = project.pointer("big.bin").oid
     project.write("evil.vtool", f"version: 1\ntype: dir\npath: evil\noid: {oid}\nsize: 1\nfiles: 1\n")
