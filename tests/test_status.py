@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from projectkit import Workdir
@@ -22,14 +24,123 @@ def tracked(project: Workdir) -> Workdir:
     return project
 
 
-def test_in_sync_after_add_and_hashes_nothing(tracked: Workdir) -> None:
-    result = tracked.ok("status")
-    assert result.out == "data: in sync\nmodel.bin: in sync\n"
-    states = tracked.status()
-    assert {p: (s["state"], s["hashed"], s["missing_from_cache"]) for p, s in states.items()} == {
-        "data": ("in sync", 0, 0), "model.bin": ("in sync", 0, 0),
-    }
-    assert tracked.run("status", "--check").code == 0
+# The state table (STYLE.md, as dud's AllFileTestCases): every dataset state along three axes, for the
+# folder dataset `data` and the file dataset `model.bin` at once.
+#   workspace: absent | clean (as added) | modified (files added, changed and deleted; the file rewritten) |
+#              foreign (something vtool never wrote, of the other kind: a file at `data`, a folder at `model.bin`)
+#   cache:     has every object | lacks them all (the cache folder is gone)
+#   remote:    has every object (pushed) | lacks them all (configured, never pushed)
+# Each outcome: the exit code and stdout of `status --check`, each dataset's JSON fields
+# (state, added, modified, deleted, missing_from_cache, hashed), and the exit code and stdout of
+# `status --remote --check`.
+
+
+@dataclass(frozen=True)
+class Local:
+    """What `vtool status` says about the workspace and the cache."""
+
+    code: int
+    out: str
+    datasets: dict[str, tuple[str, list[str], list[str], list[str], int, int]]
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """What `vtool status --remote` says about the remote."""
+
+    code: int
+    out: str
+
+
+DATA_CHANGES = "    + new dir/x\n    + sub/new.txt\n    ~ a.txt\n    - sub/deep/d.txt\n"
+SYNCED = Local(0, "data: in sync\nmodel.bin: in sync\n", {
+    "data": ("in sync", [], [], [], 0, 0), "model.bin": ("in sync", [], [], [], 0, 0)})
+UNCACHED = Local(1, "data: not in cache (7 object(s) missing)\nmodel.bin: not in cache (1 object(s) missing)\n", {
+    "data": ("not in cache", [], [], [], 7, 0), "model.bin": ("not in cache", [], [], [], 1, 0)})
+ABSENT = Local(1, "data: not in workspace\nmodel.bin: not in workspace\n", {
+    "data": ("not in workspace", [], [], [], 0, 0), "model.bin": ("not in workspace", [], [], [], 0, 0)})
+ABSENT_UNCACHED = Local(1, "data: not in workspace, 1 object(s) not in cache\n"
+                           "model.bin: not in workspace, 1 object(s) not in cache\n", {
+    "data": ("not in workspace", [], [], [], 1, 0), "model.bin": ("not in workspace", [], [], [], 1, 0)})
+MODIFIED = Local(1, "data: modified (2 added, 1 modified, 1 deleted)\n" + DATA_CHANGES
+                    + "model.bin: modified (0 added, 1 modified, 0 deleted)\n    ~ model.bin\n", {
+    "data": ("modified", ["new dir/x", "sub/new.txt"], ["a.txt"], ["sub/deep/d.txt"], 0, 3),  # only what changed
+    "model.bin": ("modified", [], [""], [], 0, 1)})
+MODIFIED_UNCACHED = Local(1, "data: modified, 1 object(s) not in cache\n"  # no manifests: no file list
+                             "model.bin: modified (0 added, 1 modified, 0 deleted), 1 object(s) not in cache\n"
+                             "    ~ model.bin\n", {
+    "data": ("modified", [], [], [], 1, 3), "model.bin": ("modified", [], [""], [], 1, 1)})
+FOREIGN = Local(1, "data: modified (0 added, 1 modified, 0 deleted)\n    ~ data\n"
+                   "model.bin: modified (0 added, 1 modified, 0 deleted)\n    ~ model.bin\n", {
+    "data": ("modified", [], [""], [], 0, 1), "model.bin": ("modified", [], [""], [], 0, 1)})
+FOREIGN_UNCACHED = Local(1, "data: modified (0 added, 1 modified, 0 deleted), 1 object(s) not in cache\n    ~ data\n"
+                            "model.bin: modified (0 added, 1 modified, 0 deleted), 1 object(s) not in cache\n"
+                            "    ~ model.bin\n", {
+    "data": ("modified", [], [""], [], 1, 1), "model.bin": ("modified", [], [""], [], 1, 1)})
+ON_REMOTE = Pushed(0, "data: all 7 object(s) on origin\nmodel.bin: all 1 object(s) on origin\n")
+NOT_PUSHED = Pushed(1, "data: 7 of 7 object(s) not pushed (364 bytes)\n"
+                       "model.bin: 1 of 1 object(s) not pushed (7 bytes)\n")
+# Without the cache's manifests, status --remote learns the tree from the remote's own; a remote lacking them too
+# leaves the folder unknown.
+UNKNOWN = Pushed(1, "data: cannot tell, 1 manifest(s) not in the local cache\n"
+                    "model.bin: 1 of 1 object(s) not pushed (7 bytes)\n")
+
+STATE_TABLE = [
+    # workspace, cache, remote: status, status --remote
+    ("absent", "has", "has", ABSENT, ON_REMOTE),
+    ("absent", "has", "lacks", ABSENT, NOT_PUSHED),
+    ("absent", "lacks", "has", ABSENT_UNCACHED, ON_REMOTE),
+    ("absent", "lacks", "lacks", ABSENT_UNCACHED, UNKNOWN),
+    ("clean", "has", "has", SYNCED, ON_REMOTE),
+    ("clean", "has", "lacks", SYNCED, NOT_PUSHED),
+    ("clean", "lacks", "has", UNCACHED, ON_REMOTE),
+    ("clean", "lacks", "lacks", UNCACHED, UNKNOWN),
+    ("modified", "has", "has", MODIFIED, ON_REMOTE),
+    ("modified", "has", "lacks", MODIFIED, NOT_PUSHED),
+    ("modified", "lacks", "has", MODIFIED_UNCACHED, ON_REMOTE),
+    ("modified", "lacks", "lacks", MODIFIED_UNCACHED, UNKNOWN),
+    ("foreign", "has", "has", FOREIGN, ON_REMOTE),
+    ("foreign", "has", "lacks", FOREIGN, NOT_PUSHED),
+    ("foreign", "lacks", "has", FOREIGN_UNCACHED, ON_REMOTE),
+    ("foreign", "lacks", "lacks", FOREIGN_UNCACHED, UNKNOWN),
+]
+
+
+def _shape_workspace(project: Workdir, state: str) -> None:
+    """Turn the clean workspace of `tracked` into one of the table's workspace states."""
+    if state in ("absent", "foreign"):
+        shutil.rmtree(project.path("data"))
+        os.unlink(project.path("model.bin"))
+    if state == "foreign":
+        project.write("data", b"not vtool's")
+        project.write("model.bin/x", b"x")
+    if state == "modified":
+        project.write("data/a.txt", b"A, changed")
+        project.write("data/sub/new.txt", b"new")
+        project.write("data/new dir/x", b"x")
+        os.unlink(project.path("data/sub/deep/d.txt"))
+        project.write("model.bin", b"weights v2")
+
+
+@pytest.mark.parametrize(("workspace", "cache", "remote", "local", "pushed"), STATE_TABLE,
+                         ids=[f"{w}-cache_{c}-remote_{r}" for w, c, r, _, _ in STATE_TABLE])
+def test_the_state_table(tracked: Workdir, remote_dir: Path, workspace: str, cache: str, remote: str,
+                         local: Local, pushed: Pushed) -> None:
+    tracked.add_remote(remote_dir, default=True)
+    if remote == "has":
+        tracked.ok("push")
+    if cache == "lacks":
+        shutil.rmtree(tracked.cache_dir)
+    _shape_workspace(tracked, workspace)
+
+    states = tracked.status()  # first: `hashed` counts what this very call had to hash
+    assert {path: (ds["state"], ds["added"], ds["modified"], ds["deleted"], ds["missing_from_cache"], ds["hashed"])
+            for path, ds in states.items()} == local.datasets
+    assert tracked.ok("status").out == local.out
+    result = tracked.run("status", "--check")
+    assert (result.code, result.out) == (local.code, local.out)
+    result = tracked.run("status", "--remote", "--check")
+    assert (result.code, result.out) == (pushed.code, pushed.out)
 
 
 def test_json_schema(tracked: Workdir) -> None:
@@ -42,65 +153,16 @@ def test_json_schema(tracked: Workdir) -> None:
     assert (model["path"], model["pointer"], model["kind"]) == ("model.bin", "model.bin.vtool", "file")
 
 
-def test_modified_lists_added_modified_and_deleted_files(tracked: Workdir) -> None:
-    tracked.write("data/a.txt", b"A, changed")
-    tracked.write("data/sub/new.txt", b"new")
-    tracked.write("data/new dir/x", b"x")
-    os.unlink(tracked.path("data/sub/deep/d.txt"))
-    data = tracked.status("data")["data"]
-    assert data["state"] == "modified"
-    assert data["added"] == ["new dir/x", "sub/new.txt"]
-    assert data["modified"] == ["a.txt"]
-    assert data["deleted"] == ["sub/deep/d.txt"]
-    assert data["hashed"] == 3  # only the new and changed files
-    assert data["missing_from_cache"] == 0
-    result = tracked.fails("status", "data", "--check")
-    assert result.out == (
-        "data: modified (2 added, 1 modified, 1 deleted)\n"
-        "    + new dir/x\n    + sub/new.txt\n    ~ a.txt\n    - sub/deep/d.txt\n"
-    )
-
-
 def test_exec_bit_change_is_a_modification(tracked: Workdir) -> None:
     os.chmod(tracked.path("data/b.txt"), 0o755)
     data = tracked.status("data")["data"]
     assert (data["state"], data["modified"]) == ("modified", ["b.txt"])
 
 
-def test_modified_single_file(tracked: Workdir) -> None:
-    tracked.write("model.bin", b"weights v2")
-    model = tracked.status("model.bin")["model.bin"]
-    assert (model["state"], model["modified"], model["hashed"]) == ("modified", [""], 1)
-    assert tracked.fails("status", "model.bin", "--check").out == "model.bin: modified (0 added, 1 modified, " \
-        "0 deleted)\n    ~ model.bin\n"
-
-
 def test_an_empty_folder_added_to_a_dataset_is_a_change(tracked: Workdir) -> None:
     (tracked.path("data") / "empty").mkdir()
     data = tracked.status("data")["data"]
     assert (data["state"], data["added"], data["modified"], data["deleted"]) == ("modified", [], [], [])
-
-
-def test_not_in_workspace(tracked: Workdir) -> None:
-    shutil.rmtree(tracked.path("data"))
-    os.unlink(tracked.path("model.bin"))
-    states = tracked.status()
-    assert {p: (s["state"], s["missing_from_cache"]) for p, s in states.items()} == {
-        "data": ("not in workspace", 0), "model.bin": ("not in workspace", 0),
-    }
-    result = tracked.fails("status", "--check")
-    assert result.out == "data: not in workspace\nmodel.bin: not in workspace\n"
-
-
-def test_not_in_cache(tracked: Workdir) -> None:
-    shutil.rmtree(tracked.cache_dir)
-    states = tracked.status()
-    # data: 4 files + 3 manifests (data, data/sub, data/sub/deep); model.bin: 1 object
-    assert {p: (s["state"], s["missing_from_cache"]) for p, s in states.items()} == {
-        "data": ("not in cache", 7), "model.bin": ("not in cache", 1),
-    }
-    result = tracked.fails("status", "--check")
-    assert result.out == "data: not in cache (7 object(s) missing)\nmodel.bin: not in cache (1 object(s) missing)\n"
 
 
 def test_one_object_missing_from_the_cache(tracked: Workdir) -> None:
@@ -117,21 +179,13 @@ def test_a_truncated_object_counts_as_missing(tracked: Workdir) -> None:
     assert (model["state"], model["missing_from_cache"]) == ("not in cache", 1)
 
 
-def test_not_in_workspace_nor_cache(tracked: Workdir) -> None:
+def test_one_dataset_reports_alone(tracked: Workdir) -> None:
     shutil.rmtree(tracked.path("data"))
     shutil.rmtree(tracked.cache_dir)
-    data = tracked.status("data")["data"]
-    assert data["state"] == "not in workspace"
-    assert data["missing_from_cache"] >= 1
+    tracked.write("model.bin", b"weights v2")
     assert tracked.fails("status", "data", "--check").out == "data: not in workspace, 1 object(s) not in cache\n"
-
-
-def test_modified_with_manifests_gone_still_says_modified(tracked: Workdir) -> None:
-    shutil.rmtree(tracked.cache_dir)
-    tracked.write("data/a.txt", b"changed")
-    data = tracked.status("data")["data"]
-    assert (data["state"], data["added"], data["modified"], data["deleted"]) == ("modified", [], [], [])
-    assert data["missing_from_cache"] >= 1
+    assert tracked.fails("status", "model.bin", "--check").out == "model.bin: modified (0 added, 1 modified, " \
+        "0 deleted), 1 object(s) not in cache\n    ~ model.bin\n"
 
 
 def test_targets_select_datasets_by_path_or_pointer(tracked: Workdir) -> None:
