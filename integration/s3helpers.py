@@ -8,8 +8,11 @@ from typing import Any
 
 import boto3
 import botocore.config
+import xxhash
 
 from integration.s3server import S3Server
+from vtool import manifest
+from vtool.hashing import OID_PREFIX
 from vtool.remote.base import RemoteConfig
 
 TEST_PREFIX = "team/datasets"
@@ -90,3 +93,18 @@ class S3Bucket:
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name):
             found.extend(entry["Key"] for entry in page.get("Contents", ()))
         return sorted(found)
+
+    def sound_oids(self) -> set[str]:
+        """Check every key under the prefix hashes to its name and no manifest lacks a member; return the oids."""
+        under = self.key("")
+        found: dict[str, bytes] = {}
+        for key in self.list_keys():
+            if key.startswith(under):
+                data = self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+                digest = key[len(under):].replace("/", "")
+                assert xxhash.xxh3_128_hexdigest(data) == digest, f"{key} does not hash to its name"
+                found[OID_PREFIX + digest] = data
+        for oid, data in found.items():
+            if data.startswith(manifest.HEADER):
+                assert all(e.oid in found for e in manifest.decode(data, oid)), f"manifest {oid} lacks members"
+        return set(found)

@@ -17,19 +17,14 @@ import textwrap
 import time
 from pathlib import Path
 
-import xxhash
-from projectkit import Result, Workdir, git_in
+from projectkit import Result, Workdir, cache_sound, git_in
 
 from integration.s3helpers import S3Bucket
-from vtool import manifest
-from vtool.fsutil import TEMP_MARK
-from vtool.hashing import OID_PREFIX
 
 RUN_TIMEOUT_S = 120
 LOCK_TIMEOUT_S = "1"
 # A command that finds the lock free starts within this; one that waits polls every 0.1 s.
 PROMPT_S = 8.0
-HEX = frozenset("0123456789abcdef")
 
 
 def _dataset(project: Workdir, base: str, files: int, seed: int) -> None:
@@ -59,33 +54,6 @@ def _all_at_once(*runs: tuple[Workdir, tuple[str, ...]], env: dict[str, str] | N
     return results
 
 
-def _cache_sound(cache: Path) -> int:
-    """Check every object in a cache folder hashes to its name (temp files aside); return how many there are."""
-    count = 0
-    for path in cache.glob("??/*"):
-        if path.name.startswith(TEMP_MARK):
-            continue
-        digest = path.parent.name + path.name
-        assert len(digest) == 32 and set(digest) <= HEX, f"stray {path}"
-        assert xxhash.xxh3_128_hexdigest(path.read_bytes()) == digest, f"corrupt object {digest}"
-        count += 1
-    return count
-
-
-def _remote_sound(bucket: S3Bucket) -> set[str]:
-    """Check every remote object hashes to its key and no remote manifest lacks a member; return the oids."""
-    found: dict[str, bytes] = {}
-    for key in bucket.list_keys():
-        digest = key[len(bucket.prefix) + 1:].replace("/", "")
-        data = bucket.client.get_object(Bucket=bucket.name, Key=key)["Body"].read()
-        assert xxhash.xxh3_128_hexdigest(data) == digest, f"{key} does not hash to its name"
-        found[OID_PREFIX + digest] = data
-    for oid, data in found.items():
-        if data.startswith(manifest.HEADER):
-            assert all(e.oid in found for e in manifest.decode(data, oid)), f"manifest {oid} lacks members"
-    return set(found)
-
-
 def _with_remote(project: Workdir, bucket: S3Bucket) -> None:
     project.add_remote(bucket.url, endpoint=bucket.server.endpoint, default=True)
 
@@ -104,10 +72,10 @@ def test_two_adds_and_a_push_at_once_wait_for_each_other(project: Workdir, s3_bu
 
     assert project.run("status", "--check").code == 0
     assert {project.pointer(name).oid for name in ("one", "two")} <= project.cache_oids()
-    assert _cache_sound(project.cache_dir) == len(project.cache_oids())
-    _remote_sound(s3_bucket)  # whatever the push saw, it left nothing partial or incomplete
+    assert cache_sound(project.cache_dir) == project.cache_oids()
+    s3_bucket.sound_oids()  # whatever the push saw, it left nothing partial or incomplete
     project.ok("push")
-    assert _remote_sound(s3_bucket) == project.cache_oids()
+    assert s3_bucket.sound_oids() == project.cache_oids()
     assert project.run("status", "--remote", "--check").code == 0
 
 
@@ -140,7 +108,7 @@ def test_two_clones_sharing_a_cache_pull_add_and_checkout_at_once(project: Workd
     _all_at_once((a, ("add", "fresh")), (b, ("add", "fresh", "other")), (b, ("checkout",)), (a, ("pull",)),
                  env=s3_env)
 
-    assert _cache_sound(shared) >= len(project.cache_oids())
+    assert len(cache_sound(shared)) >= len(project.cache_oids())
     for clone in (a, b):
         assert clone.snapshot("data") == expected
         assert clone.run("status", "--check").code == 0

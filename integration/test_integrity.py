@@ -6,11 +6,9 @@ import os
 import random
 from pathlib import Path
 
-import xxhash
-from projectkit import Workdir
+from projectkit import Workdir, cache_sound
 
 from integration.s3helpers import S3Bucket
-from vtool.fsutil import TEMP_MARK
 
 SEED = 7
 
@@ -26,18 +24,6 @@ def _damage(path: Path, how: str) -> None:
         path.write_bytes(bytes(data[: len(data) // 3]))
 
 
-def _file_oid(project: Workdir, rel: str) -> str:
-    folders = project.folders(project.pointer("data").oid)
-    folder, _, name = rel.rpartition("/")
-    return next(e.oid for e in project.manifest(folders[folder]) if e.name == name)
-
-
-def _cache_sound(project: Workdir) -> None:
-    for path in project.cache_dir.glob("??/*"):
-        if not path.name.startswith(TEMP_MARK):
-            assert xxhash.xxh3_128_hexdigest(path.read_bytes()) == path.parent.name + path.name
-
-
 def test_flipped_and_truncated_objects_are_named_refused_and_repaired_from_s3(
         project: Workdir, s3_bucket: S3Bucket, s3_environ: dict[str, str]) -> None:
     rng = random.Random(SEED)
@@ -49,7 +35,7 @@ def test_flipped_and_truncated_objects_are_named_refused_and_repaired_from_s3(
     project.add_remote(s3_bucket.url, endpoint=s3_bucket.server.endpoint, default=True)
     project.ok("push")
     original = {**project.snapshot("data"), **project.snapshot("model.bin")}
-    flipped, cut, model = _file_oid(project, "a.csv"), _file_oid(project, "big.bin"), project.pointer("model.bin").oid
+    flipped, cut, model = project.file_oid("a.csv"), project.file_oid("big.bin"), project.pointer("model.bin").oid
     _damage(project.object_path(flipped), "flip")
     _damage(project.object_path(cut), "truncate")
     _damage(project.object_path(model), "flip")
@@ -77,7 +63,7 @@ def test_flipped_and_truncated_objects_are_named_refused_and_repaired_from_s3(
 
     # fetch from the real S3 remote repairs the cache; checkout then rebuilds the exact bytes
     assert project.ok("fetch", "--json").json()["transferred"] == 3
-    _cache_sound(project)
+    cache_sound(project.cache_dir)
     project.ok("checkout")
     assert {**project.snapshot("data"), **project.snapshot("model.bin")} == original
     assert project.run("status", "--check").code == 0
@@ -91,10 +77,10 @@ def test_a_truncated_object_is_repaired_by_fetch_alone(project: Workdir, s3_buck
     project.add("data")
     project.add_remote(s3_bucket.url, endpoint=s3_bucket.server.endpoint, default=True)
     project.ok("push")
-    oid = _file_oid(project, "big.bin")
+    oid = project.file_oid("big.bin")
     _damage(project.object_path(oid), "truncate")
     assert project.ok("fetch", "--json").json()["transferred"] == 1
-    _cache_sound(project)
+    cache_sound(project.cache_dir)
     project.path("data/big.bin").unlink()
     project.ok("checkout")
     assert project.run("status", "--check").code == 0

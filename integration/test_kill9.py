@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import xxhash
-from projectkit import Workdir
+from projectkit import HEX_DIGITS, Workdir, cache_sound
 
 from integration.s3helpers import S3Bucket
 from vtool import manifest
@@ -39,7 +39,6 @@ BIG_SIZES = {"big/one.bin": 3 * 1024 * 1024, "big/multipart.bin": 9 * 1024 * 102
 # Delays are drawn from [LOW, 1] x the measured duration: a few land in start-up, most in the work itself.
 LOW = 0.1
 RUN_TIMEOUT_S = 120
-HEX = frozenset("0123456789abcdef")
 Version = dict[str, bytes]
 
 
@@ -117,25 +116,6 @@ def _trials(rng: random.Random, duration: float, reset: Callable[[], None],
     assert killed >= TRIALS // 2, f"only {killed} of {TRIALS} runs were still going when killed"
 
 
-def _cache_objects(cache: Path) -> set[str]:
-    """Check every object in the cache hashes to its name; temp files are allowed, nothing else; return the oids."""
-    found: set[str] = set()
-    if not cache.is_dir():
-        return found
-    for folder in cache.iterdir():
-        if len(folder.name) != 2 or not set(folder.name) <= HEX:
-            continue  # the lock, temp files, quarantine/: never objects
-        assert folder.is_dir(), f"stray {folder}"
-        for path in folder.iterdir():
-            if path.name.startswith(TEMP_MARK):
-                continue
-            assert len(path.name) == 30 and set(path.name) <= HEX, f"stray {path}"
-            digest = folder.name + path.name
-            assert xxhash.xxh3_128_hexdigest(path.read_bytes()) == digest, f"partial or corrupt object {digest}"
-            found.add(OID_PREFIX + digest)
-    return found
-
-
 def _etags(project: Workdir) -> dict[str, set[str]]:
     """The ETags S3 gives each cache object: the MD5 of a single PUT, or of its 8 MiB parts' MD5s."""
     out = {}
@@ -158,7 +138,7 @@ def _remote_objects(bucket: S3Bucket, prefix: str, project: Workdir, etags: dict
         for item in page.get("Contents", ()):
             rel = item["Key"][len(prefix) + 1:]
             digest = rel.replace("/", "")
-            assert len(rel) == 33 and rel[2] == "/" and set(digest) <= HEX, f"stray key {item['Key']}"
+            assert len(rel) == 33 and rel[2] == "/" and set(digest) <= HEX_DIGITS, f"stray key {item['Key']}"
             oid = OID_PREFIX + digest
             if item["ETag"].strip('"') not in etags.get(oid, ()):
                 data = bucket.client.get_object(Bucket=bucket.name, Key=item["Key"])["Body"].read()
@@ -218,7 +198,7 @@ def test_kill_during_add(project: Workdir) -> None:
     duration = _measure(["add", "data"], project.root)
 
     def check() -> None:
-        cached = _cache_objects(project.cache_dir)
+        cached = cache_sound(project.cache_dir)
         root = _pointer_oid(project)
         assert root in (v1_root, v2_root)
         if root == v2_root:  # a pointer is written only once every object it names is in the cache
@@ -232,7 +212,7 @@ def test_kill_during_add(project: Workdir) -> None:
 
 def _rerun_ok(project: Workdir, root: str) -> None:
     assert _pointer_oid(project) == root
-    assert _tree_objects(project, root) <= _cache_objects(project.cache_dir)
+    assert _tree_objects(project, root) <= cache_sound(project.cache_dir)
     assert project.run("status", "--check").code == 0
 
 
@@ -260,7 +240,7 @@ def test_kill_during_checkout(project: Workdir, tmp_path: Path) -> None:
     def check() -> None:
         _each_file_old_or_new(project.path("data"), old, new)
         assert _pointer_oid(project) == v2_root
-        _cache_objects(project.cache_dir)
+        cache_sound(project.cache_dir)
 
     def rerun() -> None:
         project.ok("checkout")
@@ -321,10 +301,10 @@ def test_kill_during_fetch(project: Workdir, s3_bucket: S3Bucket, s3_environ: di
 
     def rerun() -> None:
         project.ok("fetch")
-        assert _cache_objects(project.cache_dir) == everything
+        assert cache_sound(project.cache_dir) == everything
 
     _trials(rng, duration, reset, lambda delay: _killed(["fetch"], project.root, delay, s3_env),
-            lambda: _cache_objects(project.cache_dir), rerun)
+            lambda: cache_sound(project.cache_dir), rerun)
 
 
 def test_what_a_kill_leaves_behind_is_never_read_as_data(project: Workdir) -> None:

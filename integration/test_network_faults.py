@@ -17,15 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import xxhash
-from projectkit import Result, Workdir
+from projectkit import Result, Workdir, cache_sound
 
 from integration.faultserver import FaultServer
 from integration.s3helpers import S3Bucket
 from integration.s3server import S3Server
-from vtool import manifest
 from vtool.fsutil import TEMP_MARK
-from vtool.hashing import OID_PREFIX, hash_bytes
+from vtool.hashing import hash_bytes
 
 FILES = 400
 FILE_SIZE = 64 * 1024
@@ -43,31 +41,6 @@ def _one_error_line(result: Result) -> str:
     errors = [line for line in result.err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.err
     return errors[0]
-
-
-def _cache_sound(project: Workdir) -> set[str]:
-    """Every object in the cache hashes to its name (temp files aside); return the oids."""
-    found = set()
-    for path in project.cache_dir.glob("??/*"):
-        if path.name.startswith(TEMP_MARK):
-            continue
-        assert xxhash.xxh3_128_hexdigest(path.read_bytes()) == path.parent.name + path.name, f"partial {path}"
-        found.add(OID_PREFIX + path.parent.name + path.name)
-    return found
-
-
-def _remote_sound(bucket: S3Bucket) -> set[str]:
-    """Every key hashes to its name and no manifest lacks a member; return the oids."""
-    found: dict[str, bytes] = {}
-    for key in bucket.list_keys():
-        data = bucket.client.get_object(Bucket=bucket.name, Key=key)["Body"].read()
-        digest = key[len(bucket.prefix) + 1:].replace("/", "")
-        assert xxhash.xxh3_128_hexdigest(data) == digest, f"partial {key}"
-        found[OID_PREFIX + digest] = data
-    for oid, data in found.items():
-        if data.startswith(manifest.HEADER):
-            assert all(e.oid in found for e in manifest.decode(data, oid)), f"manifest {oid} lacks members"
-    return set(found)
 
 
 def _many_files(project: Workdir) -> None:
@@ -109,12 +82,12 @@ def test_server_killed_mid_fetch_then_rerun_completes(project: Workdir, s3_bucke
     out, err = proc.communicate(timeout=FAIL_BOUND_S * 2)
     line = _one_error_line(Result(proc.returncode, out, err))
     assert "cannot reach" in line or "breaking off" in line, line
-    got = _cache_sound(project)  # what arrived is whole; what was cut off never entered the cache
+    got = cache_sound(project.cache_dir)  # what arrived is whole; what was cut off never entered the cache
     assert STARTED_OBJECTS <= len(got) < len(everything)
 
     s3_outage.start()
     project.ok("fetch")
-    assert _cache_sound(project) == everything
+    assert cache_sound(project.cache_dir) == everything
 
 
 def test_server_killed_mid_push_then_rerun_completes(project: Workdir, s3_bucket: S3Bucket, s3_outage: S3Server,
@@ -129,9 +102,9 @@ def test_server_killed_mid_push_then_rerun_completes(project: Workdir, s3_bucket
     assert "cannot reach" in line or "breaking off" in line, line
 
     s3_outage.start()
-    assert STARTED_OBJECTS <= len(_remote_sound(s3_bucket)) < len(project.cache_oids())
+    assert STARTED_OBJECTS <= len(s3_bucket.sound_oids()) < len(project.cache_oids())
     project.ok("push")
-    assert _remote_sound(s3_bucket) == project.cache_oids()
+    assert s3_bucket.sound_oids() == project.cache_oids()
     assert project.run("status", "--remote", "--check").code == 0
 
 

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import xxhash
 
 from vtool import manifest
 from vtool import pointer as ptr
+from vtool.fsutil import TEMP_MARK
 from vtool.hashing import OID_PREFIX
 
 # Deterministic git and terminal: no user config, fixed identity, no colours, no debug tracebacks.
@@ -39,6 +41,8 @@ for _name in ("VTOOL_DEBUG", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE",
 
 
 PRIVATE_STATE = (".vtool/state", ".vtool/lock", ".vtool/cache/lock")
+HEX_DIGITS = frozenset("0123456789abcdef")
+DIGEST_HEX_CHARS = 32
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,28 @@ def git_in(root: Path, *args: str) -> str:
     proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, f"git {' '.join(args)} failed: {proc.stderr}"
     return proc.stdout
+
+
+def cache_sound(folder: Path) -> set[str]:
+    """Check every object in a cache folder hashes to its name; temp files are allowed, nothing else; return the oids.
+
+    Temp files are what a writer has not renamed yet (or a killed one left): a reader never takes them for objects.
+    """
+    found: set[str] = set()
+    if not folder.is_dir():
+        return found
+    for fanout in folder.iterdir():
+        if len(fanout.name) != 2 or not set(fanout.name) <= HEX_DIGITS:
+            continue  # the lock, temp files, quarantine/: never objects
+        assert fanout.is_dir(), f"stray {fanout}"
+        for path in fanout.iterdir():
+            if path.name.startswith(TEMP_MARK):
+                continue
+            digest = fanout.name + path.name
+            assert len(digest) == DIGEST_HEX_CHARS and set(digest) <= HEX_DIGITS, f"stray {path}"
+            assert xxhash.xxh3_128_hexdigest(path.read_bytes()) == digest, f"partial or corrupt object {digest}"
+            found.add(OID_PREFIX + digest)
+    return found
 
 
 def _exit_code(exc: SystemExit) -> int:
@@ -221,6 +247,12 @@ class Workdir:
     def manifest(self, oid: str) -> list[manifest.Entry]:
         """Read and decode a manifest from the default cache."""
         return manifest.decode(self.object_path(oid).read_bytes(), oid)
+
+    def file_oid(self, rel: str, dataset: str = "data") -> str:
+        """Return the oid of a file of a cached folder dataset (rel is dataset-relative), from its manifests."""
+        folders = self.folders(self.pointer(dataset).oid)
+        folder, _, name = rel.rpartition("/")
+        return next(e.oid for e in self.manifest(folders[folder]) if e.name == name)
 
     def folders(self, root_oid: str) -> dict[str, str]:
         """Map every folder of a cached tree ("" for the root) to its manifest oid."""

@@ -27,9 +27,7 @@ def tracked(project: Workdir) -> Workdir:
 
 def file_oid(project: Workdir, rel: str) -> str:
     """The oid of a file of the `data` dataset, from its manifests."""
-    folders = project.folders(project.pointer("data").oid)
-    folder, _, name = rel.rpartition("/")
-    return next(e.oid for e in project.manifest(folders[folder]) if e.name == name)
+    return project.file_oid(rel)
 
 
 def damage(path: Path, how: str) -> None:
