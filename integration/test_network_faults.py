@@ -13,7 +13,7 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,6 +41,17 @@ def _one_error_line(result: Result) -> str:
     errors = [line for line in result.err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.err
     return errors[0]
+
+
+def _kill_server_during(project: Workdir, env: dict[str, str], server: S3Server, started: Callable[[], bool],
+                        command: str) -> None:
+    """Run `vtool COMMAND -j 2`, kill the server once `started` holds, and require one clear error line."""
+    proc = _vtool(project, env, command, "-j", "2")
+    _until(started, proc)
+    server.kill()
+    out, err = proc.communicate(timeout=FAIL_BOUND_S * 2)
+    line = _one_error_line(Result(proc.returncode, out, err))
+    assert "cannot reach" in line or "breaking off" in line, line
 
 
 def _many_files(project: Workdir) -> None:
@@ -76,12 +87,7 @@ def test_server_killed_mid_fetch_then_rerun_completes(project: Workdir, s3_bucke
     for oid in everything:
         os.unlink(project.object_path(oid))
 
-    proc = _vtool(project, s3_env, "fetch", "-j", "2")
-    _until(lambda: len(project.cache_oids()) >= STARTED_OBJECTS, proc)
-    s3_outage.kill()
-    out, err = proc.communicate(timeout=FAIL_BOUND_S * 2)
-    line = _one_error_line(Result(proc.returncode, out, err))
-    assert "cannot reach" in line or "breaking off" in line, line
+    _kill_server_during(project, s3_env, s3_outage, lambda: len(project.cache_oids()) >= STARTED_OBJECTS, "fetch")
     got = cache_sound(project.cache_dir)  # what arrived is whole; what was cut off never entered the cache
     assert STARTED_OBJECTS <= len(got) < len(everything)
 
@@ -94,12 +100,7 @@ def test_server_killed_mid_push_then_rerun_completes(project: Workdir, s3_bucket
                                                      s3_environ: dict[str, str], s3_env: dict[str, str]) -> None:
     _many_files(project)
     _with_remote(project, s3_bucket)
-    proc = _vtool(project, s3_env, "push", "-j", "2")
-    _until(lambda: len(s3_bucket.list_keys()) >= STARTED_OBJECTS, proc)
-    s3_outage.kill()
-    out, err = proc.communicate(timeout=FAIL_BOUND_S * 2)
-    line = _one_error_line(Result(proc.returncode, out, err))
-    assert "cannot reach" in line or "breaking off" in line, line
+    _kill_server_during(project, s3_env, s3_outage, lambda: len(s3_bucket.list_keys()) >= STARTED_OBJECTS, "push")
 
     s3_outage.start()
     assert STARTED_OBJECTS <= len(s3_bucket.sound_oids()) < len(project.cache_oids())
