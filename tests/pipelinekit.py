@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from projectkit import Project
+from projectkit import Workdir
 
 LOG_ENV = "PIPELINE_LOG"
 
@@ -87,7 +87,7 @@ def python_on_path(monkeypatch: object) -> None:
     monkeypatch.setenv("PATH", folder + os.pathsep + os.environ.get("PATH", ""))  # type: ignore[attr-defined]
 
 
-def write_pipeline(project: Project) -> None:
+def write_pipeline(project: Workdir) -> None:
     """Write scripts, params and raw data, track the raw data, declare the three stages and commit."""
     project.write("src/prepare.py", PREPARE)
     project.write("src/util.py", UTIL)
@@ -114,7 +114,7 @@ def ran(log: Path) -> list[str]:
     return names
 
 
-def set_param(project: Project, section: str, key: str, value: object) -> None:
+def set_param(project: Workdir, section: str, key: str, value: object) -> None:
     """Change one value in params.yaml, keeping the rest."""
     import yaml
 
@@ -133,6 +133,6 @@ def reasons(result: dict[str, object]) -> dict[str, list[str]]:
     return {s["stage"]: s["reasons"] for s in result["stages"]}  # type: ignore[index, union-attr]
 
 
-def lock(project: Project) -> dict[str, object]:
+def lock(project: Workdir) -> dict[str, object]:
     """Return vtool.lock decoded."""
     return json.loads(project.read("vtool.lock"))

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from projectkit import Project
+from projectkit import Workdir
 
 SCHEMA = """\
 schema:
@@ -69,13 +69,13 @@ def parquet_bytes(rows: list[tuple[Any, ...]], tmp: Any) -> bytes:
     return path.read_bytes()
 
 
-def setup(project: Project, files: dict[str, bytes | str], config: str) -> None:
+def setup(project: Workdir, files: dict[str, bytes | str], config: str) -> None:
     project.write_tree("data", files)
     project.ok("add", "data")
     project.write("vtool.yaml", config)
 
 
-def validate(project: Project, *args: str, code: int | None = None) -> dict[str, Any]:
+def validate(project: Workdir, *args: str, code: int | None = None) -> dict[str, Any]:
     result = project.run("validate", "--json", *args)
     if code is not None:
         assert result.code == code, result.err or result.out
@@ -86,7 +86,7 @@ def failures(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in doc["results"] if r["status"] != "ok"]
 
 
-def test_a_valid_csv_passes_every_rule(project: Project) -> None:
+def test_a_valid_csv_passes_every_rule(project: Workdir) -> None:
     setup(project, {"t.csv": csv_text(GOOD_ROWS)}, checks_yaml("data/t.csv", SCHEMA + "rows: {min: 3, max: 3}\n"))
     doc = validate(project, code=0)
     assert [(r["rule"], r["status"]) for r in doc["results"]] == [("schema", "ok"), ("rows", "ok")]
@@ -95,7 +95,7 @@ def test_a_valid_csv_passes_every_rule(project: Project) -> None:
 
 @pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet"])
 @pytest.mark.parametrize(("column", "constraint"), list(BAD_ROWS), ids=lambda v: str(v))
-def test_each_constraint_fails_on_its_row(project: Project, tmp_path: Any, fmt: str, column: str,
+def test_each_constraint_fails_on_its_row(project: Workdir, tmp_path: Any, fmt: str, column: str,
                                           constraint: str) -> None:
     rows = BAD_ROWS[(column, constraint)]
     if fmt == "parquet" and constraint == "type":
@@ -111,7 +111,7 @@ def test_each_constraint_fails_on_its_row(project: Project, tmp_path: Any, fmt: 
     assert bad["lines"] == [where]
 
 
-def test_string_constraints_pattern_and_lengths(project: Project) -> None:
+def test_string_constraints_pattern_and_lengths(project: Workdir) -> None:
     body = """
         schema:
           fields:
@@ -124,7 +124,7 @@ def test_string_constraints_pattern_and_lengths(project: Project) -> None:
                    ("code", "shorter than minLength 3"): [5], ("code", "longer than maxLength 5"): [4]}
 
 
-def test_boolean_datetime_and_missing_values(project: Project) -> None:
+def test_boolean_datetime_and_missing_values(project: Workdir) -> None:
     body = """
         schema:
           missingValues: ["", "NA"]
@@ -151,7 +151,7 @@ def test_boolean_datetime_and_missing_values(project: Project) -> None:
     ("superset", "id,label,extra", {("unexpected-column", "extra")}),
     ("partial", "id,zzz", set()),
 ])
-def test_missing_and_unexpected_columns_follow_fields_match(project: Project, mode: str, header: str,
+def test_missing_and_unexpected_columns_follow_fields_match(project: Workdir, mode: str, header: str,
                                                             expected: set[tuple[str, str | None]]) -> None:
     body = SCHEMA.replace("fields:", f"fieldsMatch: {mode}\n  fields:", 1)
     names = header.split(",")
@@ -167,14 +167,14 @@ def test_missing_and_unexpected_columns_follow_fields_match(project: Project, mo
     assert doc["failed"] == bool(expected)
 
 
-def test_ragged_rows_are_reported_with_their_lines(project: Project) -> None:
+def test_ragged_rows_are_reported_with_their_lines(project: Workdir) -> None:
     setup(project, {"t.csv": "a,b\n1,2\n3\n4,5,6\n"},
           checks_yaml("data/t.csv", "schema: {fields: [{name: a, type: integer}, {name: b, type: integer}]}"))
     (bad,) = failures(validate(project, code=1))
     assert bad["lines"] == [3, 4] and bad["count"] == 2 and "header's 2" in bad["message"]
 
 
-def test_multiline_fields_keep_true_line_numbers(project: Project) -> None:
+def test_multiline_fields_keep_true_line_numbers(project: Workdir) -> None:
     data = 'id,note\n1,"two\nlines"\n2,ok\nx,"a\n\nb"\n4,ok\nz,ok\n'
     setup(project, {"t.csv": data},
           checks_yaml("data/t.csv", "schema: {fields: [{name: id, type: integer}, {name: note}]}"))
@@ -187,14 +187,14 @@ def test_multiline_fields_keep_true_line_numbers(project: Project) -> None:
     (4, "rows: {min: 5}", "fail", "4 row(s), below min 5"),
     (11, "rows: {max: 10}", "fail", "11 row(s), above max 10"),
 ])
-def test_rows_bounds(project: Project, rows: int, body: str, status: str, text: str) -> None:
+def test_rows_bounds(project: Workdir, rows: int, body: str, status: str, text: str) -> None:
     setup(project, {"t.jsonl": "".join(json.dumps({"i": i}) + "\n" for i in range(rows))},
           checks_yaml("data/t.jsonl", body))
     (result,) = validate(project)["results"]
     assert (result["rule"], result["status"], result["message"]) == ("rows", status, text)
 
 
-def test_hash_pin_on_a_file_and_on_a_folder(project: Project) -> None:
+def test_hash_pin_on_a_file_and_on_a_folder(project: Workdir) -> None:
     project.write_tree("data", {"a.bin": b"\x00\x01", "b.bin": b"two"})
     project.ok("add", "data")
     folder = project.pointer("data").oid
@@ -206,13 +206,13 @@ def test_hash_pin_on_a_file_and_on_a_folder(project: Project) -> None:
     assert by_path["data/a.bin"]["status"] == "fail" and "pinned xxh128:0123" in by_path["data/a.bin"]["message"]
 
 
-def _set_license(project: Project, pointer_rel: str, value: str) -> None:
+def _set_license(project: Workdir, pointer_rel: str, value: str) -> None:
     path = project.path(pointer_rel)
     path.write_text(path.read_text() + f"meta:\n  license: {value}\n")
 
 
 @pytest.mark.parametrize(("license_", "status"), [("CC-BY-4.0", "ok"), ("proprietary", "fail"), (None, "fail")])
-def test_license_allow_list_reads_the_pointer_meta(project: Project, license_: str | None, status: str) -> None:
+def test_license_allow_list_reads_the_pointer_meta(project: Workdir, license_: str | None, status: str) -> None:
     setup(project, {"t.bin": b"\x89binary"}, checks_yaml("data/t.bin", "license: [cc-by-4.0, mit]"))
     if license_:
         _set_license(project, "data.vtool", license_)
@@ -222,7 +222,7 @@ def test_license_allow_list_reads_the_pointer_meta(project: Project, license_: s
         assert "data.vtool has no meta.license" in result["message"]
 
 
-def test_license_meta_survives_a_re_add(project: Project) -> None:
+def test_license_meta_survives_a_re_add(project: Workdir) -> None:
     setup(project, {"t.csv": "a\n1\n"}, checks_yaml("data", "license: mit"))
     _set_license(project, "data.vtool", "mit")
     project.write("data/t.csv", "a\n2\n")
@@ -237,7 +237,7 @@ def test_license_meta_survives_a_re_add(project: Project) -> None:
     ("contact_email,id", "pii: {deny: ['*email*'], allow: [contact_email]}", []),
     ("SSN,id", "pii: [ssn]", ["SSN"]),
 ])
-def test_pii_column_names(project: Project, columns: str, body: str, bad: list[str]) -> None:
+def test_pii_column_names(project: Workdir, columns: str, body: str, bad: list[str]) -> None:
     setup(project, {"t.csv": columns + "\n" + ",".join("1" for _ in columns.split(",")) + "\n"},
           checks_yaml("data/t.csv", body))
     doc = validate(project)
@@ -245,7 +245,7 @@ def test_pii_column_names(project: Project, columns: str, body: str, bad: list[s
     assert doc["failed"] == bool(bad)
 
 
-def test_freshness_by_commit_age(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_freshness_by_commit_age(project: Workdir, monkeypatch: pytest.MonkeyPatch) -> None:
     setup(project, {"t.csv": "a\n1\n"}, checks_yaml("data", "freshness: {max_age: 7d}"))
     (result,) = validate(project, code=0)["results"]
     assert result["message"] == "changed since the last commit (age 0)"
@@ -260,7 +260,7 @@ def test_freshness_by_commit_age(project: Project, monkeypatch: pytest.MonkeyPat
 
 @pytest.mark.parametrize(("values", "status"), [(["2001-01-01T00:00:00Z", "2002-05-01T00:00:00Z"], "fail"),
                                                 (["2001-01-01T00:00:00Z", "2999-01-01T00:00:00Z"], "ok")])
-def test_freshness_by_the_newest_value_of_a_column(project: Project, values: list[str], status: str) -> None:
+def test_freshness_by_the_newest_value_of_a_column(project: Workdir, values: list[str], status: str) -> None:
     setup(project, {"t.jsonl": "".join(json.dumps({"ts": v}) + "\n" for v in values)},
           checks_yaml("data/t.jsonl", "freshness: {column: ts, max_age: 1d}"))
     (result,) = validate(project)["results"]
@@ -268,7 +268,7 @@ def test_freshness_by_the_newest_value_of_a_column(project: Project, values: lis
     assert values[-1].replace("Z", "+00:00") in result["message"]
 
 
-def test_freshness_column_of_epoch_seconds_from_the_schema(project: Project) -> None:
+def test_freshness_column_of_epoch_seconds_from_the_schema(project: Workdir) -> None:
     body = """
         schema: {fields: [{name: t, type: integer}]}
         freshness: {column: t, max_age: 1h}
@@ -278,7 +278,7 @@ def test_freshness_column_of_epoch_seconds_from_the_schema(project: Project) -> 
     assert fresh[0]["status"] == "fail" and "newest value 2000" in fresh[0]["message"]
 
 
-def test_parquet_schema_and_rows_come_from_the_footer(project: Project, tmp_path: Any) -> None:
+def test_parquet_schema_and_rows_come_from_the_footer(project: Workdir, tmp_path: Any) -> None:
     setup(project, {"t.parquet": parquet_bytes(GOOD_ROWS, tmp_path)},
           checks_yaml("data/t.parquet", "schema: {fields: [{name: id, type: string}, {name: label}, "
                                         "{name: amount, type: number}, {name: day, type: date}]}\nrows: {min: 3}"))
@@ -288,7 +288,7 @@ def test_parquet_schema_and_rows_come_from_the_footer(project: Project, tmp_path
     assert doc["results"][-1]["message"] == "3 row(s) (min 3)"
 
 
-def test_parquet_without_pyarrow_names_the_extra(project: Project, tmp_path: Any,
+def test_parquet_without_pyarrow_names_the_extra(project: Workdir, tmp_path: Any,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     setup(project, {"t.parquet": parquet_bytes(GOOD_ROWS, tmp_path)}, checks_yaml("data/t.parquet", "rows: {min: 1}"))
     monkeypatch.setitem(__import__("sys").modules, "pyarrow.parquet", None)
@@ -300,7 +300,7 @@ def test_parquet_without_pyarrow_names_the_extra(project: Project, tmp_path: Any
     assert project.run("validate").code == 0  # the missing extra was not remembered as a result
 
 
-def test_unknown_formats_take_only_hash_freshness_and_license(project: Project) -> None:
+def test_unknown_formats_take_only_hash_freshness_and_license(project: Workdir) -> None:
     setup(project, {"w.bin": b"\x00weights"}, "")
     oid = project.pointer("data").oid
     project.write("vtool.yaml", checks_yaml("data/w.bin", "license: [mit]\nfreshness: {max_age: 1d}")
@@ -335,7 +335,7 @@ MALFORMED = [
 
 
 @pytest.mark.parametrize(("config", "line", "message"), MALFORMED)
-def test_malformed_checks_are_usage_errors_with_their_line(project: Project, config: str, line: int,
+def test_malformed_checks_are_usage_errors_with_their_line(project: Workdir, config: str, line: int,
                                                            message: str) -> None:
     setup(project, {"t.csv": "a\n1\n"}, config)
     result = project.fails("validate", code=2)
@@ -345,7 +345,7 @@ def test_malformed_checks_are_usage_errors_with_their_line(project: Project, con
     assert message in result.err
 
 
-def test_globs_name_files_inside_tracked_folders(project: Project) -> None:
+def test_globs_name_files_inside_tracked_folders(project: Workdir) -> None:
     project.write_tree("data/shards", {"a.csv": "n\n1\n", "b.csv": "n\nx\n", "c.tsv": "n\n1\n", "deep/d.csv": "n\n2\n"})
     project.ok("add", "data")
     body = "schema: {fields: [{name: n, type: integer}]}"
@@ -358,17 +358,17 @@ def test_globs_name_files_inside_tracked_folders(project: Project) -> None:
     assert [r["path"] for r in only["results"]] == ["data/shards/a.csv"]
 
 
-def test_a_check_matching_nothing_fails(project: Project) -> None:
+def test_a_check_matching_nothing_fails(project: Workdir) -> None:
     setup(project, {"t.csv": "a\n1\n"}, checks_yaml("data/renamed.csv", "rows: {min: 1}"))
     (result,) = validate(project, code=1)["results"]
     assert result["message"] == "no tracked file matches this check"
 
 
-def test_a_path_no_check_covers_is_a_usage_error(project: Project) -> None:
+def test_a_path_no_check_covers_is_a_usage_error(project: Workdir) -> None:
     setup(project, {"t.csv": "a\n1\n"}, checks_yaml("data/t.csv", "rows: {min: 1}"))
     result = project.fails("validate", "other.csv", code=2)
     assert "other.csv: no check in vtool.yaml covers it" in result.err
 
 
-def test_no_checks_declared(project: Project) -> None:
+def test_no_checks_declared(project: Workdir) -> None:
     assert project.ok("validate").out == "no checks declared in vtool.yaml (see docs/quality-gates.md)\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from pipelinekit import LOG_ENV, STAGES, actions, lock, python_on_path, ran, reasons, set_param, write_pipeline
-from projectkit import Project, git_in
+from projectkit import Workdir, git_in
 
 from vtool.pipeline import lockfile
 from vtool.pipeline.env import OVERRIDE_ENV, fingerprint
@@ -27,17 +27,17 @@ def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def pipe(project: Project, log: Path) -> Project:
+def pipe(project: Workdir, log: Path) -> Workdir:
     """The project with the three-stage pipeline declared and committed, not yet run."""
     write_pipeline(project)
     return project
 
 
-def repro(project: Project, *args: str) -> dict[str, object]:
+def repro(project: Workdir, *args: str) -> dict[str, object]:
     return project.ok("repro", *args, "--json").json()
 
 
-def test_first_repro_runs_every_stage_in_order_and_records_it(pipe: Project, log: Path) -> None:
+def test_first_repro_runs_every_stage_in_order_and_records_it(pipe: Workdir, log: Path) -> None:
     result = repro(pipe)
     assert actions(result) == dict.fromkeys(STAGES, "ran")
     assert ran(log) == list(STAGES)
@@ -60,14 +60,14 @@ def test_first_repro_runs_every_stage_in_order_and_records_it(pipe: Project, log
     assert actions(again) == dict.fromkeys(STAGES, "up to date") and ran(log) == []
 
 
-def subprocess_ignored(project: Project, path: Path) -> bool:
+def subprocess_ignored(project: Workdir, path: Path) -> bool:
     import subprocess
 
     rel = path.relative_to(project.root).as_posix()
     return subprocess.run(["git", "check-ignore", "-q", rel], cwd=project.root, check=False).returncode == 0
 
 
-def test_run_record_holds_commit_environment_inputs_and_outputs(pipe: Project) -> None:
+def test_run_record_holds_commit_environment_inputs_and_outputs(pipe: Workdir) -> None:
     head = pipe.git("rev-parse", "HEAD").strip()
     repro(pipe, "--image", "sha256:abc")
     path = next(pipe.path(".vtool/runs/train").glob("*.json"))
@@ -85,7 +85,7 @@ def test_run_record_holds_commit_environment_inputs_and_outputs(pipe: Project) -
     assert path.name == doc["key"].removeprefix("xxh128:") + ".json"
 
 
-def test_staleness_names_each_cause(pipe: Project, log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_staleness_names_each_cause(pipe: Workdir, log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repro(pipe)
     ran(log)
     old_raw = lock(pipe)["stages"]["prepare"]["deps"]["data/raw"]
@@ -130,7 +130,7 @@ def test_staleness_names_each_cause(pipe: Project, log: Path, monkeypatch: pytes
     assert reasons(repro(pipe, "--dry")) == dict.fromkeys(STAGES, ["packages changed"])
 
 
-def test_env_list_decides_which_components_make_a_stage_stale(pipe: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_list_decides_which_components_make_a_stage_stale(pipe: Workdir, monkeypatch: pytest.MonkeyPatch) -> None:
     pipe.ok("stage", "add", "train", "-d", "data/features", "-d", "src/train.py", "-o", "models/model.bin",
             "-m", "metrics.json", "-p", "params.yaml:train.lr,train.noise", "--env", "python", "--",
             "python src/train.py")
@@ -142,7 +142,7 @@ def test_env_list_decides_which_components_make_a_stage_stale(pipe: Project, mon
     assert lock(pipe)["stages"]["train"]["env"].keys() == {"python"}
 
 
-def test_run_cache_restores_outputs_of_an_earlier_run(pipe: Project, log: Path) -> None:
+def test_run_cache_restores_outputs_of_an_earlier_run(pipe: Workdir, log: Path) -> None:
     repro(pipe)
     ran(log)
     first_model, first_metrics = pipe.read("models/model.bin"), pipe.read("metrics.json")
@@ -160,9 +160,9 @@ def test_run_cache_restores_outputs_of_an_earlier_run(pipe: Project, log: Path) 
     assert actions(repro(pipe, "--no-run-cache"))["train"] == "ran" and ran(log) == ["train"]
 
 
-def test_run_cache_fetches_outputs_from_the_remote(pipe: Project, log: Path, tmp_path: Path) -> None:
+def test_run_cache_fetches_outputs_from_the_remote(pipe: Workdir, log: Path, tmp_path: Path) -> None:
     (tmp_path / "remote").mkdir()
-    pipe.ok("remote", "add", "origin", str(tmp_path / "remote"), "--default")
+    pipe.add_remote(tmp_path / "remote", default=True)
     repro(pipe)
     pipe.ok("push")
     first_model = pipe.read("models/model.bin")
@@ -177,7 +177,7 @@ def test_run_cache_fetches_outputs_from_the_remote(pipe: Project, log: Path, tmp
     assert pipe.read("models/model.bin") == first_model and model_oid in pipe.cache_oids()
 
 
-def test_failing_stage_leaves_lock_and_outputs_record_alone(pipe: Project, log: Path,
+def test_failing_stage_leaves_lock_and_outputs_record_alone(pipe: Workdir, log: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     repro(pipe)
     before = pipe.read("vtool.lock"), pipe.read("models/model.bin.vtool")
@@ -195,7 +195,7 @@ def test_failing_stage_leaves_lock_and_outputs_record_alone(pipe: Project, log: 
     assert actions(repro(pipe))["train"] == "ran"
 
 
-def test_named_stage_runs_with_what_it_needs_and_downstream_follows(pipe: Project, log: Path) -> None:
+def test_named_stage_runs_with_what_it_needs_and_downstream_follows(pipe: Workdir, log: Path) -> None:
     assert actions(repro(pipe, "featurize")) == {"prepare": "ran", "featurize": "ran"}
     assert ran(log) == ["prepare", "featurize"]
     set_param(pipe, "prepare", "seed", 4)
@@ -204,9 +204,9 @@ def test_named_stage_runs_with_what_it_needs_and_downstream_follows(pipe: Projec
     assert pipe.fails("repro", "nope", code=2).err.startswith("error: unknown stage 'nope'")
 
 
-def test_lock_bytes_are_canonical_and_stable_across_runs_and_machines(pipe: Project, tmp_path: Path,
+def test_lock_bytes_are_canonical_and_stable_across_runs_and_machines(pipe: Workdir, tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    other = Project(tmp_path / "elsewhere" / "clone")
+    other = Workdir(tmp_path / "elsewhere" / "clone")
     other.root.parent.mkdir()
     shutil.copytree(pipe.root, other.root, symlinks=True)
     repro(pipe)
@@ -222,7 +222,7 @@ def test_lock_bytes_are_canonical_and_stable_across_runs_and_machines(pipe: Proj
     assert text.endswith("}\n") and list(json.loads(text)) == ["stages", "version"]
 
 
-def test_two_branches_that_ran_different_stages_merge_without_conflict(pipe: Project) -> None:
+def test_two_branches_that_ran_different_stages_merge_without_conflict(pipe: Workdir) -> None:
     repro(pipe)
     pipe.commit("ran the pipeline")
     pipe.git("checkout", "-q", "-b", "prep")
@@ -242,18 +242,18 @@ def test_two_branches_that_ran_different_stages_merge_without_conflict(pipe: Pro
     assert lockfile.dumps(lockfile.loads(pipe.read("vtool.lock"))) == pipe.read("vtool.lock")
 
 
-def test_outputs_the_command_did_not_write_are_refused(pipe: Project) -> None:
+def test_outputs_the_command_did_not_write_are_refused(pipe: Workdir) -> None:
     pipe.ok("stage", "add", "prepare", "-d", "data/raw", "-o", "data/prepared", "--", "true")
     result = pipe.fails("repro", "prepare")
     assert "did not write data/prepared" in result.err and not pipe.path("vtool.lock").exists()
 
 
-def test_missing_dep_is_named(pipe: Project) -> None:
+def test_missing_dep_is_named(pipe: Workdir) -> None:
     pipe.ok("stage", "add", "lonely", "-d", "data/nowhere", "-o", "out.txt", "--", "touch out.txt")
     assert "dep data/nowhere does not exist" in pipe.fails("repro", "lonely").err
 
 
-def test_wdir_is_the_command_cwd(pipe: Project) -> None:
+def test_wdir_is_the_command_cwd(pipe: Workdir) -> None:
     pipe.write("sub/keep.txt", "x")
     pipe.ok("stage", "add", "where", "-w", "sub", "-o", "sub/cwd.txt", "--", "pwd > cwd.txt")
     repro(pipe, "where")

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from projectkit import Project
+from projectkit import Workdir
 
 from vtool.cache import Cache
 from vtool.hashing import hash_bytes, hash_file
@@ -182,7 +182,7 @@ def test_a_failed_write_leaves_files_and_folders_as_they_were(tmp_path: Path) ->
     real.close()
 
 
-def _status_without_listing_the_cache(project: Project, monkeypatch: pytest.MonkeyPatch) -> dict:
+def _status_without_listing_the_cache(project: Workdir, monkeypatch: pytest.MonkeyPatch) -> dict:
     def refuse(self: Cache, oids: object) -> set[str]:
         raise AssertionError("status listed the cache although nothing could be missing")
     with monkeypatch.context() as patch:
@@ -190,7 +190,7 @@ def _status_without_listing_the_cache(project: Project, monkeypatch: pytest.Monk
         return project.status()
 
 
-def test_status_lists_the_cache_only_when_an_object_may_have_left_it(project: Project,
+def test_status_lists_the_cache_only_when_an_object_may_have_left_it(project: Workdir,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     _files(project.root, {"data/a.txt": b"a", "data/sub/b.txt": b"b"})
     project.add("data")

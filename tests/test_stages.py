@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from projectkit import Project
+from projectkit import Workdir
 
 from vtool.errors import FormatError
 from vtool.pipeline import dag, lockfile, stages
@@ -16,7 +16,7 @@ OID_A = "xxh128:" + "a" * 32
 OID_B = "xxh128:" + "b" * 32
 
 
-def test_stage_add_writes_the_stage_file(project: Project) -> None:
+def test_stage_add_writes_the_stage_file(project: Workdir) -> None:
     project.ok("stage", "add", "prepare", "-d", "data/raw", "-d", "./src/prep.py", "-o", "data/prepared/",
                "-p", "params.yaml:prepare.seed,prepare.n", "--", "python", "src/prep.py", "a b")
     assert project.read("vtool.yaml") == (
@@ -35,7 +35,7 @@ def test_stage_add_writes_the_stage_file(project: Project) -> None:
                                                                                "sub", ())
 
 
-def test_stage_add_keeps_the_checks_section(project: Project) -> None:
+def test_stage_add_keeps_the_checks_section(project: Workdir) -> None:
     project.write("vtool.yaml", "checks:\n  data/raw:\n    rows: {min: 1}\n")
     project.ok("stage", "add", "a", "-o", "x", "--", "touch x")
     doc = stages.read(project.root).doc
@@ -55,7 +55,7 @@ def test_stage_add_keeps_the_checks_section(project: Project) -> None:
     (["bad name", "--", "cmd"], "invalid stage name 'bad name'"),
     (["b", "-d", "q", "-o", "q", "--", "cmd"], "q is listed twice"),
 ])
-def test_stage_add_refuses_impossible_stages(project: Project, args: list[str], message: str) -> None:
+def test_stage_add_refuses_impossible_stages(project: Workdir, args: list[str], message: str) -> None:
     project.ok("stage", "add", "a", "-d", "x", "-o", "y", "--", "make y")
     before = project.read("vtool.yaml")
     result = project.fails("stage", "add", *args, code=2)
@@ -80,7 +80,7 @@ def test_stage_file_errors_name_the_line(text: str, message: str) -> None:
     assert message in str(info.value)
 
 
-def test_repro_refuses_a_hand_written_cycle(project: Project) -> None:
+def test_repro_refuses_a_hand_written_cycle(project: Workdir) -> None:
     project.write("vtool.yaml", "stages:\n  a: {cmd: x, deps: [q], outs: [p]}\n  b: {cmd: y, deps: [p], outs: [q]}\n")
     result = project.fails("repro")
     assert "error: the stages form a cycle: a -> b -> a" in result.err
@@ -136,7 +136,7 @@ def test_lock_refuses_an_invalid_oid() -> None:
         lockfile.loads(json.dumps(doc).encode())
 
 
-def test_params_errors_are_one_line(project: Project) -> None:
+def test_params_errors_are_one_line(project: Workdir) -> None:
     project.write("params.yaml", "train: {lr: 0.1}\n")
     project.ok("stage", "add", "t", "-p", "train.epochs", "-o", "m", "--", "touch m")
     assert "error: params.yaml has no key train.epochs" in project.fails("repro").err

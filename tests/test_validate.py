@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from projectkit import Project, git_in
+from projectkit import Workdir, git_in
 from test_checks import checks_yaml, failures, setup, validate
 
 from vtool.ops.project import open_project
@@ -21,7 +21,7 @@ V1 = "id,v\n1,0.5\n2,1.5\n"
 V2 = "id,v\n1,0.5\n1,x\n3,2\n"
 
 
-def test_human_output_is_one_line_per_check_with_rule_column_lines_and_count(project: Project) -> None:
+def test_human_output_is_one_line_per_check_with_rule_column_lines_and_count(project: Workdir) -> None:
     setup(project, {"t.csv": V2}, checks_yaml("data/t.csv", SCHEMA + "\nrows: {min: 1}"))
     result = project.fails("validate")
     assert result.out.splitlines() == [
@@ -32,7 +32,7 @@ def test_human_output_is_one_line_per_check_with_rule_column_lines_and_count(pro
     assert result.err == "2 failed, 1 passed; 1 file(s), 0 from the results cache, 3 row(s) read\n"
 
 
-def test_unchanged_data_is_not_read_again(project: Project) -> None:
+def test_unchanged_data_is_not_read_again(project: Workdir) -> None:
     setup(project, {"t.csv": V1}, checks_yaml("data/t.csv", SCHEMA + "\nrows: {min: 1}"))
     first = validate(project, code=0)
     assert (first["rows_read"], first["cache_hits"], first["cache_misses"]) == (2, 0, 1)
@@ -48,7 +48,7 @@ def test_unchanged_data_is_not_read_again(project: Project) -> None:
     assert validate(project, code=1)["rows_read"] == 3
 
 
-def test_a_damaged_results_entry_is_a_miss(project: Project) -> None:
+def test_a_damaged_results_entry_is_a_miss(project: Workdir) -> None:
     setup(project, {"t.csv": V1}, checks_yaml("data/t.csv", SCHEMA))
     validate(project, code=0)
     (entry,) = (project.vtool_dir / "state" / "checks").iterdir()
@@ -56,7 +56,7 @@ def test_a_damaged_results_entry_is_a_miss(project: Project) -> None:
     assert validate(project, code=0)["cache_misses"] == 1
 
 
-def test_junit_report(project: Project, tmp_path: Path) -> None:
+def test_junit_report(project: Workdir, tmp_path: Path) -> None:
     setup(project, {"t.csv": V2}, checks_yaml("data/t.csv", SCHEMA + "\nrows: {min: 1}"))
     report = tmp_path / "report.xml"
     project.fails("validate", "--junit", str(report))
@@ -72,11 +72,11 @@ def test_junit_report(project: Project, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def pushed(project: Project, tmp_path: Path) -> tuple[Project, Path, str]:
+def pushed(project: Workdir, tmp_path: Path) -> tuple[Workdir, Path, str]:
     """A project with a good v1 and a bad v2 of data/, both pushed to a local remote; returns v1's sha."""
     store = tmp_path / "store"
     store.mkdir()
-    project.ok("remote", "add", "origin", str(store), "--default")
+    project.add_remote(store, default=True)
     setup(project, {"t.csv": V1, "notes.txt": "n\n"}, checks_yaml("data/t.csv", SCHEMA))
     v1 = project.commit("v1")
     project.ok("push")
@@ -87,11 +87,11 @@ def pushed(project: Project, tmp_path: Path) -> tuple[Project, Path, str]:
     return project, store, v1
 
 
-def test_rev_without_checkout_fetches_only_the_checked_file(pushed: tuple[Project, Path, str],
+def test_rev_without_checkout_fetches_only_the_checked_file(pushed: tuple[Workdir, Path, str],
                                                             tmp_path: Path) -> None:
     source, _, v1 = pushed
     git_in(source.root.parent, "clone", "-q", str(source.root), str(tmp_path / "clone"))
-    clone = Project(tmp_path / "clone")
+    clone = Workdir(tmp_path / "clone")
     assert not clone.path("data").exists() and not clone.cache_oids()
     old = validate(clone, "--rev", v1, code=0)
     assert old["rev"] == v1 and old["rows_read"] == 2
@@ -103,23 +103,23 @@ def test_rev_without_checkout_fetches_only_the_checked_file(pushed: tuple[Projec
     assert validate(clone, "--rev", v1, code=0)["cache_hits"] == 1
 
 
-def test_rev_uses_the_checks_committed_at_that_revision(pushed: tuple[Project, Path, str]) -> None:
+def test_rev_uses_the_checks_committed_at_that_revision(pushed: tuple[Workdir, Path, str]) -> None:
     project, _, v1 = pushed
     project.write("vtool.yaml", checks_yaml("data/t.csv", "rows: {min: 100}"))
     assert validate(project, "--rev", v1, code=0)["results"][0]["rule"] == "schema"
     assert validate(project, code=1)["results"][0]["rule"] == "rows"
 
 
-def test_rev_with_objects_nowhere_is_a_clear_error(pushed: tuple[Project, Path, str], tmp_path: Path) -> None:
+def test_rev_with_objects_nowhere_is_a_clear_error(pushed: tuple[Workdir, Path, str], tmp_path: Path) -> None:
     source, _, v1 = pushed
     git_in(source.root.parent, "clone", "-q", str(source.root), str(tmp_path / "clone"))
-    clone = Project(tmp_path / "clone")
+    clone = Workdir(tmp_path / "clone")
     clone.ok("remote", "remove", "origin")
     result = clone.fails("validate", "--rev", v1)
     assert result.err.startswith("error: no default remote configured")
 
 
-def test_a_corrupt_cache_object_is_never_validated(pushed: tuple[Project, Path, str]) -> None:
+def test_a_corrupt_cache_object_is_never_validated(pushed: tuple[Workdir, Path, str]) -> None:
     project, _, v1 = pushed
     entries = {e.name: e for e in project.manifest(git_pointer_oid(project, v1))}
     path = project.object_path(entries["t.csv"].oid)
@@ -129,13 +129,13 @@ def test_a_corrupt_cache_object_is_never_validated(pushed: tuple[Project, Path, 
     assert "is corrupt" in result.err
 
 
-def git_pointer_oid(project: Project, rev: str) -> str:
+def git_pointer_oid(project: Workdir, rev: str) -> str:
     from vtool import pointer as ptr
 
     return ptr.loads(project.git("show", f"{rev}:data.vtool").encode(), "data.vtool").oid
 
 
-def test_run_for_paths_returns_the_checks_covering_outputs(project: Project) -> None:
+def test_run_for_paths_returns_the_checks_covering_outputs(project: Workdir) -> None:
     setup(project, {"t.csv": V2, "u.csv": V1}, checks_yaml("data/t.csv", SCHEMA))
     with open_project(start=project.root) as opened:
         results = run_for_paths(opened, ["data"])
@@ -153,7 +153,7 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
-def test_hostile_tables_give_one_clear_error_each(project: Project, name: str) -> None:
+def test_hostile_tables_give_one_clear_error_each(project: Workdir, name: str) -> None:
     data, message = HOSTILE[name]
     setup(project, {name: data}, checks_yaml(f"data/{name}", "rows: {min: 1}\nschema: {fields: [{name: a}]}"))
     result = project.fails("validate")
@@ -171,7 +171,7 @@ MEMORY_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_a_one_gigabyte_single_line_is_refused_in_bounded_memory(project: Project) -> None:
+def test_a_one_gigabyte_single_line_is_refused_in_bounded_memory(project: Workdir) -> None:
     setup(project, {"small.csv": "a\n1\n"}, checks_yaml("data/huge.csv", "rows: {min: 1}"))
     path = project.path("data/huge.csv")
     with open(path, "wb") as out:  # sparse: "a\n" then 1 GiB without a newline, written in no time
