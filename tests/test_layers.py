@@ -27,7 +27,10 @@ LAYERS = [
     {"errors"},
 ]
 SAME_LAYER_ALLOWED = {("workspace", "cache"): False, ("cache", "workspace"): False}
-ONLY_IN = {"typer": {"cli"}, "rich": {"cli"}, "boto3": {"remote"}, "botocore": {"remote"}, "git": {"gitrepo"}}
+ONLY_IN = {"typer": {"cli"}, "rich": {"cli"}, "boto3": {"remote"}, "botocore": {"remote"}, "git": {"gitrepo"},
+           "subprocess": {"gitrepo"}}
+# Names only gitrepo may use: every git command vtool runs is spelled out there, once.
+GIT_RUNNERS = ("run_git", "run_git_bytes")
 
 
 def _unit(path: Path) -> str:
@@ -72,3 +75,14 @@ def test_imports_only_go_down(path: Path) -> None:
         assert _layer(target) > _layer(unit) or (
             _layer(target) == _layer(unit) and SAME_LAYER_ALLOWED.get((unit, target), False)
         ), f"{path.relative_to(PACKAGE)} ({unit}) imports vtool.{target}: imports must go down the layers"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_gitrepo_runs_git(path: Path) -> None:
+    if _unit(path) == "gitrepo":
+        return
+    tree = ast.parse(path.read_text())
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    used |= {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    used |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert not used & set(GIT_RUNNERS), f"{path.name} runs git itself; add a function to vtool/gitrepo.py instead"

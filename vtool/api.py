@@ -24,7 +24,7 @@ from vtool import manifest, transfer
 from vtool import pointer as ptr
 from vtool.cache import Cache
 from vtool.errors import CacheError, ConfigError, CorruptObjectError, UsageError, VtoolError
-from vtool.gitrepo import resolve, run_git, run_git_bytes
+from vtool.gitrepo import ls_tree, read_blobs, resolve
 from vtool.hashing import CHUNK_SIZE, Oid, hash_bytes, new_hasher, oid_of
 from vtool.lock import locked
 from vtool.manifest import KIND_FILE, Entry
@@ -120,25 +120,15 @@ class _Reader:
                 if (self.root / ds.pointer_rel).is_file():
                     return ds, read_pointer(self.root, ds)
         else:
-            found = self._committed_pointers([p + POINTER_SUFFIX for p in prefixes])
+            found = dict(ls_tree(self.root, self.sha, [p + POINTER_SUFFIX for p in prefixes]))
             for prefix in prefixes:
                 blob = found.get(prefix + POINTER_SUFFIX)
                 if blob is not None:
-                    data = run_git_bytes(self.root, "cat-file", "blob", blob)
+                    data = read_blobs(self.root, [blob])[blob]
                     name = prefix.rsplit("/", 1)[-1] + POINTER_SUFFIX
                     return _Dataset(prefix + POINTER_SUFFIX, prefix), ptr.loads(data, name)
         raise PathNotTrackedError(f"{rel} is not tracked by vtool at {self.label}",
                                   "see: vtool ls" + (f" {self.sha[:12]}" if self.sha else ""))
-
-    def _committed_pointers(self, paths: list[str]) -> dict[str, str]:
-        """Map those of paths that are blobs in the commit to their blob shas, in one git call."""
-        out = run_git(self.root, "ls-tree", "-z", "--full-tree", self.sha or "", "--", *paths)
-        found = {}
-        for record in filter(None, out.split("\0")):
-            info, path = record.split("\t", 1)
-            if info.split()[1] == "blob":
-                found[path] = info.split()[2]
-        return found
 
     def _walk(self, ds: _Dataset, pointer: Pointer, names: list[str]) -> Entry:
         """Descend the manifests from the dataset's root to the file, loading only those on the path."""

@@ -61,6 +61,19 @@ class WouldLoseDataError(WorkspaceError):
         self.paths = paths
 
 
+class StalePointerError(WorkspaceError):
+    """A staged pointer names other data than the workspace holds (the pre-commit hook)."""
+
+    def __init__(self, paths: list[str], pointers: list[str]) -> None:
+        super().__init__(
+            f"commit refused: the staged pointer of {', '.join(paths)} does not match the data in the workspace "
+            "(changed after vtool add?)",
+            f"run: vtool add {' '.join(paths)} && git add {' '.join(pointers)}; or, to keep the pointer and restore "
+            f"its data: vtool checkout {' '.join(paths)}; or commit anyway with git commit --no-verify",
+        )
+        self.paths = paths
+
+
 class CacheError(VtoolError):
     """An object is missing from or corrupt in the cache."""
 

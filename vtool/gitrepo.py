@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from vtool.errors import GitError, NotARepoError
 from vtool.fsutil import atomic_write, is_temp_name
 from vtool.pointer import POINTER_SUFFIX
+
+POINTER_GLOB = f"*{POINTER_SUFFIX}"
+REGULAR_MODES = ("100644", "100755")
+LOG_FORMAT = "%H%x1f%aI%x1f%an%x1f%s%x1e"
 
 GITIGNORE = ".gitignore"
 MAX_REASON = 400
@@ -52,9 +54,9 @@ def _reason(stderr: str, code: int) -> str:
     return text if len(text) <= MAX_REASON else text[:MAX_REASON] + "..."
 
 
-def run_git_bytes(root: Path, *args: str) -> bytes:
+def run_git_bytes(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
     """Run a git command and return its raw stdout (blob contents)."""
-    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, check=False,
+    proc = subprocess.run(["git", *args], cwd=root, input=stdin, capture_output=True, check=False,
                           env=_git_env(False))
     if proc.returncode != 0:
         raise GitError(f"git {args[0]} failed: {_reason(proc.stderr.decode(errors='replace'), proc.returncode)}")
@@ -68,7 +70,7 @@ def is_pointer_path(path: str) -> bool:
 
 def list_pointer_files(root: Path) -> list[str]:
     """List repo-relative paths of every pointer file in the work tree, tracked or new, honouring .gitignore."""
-    out = run_git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", f"*{POINTER_SUFFIX}",
+    out = run_git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", POINTER_GLOB,
                   globs=True)
     found = {p for p in out.split("\0") if is_pointer_path(p)}
     return sorted(p for p in found if (root / p).is_file())
@@ -102,17 +104,6 @@ def _escape(name: str) -> str:
     return out.replace(" ", "\\ ") if out.endswith(" ") else out
 
 
-@functools.lru_cache(maxsize=4)
-def open_repo(root: Path) -> Any:
-    """Open the repo with GitPython once per process; imported only by commands that read history."""
-    import git
-
-    try:
-        return git.Repo(root)
-    except git.exc.InvalidGitRepositoryError:
-        raise NotARepoError(f"not a git repository: {root}", "run: git init") from None
-
-
 def resolve(root: Path, rev: str) -> str:
     """Return the full commit sha a revision names, or a GitError saying it does not exist."""
     out = run_git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", check=False)
@@ -121,22 +112,60 @@ def resolve(root: Path, rev: str) -> str:
     return out.strip()
 
 
-def pointers_at(root: Path, rev: str) -> list[tuple[str, bytes]]:
-    """Read every pointer file committed at rev straight from git objects, without touching the work tree."""
-    sha = resolve(root, rev)
-    listing = run_git(root, "ls-tree", "-r", "-z", "--full-tree", sha)
-    wanted: list[tuple[str, str]] = []
-    for record in listing.split("\0"):
-        if not record:
-            continue
+def is_revision(root: Path, rev: str) -> bool:
+    """Tell whether git resolves rev to a commit."""
+    try:
+        resolve(root, rev)
+    except GitError:
+        return False
+    return True
+
+
+def head_commit(root: Path) -> str | None:
+    """Return the commit HEAD names, or None in a repository with no commit yet."""
+    return run_git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False).strip() or None
+
+
+def checkout(root: Path, rev: str) -> None:
+    """Move HEAD and the work tree to rev; git refuses (GitError) where it would lose uncommitted work."""
+    run_git(root, "checkout", "--quiet", rev, "--")
+
+
+def ls_tree(root: Path, sha: str, paths: list[str] | None = None) -> list[tuple[str, str]]:
+    """List (path, blob sha) of the files committed at sha, all of them or those at or below paths."""
+    listing = run_git(root, "ls-tree", "-r", "-z", "--full-tree", sha, "--", *(paths or []))
+    found = []
+    for record in filter(None, listing.split("\0")):
         info, path = record.split("\t", 1)
         _, kind, blob = info.split()
-        if kind == "blob" and is_pointer_path(path):
-            wanted.append((path, blob))
+        if kind == "blob":
+            found.append((path, blob))
+    return found
+
+
+def read_blobs(root: Path, shas: list[str]) -> dict[str, bytes]:
+    """Read blobs by sha, any number of them through one `git cat-file --batch`."""
+    wanted = list(dict.fromkeys(shas))
     if not wanted:
-        return []
-    repo = open_repo(root)
-    return [(path, repo.odb.stream(bytes.fromhex(blob)).read()) for path, blob in wanted]
+        return {}
+    out = run_git_bytes(root, "cat-file", "--batch", stdin="".join(f"{sha}\n" for sha in wanted).encode())
+    found, pos = {}, 0
+    for sha in wanted:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()
+        if len(header) != 3:
+            raise GitError(f"git object {sha} is missing")
+        size = int(header[2])
+        found[sha] = out[end + 1:end + 1 + size]
+        pos = end + 2 + size  # each blob is followed by a newline
+    return found
+
+
+def pointers_at(root: Path, rev: str) -> list[tuple[str, bytes]]:
+    """Read every pointer file committed at rev straight from git objects, without touching the work tree."""
+    wanted = [(path, blob) for path, blob in ls_tree(root, resolve(root, rev)) if is_pointer_path(path)]
+    found = read_blobs(root, [blob for _, blob in wanted])
+    return [(path, found[blob]) for path, blob in wanted]
 
 
 def all_commits(root: Path) -> list[str]:
@@ -160,17 +189,14 @@ def branch_and_tag_tips(root: Path) -> list[str]:
 
 def file_at(root: Path, sha: str, path: str) -> bytes | None:
     """Return a file's bytes as committed at sha, or None when the commit has no such file."""
-    out = run_git(root, "ls-tree", "-z", "--full-tree", sha, "--", path)
-    info = out.split("\0", 1)[0].split("\t", 1)[0].split()
-    if len(info) != 3 or info[1] != "blob":
-        return None
-    return run_git_bytes(root, "cat-file", "blob", info[2])
+    found = dict(ls_tree(root, sha, [path]))
+    return read_blobs(root, [found[path]])[found[path]] if path in found else None
 
 
 def last_commit_time(root: Path, path: str, rev: str = "HEAD") -> int | None:
     """Return when the last commit up to rev that changed path was made (epoch seconds), None if none did."""
-    if not run_git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip():
-        return None  # no commit yet
+    if head_commit(root) is None:
+        return None
     out = run_git(root, "log", "-1", "--format=%ct", rev, "--", path).strip()
     return int(out) if out else None
 
@@ -180,43 +206,11 @@ def has_uncommitted_change(root: Path, path: str) -> bool:
     return bool(run_git(root, "status", "--porcelain", "--untracked-files=all", "--", path).strip())
 
 
-def head_commit(root: Path) -> str | None:
-    """Return the commit HEAD names, or None in a repository without commits."""
-    return run_git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip() or None
-
-
 def files_at(root: Path, rev: str, folder: str) -> dict[str, bytes]:
     """Return every file committed at rev below folder (or the file itself), by repo path."""
-    listing = run_git(root, "ls-tree", "-r", "-z", "--full-tree", rev, "--", folder)
-    blobs: dict[str, str] = {}
-    for record in listing.split("\0"):
-        if record:
-            info, path = record.split("\t", 1)
-            if info.split()[1] == "blob":
-                blobs[path] = info.split()[2]
-    found = read_blobs(root, list(blobs.values()))
-    return {path: found[sha] for path, sha in blobs.items()}
-
-
-def read_blobs(root: Path, shas: list[str]) -> dict[str, bytes]:
-    """Read many blobs through one `git cat-file --batch` process."""
-    wanted = list(dict.fromkeys(shas))
-    if not wanted:
-        return {}
-    proc = subprocess.run(["git", "cat-file", "--batch"], cwd=root, input="\n".join(wanted).encode() + b"\n",
-                          capture_output=True, check=False, env=_git_env(False))
-    if proc.returncode != 0:
-        raise GitError(f"git cat-file failed: {_reason(proc.stderr.decode(errors='replace'), proc.returncode)}")
-    out, pos, found = proc.stdout, 0, {}
-    for sha in wanted:
-        end = out.index(b"\n", pos)
-        header = out[pos:end].split()
-        if header[-1] == b"missing":
-            raise GitError(f"git object {sha} is missing")
-        size = int(header[2])
-        found[sha] = out[end + 1:end + 1 + size]
-        pos = end + 1 + size + 1
-    return found
+    blobs = ls_tree(root, rev, [folder])
+    found = read_blobs(root, [sha for _, sha in blobs])
+    return {path: found[sha] for path, sha in blobs}
 
 
 def uncommitted_files(root: Path) -> list[str]:
@@ -265,3 +259,45 @@ def remove_worktree(root: Path, folder: Path) -> None:
     """Remove a linked worktree and its bookkeeping, even with changes in it."""
     run_git(root, "worktree", "remove", "--force", str(folder), check=False)
     run_git(root, "worktree", "prune")
+
+
+def other_tips(root: Path) -> list[str]:
+    """List the commits of remote-tracking branches (a teammate's pushed work) and the stash."""
+    return run_git(root, "for-each-ref", "--format=%(objectname)", "refs/remotes", "refs/stash").split()
+
+
+def git_path(root: Path, name: str) -> Path:
+    """Return where git keeps name (hooks, rebase-merge...), honouring core.hooksPath and linked worktrees."""
+    return root / run_git(root, "rev-parse", "--git-path", name).strip()
+
+
+def rebase_in_progress(root: Path) -> bool:
+    """Tell whether a rebase is checking out commits one by one."""
+    states = run_git(root, "rev-parse", "--git-path", "rebase-merge", "--git-path", "rebase-apply").split("\n")
+    return any(s and (root / s).is_dir() for s in states)
+
+
+def pointer_commits(root: Path, tips: list[str], known: list[str], git_remote: str) -> list[str]:
+    """List the commits reachable from tips, but not from known or the git remote's branches, that change a pointer."""
+    return run_git(root, "rev-list", "--ignore-missing", *tips, "--not", *known, f"--remotes={git_remote}",
+                   "--", POINTER_GLOB, globs=True).split()
+
+
+def staged_pointers(root: Path) -> list[tuple[str, str]]:
+    """List (path, blob sha) of pointer files the next commit adds or changes, as staged in the index."""
+    base = head_commit(root) or run_git(root, "hash-object", "-t", "tree", os.devnull).strip()
+    out = run_git(root, "diff-index", "--cached", "-z", "--no-renames", "--diff-filter=ACMR", base, "--",
+                  POINTER_GLOB, globs=True)
+    fields = out.split("\0")
+    found = []
+    for info, path in zip(fields[0::2], fields[1::2], strict=False):  # output ends with a NUL
+        parts = info.split()
+        if len(parts) == 5 and parts[1] in REGULAR_MODES:
+            found.append((path, parts[3]))
+    return found
+
+
+def file_log(root: Path, path: str, limit: int | None = None) -> list[list[str]]:
+    """List [sha, ISO date, author, subject] of the commits that change path, newest first."""
+    args = ["log", f"--format={LOG_FORMAT}"] + ([f"-n{limit}"] if limit else []) + ["--", path]
+    return [r.strip("\n").split("\x1f") for r in run_git(root, *args).split("\x1e") if r.strip()]

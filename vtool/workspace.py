@@ -176,11 +176,12 @@ def _pending(folder: _Folder, remembered: dict[str, FolderMemo]) -> list[_File]:
     return out
 
 
-def _fill_oids(files: list[_File], stats: StatCache, hasher: Hasher, jobs: int, progress: Progress) -> int:
-    """Take oids from the stat cache, hash the rest in a thread pool; return how many were hashed."""
+def _fill_oids(files: list[_File], stats: StatCache, hasher: Hasher, jobs: int, progress: Progress,
+               trust_stats: bool) -> int:
+    """Take oids from the stat cache (if trusted), hash the rest in a thread pool; return how many were hashed."""
     misses = []
     for f in files:
-        f.oid = stats.lookup(f.rel, f.stamp)
+        f.oid = stats.lookup(f.rel, f.stamp) if trust_stats else None
         if f.oid is None:
             misses.append(f)
     if not misses:
@@ -242,24 +243,26 @@ def _all_folders(folder: _Folder) -> Iterator[_Folder]:
 
 
 def scan(root: Path, rel: str, stats: StatCache, hasher: Hasher, jobs: int = 1,
-         progress: Progress = NULL_PROGRESS, cache_root: Path | None = None, reuse: bool = False) -> Tree:
+         progress: Progress = NULL_PROGRESS, cache_root: Path | None = None, reuse: bool = False, *,
+         trust_stats: bool = True) -> Tree:
     """Describe the tracked path rel (file or folder) as a Tree, hashing only files the stat cache cannot vouch for.
 
     With reuse, a folder whose signature the stat cache remembers is taken as it was without a look at its
-    files: the root oid is exact, but the Tree is not complete (status needs no more).
+    files: the root oid is exact, but the Tree is not complete (status needs no more). With trust_stats
+    False every file is hashed (verify); fresh hashes still refresh the stat cache.
     """
     path = root / rel
     st = _cache_link(str(path), cache_root) if path.is_symlink() else None
     st = st or _stat_file(path, rel)
     if stat.S_ISREG(st.st_mode):
         f = _File(path.name, str(path), rel, Stamp.of(st), bool(st.st_mode & EXEC_BITS))
-        hashed = _fill_oids([f], stats, hasher, 1, progress)
+        hashed = _fill_oids([f], stats, hasher, 1, progress, trust_stats)
         assert f.oid is not None
         entry = Entry(f.name, KIND_EXEC if f.executable else KIND_FILE, f.oid, f.stamp.size, 1)
         return Tree("file", f.oid, f.stamp.size, 1, {}, {"": entry}, hashed)
     top = _walk(str(path), rel, path.name, cache_root, time.time_ns())
     pending = _pending(top, stats.folders() if reuse else {})
-    hashed = _fill_oids(pending, stats, hasher, jobs, progress)
+    hashed = _fill_oids(pending, stats, hasher, jobs, progress, trust_stats)
     manifests: dict[Oid, bytes] = {}
     flat: dict[str, Entry] = {}
     root_entry = _build(top, "", manifests, flat, stats)

@@ -9,10 +9,11 @@ import typer
 
 from vtool.cli.app import app
 from vtool.cli.common import JsonOpt, command
+from vtool.cli.revisions import split_revisions
 from vtool.cli.ui import ui
 from vtool.ops.add import add
 from vtool.ops.checkout import checkout
-from vtool.ops.switch import checkout_rev, rollback, split_rev
+from vtool.ops.switch import checkout_rev, rollback
 
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite or delete data the cache does not hold.")]
 
@@ -38,7 +39,8 @@ def checkout_cmd(args: Annotated[list[str] | None, typer.Argument(
                  verify: Annotated[bool, typer.Option("--verify", help="Re-hash every object used.")] = False,
                  json_out: JsonOpt = False) -> None:
     """Make the workspace match the pointers, or move code and data to a revision."""
-    rev, targets = split_rev(args or [])
+    revs, targets = split_revisions(args or [], max_revs=1)
+    rev = revs[0] if revs else None
     if rev is None:
         result = checkout(targets, force=force, progress=ui.progress(), verify=verify)
     elif targets:

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from vtool.cli.app import app
 from vtool.cli.common import JsonOpt, command
+from vtool.cli.revisions import split_revisions
 from vtool.cli.ui import ui
 from vtool.ops.history import DiffResult, LogResult, LsResult, diff, log, ls
 
@@ -19,7 +20,8 @@ ROWS_SHOWN = 50
 def diff_cmd(args: Annotated[list[str] | None, typer.Argument(help="[A [B]] [TARGETS]: revisions, then datasets.")]
              = None, json_out: JsonOpt = False) -> None:
     """Show which files of which datasets changed between two revisions, or a revision and the workspace."""
-    result = diff(args or [], ui.progress())
+    revs, targets = split_revisions(args or [], max_revs=2)
+    result = diff(revs, targets, ui.progress())
     ui.json(result) if json_out else _render_diff(result)
 
 
@@ -69,7 +71,8 @@ def _render_log(result: LogResult) -> None:
 def ls_cmd(args: Annotated[list[str] | None, typer.Argument(help="[REV] [TARGETS].")] = None,
            json_out: JsonOpt = False) -> None:
     """List the files of datasets at a revision (default: the workspace pointers)."""
-    result = ls(args or [], ui.progress())
+    revs, targets = split_revisions(args or [], max_revs=1)
+    result = ls(revs[0] if revs else None, targets, ui.progress())
     ui.json(result) if json_out else _render_ls(result)
 
 

@@ -10,7 +10,10 @@ import typer
 from vtool.cli.app import app
 from vtool.cli.common import JsonOpt, command
 from vtool.cli.ui import ui
-from vtool.ops.hooks import CHAINED, install_hooks, post_checkout, pre_commit, pre_push
+from vtool.ops.hooks import CHAINED, install_hooks
+from vtool.ops.status import pre_commit
+from vtool.ops.switch import post_checkout
+from vtool.ops.sync import pre_push
 
 git_hook_app = typer.Typer(help="Run the work of one git hook (called by the hooks install-hooks writes).",
                            no_args_is_help=True)

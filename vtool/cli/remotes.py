@@ -9,8 +9,9 @@ import typer
 from vtool.cli.app import app
 from vtool.cli.common import JobsOpt, JsonOpt, RemoteOpt, TargetsArg, command
 from vtool.cli.ui import ui
+from vtool.ops.checkout import pull
 from vtool.ops.remotes import RemoteSpec, add_remote, list_remotes, remove_remote, set_default
-from vtool.ops.sync import SyncOptions, SyncResult, fetch, pull, push
+from vtool.ops.sync import SyncOptions, SyncResult, fetch, push
 
 remote_app = typer.Typer(help="Manage remotes (where objects are pushed).", no_args_is_help=True)
 app.add_typer(remote_app, name="remote")

@@ -14,7 +14,7 @@ from vtool.hashing import Oid
 from vtool.ops.project import Dataset, Project, dataset_for, open_project, read_small_file
 from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.workspace import Tree, scan
+from vtool.workspace import Tree
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,7 @@ def _checked(project: Project, user_path: str) -> Dataset:
 def _add_one(project: Project, ds: Dataset) -> Added:
     root, cache = project.root, project.cache
     old = _old_pointer(root / ds.pointer_rel)
-    tree = scan(root, ds.data_rel, project.stats, cache.insert_file, project.config.jobs, project.progress,
-                project.config.cache_dir)  # links into the cache that cache.link=symlink made are data
+    tree = project.scan(ds.data_rel, cache.insert_file)
     _ensure_stored(project, tree, root / ds.data_rel)
     cache.sync()  # every object durable before the pointer that names them
     new = Pointer(ds.name, tree.kind, tree.oid, tree.size, tree.files,

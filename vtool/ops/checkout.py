@@ -1,23 +1,25 @@
-"""`vtool checkout [TARGETS]`: make the workspace match the pointers, never losing uncached data."""
+"""`vtool checkout [TARGETS]` and `vtool pull`, and the one recipe that makes the workspace match pointers."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vtool import manifest
-from vtool.errors import CorruptObjectError, FormatError, MissingObjectsError, WouldLoseDataError
+from vtool.errors import CorruptObjectError, FormatError, MissingObjectsError, TransferError, WouldLoseDataError
 from vtool.fsutil import check_real_folder, is_temp_name, make_dirs_inside, remove_file
-from vtool.hashing import hash_file
 from vtool.manifest import KIND_FILE, Entry
-from vtool.ops.project import Dataset, Project, open_project, read_pointer, select
+from vtool.ops.objects import Tracked, gather, workspace_pointers
+from vtool.ops.project import Dataset, Project, open_project
 from vtool.ops.status import tree_loader
+from vtool.ops.sync import SyncOptions, SyncResult, connected, fetch_tracked
 from vtool.pointer import Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import Stamp
-from vtool.workspace import link_out, scan
+from vtool.workspace import link_out
 
 VERIFIED_KEY = "\0verified/"
 
@@ -39,6 +41,14 @@ class CheckoutResult:
     datasets: list[CheckedOut]
 
 
+@dataclass(frozen=True)
+class PullResult:
+    """A fetch followed by a checkout."""
+
+    fetch: SyncResult
+    checkout: list[CheckedOut]
+
+
 @dataclass
 class Plan:
     """The changes one dataset needs, computed before anything is written."""
@@ -57,13 +67,44 @@ def checkout(targets: list[str], force: bool = False, progress: Progress = NULL_
              verify: bool = False) -> CheckoutResult:
     """Plan every dataset, refuse if data would be lost or objects are missing, then apply."""
     with open_project(progress) as project:
-        plans = [plan(project, ds, read_pointer(project.root, ds)) for ds in select(project.root, targets)]
-        return CheckoutResult(apply_plans(project, plans, force, verify))
+        return CheckoutResult(update_workspace(project, workspace_pointers(project, targets), force=force,
+                                               verify=verify))
 
 
-def apply_plans(project: Project, plans: list[Plan], force: bool, verify: bool,
-                dry_run: bool = False) -> list[CheckedOut]:
-    """Check the plans are safe and complete, then carry them out (unless dry_run)."""
+def pull(options: SyncOptions, force: bool = False, progress: Progress = NULL_PROGRESS) -> PullResult:
+    """Fetch the workspace pointers' objects, then check them out."""
+    with open_project(progress) as project:
+        tracked = gather(project, options.targets, [], False)
+        with connected(project, options.remote, options.jobs) as (remote, jobs):
+            fetched = fetch_tracked(project, remote, jobs, tracked)
+        if fetched.failed:
+            raise TransferError(fetched.failed, "pull", fetched.remote)
+        return PullResult(fetched, update_workspace(project, tracked, force=force))
+
+
+def update_workspace(project: Project, wanted: list[Tracked], before: Iterable[Tracked] = (), force: bool = False,
+                     verify: bool = False, then: Callable[[], None] | None = None) -> list[CheckedOut]:
+    """Make the workspace match the wanted pointers, removing the data of datasets in before that leave.
+
+    The one recipe of checkout, checkout REV, rollback, pull and the post-checkout hook: plan everything,
+    refuse before anything is written, run then (git moving HEAD), then write.
+    """
+    plans = [plan(project, t.ds, t.pointer) for t in wanted] + leaving(project, before, wanted)
+    check_plans(project, plans, force)
+    if then is not None:
+        then()
+    return [_apply(project, p, verify) for p in plans]
+
+
+def leaving(project: Project, before: Iterable[Tracked], after: list[Tracked]) -> list[Plan]:
+    """Plan removing the data of datasets tracked before and not after (only what is in the workspace)."""
+    kept = {t.ds.data_rel for t in after}
+    return [plan_removal(project, t.ds, t.pointer) for t in before
+            if t.ds.data_rel not in kept and os.path.lexists(project.root / t.ds.data_rel)]
+
+
+def check_plans(project: Project, plans: list[Plan], force: bool) -> None:
+    """Refuse plans that would lose uncached data (unless forced) or need objects the cache lacks or holds cut."""
     lost = [f"{p.ds.data_rel}/{rel}".rstrip("/") for p in plans for rel in p.lost]
     if lost and not force:
         raise WouldLoseDataError(lost, "checkout")
@@ -84,7 +125,6 @@ def apply_plans(project: Project, plans: list[Plan], force: bool, verify: bool,
             + (f" (and {len(truncated) - 1} more object(s) of the wrong size)" if len(truncated) > 1 else ""),
             "run: vtool fetch to repair it, then checkout again",
         )
-    return [] if dry_run else [_apply(project, p, verify) for p in plans]
 
 
 def target_files(project: Project, pointer: Pointer) -> tuple[dict[str, Entry], set[str]]:
@@ -105,8 +145,7 @@ def plan(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
     result = Plan(ds, pointer, folders=folders)
     current: dict[str, Entry] = {}
     if os.path.lexists(project.root / ds.data_rel):
-        tree = scan(project.root, ds.data_rel, project.stats, hash_file, project.config.jobs,
-                    project.progress, project.config.cache_dir)
+        tree = project.scan(ds.data_rel)
         current = tree.file_oids
     cache = project.cache
     for rel, entry in wanted.items():
@@ -131,8 +170,7 @@ def plan_removal(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
     """Plan deleting a dataset's data entirely (it does not exist at the target revision)."""
     result = Plan(ds, pointer, removed=True)
     check_real_folder(project.root, project.root / ds.data_rel)
-    tree = scan(project.root, ds.data_rel, project.stats, hash_file, project.config.jobs, project.progress,
-                project.config.cache_dir)
+    tree = project.scan(ds.data_rel)
     for rel, have in tree.file_oids.items():
         result.delete.append(rel)
         if not project.cache.has(have.oid, have.size):

@@ -81,10 +81,8 @@ def kept_pointers(project: Project, options: GcOptions) -> list[Tracked]:
 
 def _tips(root: Path) -> list[str]:
     """Branch and tag tips, plus remote-tracking branches (a teammate's pushed work), the stash and a detached HEAD."""
-    tips = gitrepo.branch_and_tag_tips(root)
-    tips += gitrepo.run_git(root, "for-each-ref", "--format=%(objectname)", "refs/remotes", "refs/stash").split()
-    head = gitrepo.run_git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False).strip()
-    return tips + ([head] if head else [])
+    head = gitrepo.head_commit(root)
+    return gitrepo.branch_and_tag_tips(root) + gitrepo.other_tips(root) + ([head] if head else [])
 
 
 def _reachable(project: Project, tracked: list[Tracked], remote: str | None = None) -> set[Oid]:

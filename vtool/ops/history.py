@@ -6,17 +6,16 @@ import os
 from dataclasses import dataclass, field
 
 from vtool import gitrepo, manifest
-from vtool.errors import CacheError, GitError, UsageError
-from vtool.hashing import Oid, hash_file
+from vtool.errors import CacheError, UsageError
+from vtool.hashing import Oid
 from vtool.manifest import Entry
 from vtool.ops.objects import revision_pointers, workspace_pointers
 from vtool.ops.project import Project, dataset_for, open_project
 from vtool.ops.sync import connected, fetch_manifests
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.workspace import Tree, scan
+from vtool.workspace import Tree
 
 WORKSPACE = "workspace"
-MAX_REVS = 2
 
 
 @dataclass(frozen=True)
@@ -87,28 +86,6 @@ class _Side:
         self.trees: dict[Oid, Tree] = {}
 
 
-def split_revs(project: Project, args: list[str], max_revs: int = MAX_REVS) -> tuple[list[str], list[str]]:
-    """Leading arguments that are git revisions (and not tracked paths) are revisions; the rest are targets."""
-    revs: list[str] = []
-    for i, arg in enumerate(args):
-        if len(revs) == max_revs or _is_target(project, arg) or not _is_rev(project, arg):
-            return revs, args[i:]
-        revs.append(arg)
-    return revs, []
-
-
-def _is_target(project: Project, arg: str) -> bool:
-    return os.path.lexists(arg) or (project.root / dataset_for(project.root, arg).pointer_rel).is_file()
-
-
-def _is_rev(project: Project, arg: str) -> bool:
-    try:
-        gitrepo.resolve(project.root, arg)
-    except GitError:
-        return False
-    return True
-
-
 def _rev_side(project: Project, rev: str, targets: list[str]) -> _Side:
     side = _Side(rev)
     for t in revision_pointers(project, gitrepo.resolve(project.root, rev), targets):
@@ -122,8 +99,7 @@ def _workspace_side(project: Project, targets: list[str]) -> _Side:
     for t in workspace_pointers(project, targets):
         if not os.path.lexists(project.root / t.ds.data_rel):
             continue
-        tree = scan(project.root, t.ds.data_rel, project.stats, hash_file, project.config.jobs, project.progress,
-                    project.config.cache_dir)
+        tree = project.scan(t.ds.data_rel)
         side.versions[t.ds.data_rel] = Version(tree.kind, tree.oid, tree.size, tree.files)
         side.trees[tree.oid] = tree
     return side
@@ -157,10 +133,9 @@ def _tree_complete(project: Project, oid: Oid) -> bool:
     return True
 
 
-def diff(args: list[str], progress: Progress = NULL_PROGRESS) -> DiffResult:
+def diff(revs: list[str], targets: list[str], progress: Progress = NULL_PROGRESS) -> DiffResult:
     """Compare datasets between two revisions, or a revision (default HEAD) and the workspace."""
     with open_project(progress) as project:
-        revs, targets = split_revs(project, args)
         a = _rev_side(project, revs[0] if revs else "HEAD", targets)
         b = _rev_side(project, revs[1], targets) if len(revs) > 1 else _workspace_side(project, targets)
         roots = [v.oid for s in (a, b) for v in s.versions.values() if v.kind == "dir" and v.oid not in s.trees]
@@ -244,9 +219,6 @@ class LogResult:
     entries: list[LogEntry]
 
 
-LOG_FORMAT = "%H%x1f%aI%x1f%an%x1f%s%x1e"
-
-
 def log(targets: list[str], limit: int | None = None, progress: Progress = NULL_PROGRESS) -> LogResult:
     """List the commits that changed each dataset's pointer, reading pointers and manifests only."""
     with open_project(progress) as project:
@@ -260,8 +232,7 @@ def log(targets: list[str], limit: int | None = None, progress: Progress = NULL_
 def _dataset_log(project: Project, pointer_rel: str, data_rel: str, limit: int | None,
                  required: bool) -> list[LogEntry]:
     """One dataset's history; a dataset never committed is an error only when it was named."""
-    args = ["log", f"--format={LOG_FORMAT}"] + ([f"-n{limit + 1}"] if limit else []) + ["--", pointer_rel]
-    records = [r.strip("\n").split("\x1f") for r in gitrepo.run_git(project.root, *args).split("\x1e") if r.strip()]
+    records = gitrepo.file_log(project.root, pointer_rel, limit + 1 if limit else None)
     if not records:
         if not required:
             return []
@@ -310,11 +281,9 @@ class LsResult:
     files: list[ListedFile]
 
 
-def ls(args: list[str], progress: Progress = NULL_PROGRESS) -> LsResult:
+def ls(rev: str | None, targets: list[str], progress: Progress = NULL_PROGRESS) -> LsResult:
     """List the files of datasets at a revision from their manifests, fetching manifests if needed."""
     with open_project(progress) as project:
-        revs, targets = split_revs(project, args, max_revs=1)
-        rev = revs[0] if revs else None
         tracked = revision_pointers(project, gitrepo.resolve(project.root, rev), targets) if rev \
             else workspace_pointers(project, targets)
         ensure_manifests(project, [t.pointer.oid for t in tracked if t.pointer.kind == "dir"])

@@ -15,11 +15,12 @@ from vtool.transfer import Obj
 
 @dataclass(frozen=True)
 class Tracked:
-    """A pointer and where it came from (the workspace or a commit)."""
+    """A pointer and where it came from (the workspace, or a commit and the pointer file's bytes there)."""
 
     ds: Dataset
     pointer: Pointer
     rev: str | None = None
+    data: bytes | None = None
 
 
 @dataclass
@@ -45,7 +46,7 @@ def revision_pointers(project: Project, rev: str, targets: list[str]) -> list[Tr
         if wanted and ds.data_rel not in wanted:
             continue
         try:
-            out.append(Tracked(ds, ptr.loads(data, path.rsplit("/", 1)[-1]), rev))
+            out.append(Tracked(ds, ptr.loads(data, path.rsplit("/", 1)[-1]), rev, data))
         except FormatError as exc:
             raise type(exc)(f"{rev}:{path}: {exc.message}", exc.hint) from None
     return out

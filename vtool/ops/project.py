@@ -11,18 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vtool import config as cfg
-from vtool import manifest
+from vtool import manifest, workspace
 from vtool import pointer as ptr
 from vtool.cache import Cache
 from vtool.errors import ConfigError, FormatError, NotARepoError, UnsafePathError, UsageError
 from vtool.fsutil import check_real_folder
 from vtool.gitrepo import find_root, list_pointer_files
-from vtool.hashing import Oid
+from vtool.hashing import Oid, hash_file
 from vtool.lock import LOCK_TIMEOUT_S, locked
 from vtool.manifest import Entry
 from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import StatCache
+from vtool.workspace import Hasher, Tree
 
 STATE_DIR = "state"
 STAT_DB = "stat.db"
@@ -50,6 +51,12 @@ class Project:
             found = self._manifests[oid] = (manifest.decode(data, oid), len(data))
         return found
 
+    def scan(self, data_rel: str, hasher: Hasher = hash_file, *, reuse: bool = False, trust_stats: bool = True,
+             jobs: int | None = None) -> Tree:
+        """Scan a tracked path with this project's stat cache, jobs and cache folder (links into it are data)."""
+        return workspace.scan(self.root, data_rel, self.stats, hasher, jobs or self.config.jobs, self.progress,
+                              self.config.cache_dir, reuse, trust_stats=trust_stats)
+
     @property
     def vtool_dir(self) -> Path:
         """Return the project's `.vtool` folder."""
@@ -75,6 +82,14 @@ def project_root(start: Path | None = None) -> Path:
     if not (root / cfg.VTOOL_DIR).is_dir():
         raise NotARepoError(f"{root} is not a vtool project", "run: vtool init")
     return root
+
+
+def project_root_or_none(start: Path | None = None) -> Path | None:
+    """Return the project root, or None where vtool is not set up (git hooks then do nothing)."""
+    try:
+        return project_root(start)
+    except NotARepoError:
+        return None
 
 
 def lock_timeout() -> float:
@@ -132,6 +147,11 @@ def dataset_for(root: Path, user_path: str) -> Dataset:
     if rel.endswith(POINTER_SUFFIX):
         rel = rel[: -len(POINTER_SUFFIX)]
     return Dataset(rel + POINTER_SUFFIX, rel)
+
+
+def is_tracked_path(root: Path, arg: str) -> bool:
+    """Tell whether a command-line argument names a tracked dataset (its path or its pointer)."""
+    return (root / dataset_for(root, arg).pointer_rel).is_file()
 
 
 def all_datasets(root: Path) -> list[Dataset]:

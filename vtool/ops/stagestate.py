@@ -18,7 +18,6 @@ from vtool.pipeline.env import Environment
 from vtool.pipeline.lockfile import LockEntry, canonical_json
 from vtool.pipeline.stages import ParamRef, PipelineError, Stage
 from vtool.pointer import POINTER_SUFFIX
-from vtool.workspace import scan
 
 DATA, CODE = "data", "code"
 SHORT_HEX = 4
@@ -79,9 +78,7 @@ def path_oid(project: Project, rel: str, data: bool, pointer_if_absent: bool = T
             return read_pointer(project.root, Dataset(rel + POINTER_SUFFIX, rel)).oid
         return None
     if data:
-        tree = scan(project.root, rel, project.stats, hash_file, project.config.jobs, project.progress,
-                    project.config.cache_dir)
-        return tree.oid
+        return project.scan(rel).oid
     return code_oid(path)
 
 

@@ -1,18 +1,20 @@
-"""`vtool status`: compare each dataset's workspace and cache with its pointer."""
+"""`vtool status`, and the pre-commit hook (status of staged pointers): workspace and cache against pointers."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 
-from vtool import manifest
-from vtool.errors import CacheError
-from vtool.hashing import Oid, hash_file
+from vtool import gitrepo, manifest
+from vtool import pointer as ptr
+from vtool.config import VTOOL_DIR
+from vtool.errors import CacheError, StalePointerError
+from vtool.hashing import Oid
 from vtool.manifest import Entry
-from vtool.ops.project import Dataset, Project, open_project, read_pointer, select
-from vtool.pointer import Pointer
+from vtool.ops.project import Dataset, Project, open_project, project_root_or_none, read_pointer, select
+from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.workspace import Tree, scan
+from vtool.workspace import Tree
 
 IN_SYNC = "in sync"
 MODIFIED = "modified"
@@ -63,25 +65,25 @@ def _one(project: Project, ds: Dataset) -> DatasetStatus:
     if not os.path.lexists(project.root / ds.data_rel):
         missing = count_missing(project, pointer, None)
         return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, NOT_IN_WORKSPACE, missing_from_cache=missing)
-    tree = _scan(project, ds, reuse=True)
-    if tree.kind == pointer.kind and tree.oid == pointer.oid:
+    tree = project.scan(ds.data_rel, reuse=True)
+    if _matches(tree, pointer):
         if not tree.complete and not holds_all(project, pointer):  # count exactly what is missing
-            tree = _scan(project, ds, reuse=False)
+            tree = project.scan(ds.data_rel)
         missing = count_missing(project, pointer, tree)
         state = NOT_IN_CACHE if missing else IN_SYNC
         return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, state, missing_from_cache=missing,
                              hashed=tree.hashed)
     added, modified, deleted = _changes(project, pointer, tree)
     if not tree.complete and not (added or modified or deleted):  # a reused folder's manifest was needed
-        tree = _scan(project, ds, reuse=False)
+        tree = project.scan(ds.data_rel)
         added, modified, deleted = _changes(project, pointer, tree)
     return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, MODIFIED, added, modified, deleted,
                          count_missing(project, pointer, None), tree.hashed)
 
 
-def _scan(project: Project, ds: Dataset, reuse: bool) -> Tree:
-    return scan(project.root, ds.data_rel, project.stats, hash_file, project.config.jobs, project.progress,
-                project.config.cache_dir, reuse=reuse)
+def _matches(tree: Tree, pointer: Pointer) -> bool:
+    """Tell whether the scanned workspace holds exactly the data the pointer names."""
+    return (tree.kind, tree.oid) == (pointer.kind, pointer.oid)
 
 
 def _changes(project: Project, pointer: Pointer, tree: Tree) -> tuple[list[str], list[str], list[str]]:
@@ -138,3 +140,33 @@ def count_missing(project: Project, pointer: Pointer, tree: Tree | None) -> int:
     if not missing and signature is not None:
         project.stats.remember_complete(pointer.oid, signature)
     return missing
+
+
+@dataclass(frozen=True)
+class PreCommitResult:
+    """The staged pointers the pre-commit hook compared with the workspace."""
+
+    checked: list[str] = field(default_factory=list)
+
+
+def pre_commit(progress: Progress = NULL_PROGRESS) -> PreCommitResult:
+    """Refuse a commit whose staged pointers name other data than the workspace holds (status, on the index)."""
+    root = project_root_or_none()
+    staged = [(p, blob) for p, blob in gitrepo.staged_pointers(root) if p.split("/", 1)[0] != VTOOL_DIR] \
+        if root else []
+    if not staged:
+        return PreCommitResult()
+    stale = []
+    with open_project(progress, start=root) as project:
+        blobs = gitrepo.read_blobs(project.root, [blob for _, blob in staged])
+        for path, blob in staged:
+            data = blobs[blob]
+            ds = Dataset(path, path[: -len(POINTER_SUFFIX)])
+            pointer = ptr.loads(data, path.rsplit("/", 1)[-1])
+            if not os.path.lexists(project.root / ds.data_rel):
+                continue  # nothing in the workspace contradicts the pointer
+            if not _matches(project.scan(ds.data_rel), pointer):
+                stale.append(ds.data_rel)
+    if stale:
+        raise StalePointerError(stale, [p + POINTER_SUFFIX for p in stale])
+    return PreCommitResult([p for p, _ in staged])

@@ -1,19 +1,25 @@
-"""`vtool checkout REV` (code and data move together) and `vtool checkout REV -- TARGET` (roll datasets back)."""
+"""`vtool checkout REV` (code and data move together), `vtool checkout REV -- TARGET` (roll datasets back),
+and the post-checkout hook (git moved HEAD; the data follows)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from functools import partial
 
 from vtool import gitrepo
-from vtool.errors import GitError, UsageError
+from vtool import pointer as ptr
+from vtool.config import VTOOL_DIR
+from vtool.errors import UsageError
 from vtool.fsutil import atomic_write, check_inside
-from vtool.ops.checkout import CheckedOut, Plan, apply_plans, plan, plan_removal
+from vtool.ops.checkout import CheckedOut, update_workspace
 from vtool.ops.objects import Tracked, revision_pointers, workspace_pointers
-from vtool.ops.project import Project, dataset_for, open_project, project_root
+from vtool.ops.project import Dataset, Project, dataset_for, open_project, project_root_or_none
 from vtool.ops.sync import ensure_local
+from vtool.pointer import POINTER_SUFFIX
 from vtool.progress import NULL_PROGRESS, Progress
+
+BRANCH_CHECKOUT = "1"
 
 
 @dataclass(frozen=True)
@@ -26,49 +32,38 @@ class SwitchResult:
     fetched: int
 
 
+@dataclass(frozen=True)
+class PostCheckoutResult:
+    """What the post-checkout hook did: nothing (and why), or the datasets it updated."""
+
+    skipped: str | None = None
+    fetched: int = 0
+    fetched_bytes: int = 0
+    datasets: list[CheckedOut] = field(default_factory=list)
+
+
 def checkout_rev(rev: str, force: bool = False, progress: Progress = NULL_PROGRESS) -> SwitchResult:
     """Check out rev with git, then its data; refuse before git moves if data would be lost."""
     with open_project(progress) as project:
         sha = gitrepo.resolve(project.root, rev)
-        wanted = _after_checkout(project, revision_pointers(project, sha, []))
+        at_head = dict(gitrepo.pointers_at(project.root, "HEAD")) if gitrepo.head_commit(project.root) else {}
+        in_tree = workspace_pointers(project, [])
+        wanted = _after_checkout(revision_pointers(project, sha, []), at_head, in_tree)
         fetched = ensure_local(project, wanted)
-        plans = [plan(project, t.ds, t.pointer) for t in wanted]
-        plans += _removals(project, {t.ds.data_rel for t in wanted})
-        apply_plans(project, plans, force, verify=False, dry_run=True)
-        gitrepo.run_git(project.root, "checkout", "--quiet", rev, "--")
-        done = apply_plans(project, plans, force, verify=False)
+        before = [t for t in in_tree if t.ds.pointer_rel in at_head]
+        done = update_workspace(project, wanted, before, force, then=partial(gitrepo.checkout, project.root, rev))
         return SwitchResult(rev, sha, done, fetched.transferred if fetched else 0)
 
 
-def _after_checkout(project: Project, at_rev: list[Tracked]) -> list[Tracked]:
+def _after_checkout(at_rev: list[Tracked], at_head: dict[str, bytes], in_tree: list[Tracked]) -> list[Tracked]:
     """The pointers the work tree will hold once git has moved: git carries an uncommitted pointer edit
     across when HEAD and REV commit the same pointer, so that dataset must follow the work tree's."""
-    at_head = dict(gitrepo.pointers_at(project.root, "HEAD")) if _has_head(project) else {}
-    in_tree = {t.ds.pointer_rel: t for t in workspace_pointers(project, [])}
+    edited = {t.ds.pointer_rel: t for t in in_tree}
     out = []
     for t in at_rev:
-        carried = t.ds.pointer_rel in in_tree and at_head.get(t.ds.pointer_rel) == _committed_bytes(project, t)
-        out.append(in_tree[t.ds.pointer_rel] if carried else t)
+        carried = t.ds.pointer_rel in edited and at_head.get(t.ds.pointer_rel) == t.data
+        out.append(edited[t.ds.pointer_rel] if carried else t)
     return out
-
-
-def _committed_bytes(project: Project, t: Tracked) -> bytes:
-    return gitrepo.run_git_bytes(project.root, "cat-file", "blob", f"{t.rev}:{t.ds.pointer_rel}")
-
-
-def _removals(project: Project, kept: set[str]) -> list[Plan]:
-    """Datasets committed at HEAD but absent at the target revision lose their data (only if cached)."""
-    at_head = {path for path, _ in gitrepo.pointers_at(project.root, "HEAD")} if _has_head(project) else set()
-    out = []
-    for t in workspace_pointers(project, []):
-        gone = t.ds.pointer_rel in at_head and t.ds.data_rel not in kept
-        if gone and os.path.lexists(project.root / t.ds.data_rel):
-            out.append(plan_removal(project, t.ds, t.pointer))
-    return out
-
-
-def _has_head(project: Project) -> bool:
-    return bool(gitrepo.run_git(project.root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip())
 
 
 def rollback(rev: str, targets: list[str], force: bool = False, progress: Progress = NULL_PROGRESS) -> SwitchResult:
@@ -80,11 +75,9 @@ def rollback(rev: str, targets: list[str], force: bool = False, progress: Progre
         wanted = revision_pointers(project, sha, targets)
         _require_all(targets, wanted, rev, project)
         fetched = ensure_local(project, wanted)
-        plans = [plan(project, t.ds, t.pointer) for t in wanted]
-        apply_plans(project, plans, force, verify=False, dry_run=True)
-        done = apply_plans(project, plans, force, verify=False)
+        done = update_workspace(project, wanted, force=force)
         for t in wanted:
-            _write_pointer(project, t, sha)
+            _write_pointer(project, t)
         return SwitchResult(rev, sha, done, fetched.transferred if fetched else 0)
 
 
@@ -96,25 +89,40 @@ def _require_all(targets: list[str], found: list[Tracked], rev: str, project: Pr
             raise UsageError(f"{target}: not tracked by vtool at {rev}", f"see: vtool log {target}")
 
 
-def _write_pointer(project: Project, t: Tracked, sha: str) -> None:
+def _write_pointer(project: Project, t: Tracked) -> None:
     """Restore the pointer file's committed bytes exactly, so git sees precisely the old version."""
-    data = gitrepo.run_git_bytes(project.root, "cat-file", "blob", f"{sha}:{t.ds.pointer_rel}")
     path = project.root / t.ds.pointer_rel
     check_inside(project.root, path.parent)
-    atomic_write(path, data)
+    atomic_write(path, t.data or b"")
     gitrepo.ensure_ignored(path.parent, t.ds.name)
 
 
-def split_rev(args: list[str], start: Path | None = None) -> tuple[str | None, list[str]]:
-    """Tell `checkout [TARGETS]` from `checkout REV [-- TARGETS]`: a tracked path wins, else a git revision."""
-    if not args:
-        return None, []
-    root = project_root(start)
-    first = args[0]
-    if (root / dataset_for(root, first).pointer_rel).is_file():
-        return None, args
-    try:
-        gitrepo.resolve(root, first)
-    except GitError:
-        raise UsageError(f"{first}: neither a tracked path nor a git revision", "see: vtool status, git log") from None
-    return first, args[1:]
+def post_checkout(prev: str, new: str, flag: str, progress: Progress = NULL_PROGRESS) -> PostCheckoutResult:
+    """After git checks out a branch or commit, give the workspace that commit's data, fetching only what is missing."""
+    if os.environ.get(gitrepo.CALLER_ENV):
+        return PostCheckoutResult("vtool runs this git checkout and syncs the data itself")
+    if flag != BRANCH_CHECKOUT:
+        return PostCheckoutResult("file checkout")
+    if prev == new:
+        return PostCheckoutResult("HEAD did not move")
+    root = project_root_or_none()
+    if root is None:
+        return PostCheckoutResult("not a vtool project")
+    # A rebase checks out many commits in turn; syncing data for each would be wasted work.
+    if gitrepo.rebase_in_progress(root):
+        return PostCheckoutResult("rebase in progress")
+    with open_project(progress, start=root) as project:
+        tracked = workspace_pointers(project, [])
+        fetched = ensure_local(project, tracked)
+        done = update_workspace(project, tracked, _previous(project, prev, tracked))
+        return PostCheckoutResult(None, fetched.transferred if fetched else 0, fetched.nbytes if fetched else 0, done)
+
+
+def _previous(project: Project, prev: str, now: list[Tracked]) -> list[Tracked]:
+    """The pointers the previous commit tracked and the new one does not (none after a clone or in a new worktree)."""
+    if not prev.strip("0"):
+        return []
+    kept = {t.ds.pointer_rel for t in now}
+    return [Tracked(Dataset(path, path[: -len(POINTER_SUFFIX)]), ptr.loads(data, path.rsplit("/", 1)[-1]), prev)
+            for path, data in gitrepo.pointers_at(project.root, prev)
+            if path not in kept and path.split("/", 1)[0] != VTOOL_DIR]

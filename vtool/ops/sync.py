@@ -1,21 +1,23 @@
-"""`vtool push`, `fetch` and `pull`: move the objects that pointers reach between cache and a remote."""
+"""`vtool push`, `fetch`, `status --remote` and the pre-push hook: move objects between cache and a remote."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from vtool import manifest, transfer
-from vtool.errors import CacheError, MissingObjectsError, TransferError
+from vtool import gitrepo, manifest, transfer
+from vtool.errors import CacheError, ConfigError, MissingObjectsError, TransferError
 from vtool.hashing import Oid
-from vtool.ops.checkout import CheckedOut, apply_plans, plan
 from vtool.ops.objects import Tracked, collect, gather
-from vtool.ops.project import Project, open_project
+from vtool.ops.project import Project, open_project, project_root_or_none
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.remote import open_remote
 from vtool.remote.base import Remote
 from vtool.transfer import Obj
+
+PUSH_LINE_FIELDS = 4  # git's pre-push stdin: <local ref> <local sha> <remote ref> <remote sha>
 
 
 @dataclass(frozen=True)
@@ -38,14 +40,6 @@ class SyncResult:
     present: int
     nbytes: int
     failed: dict[Oid, str]
-
-
-@dataclass(frozen=True)
-class PullResult:
-    """A fetch followed by a checkout."""
-
-    fetch: SyncResult
-    checkout: list[CheckedOut]
 
 
 @contextlib.contextmanager
@@ -138,18 +132,6 @@ def _drop_if_corrupt(project: Project, oid: Oid) -> None:
             project.cache.read_bytes(oid)
 
 
-def pull(options: SyncOptions, force: bool = False, progress: Progress = NULL_PROGRESS) -> PullResult:
-    """Fetch the workspace pointers' objects, then check them out."""
-    with open_project(progress) as project:
-        tracked = gather(project, options.targets, [], False)
-        with connected(project, options.remote, options.jobs) as (remote, jobs):
-            fetched = fetch_tracked(project, remote, jobs, tracked)
-        if fetched.failed:
-            raise TransferError(fetched.failed, "pull", fetched.remote)
-        plans = [plan(project, t.ds, t.pointer) for t in tracked]
-        return PullResult(fetched, apply_plans(project, plans, force, verify=False))
-
-
 @dataclass(frozen=True)
 class DatasetRemoteStatus:
     """How much of one dataset's data a remote lacks, judged on every object itself."""
@@ -206,3 +188,58 @@ def ensure_local(project: Project, tracked: list[Tracked], remote_name: str | No
     if result.failed:
         raise TransferError(result.failed, "fetch", result.remote)
     return result
+
+
+@dataclass(frozen=True)
+class PrePushResult:
+    """The commits whose data the pre-push hook pushed, and what it moved."""
+
+    commits: int = 0
+    remote: str | None = None
+    transferred: int = 0
+    present: int = 0
+    nbytes: int = 0
+
+
+def parse_push_lines(lines: list[str]) -> list[tuple[str, str]]:
+    """Turn pre-push stdin into (local sha, remote sha) pairs, dropping ref deletions."""
+    pairs = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) != PUSH_LINE_FIELDS:
+            continue
+        local, remote = parts[1], parts[3]
+        if local.strip("0"):
+            pairs.append((local, remote))
+    return pairs
+
+
+def commits_to_push(root: Path, git_remote: str, pairs: list[tuple[str, str]]) -> list[str]:
+    """List the pushed tips plus every commit new to the remote that changes a pointer."""
+    tips = list(dict.fromkeys(local for local, _ in pairs))
+    if not tips:
+        return []
+    known = [remote for _, remote in pairs if remote.strip("0")]
+    return list(dict.fromkeys([*tips, *gitrepo.pointer_commits(root, tips, known, git_remote)]))
+
+
+def pre_push(git_remote: str, lines: list[str], progress: Progress = NULL_PROGRESS) -> PrePushResult:
+    """Push to the default vtool remote the data of the commits a git push sends; any failure fails the push."""
+    root = project_root_or_none()
+    revs = commits_to_push(root, git_remote, parse_push_lines(lines)) if root else []
+    if not revs:
+        return PrePushResult()
+    with open_project(progress, start=root) as project:
+        tracked = gather(project, [], revs, workspace=False)
+        if not tracked:
+            return PrePushResult(len(revs))
+        if not project.config.remotes:
+            raise ConfigError("the pushed commits track data, but no vtool remote is configured to push it to",
+                              "add one with: vtool remote add NAME URL --default, or skip with git push --no-verify")
+        with connected(project, None, None) as (remote, jobs):
+            result = push_tracked(project, remote, jobs, tracked)
+        if result.failed:
+            error = TransferError(result.failed, "pushing the data of the pushed commits", remote.name)
+            error.hint = "fix the cause and push again, or skip the data with: git push --no-verify"
+            raise error
+        return PrePushResult(len(revs), remote.name, result.transferred, result.present, result.nbytes)

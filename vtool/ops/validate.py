@@ -18,7 +18,7 @@ from vtool.checks.rules import ERROR, Outcome
 from vtool.checks.spec import Check
 from vtool.errors import CorruptObjectError, MissingObjectsError, TransferError, UsageError
 from vtool.fsutil import atomic_write, check_real_folder
-from vtool.hashing import Oid, hash_file, new_hasher, oid_of
+from vtool.hashing import Oid, new_hasher, oid_of
 from vtool.ops.objects import Tracked, collect, revision_pointers, workspace_pointers
 from vtool.ops.project import STATE_DIR, Project, open_project, repo_relative
 from vtool.ops.sync import connected, fetch_manifests
@@ -26,7 +26,7 @@ from vtool.pointer import POINTER_SUFFIX
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.remote.base import Remote
 from vtool.transfer import Obj
-from vtool.workspace import Tree, scan
+from vtool.workspace import Tree
 
 MAX_CONFIG_BYTES = 1 << 20
 GLOB_CHARS = "*?["
@@ -244,8 +244,7 @@ class _Source:
         return _Target(t.ds.data_rel, t, "dir", oid, t.pointer.size, local)
 
     def _scan(self, t: Tracked) -> Tree:
-        p = self.project
-        return scan(p.root, t.ds.data_rel, p.stats, hash_file, p.config.jobs, p.progress, p.config.cache_dir)
+        return self.project.scan(t.ds.data_rel)
 
     def _files(self, t: Tracked) -> list[_Target]:
         """List a dataset's files once: scanned in the workspace, from manifests at a revision."""

@@ -7,7 +7,6 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from vtool import manifest
 from vtool.cache import Cache
@@ -20,8 +19,6 @@ from vtool.ops.status import IN_SYNC, MODIFIED, NOT_IN_WORKSPACE, DatasetStatus,
 from vtool.ops.sync import connected
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.remote.base import Remote
-from vtool.statcache import Stamp, StatCache
-from vtool.workspace import scan
 
 CORRUPT = "corrupt"
 TRUNCATED = "truncated"
@@ -260,26 +257,12 @@ def _pool(jobs: int, check: Callable[[Oid], _Check], oids: list[Oid], progress: 
     return out
 
 
-class _NoStatCache:
-    """A stat cache that vouches for nothing, so every file is hashed; fresh hashes still refresh the real one."""
-
-    def __init__(self, real: StatCache) -> None:
-        self._real = real
-
-    def lookup(self, path: str, stamp: Stamp) -> Oid | None:
-        return None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-
 def _workspace(project: Project, t: Tracked, jobs: int) -> DatasetStatus:
     """Hash every workspace file of a dataset and compare it with the pointer, like status without its shortcuts."""
     ds, pointer = t.ds, t.pointer
     if not os.path.lexists(project.root / ds.data_rel):
         return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, NOT_IN_WORKSPACE)
-    tree = scan(project.root, ds.data_rel, _NoStatCache(project.stats), hash_file, jobs,  # type: ignore[arg-type]
-                project.progress, project.config.cache_dir)
+    tree = project.scan(ds.data_rel, trust_stats=False, jobs=jobs)
     if tree.kind == pointer.kind and tree.oid == pointer.oid:
         return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, IN_SYNC, hashed=tree.hashed)
     added: list[str] = []
