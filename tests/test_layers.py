@@ -27,8 +27,7 @@ LAYERS = [
     {"errors"},
 ]
 SAME_LAYER_ALLOWED = {("workspace", "cache"): False, ("cache", "workspace"): False}
-ONLY_IN = {"typer": {"cli"}, "rich": {"cli"}, "boto3": {"remote"}, "botocore": {"remote"}, "git": {"gitrepo"},
-           "subprocess": {"gitrepo"}}
+ONLY_IN = {"typer": {"cli"}, "rich": {"cli"}, "boto3": {"remote"}, "botocore": {"remote"}, "git": {"gitrepo"}}
 # Names only gitrepo may use: every git command vtool runs is spelled out there, once.
 GIT_RUNNERS = ("run_git", "run_git_bytes")
 
@@ -86,3 +85,6 @@ def test_only_gitrepo_runs_git(path: Path) -> None:
     used |= {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
     used |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
     assert not used & set(GIT_RUNNERS), f"{path.name} runs git itself; add a function to vtool/gitrepo.py instead"
+    argvs = [node for node in ast.walk(tree) if isinstance(node, ast.List | ast.Tuple) and node.elts]
+    spawned = [a for a in argvs if isinstance(a.elts[0], ast.Constant) and a.elts[0].value == "git"]
+    assert not spawned, f"{path.name} spawns git itself (line {spawned[0].lineno if spawned else 0}); use gitrepo"

@@ -18,7 +18,7 @@ from vtool.fsutil import atomic_write, check_inside, check_real_folder, make_dir
 from vtool.gitrepo import ensure_ignored, head_commit, uncommitted_files
 from vtool.hashing import Oid, hash_file
 from vtool.ops.add import add
-from vtool.ops.checkout import apply_plans, plan
+from vtool.ops.checkout import update_workspace
 from vtool.ops.objects import Tracked
 from vtool.ops.project import Dataset, Project, open_project
 from vtool.ops.stagestate import StageState
@@ -160,7 +160,7 @@ def restore(root: Path, stage: Stage, state: StageState, earlier: RunRecord, pro
             return False
         for item in tracked:
             _write_pointer(project, item)
-        apply_plans(project, [plan(project, t.ds, t.pointer) for t in tracked], False, False)
+        update_workspace(project, tracked)
         for path, oid in earlier.metrics.items():
             atomic_write(root / path, cache.read_bytes(oid))
         outs = {p: o.oid for p, o in earlier.outs.items()}
