@@ -1,8 +1,8 @@
 """Run a throwaway S3 server (SeaweedFS, or MinIO) for tests, the demo and benchmarks; stdlib only.
 
-One implementation serves the integration fixtures and `scripts/s3-server` (its command line). Ports
-are chosen once per server object, so `stop()` then `start()` brings the same endpoint back on the same
-data (fault tests).
+One implementation serves the integration fixtures, `scripts/bench` and `scripts/s3-server` (its command
+line). Ports are chosen once per server object, so `stop()` then `start()` brings the same endpoint back
+on the same data (fault tests).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ POLL_INTERVAL = 0.2
 PROBE_TIMEOUT = 2.0
 HTTP_OK = 200
 # On SIGTERM, SeaweedFS's filer waits 15 s for its own gRPC streams to close: weed exits after ~17 s.
-# SIGKILL after that is safe: every write has reached the kernel. Stay under bench_lib's 20 s patience.
+# SIGKILL after that is safe: every write has reached the kernel.
 STOP_GRACE = 18.0
 KILL_WAIT = 10.0
 VOLUME_MAX = 500

@@ -17,7 +17,6 @@ from bench_lib.datagen import Dataset
 from bench_lib.treehash import (
     TreeStats,
     hash_memory,
-    hash_tree_files,
     ingest_tree,
     iter_sorted,
     read_tree,
@@ -77,7 +76,7 @@ def local_ceilings(ds: Dataset, scratch: Path, runs: int) -> dict[str, Ceiling]:
     specs: list[tuple[str, str, Callable[[], TreeStats]]] = [
         ("walk", "scandir+stat walk", lambda: walk_stat(ds.v1)),
         ("read", "read all files", lambda: read_tree(ds.v1)),
-        ("hash_files", "read + XXH3-128 all files", lambda: hash_tree_files(ds.v1)),
+        ("hash_files", "read + XXH3-128 all files", lambda: read_tree(ds.v1, digest=True)),
     ]
     for name, label, fn in specs:
         seconds, stats = _median_time(fn, runs)
@@ -157,44 +156,29 @@ class Strategy:
         return f"x{self.threads}" + ("+large-together" if self.large_together else "")
 
 
-def upload(client: Any, bucket: str, prefix: str, root: Path, rels: Sequence[str], how: Strategy
-           ) -> TreeStats:
-    """PUT every small file with a thread pool, then the large files as multipart uploads."""
-    small = [(r, root / r) for r in rels if (root / r).stat().st_size < LARGE_OBJECT_BYTES]
-    large = [(r, root / r) for r in rels if (root / r).stat().st_size >= LARGE_OBJECT_BYTES]
+def transfer(client: Any, bucket: str, prefix: str, root: Path, sizes: dict[str, int], how: Strategy,
+             upload: bool) -> TreeStats:
+    """Move every file (PUT from root, or GET into it): small ones by a thread pool, then large ones multipart."""
+    small = [rel for rel, size in sizes.items() if size < LARGE_OBJECT_BYTES]
+    large = [rel for rel, size in sizes.items() if size >= LARGE_OBJECT_BYTES]
+    if not upload:
+        for rel in sizes:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
 
-    def put(item: tuple[str, Path]) -> int:
-        data = item[1].read_bytes()
-        client.put_object(Bucket=bucket, Key=f"{prefix}/{item[0]}", Body=data)
+    def one(rel: str) -> int:
+        if upload:
+            data = (root / rel).read_bytes()
+            client.put_object(Bucket=bucket, Key=f"{prefix}/{rel}", Body=data)
+        else:
+            data = client.get_object(Bucket=bucket, Key=f"{prefix}/{rel}")["Body"].read()
+            (root / rel).write_bytes(data)
         return len(data)
 
     with ThreadPoolExecutor(how.threads) as pool:
-        nbytes = sum(pool.map(put, small))
-    jobs = [(str(path), bucket, f"{prefix}/{rel}") for rel, path in large]
-    _large_files(client, how.threads, jobs, True, how.large_together)
-    nbytes += sum(path.stat().st_size for _, path in large)
-    return TreeStats(len(rels), nbytes)
-
-
-def download(client: Any, bucket: str, prefix: str, dest: Path, sizes: dict[str, int], how: Strategy
-             ) -> TreeStats:
-    """GET every small object into dest with a thread pool, then the large ones as ranged downloads."""
-    small = [r for r, size in sizes.items() if size < LARGE_OBJECT_BYTES]
-    large = [r for r, size in sizes.items() if size >= LARGE_OBJECT_BYTES]
-    for rel in sizes:
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-
-    def get(rel: str) -> int:
-        data = client.get_object(Bucket=bucket, Key=f"{prefix}/{rel}")["Body"].read()
-        (dest / rel).write_bytes(data)
-        return len(data)
-
-    with ThreadPoolExecutor(how.threads) as pool:
-        nbytes = sum(pool.map(get, small))
-    jobs = [(str(dest / rel), bucket, f"{prefix}/{rel}") for rel in large]
-    _large_files(client, how.threads, jobs, False, how.large_together)
-    nbytes += sum(sizes[rel] for rel in large)
-    return TreeStats(len(sizes), nbytes)
+        nbytes = sum(pool.map(one, small))
+    jobs = [(str(root / rel), bucket, f"{prefix}/{rel}") for rel in large]
+    _large_files(client, how.threads, jobs, upload, how.large_together)
+    return TreeStats(len(sizes), nbytes + sum(sizes[rel] for rel in large))
 
 
 def _round_trip(ds: Dataset, endpoint: str, aws_env: dict[str, str], bucket: str, scratch: Path,
@@ -206,11 +190,11 @@ def _round_trip(ds: Dataset, endpoint: str, aws_env: dict[str, str], bucket: str
     prefix = how.label
     os.sync()
     start = time.perf_counter()
-    moved = upload(client, bucket, prefix, ds.v1, list(sizes), how)
+    moved = transfer(client, bucket, prefix, ds.v1, sizes, how, upload=True)
     up_s = time.perf_counter() - start
     dest = scratch / f"download-{prefix}"
     start = time.perf_counter()
-    download(client, bucket, prefix, dest, sizes, how)
+    transfer(client, bucket, prefix, dest, sizes, how, upload=False)
     down_s = time.perf_counter() - start
     same = tree_hash(dest) == ds.hash_v1
     shutil.rmtree(dest)
@@ -236,7 +220,8 @@ def s3_ceilings(ds: Dataset, endpoint: str, aws_env: dict[str, str], bucket: str
     tried = "tried up/down: " + ", ".join(f"{h.label} {ups[h]:.1f}/{downs[h]:.1f}s" for h in strategies)
     client = s3_client(endpoint, aws_env, best_up.threads)
     start = time.perf_counter()
-    delta = upload(client, bucket, "delta", ds.v2, list(ds.mutation.changed), best_up)
+    changed = {rel: (ds.v2 / rel).stat().st_size for rel in ds.mutation.changed}
+    delta = transfer(client, bucket, "delta", ds.v2, changed, best_up, upload=True)
     delta_s = time.perf_counter() - start
     return {
         S3_UPLOAD: Ceiling(S3_UPLOAD, f"boto3 upload {best_up.label}", ups[best_up], moved.files,

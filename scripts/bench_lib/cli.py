@@ -1,4 +1,4 @@
-"""Command line of scripts/bench: parse options, start the S3 server, run the scenarios, report."""
+"""Command line of scripts/bench: parse the options, then run (stdlib only: --help runs before any venv)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench_lib.config import (
-    ALL_OPS,
     CEILING_MODES,
     CEILINGS_CACHED,
     DEFAULT_CEILING_THREADS,
@@ -18,15 +17,14 @@ from bench_lib.config import (
     DEFAULT_RUNS,
     DEFAULT_SEED,
     DEFAULT_TIMEOUT_S,
-    DEFAULT_TRANSFER_RUNS,
-    ONE_SHOT_OPS,
     OP_ALIASES,
+    OPS,
     SCENARIOS,
-    TRANSFER_OPS,
     BenchPaths,
 )
 
 TOOLS = ("vtool", "dvc")
+SERVER_KINDS = ("seaweedfs", "minio")
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -36,31 +34,23 @@ def _csv(value: str) -> list[str]:
 
 
 def _expand_ops(names: Sequence[str]) -> list[str]:
-    """Resolve op names and aliases (checkout = both switches) into ALL_OPS order."""
+    """Resolve op names and aliases (checkout = both switches, all) into table order."""
     wanted: set[str] = set()
     for name in names:
-        if name == "all":
-            wanted.update(ALL_OPS)
-        elif name in OP_ALIASES:
-            wanted.update(OP_ALIASES[name])
-        elif name in ALL_OPS:
-            wanted.add(name)
-        else:
-            raise argparse.ArgumentTypeError(f"unknown op {name!r}; ops: {', '.join(ALL_OPS)}, checkout, all")
-    return [op for op in ALL_OPS if op in wanted]
+        if name not in OPS and name not in OP_ALIASES:
+            raise argparse.ArgumentTypeError(f"unknown op {name!r}; ops: {', '.join(OPS)}, checkout, all")
+        wanted.update(OP_ALIASES.get(name, (name,)))
+    return [op for op in OPS if op in wanted]
 
 
 def runs_per_op(default_runs: int, overrides: Sequence[str]) -> dict[str, int]:
-    """Return each op's runs: --runs for cheap ops, 1 for transfers and one-shot ops, then overrides."""
-    runs = {op: default_runs for op in ALL_OPS}
-    runs.update({op: DEFAULT_TRANSFER_RUNS for op in TRANSFER_OPS})
-    runs.update({op: 1 for op in ONE_SHOT_OPS})
+    """Return each op's runs: --runs for cheap ops, the table's count for the others, then overrides."""
+    runs = {op.name: default_runs if op.runs is None else op.runs for op in OPS.values()}
     for item in overrides:
         name, _, count = item.partition("=")
         if not count.isdigit() or int(count) < 1:
             raise argparse.ArgumentTypeError(f"--op-runs wants OP=N, got {item!r}")
-        for op in _expand_ops([name]):
-            runs[op] = int(count)
+        runs.update(dict.fromkeys(_expand_ops([name]), int(count)))
     return runs
 
 
@@ -69,7 +59,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="scripts/bench",
         description="Benchmark vtool against DVC on generated datasets and a local S3 server.",
-        epilog=f"ops: {', '.join(ALL_OPS)} (checkout = both switches). Everything lives under .bench/.",
+        epilog=f"ops: {', '.join(OPS)} (checkout = both switches). Everything lives under .bench/.",
     )
     p.add_argument("--scenario", default="many-small", choices=[*SCENARIOS, "all"])
     p.add_argument("--runs", type=int, default=DEFAULT_RUNS, help="runs of cheap ops (median reported)")
@@ -86,6 +76,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--ceilings", choices=CEILING_MODES, default=CEILINGS_CACHED,
                    help="measure ceilings afresh, reuse the last measurement of the same data "
                         "(default; the S3 ones take minutes), or skip them")
+    p.add_argument("--server", choices=SERVER_KINDS, default=SERVER_KINDS[0],
+                   help="the local S3 server both tools use (integration/s3server.py)")
     p.add_argument("--keep-work", action="store_true", help="keep repos and clones under .bench/work")
     args = p.parse_args(argv)
     try:
@@ -93,8 +85,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.runs_map = runs_per_op(args.runs, args.op_runs)
     except argparse.ArgumentTypeError as e:
         p.error(str(e))
-    unknown = [t for t in args.tools if t not in TOOLS]
-    if unknown or not args.tools:
+    if not args.tools or not set(args.tools) <= set(TOOLS):
         p.error(f"--tools takes {','.join(TOOLS)}")
     if args.runs < 1:
         p.error("--runs must be at least 1")

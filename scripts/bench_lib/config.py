@@ -1,4 +1,4 @@
-"""Scenarios, operation names, paths and tunables of the benchmark."""
+"""Scenarios, the one table of timed operations, paths and tunables of the benchmark."""
 
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ CEILINGS_OFF = "off"
 CEILING_MODES = (CEILINGS_CACHED, CEILINGS_FRESH, CEILINGS_OFF)
 CEILINGS_FORMAT = 2
 
-DVC_SPEC = "dvc==3.67.1"
 DATA_DIRNAME = "data"
 GIT_BRANCH = "main"
 TAG_V1 = "v1"
@@ -61,68 +60,53 @@ SCENARIOS: dict[str, Scenario] = {
 # "all" runs the real scenarios; smoke is a seconds-long check of the harness itself.
 MAIN_SCENARIOS = ("many-small", "mixed", "few-large")
 
-OP_STARTUP = "startup"
-OP_ADD = "add"
-OP_STATUS = "status"
-OP_READD = "readd"
-OP_PUSH = "push"
-OP_STATUS_MOD = "status_mod"
-OP_ADD_MOD = "add_mod"
-OP_PUSH_INC = "push_inc"
-OP_PULL = "pull"
-OP_CHECKOUT_V1 = "checkout_v1"
-OP_CHECKOUT_V2 = "checkout_v2"
-OP_GC = "gc"
-
-ALL_OPS = (
-    OP_STARTUP, OP_ADD, OP_STATUS, OP_READD, OP_PUSH, OP_STATUS_MOD, OP_ADD_MOD,
-    OP_PUSH_INC, OP_PULL, OP_CHECKOUT_V1, OP_CHECKOUT_V2, OP_GC,
-)
-OP_ALIASES = {"checkout": (OP_CHECKOUT_V1, OP_CHECKOUT_V2)}
-TRANSFER_OPS = (OP_PUSH, OP_PULL)
-ONE_SHOT_OPS = (OP_ADD_MOD, OP_PUSH_INC, OP_GC)
-
-OP_LABELS = {
-    OP_STARTUP: "CLI start-up (--version)",
-    OP_ADD: "add (cold cache)",
-    OP_STATUS: "status (no change)",
-    OP_READD: "add again (no change)",
-    OP_PUSH: "push v1 (empty remote)",
-    OP_STATUS_MOD: "status after mutation",
-    OP_ADD_MOD: "add after mutation",
-    OP_PUSH_INC: "push v2 (incremental)",
-    OP_PULL: "git clone + pull v2",
-    OP_CHECKOUT_V1: "checkout v2 -> v1",
-    OP_CHECKOUT_V2: "checkout v1 -> v2",
-    OP_GC: "gc (keep workspace)",
-}
-
 
 @dataclass(frozen=True)
+class Op:
+    """One timed operation: its label in the report, the ceiling it is held against, its runs, what it needs.
+
+    runs None means --runs (cheap, repeatable operations; the median is reported). `needs` lists the
+    state-changing operations that must have run first: they run once, unreported, when not selected.
+    """
+
+    name: str
+    label: str
+    ceiling: str | None = None
+    runs: int | None = None
+    needs: tuple[str, ...] = ()
+
+
+_AFTER_ADD = ("add",)
+_AFTER_V2 = ("add", "add_mod")
+OPS: dict[str, Op] = {
+    op.name: op
+    for op in (
+        Op("startup", "CLI start-up (--version)"),
+        Op("add", "add (cold cache)", "ingest"),
+        Op("status", "status (no change)", "walk", needs=_AFTER_ADD),
+        Op("readd", "add again (no change)", "walk", needs=_AFTER_ADD),
+        Op("push", "push v1 (empty remote)", "s3_upload", DEFAULT_TRANSFER_RUNS, _AFTER_ADD),
+        Op("status_mod", "status after mutation", "walk", needs=_AFTER_ADD),
+        Op("add_mod", "add after mutation", "walk", 1, _AFTER_ADD),
+        Op("push_inc", "push v2 (incremental)", "s3_upload_changed", 1, ("add", "push", "add_mod")),
+        Op("pull", "git clone + pull v2", "s3_download", DEFAULT_TRANSFER_RUNS, ("add", "push", "add_mod", "push_inc")),
+        Op("checkout_v1", "checkout v2 -> v1", "walk", needs=_AFTER_V2),
+        Op("checkout_v2", "checkout v1 -> v2", "walk", needs=_AFTER_V2),
+        Op("gc", "gc (keep workspace)", runs=1, needs=_AFTER_V2),
+    )
+}
+OP_ALIASES = {"checkout": ("checkout_v1", "checkout_v2"), "all": tuple(OPS)}
+
+
 class BenchPaths:
-    """Where the benchmark keeps venvs, data, work trees, logs and results (all under .bench/)."""
+    """Where the benchmark keeps venvs, data, work trees, logs and results (all under .bench/, gitignored)."""
 
-    repo: Path
-
-    @property
-    def root(self) -> Path:
-        """Return the .bench folder (gitignored)."""
-        return self.repo / ".bench"
-
-    @property
-    def vtool_venv(self) -> Path:
-        """Return the venv vtool is installed in."""
-        return self.repo / ".venv"
-
-    @property
-    def dvc_venv(self) -> Path:
-        """Return the separate venv DVC is installed in."""
-        return self.root / "dvc-venv"
-
-    @property
-    def s3_server(self) -> Path:
-        """Return the project's local S3 server launcher."""
-        return self.repo / "scripts" / "s3-server"
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        self.root = repo / ".bench"
+        self.vtool_venv = repo / ".venv"
+        self.dvc_venv = self.root / "dvc-venv"
+        self.s3 = self.root / "s3"
 
     def data(self, scenario: str) -> Path:
         """Return the folder holding the generated v1/v2 trees of a scenario."""

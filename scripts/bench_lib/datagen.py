@@ -151,20 +151,16 @@ def ensure_dataset(s: Scenario, seed: int, base: Path, log: Callable[[str], None
     mutation = mutation_plan(s, seed, plan)
     v1, v2, stamp = base / "v1", base / "v2", base / STAMP_NAME
     key = _stamp_key(s, seed)
-    if stamp.exists():
-        saved = json.loads(stamp.read_text())
-        if saved.get("key") == key and v1.is_dir() and v2.is_dir():
-            return Dataset(s, v1, v2, saved["hash_v1"], saved["hash_v2"], len(plan),
-                           sum(size for _, size in plan), mutation)
-    if base.exists():
-        shutil.rmtree(base)
-    log(f"generating {s.name}: {s.files} files into {v1}")
-    content = random.Random(f"{seed}-{s.name}-content")
-    for rel, size in plan:
-        write_random(v1 / rel, size, content)
-    subprocess.run(["cp", "-al", str(v1), str(v2)], check=True)
-    apply_mutation(v2, mutation)
-    log(f"hashing {s.name} reference trees")
-    hash_v1, hash_v2 = tree_hash(v1), tree_hash(v2)
-    stamp.write_text(json.dumps({"key": key, "hash_v1": hash_v1, "hash_v2": hash_v2}, indent=1))
-    return Dataset(s, v1, v2, hash_v1, hash_v2, len(plan), sum(size for _, size in plan), mutation)
+    saved = json.loads(stamp.read_text()) if stamp.exists() else {}
+    if saved.get("key") != key or not v1.is_dir() or not v2.is_dir():
+        shutil.rmtree(base, ignore_errors=True)
+        log(f"generating {s.name}: {s.files} files into {v1}")
+        content = random.Random(f"{seed}-{s.name}-content")
+        for rel, size in plan:
+            write_random(v1 / rel, size, content)
+        subprocess.run(["cp", "-al", str(v1), str(v2)], check=True)
+        apply_mutation(v2, mutation)
+        log(f"hashing {s.name} reference trees")
+        saved = {"key": key, "hash_v1": tree_hash(v1), "hash_v2": tree_hash(v2)}
+        stamp.write_text(json.dumps(saved, indent=1))
+    return Dataset(s, v1, v2, saved["hash_v1"], saved["hash_v2"], len(plan), sum(size for _, size in plan), mutation)

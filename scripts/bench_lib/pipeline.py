@@ -10,24 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_lib.config import (
-    DATA_DIRNAME,
-    GIT_BRANCH,
-    OP_ADD,
-    OP_ADD_MOD,
-    OP_CHECKOUT_V1,
-    OP_CHECKOUT_V2,
-    OP_GC,
-    OP_PULL,
-    OP_PUSH,
-    OP_PUSH_INC,
-    OP_READD,
-    OP_STARTUP,
-    OP_STATUS,
-    OP_STATUS_MOD,
-    TAG_V1,
-    TAG_V2,
-)
+from bench_lib.config import DATA_DIRNAME, GIT_BRANCH, OPS, TAG_V1, TAG_V2
 from bench_lib.datagen import Dataset, apply_mutation
 from bench_lib.proc import run_quiet, run_timed
 from bench_lib.tools import Argv, Driver
@@ -39,14 +22,7 @@ STATUS_ERROR = "error"
 STATUS_TIMEOUT = "timeout"
 STATUS_FAIL = "FAIL"
 STATUS_SKIPPED = "skipped"
-# Steps that change state, and the later operations that cannot be measured without them.
-DEPENDENTS = {
-    OP_ADD: (OP_STATUS, OP_READD, OP_PUSH, OP_STATUS_MOD, OP_ADD_MOD, OP_PUSH_INC, OP_PULL,
-             OP_CHECKOUT_V1, OP_CHECKOUT_V2, OP_GC),
-    OP_PUSH: (OP_PUSH_INC, OP_PULL),
-    OP_ADD_MOD: (OP_PUSH_INC, OP_PULL, OP_CHECKOUT_V1, OP_CHECKOUT_V2, OP_GC),
-    OP_PUSH_INC: (OP_PULL,),
-}
+CHECKOUTS = (("checkout_v1", TAG_V1), ("checkout_v2", TAG_V2))
 
 
 class OpFailed(Exception):
@@ -77,6 +53,10 @@ class Cell:
         self.status = STATUS_OK
         self.times_s.append(wall_s)
         self.rss_kib.append(rss_kib)
+
+    def fail(self, e: OpFailed) -> None:
+        """Mark the cell with a failure's status and detail."""
+        self.status, self.detail = e.status, e.detail
 
     @property
     def median_s(self) -> float | None:
@@ -109,6 +89,9 @@ class RunContext:
     log: Callable[[str], None]
 
 
+Step = Callable[[Cell, int], None]
+
+
 class ToolPass:
     """Run one tool through the scenario and collect a Cell per selected operation."""
 
@@ -117,15 +100,12 @@ class ToolPass:
         self.d, self.ds, self.ctx = driver, ds, ctx
         self.repo = ctx.work / "repo"
         self.clone = ctx.work / "clone"
+        self.data = self.repo / DATA_DIRNAME
         self.cells: dict[str, Cell] = {}
         self.remaining = set(ctx.selected)
         self.seq = 0
+        self.op = "init"  # names the logs of the commands run now
         self.gitignore_tracked = False
-
-    @property
-    def data(self) -> Path:
-        """Return the tracked data folder of the main repo."""
-        return self.repo / DATA_DIRNAME
 
     def url(self, run: int) -> str:
         """Return the remote URL of a push run (a fresh prefix, so every run starts empty)."""
@@ -137,68 +117,66 @@ class ToolPass:
             self._setup()
         except OpFailed as e:
             self.ctx.log(f"{self.d.name}: setup failed: {e.detail}")
-            for op in self.ctx.selected:
-                self.cells[op] = Cell(e.status, detail=f"setup: {e.detail}")
+            self.cells = {op: Cell(e.status, detail=f"setup: {e.detail}") for op in self.ctx.selected}
             return self.cells
         with contextlib.suppress(_Done):
             self._sequence()
         return self.cells
 
     def _sequence(self) -> None:
-        """Run the steps in order; unselected steps that others depend on run once, unreported."""
-        self._step(OP_STARTUP, self._repeat(OP_STARTUP, [self.d.version()]))
-        self._step(OP_ADD, self._add)
-        self._step(OP_STATUS, self._status(OP_STATUS, dirty=False))
-        self._step(OP_READD, self._repeat(OP_READD, self.d.add()))
+        """Run the steps in order; unselected steps that others need run once, unreported."""
+        self._step("startup", self._repeat(self.d.argv("version")))
+        self._step("add", self._add)
+        self._step("status", self._status(dirty=False))
+        self._step("readd", self._repeat(self.d.argv("add")))
         self._commit(TAG_V1)
-        self._step(OP_PUSH, self._push)
+        self._step("push", self._push)
         self._continue()
         apply_mutation(self.data, self.ds.mutation)
-        self._step(OP_STATUS_MOD, self._status(OP_STATUS_MOD, dirty=True))
-        self._step(OP_ADD_MOD, self._add_mod)
+        self._step("status_mod", self._status(dirty=True))
+        self._step("add_mod", self._add_mod)
         self._commit(TAG_V2)
         # A repeat would find nothing left to push, so the incremental push runs once.
-        self._step(OP_PUSH_INC, self._repeat(OP_PUSH_INC, self.d.push(self.ctx.jobs), max_runs=1))
-        self._step(OP_PULL, self._pull)
+        self._step("push_inc", self._repeat(self.d.argv("push", jobs=self.ctx.jobs), max_runs=1))
+        self._step("pull", self._pull)
         self._checkout_cycle()
-        self._step(OP_GC, self._gc)
+        self._step("gc", self._gc)
 
     def _continue(self) -> None:
         """Stop the pass once every selected operation has been measured."""
         if not self.remaining:
             raise _Done
 
-    def _step(self, op: str, fn: Callable[[Cell, int], None]) -> None:
-        """Run one operation: measured when selected, once as setup when later steps need it."""
+    def _step(self, op: str, fn: Step) -> None:
+        """Run one operation: measured when selected, once as setup when a later selected one needs it."""
         self._continue()
         selected = op in self.ctx.selected
-        if not selected and not self.remaining.intersection(DEPENDENTS.get(op, ())):
+        if not selected and not any(op in OPS[later].needs for later in self.remaining):
             return
-        cell = Cell()
-        runs = self.ctx.runs[op] if selected else 1
+        cell, runs, self.op = Cell(), self.ctx.runs[op] if selected else 1, op
         self.ctx.log(f"{self.d.name}: {op} x{runs}" + ("" if selected else " (setup, not reported)"))
         try:
             fn(cell, runs)
         except OpFailed as e:
-            cell.status, cell.detail = e.status, e.detail
+            cell.fail(e)
             self.ctx.log(f"{self.d.name}: {op}: {e.status}: {e.detail}")
         if selected:
             self.cells[op] = cell
             self.remaining.discard(op)
 
-    def _timed(self, op: str, cmds: list[Argv], cwd: Path | None = None) -> tuple[float, int]:
+    def _timed(self, cmds: list[Argv], cwd: Path | None = None) -> tuple[float, int]:
         """Run the commands of one sample; return summed wall time and the highest peak RSS."""
         wall, rss = 0.0, 0
         for argv in cmds:
             self.seq += 1
-            stem = self.ctx.logs / self.d.name / f"{self.seq:03d}-{op}"
+            stem = self.ctx.logs / self.d.name / f"{self.seq:03d}-{self.op}"
             res = run_timed(argv, cwd or self.repo, self.d.env(cwd or self.repo), stem, self.ctx.timeout_s)
             wall += res.wall_s
             rss = max(rss, res.maxrss_kib)
             if not res.ok:
-                status = STATUS_TIMEOUT if res.timed_out else STATUS_ERROR
-                shown = " ".join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv))
-                raise OpFailed(status, f"`{shown}` exited {res.returncode}: {res.stderr_tail()}")
+                shown = " ".join([Path(argv[0]).name, *argv[1:]])
+                raise OpFailed(STATUS_TIMEOUT if res.timed_out else STATUS_ERROR,
+                               f"`{shown}` exited {res.returncode}: {res.stderr_tail()}")
         return wall, rss
 
     def _git(self, *args: str, cwd: Path | None = None) -> None:
@@ -207,22 +185,25 @@ class ToolPass:
         if res.returncode:
             raise OpFailed(STATUS_ERROR, f"git {' '.join(args)}: {res.stderr.strip()[-500:]}")
 
-    def _verify(self, root: Path, expected: str, label: str) -> None:
-        """Mark the cell FAIL unless root holds exactly the reference tree."""
+    def _verify(self, root: Path, tag: str) -> None:
+        """Mark the cell FAIL unless root holds exactly the reference tree of tag."""
         if not root.is_dir():
-            raise OpFailed(STATUS_FAIL, f"{root.name}/ missing, expected {label}")
-        if tree_hash(root) != expected:
-            raise OpFailed(STATUS_FAIL, f"{root.name}/ is not byte-identical to {label}")
+            raise OpFailed(STATUS_FAIL, f"{root.name}/ missing, expected {tag}")
+        if tree_hash(root) != (self.ds.hash_v1 if tag == TAG_V1 else self.ds.hash_v2):
+            raise OpFailed(STATUS_FAIL, f"{root.name}/ is not byte-identical to {tag}")
+
+    def _wipe_outside_state(self, repo: Path) -> None:
+        """Remove what the tool keeps of repo outside it, for a cold start."""
+        for path in self.d.outside_state(repo):
+            shutil.rmtree(path, ignore_errors=True)
 
     def _setup(self) -> None:
         """Create a fresh git repo, init the tool with its remote, commit, then copy v1 in."""
-        if self.ctx.work.exists():
-            shutil.rmtree(self.ctx.work)
+        shutil.rmtree(self.ctx.work, ignore_errors=True)
         self.repo.mkdir(parents=True)
-        for path in self.d.outside_state(self.repo):
-            shutil.rmtree(path, ignore_errors=True)
+        self._wipe_outside_state(self.repo)
         self._git("init", "-q", "-b", GIT_BRANCH)
-        self._timed("init", self.d.init(self.url(1), self.ctx.endpoint))
+        self._timed(self.d.argv("init", url=self.url(1), endpoint=self.ctx.endpoint))
         self._git("add", "-A")
         self._git("commit", "-q", "--allow-empty", "-m", "init")
         self.gitignore_tracked = (self.repo / ".gitignore").exists()
@@ -236,25 +217,24 @@ class ToolPass:
         else:
             (self.repo / ".gitignore").unlink(missing_ok=True)
         self._git("clean", "-fdqX", "--", self.d.state_dir)
-        for path in self.d.outside_state(self.repo):
-            shutil.rmtree(path, ignore_errors=True)
+        self._wipe_outside_state(self.repo)
 
-    def _repeat(self, op: str, cmds: list[Argv], max_runs: int = 0) -> Callable[[Cell, int], None]:
+    def _repeat(self, cmds: list[Argv], max_runs: int = 0) -> Step:
         """Return a step timing the same read-only or idempotent commands (at most max_runs times)."""
 
         def step(cell: Cell, runs: int) -> None:
             for _ in range(min(runs, max_runs) if max_runs else runs):
-                cell.record(*self._timed(op, cmds))
+                cell.record(*self._timed(cmds))
 
         return step
 
-    def _status(self, op: str, dirty: bool) -> Callable[[Cell, int], None]:
+    def _status(self, dirty: bool) -> Step:
         """Return a step timing status, then checking (untimed) that it tells clean from changed."""
-        timed = self._repeat(op, self.d.status())
+        timed = self._repeat(self.d.argv("status"))
 
         def step(cell: Cell, runs: int) -> None:
             timed(cell, runs)
-            res = run_quiet(self.d.status_check(), self.repo, self.d.env(self.repo))
+            res = run_quiet(self.d.argv("status_check")[0], self.repo, self.d.env(self.repo))
             if res.returncode != int(dirty):
                 state = "changed" if dirty else "in sync"
                 raise OpFailed(STATUS_FAIL, f"status --check exited {res.returncode} on a workspace {state}")
@@ -266,8 +246,8 @@ class ToolPass:
         for i in range(runs):
             if i:
                 self._cold_reset()
-            cell.record(*self._timed(OP_ADD, self.d.add()))
-        self._verify(self.data, self.ds.hash_v1, "v1")
+            cell.record(*self._timed(self.d.argv("add")))
+        self._verify(self.data, TAG_V1)
 
     def _commit(self, tag: str) -> None:
         """Commit the pointer, ignore file and tool config as version tag (untimed)."""
@@ -285,43 +265,43 @@ class ToolPass:
         """Time pushing v1 into an empty prefix; each repeat gets a new prefix."""
         for i in range(runs):
             if i:
-                self._timed("remote", self.d.set_remote(self.url(i + 1), self.ctx.endpoint))
-            cell.record(*self._timed(OP_PUSH, self.d.push(self.ctx.jobs)))
+                self.op = "remote"
+                self._timed(self.d.argv("set_remote", url=self.url(i + 1), endpoint=self.ctx.endpoint))
+                self.op = "push"
+            cell.record(*self._timed(self.d.argv("push", jobs=self.ctx.jobs)))
 
     def _add_mod(self, cell: Cell, runs: int) -> None:
         """Time add after the mutation (once: a repeat would re-add unchanged data)."""
-        cell.record(*self._timed(OP_ADD_MOD, self.d.add()))
-        self._verify(self.data, self.ds.hash_v2, "v2")
+        cell.record(*self._timed(self.d.argv("add")))
+        self._verify(self.data, TAG_V2)
 
     def _pull(self, cell: Cell, runs: int) -> None:
         """Time pull of HEAD (v2) in a fresh git clone with an empty cache, then verify it."""
         for _ in range(runs):
-            if self.clone.exists():
-                shutil.rmtree(self.clone)
-            for path in self.d.outside_state(self.clone):
-                shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(self.clone, ignore_errors=True)
+            self._wipe_outside_state(self.clone)
             self._git("clone", "-q", str(self.repo), str(self.clone), cwd=self.ctx.work)
-            cell.record(*self._timed(OP_PULL, self.d.pull(self.ctx.jobs), cwd=self.clone))
-            self._verify(self.clone / DATA_DIRNAME, self.ds.hash_v2, "v2")
+            cell.record(*self._timed(self.d.argv("pull", jobs=self.ctx.jobs), cwd=self.clone))
+            self._verify(self.clone / DATA_DIRNAME, TAG_V2)
 
     def _checkout_cycle(self) -> None:
         """Time switching v2 -> v1 and v1 -> v2 in the main repo, verifying every switch."""
         self._continue()
-        ops = [op for op in (OP_CHECKOUT_V1, OP_CHECKOUT_V2) if op in self.ctx.selected]
+        ops = [op for op, _ in CHECKOUTS if op in self.ctx.selected]
         if not ops:
             return
-        cells = {OP_CHECKOUT_V1: Cell(), OP_CHECKOUT_V2: Cell()}
-        targets = ((OP_CHECKOUT_V1, TAG_V1, self.ds.hash_v1), (OP_CHECKOUT_V2, TAG_V2, self.ds.hash_v2))
+        cells = {op: Cell() for op, _ in CHECKOUTS}
         runs = max(self.ctx.runs[op] for op in ops)
         self.ctx.log(f"{self.d.name}: checkout v2 -> v1 -> v2 x{runs}")
         try:
             for _ in range(runs):
-                for op, tag, expected in targets:
+                for op, tag in CHECKOUTS:
+                    self.op = op
                     try:
-                        cells[op].record(*self._timed(op, self.d.checkout(tag)))
-                        self._verify(self.data, expected, tag)
+                        cells[op].record(*self._timed(self.d.argv("checkout", rev=tag)))
+                        self._verify(self.data, tag)
                     except OpFailed as e:
-                        cells[op].status, cells[op].detail = e.status, e.detail
+                        cells[op].fail(e)
                         raise
         except OpFailed as e:
             self.ctx.log(f"{self.d.name}: checkout: {e.status}: {e.detail}")
@@ -331,7 +311,7 @@ class ToolPass:
             self.ctx.log(f"{self.d.name}: back to {GIT_BRANCH}: {e.detail}")
         for op in ops:
             if cells[op].status == STATUS_SKIPPED:
-                cells[op].status, cells[op].detail = STATUS_ERROR, "not reached"
+                cells[op].fail(OpFailed(STATUS_ERROR, "not reached"))
             self.cells[op] = cells[op]
             self.remaining.discard(op)
 
@@ -339,7 +319,7 @@ class ToolPass:
         """Time gc keeping the workspace only; the workspace must survive intact."""
         cache = self.repo / self.d.cache_dir
         before = walk_stat(cache).files if cache.is_dir() else 0
-        cell.record(*self._timed(OP_GC, self.d.gc()))
+        cell.record(*self._timed(self.d.argv("gc")))
         after = walk_stat(cache).files if cache.is_dir() else 0
         cell.detail = f"cache files {before} -> {after}"
-        self._verify(self.data, self.ds.hash_v2, "v2")
+        self._verify(self.data, TAG_V2)

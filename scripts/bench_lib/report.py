@@ -10,28 +10,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bench_lib.ceilings import Ceiling
-from bench_lib.config import (
-    MIB,
-    OP_ADD,
-    OP_ADD_MOD,
-    OP_CHECKOUT_V1,
-    OP_CHECKOUT_V2,
-    OP_LABELS,
-    OP_PULL,
-    OP_PUSH,
-    OP_PUSH_INC,
-    OP_READD,
-    OP_STATUS,
-    OP_STATUS_MOD,
-)
+from bench_lib.config import MIB, OPS
 from bench_lib.datagen import Dataset
 from bench_lib.pipeline import STATUS_OK, Cell
 
-OP_CEILING = {
-    OP_ADD: "ingest", OP_STATUS: "walk", OP_READD: "walk", OP_STATUS_MOD: "walk", OP_ADD_MOD: "walk",
-    OP_PUSH: "s3_upload", OP_PUSH_INC: "s3_upload_changed", OP_PULL: "s3_download",
-    OP_CHECKOUT_V1: "walk", OP_CHECKOUT_V2: "walk",
-}
 VTOOL, DVC = "vtool", "dvc"
 DETAIL_WIDTH = 300
 LEFT_COLUMNS = (0, 7)
@@ -97,10 +79,10 @@ def table_rows(ops: Sequence[str], cells: Mapping[str, Mapping[str, Cell]],
     for op in ops:
         v, d = cells.get(VTOOL, {}).get(op), cells.get(DVC, {}).get(op)
         vs, ds = _good(v), _good(d)
-        ceiling = ceilings.get(OP_CEILING.get(op, ""))
+        ceiling = ceilings.get(OPS[op].ceiling or "")
         runs = max((len(c.times_s) for c in (v, d) if c), default=0)
         rows.append([
-            OP_LABELS[op], str(runs), _fmt_s(v), _fmt_s(d),
+            OPS[op].label, str(runs), _fmt_s(v), _fmt_s(d),
             f"{vs / ds:.2f}" if vs and ds else "-", _fmt_mb(v), _fmt_mb(d),
             ceiling.label if ceiling else "-", f"{ceiling.seconds:.2f}" if ceiling else "-",
             f"{ceiling.seconds / vs:.0%}" if ceiling and vs else "-",
@@ -158,9 +140,9 @@ def scenario_json(ds: Dataset, ops: Sequence[str], cells: Mapping[str, Mapping[s
     m = ds.mutation
     rows = []
     for op in ops:
-        ceiling = ceilings.get(OP_CEILING.get(op, ""))
+        ceiling = ceilings.get(OPS[op].ceiling or "")
         rows.append({
-            "op": op, "label": OP_LABELS[op],
+            "op": op, "label": OPS[op].label,
             "ceiling": ceiling.name if ceiling else None,
             "ceiling_s": ceiling.seconds if ceiling else None,
             **{tool: per_op[op].to_json() for tool, per_op in cells.items() if op in per_op},

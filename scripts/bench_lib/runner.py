@@ -9,27 +9,15 @@ import time
 from collections.abc import Callable, Mapping
 
 from bench_lib.ceilings import S3_UPLOAD, Ceiling, ensure_bucket, local_ceilings, s3_ceilings, s3_client
-from bench_lib.config import (
-    CEILINGS_CACHED,
-    CEILINGS_FORMAT,
-    CEILINGS_OFF,
-    MAIN_SCENARIOS,
-    SCENARIOS,
-    BenchPaths,
-)
+from bench_lib.config import CEILINGS_CACHED, CEILINGS_FORMAT, CEILINGS_OFF, MAIN_SCENARIOS, SCENARIOS, BenchPaths
 from bench_lib.datagen import Dataset, ensure_dataset
 from bench_lib.pipeline import Cell, RunContext, ToolPass
 from bench_lib.report import first_line, machine_info, render_scenario, scenario_json, write_json
-from bench_lib.server import S3Server, ServerError
 from bench_lib.tools import Driver, base_env, make_dvc, make_vtool
+from integration.s3server import S3Server, ServerError
 
 Log = Callable[[str], None]
 BUCKET_PREFIX = "bench"
-
-
-def _version(driver: Driver) -> str:
-    """Return the tool's --version line, or 'unavailable' while it cannot run."""
-    return first_line(driver.version(), driver.env_base)
 
 
 def measure_ceilings(ds: Dataset, args: argparse.Namespace, paths: BenchPaths, server: S3Server,
@@ -42,8 +30,7 @@ def measure_ceilings(ds: Dataset, args: argparse.Namespace, paths: BenchPaths, s
     log(f"{name}: S3 ceilings, boto3 pools {args.ceiling_threads}")
     try:
         bucket = f"{BUCKET_PREFIX}-ceiling-{name}"
-        ceilings.update(s3_ceilings(ds, server.endpoint, server.aws_env, bucket, scratch,
-                                    args.ceiling_threads, log))
+        ceilings.update(s3_ceilings(ds, server.endpoint, server.env(), bucket, scratch, args.ceiling_threads, log))
     except Exception as e:  # noqa: BLE001 - a broken ceiling must not lose the tool numbers
         log(f"{name}: S3 ceilings failed: {e!r}")
     return ceilings
@@ -80,7 +67,7 @@ def run_scenario(name: str, args: argparse.Namespace, paths: BenchPaths, server:
     cells: dict[str, dict[str, Cell]] = {}
     for tool in args.tools:
         bucket = f"{BUCKET_PREFIX}-{tool}-{name}"
-        ensure_bucket(s3_client(server.endpoint, server.aws_env, 1), bucket)
+        ensure_bucket(s3_client(server.endpoint, server.env(), 1), bucket)
         ctx = RunContext(work / tool, paths.logs(name), bucket, server.endpoint, args.jobs, args.timeout,
                          args.runs_map, frozenset(args.ops), lambda msg, n=name: log(f"{n}: {msg}"))
         cells[tool] = ToolPass(drivers[tool], ds, ctx).run()
@@ -101,9 +88,10 @@ def run_scenario(name: str, args: argparse.Namespace, paths: BenchPaths, server:
 def run_all(args: argparse.Namespace, paths: BenchPaths, log: Log, start: float) -> int:
     """Start the server once, run the scenarios, write the combined JSON; return the exit code."""
     names = list(MAIN_SCENARIOS) if args.scenario == "all" else [args.scenario]
-    server = S3Server(paths.s3_server, paths.root / "s3", paths.root / "s3.env", paths.root / "s3-server.log")
-    log("starting the local S3 server")
+    shutil.rmtree(paths.s3, ignore_errors=True)
+    log(f"starting the local S3 server ({args.server})")
     try:
+        server = S3Server(args.server, paths.s3)
         server.start()
     except ServerError as e:
         log(f"cannot start the S3 server: {e}")
@@ -111,12 +99,10 @@ def run_all(args: argparse.Namespace, paths: BenchPaths, log: Log, start: float)
     results: dict[str, object] = {}
     try:
         log(f"S3 server at {server.endpoint}")
-        env = base_env(server.aws_env, paths.root)
-        drivers: dict[str, Driver] = {
-            "dvc": make_dvc(paths.dvc_venv, env, paths.root),
-            "vtool": make_vtool(paths.repo, paths.vtool_venv, env),
-        }
-        versions = {f"{t}_version": _version(drivers[t]) for t in args.tools}
+        env = base_env(server.env(), paths.root)
+        drivers = {"dvc": make_dvc(paths.dvc_venv, env, paths.root),
+                   "vtool": make_vtool(paths.repo, paths.vtool_venv, env)}
+        versions = {f"{t}_version": first_line(drivers[t].argv("version")[0], drivers[t].env_base) for t in args.tools}
         machine = machine_info(paths.root, versions)
         print("machine: " + ", ".join(f"{k}={v}" for k, v in machine.items()), flush=True)
         for name in names:
@@ -125,7 +111,7 @@ def run_all(args: argparse.Namespace, paths: BenchPaths, log: Log, start: float)
         log("stopping the S3 server")
         server.stop()
         if not args.keep_work:
-            shutil.rmtree(server.data_dir, ignore_errors=True)
+            shutil.rmtree(paths.s3, ignore_errors=True)
     total = time.perf_counter() - start
     print(f"total runtime: {total:.0f} s")
     if args.json:

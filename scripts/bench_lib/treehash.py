@@ -78,26 +78,20 @@ def walk_stat(root: Path) -> TreeStats:
     return TreeStats(files, nbytes)
 
 
-def read_tree(root: Path) -> TreeStats:
-    """Read every file's bytes once (from the page cache when warm) and discard them."""
-    files = nbytes = 0
-    view = memoryview(bytearray(READ_CHUNK_BYTES))
-    for _, path, _ in iter_sorted(root):
-        with open(path, "rb", buffering=0) as f:
-            while n := f.readinto(view):
-                nbytes += n
-        files += 1
-    return TreeStats(files, nbytes)
-
-
-def hash_tree_files(root: Path) -> TreeStats:
-    """Read and XXH3-128 every file, as add must do at the least."""
+def read_tree(root: Path, digest: bool = False) -> TreeStats:
+    """Read every file's bytes once (from the page cache when warm), and XXH3-128 them as add must at the least."""
     files = nbytes = 0
     buf = bytearray(READ_CHUNK_BYTES)
+    view = memoryview(buf)
     for _, path, size in iter_sorted(root):
-        file_digest(path, size, buf)
+        if digest:
+            file_digest(path, size, buf)
+            nbytes += size
+        else:
+            with open(path, "rb", buffering=0) as f:
+                while n := f.readinto(view):
+                    nbytes += n
         files += 1
-        nbytes += size
     return TreeStats(files, nbytes)
 
 
