@@ -255,12 +255,18 @@ def _with_remote(project: Workdir, bucket: S3Bucket, prefix: str) -> None:
     project.add_remote(f"s3://{bucket.name}/{prefix}", "--force", endpoint=bucket.server.endpoint, default=True)
 
 
-def test_kill_during_push(project: Workdir, s3_bucket: S3Bucket, s3_environ: dict[str, str],
-                          s3_env: dict[str, str]) -> None:
-    rng = random.Random(SEED + 2)
+def _tracked_v2(project: Workdir, seed: int) -> random.Random:
+    """Write and add the second version of a seeded pair; return the generator for the trials."""
+    rng = random.Random(seed)
     _, v2 = _versions(rng)
     _write(project.path("data"), v2)
     project.add("data")
+    return rng
+
+
+def test_kill_during_push(project: Workdir, s3_bucket: S3Bucket, s3_environ: dict[str, str],
+                          s3_env: dict[str, str]) -> None:
+    rng = _tracked_v2(project, SEED + 2)
     everything = project.cache_oids()
     trial = iter(range(TRIALS + 1))
     prefix = ""
@@ -285,10 +291,7 @@ def test_kill_during_push(project: Workdir, s3_bucket: S3Bucket, s3_environ: dic
 
 def test_kill_during_fetch(project: Workdir, s3_bucket: S3Bucket, s3_environ: dict[str, str],
                            s3_env: dict[str, str]) -> None:
-    rng = random.Random(SEED + 3)
-    _, v2 = _versions(rng)
-    _write(project.path("data"), v2)
-    project.add("data")
+    rng = _tracked_v2(project, SEED + 3)
     _with_remote(project, s3_bucket, "kill")
     project.ok("push")
     everything = project.cache_oids()
