@@ -372,3 +372,23 @@ def test_a_path_no_check_covers_is_a_usage_error(project: Workdir) -> None:
 
 def test_no_checks_declared(project: Workdir) -> None:
     assert project.ok("validate").out == "no checks declared in vtool.yaml (see docs/quality-gates.md)\n"
+
+
+@pytest.mark.parametrize(("kind", "good", "bad"), [
+    ("integer", ["1", "-2", "+3", "007"], ["1_000", " 12", "12 ", "\u0661\u0662", "1.0", "0x10", "1e3"]),
+    ("number", ["1", "-2.5", ".5", "5.", "1e3", "1E-3", "NaN", "INF", "-INF"],
+     ["nan", "inf", "Infinity", "1_0", " 1", "\u0661", "0x1p3", "1,5"]),
+    ("date", ["2024-01-31", "2024-02-29"], ["2024-02-30", "2023-02-29", "20240101", "2024-W01-1", "2024-1-1"]),
+    ("boolean", ["true", "False", "TRUE", "0", "1"], ["yes", "t", "tRUE", ""]),
+])
+def test_fast_casts_refuse_what_python_accepts_but_table_schema_does_not(kind: str, good: list[str],
+                                                                          bad: list[str]) -> None:
+    from vtool.checks.values import cast_column
+
+    column = good + bad
+    cast, wrong = cast_column(kind, None, column, typed=False, missing=())
+    assert [column[i] for i in wrong] == bad
+    assert all(v is not None for v in cast[: len(good)])
+    # the all-good column takes the C fast path and agrees with the per-value path
+    fast = cast_column(kind, None, good, typed=False, missing=())[0]
+    assert list(map(repr, fast)) == list(map(repr, cast[: len(good)]))  # repr: NaN equals itself

@@ -11,7 +11,7 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 from typing import IO, Any
 
 CHUNK = 1 << 20
@@ -62,7 +62,14 @@ def format_of(path: str) -> str | None:
 
 
 def text_lines(stream: IO[bytes], update: Update | None = None) -> Iterator[str]:
-    """Yield UTF-8 lines (ending in \\n) from a binary stream in chunks, refusing NUL bytes and huge lines."""
+    """Yield UTF-8 lines (ending in \\n) from a binary stream in chunks, refusing NUL bytes and huge lines.
+
+    Lines are split in C (one StringIO per chunk, flattened by chain): no Python frame per line.
+    """
+    return chain.from_iterable(_blocks(stream, update))
+
+
+def _blocks(stream: IO[bytes], update: Update | None) -> Iterator[io.StringIO]:
     pending = b""
     done = 0
     first = True
@@ -78,14 +85,14 @@ def text_lines(stream: IO[bytes], update: Update | None = None) -> Iterator[str]
             pending = data
             continue
         body, pending = data[: cut + 1], data[cut + 1:]
-        yield from _decoded(body, done, first)
+        yield _decoded(body, done, first)
         first = False
         done += body.count(b"\n")
     if pending:
-        yield from _decoded(pending, done, first)
+        yield _decoded(pending, done, first)
 
 
-def _decoded(body: bytes, done: int, first: bool) -> Iterator[str]:
+def _decoded(body: bytes, done: int, first: bool) -> io.StringIO:
     nul = body.find(b"\0")
     if nul >= 0:
         raise UnreadableTable(done + body.count(b"\n", 0, nul) + 1, "contains a NUL byte: binary data, not text")
@@ -95,7 +102,7 @@ def _decoded(body: bytes, done: int, first: bool) -> Iterator[str]:
         raise UnreadableTable(done + body.count(b"\n", 0, exc.start) + 1, "is not valid UTF-8") from None
     if first and text.startswith(BOM):
         text = text[1:]
-    return iter(io.StringIO(text, newline="\n"))
+    return io.StringIO(text, newline="\n")
 
 
 def csv_batches(stream: IO[bytes], fmt: str, update: Update | None = None) -> Iterator[list[str] | Batch]:

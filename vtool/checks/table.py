@@ -145,9 +145,10 @@ def _scan_csv(stream: IO[bytes], fmt: str, check: Check, update: Update | None) 
         facts.rows += len(batch.rows)
         if not plan.checks and not check.schema:
             continue
-        if set(map(len, batch.rows)) != {width}:
+        columns = _columns(batch.rows, width)
+        if columns is None:
             batch = _even(batch, width, ragged)
-        columns = list(zip(*batch.rows, strict=True))
+            columns = _columns(batch.rows, width) or []
         for name, (_, cc) in plan.checks.items():
             if columns:
                 cc.feed(columns[index[name]], batch.line_of)
@@ -155,6 +156,18 @@ def _scan_csv(stream: IO[bytes], fmt: str, check: Check, update: Update | None) 
         facts.findings.append(Finding("schema", None, "row-length", ragged.count, ragged.lines, ragged.values,
                                       f"rows whose number of values is not the header's {width}"))
     return _finish(facts, plan, check)
+
+
+def _columns(rows: list[list[str]], width: int) -> list[tuple[str, ...]] | None:
+    """Transpose rows into columns in C; None when some row's length differs from the header's."""
+    if not rows:
+        return []
+    if len(rows[0]) != width:
+        return None
+    try:
+        return list(zip(*rows, strict=True))
+    except ValueError:
+        return None
 
 
 def _even(batch: Batch, width: int, ragged: Failure) -> Batch:

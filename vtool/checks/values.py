@@ -22,12 +22,10 @@ _INTEGER = r"[+-]?[0-9]+"
 _NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|NaN|INF|-INF"
 _DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 ONE = {"integer": re.compile(_INTEGER), "number": re.compile(_NUMBER), "date": re.compile(_DATE)}
-# A whole column joined by newlines is checked by one regex call, not one call per value.
-ALL = {k: re.compile(rf"(?:{p})(?:\n(?:{p}))*") for k, p in (("integer", _INTEGER), ("number", _NUMBER),
-                                                             ("date", _DATE))}
-ALL_OR_EMPTY = {k: re.compile(rf"(?:{p})?(?:\n(?:{p})?)*") for k, p in (("integer", _INTEGER),
-                                                                       ("number", _NUMBER))}
 CONVERT: dict[str, Callable[[str], Any]] = {"integer": int, "number": float}
+INT_REFUSED = " \t\r\x0b\x0c_"
+NUMBER_REFUSED = INT_REFUSED + "nNiIaAfFtTyYxX"
+NOT_DATE_CHARS = re.compile(r"[^0-9\n-]")
 TYPED_OK: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float, Decimal),
                                          "boolean": (bool,)}
 LineOf = Callable[[int], int]
@@ -86,24 +84,46 @@ def _fast_text(kind: str, fmt: str | None, values: Sequence[str], has_empty: boo
     """Cast a whole column in C when every value is well formed; None sends it down the slow path."""
     if kind == "string":
         return list(values)
-    if fmt is not None:
-        return None
-    joined = "\n".join(values) if kind in ALL or kind in ALL_OR_EMPTY else ""
-    if kind in CONVERT:
-        convert = CONVERT[kind]
-        if not has_empty:
-            return list(map(convert, values)) if ALL[kind].fullmatch(joined) else None
-        return [convert(v) if v else None for v in values] if ALL_OR_EMPTY[kind].fullmatch(joined) else None
-    if has_empty:
-        return None
     try:
+        if kind in CONVERT:
+            return _numbers(kind, values, has_empty)
+        if has_empty:
+            return None
         if kind == "boolean":
             return list(map(BOOLS.__getitem__, values))
-        if kind == "date":
-            return list(map(dt.date.fromisoformat, values)) if ALL["date"].fullmatch(joined) else None
-        return [_aware(v) for v in map(dt.datetime.fromisoformat, values)]
+        if fmt is not None:
+            return None
+        return _by_distinct(kind, values)
     except (KeyError, ValueError):
         return None
+
+
+def _numbers(kind: str, values: Sequence[str], has_empty: bool) -> list[Any] | None:
+    """Convert with int()/float() in C, then refuse what they accept but Table Schema does not."""
+    joined = "\n".join(values)
+    # int() and float() also take spaces, underscores and non-ASCII digits; float() takes nan/inf/infinity
+    # in any case. Any of those characters sends the column down the exact per-value path.
+    refused = NUMBER_REFUSED if kind == "number" else INT_REFUSED
+    if not joined.isascii() or any(ch in joined for ch in refused):
+        return None
+    convert = CONVERT[kind]
+    if not has_empty:
+        return list(map(convert, values))
+    return [convert(v) if v else None for v in values]
+
+
+def _by_distinct(kind: str, values: Sequence[str]) -> list[Any]:
+    """Parse each distinct date or datetime once (columns repeat them) and map the column through them."""
+    distinct = list(set(values))
+    if kind == "date":
+        # Ten characters of digits and dashes that date.fromisoformat accepts can only be YYYY-MM-DD.
+        joined = "\n".join(distinct)
+        if len(joined) != 11 * len(distinct) - 1 or NOT_DATE_CHARS.search(joined):
+            raise ValueError(joined[:40])
+        parsed = dict(zip(distinct, map(dt.date.fromisoformat, distinct), strict=True))
+    else:
+        parsed = {text: _aware(dt.datetime.fromisoformat(text)) for text in distinct}
+    return list(map(parsed.__getitem__, values))
 
 
 def cast_column(kind: str, fmt: str | None, values: Sequence[Any], typed: bool,
