@@ -141,6 +141,12 @@ def test_run_for_paths_returns_the_checks_covering_outputs(project: Workdir) -> 
         results = run_for_paths(opened, ["data"])
         assert {(r.path, r.status) for r in results} == {("data/t.csv", "fail")}
         assert run_for_paths(opened, ["data/u.csv"]) == []
+    project.commit("bad t.csv")
+    project.write("data/t.csv", V1)
+    project.ok("add", "data")
+    with open_project(start=project.root) as opened:
+        assert {r.status for r in run_for_paths(opened, ["data"])} == {"ok"}
+        assert {r.status for r in run_for_paths(opened, ["data"], rev="HEAD")} == {"fail"}
 
 
 HOSTILE = {

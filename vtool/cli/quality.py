@@ -24,15 +24,9 @@ def validate_cmd(paths: Annotated[list[str] | None, typer.Argument(help="Checked
                  json_out: JsonOpt = False) -> None:
     """Check the data against the checks in vtool.yaml (schema, rows, freshness, license, pii, hash)."""
     result = validate(ValidateOptions(paths or [], rev, junit), ui.progress())
-    ui.json({**_doc(result), "failed": result.failed}) if json_out else _render(result)
+    ui.json(result) if json_out else _render(result)
     if result.failed:
         raise typer.Exit(1)
-
-
-def _doc(result: ValidateResult) -> dict[str, object]:
-    import dataclasses
-
-    return dataclasses.asdict(result)
 
 
 def _render(result: ValidateResult) -> None:

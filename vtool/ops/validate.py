@@ -68,11 +68,7 @@ class ValidateResult:
     bytes_read: int
     cache_hits: int
     cache_misses: int
-
-    @property
-    def failed(self) -> bool:
-        """Tell whether any rule failed or could not be judged."""
-        return any(r.status != rules.OK for r in self.results)
+    failed: bool
 
 
 @dataclass(frozen=True)
@@ -106,9 +102,13 @@ def validate(options: ValidateOptions, progress: Progress = NULL_PROGRESS) -> Va
     return result
 
 
-def run_for_paths(project: Project, paths: list[str], now: float | None = None) -> list[RuleResult]:
-    """Run the workspace checks covering paths (repo-relative), for repro and lineage; none when nothing covers them."""
-    return _run(project, ValidateOptions(), now, only=paths).results
+def run_for_paths(project: Project, paths: list[str], rev: str | None = None,
+                  now: float | None = None) -> list[RuleResult]:
+    """Run the checks covering paths (repo-relative) in the workspace or at rev, for repro and lineage.
+
+    Returns no results when no check covers them; cached results are reused, so asking again is cheap.
+    """
+    return _run(project, ValidateOptions(rev=rev), now, only=paths).results
 
 
 def _run(project: Project, options: ValidateOptions, now: float | None = None,
@@ -135,7 +135,8 @@ def _run(project: Project, options: ValidateOptions, now: float | None = None,
             project.progress.advance(1, target.size)
         project.progress.done()
     return ValidateResult(options.rev, len(checks), len({t.path for _, t in pairs}), results, counters.rows,
-                          counters.nbytes, counters.hits, counters.misses)
+                          counters.nbytes, counters.hits, counters.misses,
+                          failed=any(r.status != rules.OK for r in results))
 
 
 def _relative(project: Project, user_path: str) -> str:
