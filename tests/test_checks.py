@@ -331,6 +331,9 @@ MALFORMED = [
     ("checks:\n  data/t.csv: [1]\n", 2, "must be a mapping"),
     ("checks:\n  data/t.csv:\n    format: xlsx\n", 3, "format 'xlsx' is not one of"),
     ("checks:\n  a: {rows: {min: 1}}\n  a: {rows: {min: 2}}\n", 3, "duplicate key"),
+    ("stages: {}\ncheck:\n  data/t.csv: {rows: {min: 1}}\n", 2, "unknown top-level key 'check'"),
+    ("checks:\n  data/t.csv:\n    schema: {fields: [{name: ts}]}\n    freshness: {column: ts, max_age: 1d}\n", 4,
+     "freshness column 'ts' is a string field"),
 ]
 
 

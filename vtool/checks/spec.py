@@ -305,8 +305,8 @@ class _Parser:
         return Pii(self.names(body["deny"], (*path, "deny"), "pii deny"), allow)
 
 
-def parse(text: str) -> list[Check]:
-    """Read the checks declared in vtool.yaml text (other top-level keys belong to other features)."""
+def parse(text: str, top_keys: tuple[str, ...] = (SECTION,)) -> list[Check]:
+    """Read the checks declared in vtool.yaml text; a top-level key not in top_keys is a mistake, not ignored."""
     try:
         doc, lines = safeyaml.load_with_lines(text)
     except (ValueError, yaml.YAMLError) as exc:
@@ -316,6 +316,9 @@ def parse(text: str) -> list[Check]:
     parser = _Parser(lines)
     if not isinstance(doc, dict):
         raise parser.fail((), f"{CONFIG_FILE} must be a mapping (stages:, checks:)")
+    for key in doc:
+        if key not in top_keys:
+            raise parser.fail((key,), f"unknown top-level key {key!r}", f"vtool.yaml knows only {', '.join(top_keys)}")
     section = doc.get(SECTION)
     if section is None:
         return []

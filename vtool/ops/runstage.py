@@ -23,6 +23,7 @@ from vtool.ops.objects import Tracked
 from vtool.ops.project import Dataset, Project, open_project
 from vtool.ops.stagestate import StageState
 from vtool.ops.sync import ensure_local
+from vtool.ops.validate import OK, ChecksFailedError, run_for_paths
 from vtool.pipeline import lockfile, runs
 from vtool.pipeline.env import Environment
 from vtool.pipeline.lockfile import LockEntry
@@ -95,11 +96,15 @@ def run_command(root: Path, stage: Stage, state: StageState) -> Started:
 
 def record_run(root: Path, stage: Stage, state: StageState, env: Environment, started: Started,
                progress: Progress) -> RunRecord:
-    """Add the outputs like `vtool add`, then write the lock entry and the run record."""
+    """Check the outputs, add them like `vtool add`, then write the lock entry and the run record."""
     absent = [p for p in stage.produced if not os.path.lexists(root / p)]
     if absent:
         raise PipelineError(f"stage {stage.name}: the command succeeded but did not write {absent[0]}",
                             "vtool.lock was left as it was; fix the command or the stage's outs")
+    with open_project(progress, start=root) as project:  # outputs that fail their checks are never recorded
+        failed = [r for r in run_for_paths(project, list(stage.produced)) if r.status != OK]
+    if failed:
+        raise ChecksFailedError(f"stage {stage.name}: outputs not recorded, vtool.lock left as it was", failed)
     added = add([str(root / out) for out in stage.outs], progress).added if stage.outs else []
     outs = {a.path: Output(a.kind, a.oid, a.size, a.files) for a in added}
     with open_project(progress, start=root) as project:

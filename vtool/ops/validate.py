@@ -14,15 +14,16 @@ from typing import IO
 from vtool import gitrepo, manifest, transfer
 from vtool.checks import readers, report, rules, spec, table
 from vtool.checks.results import ResultsCache
-from vtool.checks.rules import ERROR, Outcome
+from vtool.checks.rules import ERROR, OK, Outcome
 from vtool.checks.spec import Check
-from vtool.errors import CorruptObjectError, MissingObjectsError, TransferError, UsageError
+from vtool.errors import CorruptObjectError, MissingObjectsError, TransferError, UsageError, VtoolError
 from vtool.fsutil import atomic_write, check_real_folder
 from vtool.hashing import Oid, new_hasher, oid_of
 from vtool.ops.objects import Tracked, collect, revision_pointers, workspace_pointers
-from vtool.ops.project import STATE_DIR, Project, open_project, repo_relative
+from vtool.ops.project import STATE_DIR, Dataset, Project, open_project, repo_relative
 from vtool.ops.sync import connected, fetch_manifests
-from vtool.pointer import POINTER_SUFFIX
+from vtool.pipeline.stages import TOP_KEYS
+from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.remote.base import Remote
 from vtool.transfer import Obj
@@ -30,6 +31,17 @@ from vtool.workspace import Tree
 
 MAX_CONFIG_BYTES = 1 << 20
 GLOB_CHARS = "*?["
+
+
+class ChecksFailedError(VtoolError):
+    """Data failed the checks covering it, so it was not recorded (repro)."""
+
+    def __init__(self, what: str, failed: list[RuleResult]) -> None:
+        first = failed[0]
+        column = f" {first.column}" if first.column else ""
+        super().__init__(f"{what}: {len(failed)} check(s) failed; first: {first.path}: {first.rule}{column}: "
+                         f"{first.message}", "see: vtool validate")
+        self.failed = failed
 
 
 @dataclass(frozen=True)
@@ -114,9 +126,9 @@ def run_for_paths(project: Project, paths: list[str], rev: str | None = None,
 def _run(project: Project, options: ValidateOptions, now: float | None = None,
          only: list[str] | None = None) -> ValidateResult:
     sha = gitrepo.resolve(project.root, options.rev) if options.rev is not None else None
-    checks = spec.parse(_config_text(project, sha))
+    checks = spec.parse(_config_text(project, sha), TOP_KEYS)
     wanted = only if only is not None else [_relative(project, p) for p in options.paths]
-    with _Source(project, sha) as source:
+    with _Source(project, sha, untracked=only if sha is None else None) as source:
         pairs = [(c, t) for c in checks for t in source.targets(c)]
         unmatched = [c for c in checks if not any(p[0] is c for p in pairs)]
         if wanted:
@@ -136,7 +148,7 @@ def _run(project: Project, options: ValidateOptions, now: float | None = None,
         project.progress.done()
     return ValidateResult(options.rev, len(checks), len({t.path for _, t in pairs}), results, counters.rows,
                           counters.nbytes, counters.hits, counters.misses,
-                          failed=any(r.status != rules.OK for r in results))
+                          failed=any(r.status != OK for r in results))
 
 
 def _relative(project: Project, user_path: str) -> str:
@@ -204,10 +216,11 @@ def _may_hold(key: str, data_rel: str) -> bool:
 class _Source:
     """The tracked data of the workspace or of one commit: lists files and opens them, fetching on demand."""
 
-    def __init__(self, project: Project, sha: str | None) -> None:
+    def __init__(self, project: Project, sha: str | None, untracked: list[str] | None = None) -> None:
         self.project = project
         self.sha = sha
         self.tracked = revision_pointers(project, sha, []) if sha else workspace_pointers(project, [])
+        self.tracked += self._not_yet_tracked(untracked or [])
         self._listings: dict[str, list[_Target]] = {}
         self._commit_times: dict[str, float | None] = {}
         self._remote: Remote | None = None
@@ -218,6 +231,19 @@ class _Source:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
+
+    def _not_yet_tracked(self, paths: list[str]) -> list[Tracked]:
+        """Treat workspace paths no pointer covers yet (a stage's first outputs) as datasets of their own."""
+        known = [t.ds.data_rel for t in self.tracked]
+        out = []
+        for rel in paths:
+            if any(_covers(k, rel) for k in known) or not os.path.lexists(self.project.root / rel):
+                continue
+            tree = self.project.scan(rel)
+            name = rel.rsplit("/", 1)[-1]
+            out.append(Tracked(Dataset(rel + POINTER_SUFFIX, rel), Pointer(name, tree.kind, tree.oid, tree.size,
+                                                                           tree.files)))
+        return out
 
     def remote(self) -> Remote:
         """Open the default remote the first time something is missing from the cache."""
