@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from projectkit import Project, git_in
+from projectkit import Workdir, git_in
 
 from integration.s3helpers import S3Bucket
 
@@ -19,7 +19,7 @@ checks:
 """
 
 
-def test_validate_a_revision_from_s3_without_checkout(project: Project, s3_bucket: S3Bucket,
+def test_validate_a_revision_from_s3_without_checkout(project: Workdir, s3_bucket: S3Bucket,
                                                       s3_environ: dict[str, str], tmp_path: Path) -> None:
     project.ok("remote", "add", "origin", s3_bucket.url, "--endpoint-url", s3_bucket.server.endpoint, "--default")
     project.write_tree("data", {"train.csv": "id,label\n1,cat\n2,dog\n", "big.bin": b"\x00" * 300_000})
@@ -33,7 +33,7 @@ def test_validate_a_revision_from_s3_without_checkout(project: Project, s3_bucke
     project.ok("push")
 
     git_in(project.root.parent, "clone", "-q", str(project.root), str(tmp_path / "clone"))
-    clone = Project(tmp_path / "clone")
+    clone = Workdir(tmp_path / "clone")
     doc = clone.ok("validate", "--rev", good, "--json").json()
     assert [r["status"] for r in doc["results"]] == ["ok", "ok"] and doc["rows_read"] == 2
     bad = clone.run("validate", "--json")

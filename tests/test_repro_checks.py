@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from pipelinekit import LOG_ENV, python_on_path, set_param, write_pipeline
-from projectkit import Project
+from projectkit import Workdir
 
 from vtool.pipeline.env import OVERRIDE_ENV
 
@@ -22,7 +22,7 @@ checks:
 
 
 @pytest.fixture
-def pipe(project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+def pipe(project: Workdir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workdir:
     monkeypatch.setenv(LOG_ENV, str(tmp_path / "ran.log"))
     monkeypatch.delenv(OVERRIDE_ENV, raising=False)
     python_on_path(monkeypatch)
@@ -31,7 +31,7 @@ def pipe(project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
     return project
 
 
-def test_outputs_failing_their_checks_are_not_recorded_and_the_old_lock_stays(pipe: Project) -> None:
+def test_outputs_failing_their_checks_are_not_recorded_and_the_old_lock_stays(pipe: Workdir) -> None:
     pipe.ok("repro")  # seed 3 <= maximum 5: passes, recorded
     lock_before = pipe.read("vtool.lock")
     pointer_before = pipe.read("data/prepared.vtool")
@@ -49,7 +49,7 @@ def test_outputs_failing_their_checks_are_not_recorded_and_the_old_lock_stays(pi
     assert pipe.read("vtool.lock") != lock_before
 
 
-def test_a_first_output_failing_its_check_gets_no_pointer(pipe: Project) -> None:
+def test_a_first_output_failing_its_check_gets_no_pointer(pipe: Workdir) -> None:
     set_param(pipe, "prepare", "seed", 8)
     assert "outputs not recorded" in pipe.fails("repro").err
     assert not pipe.path("data/prepared.vtool").exists()
