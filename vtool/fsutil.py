@@ -6,7 +6,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import secrets
 import shutil
 import stat
 import string
@@ -18,6 +17,7 @@ from typing import IO
 from vtool.errors import UnsafePathError
 
 TEMP_MARK = ".vtool-tmp-"
+TEMP_RANDOM_BYTES = 6  # 12 hex characters: unique enough for temp names in one folder
 TEMP_NAME_CHARS = 40
 # A temp file this old beside a pointer or config file belongs to a write that was killed.
 STALE_TEMP_S = 60
@@ -37,7 +37,7 @@ def is_hex(text: str) -> bool:
 
 def temp_path_for(dest: Path) -> Path:
     """Name a temp file in dest's folder, so the final rename never crosses filesystems."""
-    return dest.with_name(f"{TEMP_MARK}{secrets.token_hex(6)}-{dest.name[:TEMP_NAME_CHARS]}")
+    return dest.with_name(f"{TEMP_MARK}{os.urandom(TEMP_RANDOM_BYTES).hex()}-{dest.name[:TEMP_NAME_CHARS]}")
 
 
 def is_temp_name(name: str) -> bool:

@@ -7,7 +7,6 @@ import errno
 import fcntl
 import os
 import re
-import socket
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -32,9 +31,14 @@ def _holder(path: Path) -> str:
     match = HOLDER.fullmatch(text)
     if match is None:
         return SOMEONE
-    if match["host"] == socket.gethostname() and not _alive(int(match["pid"])):
+    if match["host"] == _host() and not _alive(int(match["pid"])):
         return SOMEONE  # the lock is held, but shared, by processes that leave no note
     return text
+
+
+def _host() -> str:
+    """Return this machine's name (socket.gethostname() without importing socket on every command's path)."""
+    return os.uname().nodename
 
 
 def _alive(pid: int) -> bool:
@@ -61,7 +65,7 @@ def locked(
         _acquire(fd, path, shared, timeout, on_wait)
         if not shared:
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {_host()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)

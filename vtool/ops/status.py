@@ -67,9 +67,12 @@ def _one(project: Project, ds: Dataset) -> DatasetStatus:
         return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, NOT_IN_WORKSPACE, missing_from_cache=missing)
     tree = project.scan(ds.data_rel, reuse=True)
     if _matches(tree, pointer):
-        if not tree.complete and not holds_all(project, pointer):  # count exactly what is missing
-            tree = project.scan(ds.data_rel)
-        missing = count_missing(project, pointer, tree)
+        if tree.complete:
+            missing = count_missing(project, pointer, tree)
+        elif holds_all(project, pointer):
+            missing = 0
+        else:  # count exactly what is missing
+            missing = count_missing(project, pointer, project.scan(ds.data_rel))
         state = NOT_IN_CACHE if missing else IN_SYNC
         return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, state, missing_from_cache=missing,
                              hashed=tree.hashed)
@@ -109,7 +112,10 @@ def tree_loader(project: Project, tree: Tree | None = None) -> manifest.Loader:
 
 def holds_all(project: Project, pointer: Pointer) -> bool:
     """Tell, without listing the cache, that it held every object of the pointer and nothing has left it since."""
-    signature = project.cache.signature()
+    return _whole_at(project, pointer, project.cache.signature())
+
+
+def _whole_at(project: Project, pointer: Pointer, signature: str | None) -> bool:
     return signature is not None and project.stats.complete_at(pointer.oid) == signature
 
 
@@ -123,7 +129,7 @@ def count_missing(project: Project, pointer: Pointer, tree: Tree | None) -> int:
     if pointer.kind == "file":
         return 0 if cache.has(pointer.oid, pointer.size) else 1
     signature = cache.signature()  # taken before the listing: an object removed after it changes it
-    if signature is not None and project.stats.complete_at(pointer.oid) == signature:
+    if _whole_at(project, pointer, signature):
         return 0
     if tree is not None:
         assert tree.complete, "count_missing needs every manifest and file of the tree"
