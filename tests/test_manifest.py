@@ -243,3 +243,15 @@ def test_changing_one_deep_file_rewrites_only_the_manifests_on_its_path(tmp_path
     assert changed == ["", "a1", "a1/b2", "a1/b2/c1"]
     assert set(after.manifests) - set(before.manifests) == {new[p] for p in changed}
     assert (after.size, after.files) == (before.size - 6 + 7, 8)
+
+
+def test_the_one_pass_decoder_agrees_with_the_line_by_line_one() -> None:
+    # decode() takes a whole body of plain lines in one regular expression; it must accept exactly what
+    # the line-by-line path accepts, and a reserved name must never look plain.
+    assert not any(manifest.PLAIN_NAME.fullmatch(name) for name in manifest.RESERVED_NAMES)
+    entries = [Entry("a b", "f", hash_bytes(b"1"), 5, 1), Entry("sub", "d", hash_bytes(b"2"), 10, 3),
+               Entry("run.sh", "x", hash_bytes(b"3"), 0, 1), Entry("ünï", "f", hash_bytes(b"4"), 1, 1)]
+    oid, data = manifest.build(entries)
+    assert manifest.decode(data, oid) == sorted(entries, key=manifest.sort_key)
+    lines = data[len(manifest.HEADER):].decode().split("\n")[:-1]
+    assert [manifest._parse_line(line, oid) for line in lines] == manifest.decode(data, oid)

@@ -13,7 +13,7 @@ from projectkit import Workdir
 from vtool.cache import Cache
 from vtool.hashing import hash_bytes, hash_file
 from vtool.statcache import COARSE_WINDOW_NS, RACY_WINDOW_NS, StatCache
-from vtool.workspace import scan
+from vtool.workspace import Baseline, Tree, scan
 
 OLD_NS = 10 * COARSE_WINDOW_NS + 123  # age of "old" files: settled whatever the clock's resolution
 
@@ -33,6 +33,10 @@ def _settle() -> None:
     time.sleep(2 * RACY_WINDOW_NS / 1e9)
 
 
+def _against(tree: Tree) -> Baseline:
+    return Baseline(tree.oid, tree.load)
+
+
 def _counting_hasher(calls: list[str]):
     def hasher(path: str) -> tuple[str, int]:
         calls.append(path)
@@ -48,10 +52,28 @@ def test_an_unchanged_folder_is_reused_without_reading_its_files(tmp_path: Path)
     stats.flush()
     assert set(stats.folders()) == {"data", "data/sub", "data/sub/deeper"}
     calls: list[str] = []
-    reused = scan(tmp_path, "data", stats, _counting_hasher(calls), reuse=True)
+    reused = scan(tmp_path, "data", stats, _counting_hasher(calls), baseline=_against(full))
     assert (reused.oid, reused.size, reused.files) == (full.oid, full.size, full.files)
     assert (reused.complete, reused.hashed, reused.manifests, reused.file_oids, calls) == (False, 0, {}, {}, [])
     assert full.complete
+    stats.close()
+
+
+def test_a_folder_remembered_with_another_oid_than_the_baseline_is_rebuilt(tmp_path: Path) -> None:
+    # The second status after an edit: data/sub is remembered (as edited) but differs from the pointer's,
+    # so it is listed in full, as a comparison with the pointer needs, while data/other is reused.
+    _files(tmp_path, {"data/sub/b": b"b", "data/other/c": b"c"})
+    _settle()
+    stats = StatCache(tmp_path / "stat.db")
+    pointer_side = scan(tmp_path, "data", stats, hash_file)
+    _files(tmp_path, {"data/sub/b": b"B, longer"})
+    _settle()
+    scan(tmp_path, "data", stats, hash_file)
+    stats.flush()
+    assert stats.folders()["data/sub"].oid != pointer_side.load(pointer_side.oid)[1].oid
+    again = scan(tmp_path, "data", stats, hash_file, baseline=_against(pointer_side))
+    assert set(again.file_oids) == {"sub/b"}
+    assert again.hashed == 0
     stats.close()
 
 
@@ -59,10 +81,10 @@ def test_a_change_deep_down_rebuilds_only_the_folders_on_its_path(tmp_path: Path
     _files(tmp_path, {"data/a": b"a", "data/sub/b": b"b", "data/other/c": b"c"})
     _settle()
     stats = StatCache(tmp_path / "stat.db")
-    scan(tmp_path, "data", stats, hash_file)
+    before = scan(tmp_path, "data", stats, hash_file)
     stats.flush()
     _files(tmp_path, {"data/sub/b": b"B, longer"})
-    reused = scan(tmp_path, "data", stats, hash_file, reuse=True)
+    reused = scan(tmp_path, "data", stats, hash_file, baseline=_against(before))
     full = scan(tmp_path, "data", StatCache(tmp_path / "fresh.db"), hash_file)
     assert reused.oid == full.oid
     assert set(reused.file_oids) == {"a", "sub/b"}  # data/other was taken as remembered
@@ -76,7 +98,7 @@ def test_every_kind_of_change_is_seen_through_a_remembered_folder(tmp_path: Path
     _files(tmp_path, {"data/a": b"aaaa", "data/sub/b": b"bbbb"})
     _settle()
     stats = StatCache(tmp_path / "stat.db")
-    scan(tmp_path, "data", stats, hash_file)
+    before = scan(tmp_path, "data", stats, hash_file)
     stats.flush()
     target = tmp_path / "data" / "sub" / "b"
     if change == "same size, same mtime":
@@ -93,7 +115,7 @@ def test_every_kind_of_change_is_seen_through_a_remembered_folder(tmp_path: Path
         target.chmod(0o755)
     else:
         (tmp_path / "data" / "sub" / "empty").mkdir()
-    reused = scan(tmp_path, "data", stats, hash_file, reuse=True)
+    reused = scan(tmp_path, "data", stats, hash_file, baseline=_against(before))
     assert reused.oid == scan(tmp_path, "data", StatCache(tmp_path / "fresh.db"), hash_file).oid
     stats.close()
 
@@ -105,14 +127,14 @@ def test_a_folder_with_a_file_inside_the_racy_window_is_never_remembered(tmp_pat
     _settle()
     _files(tmp_path, {"data/fresh/b": b"b"}, age_ns=0)
     stats = StatCache(tmp_path / "stat.db")
-    scan(tmp_path, "data", stats, hash_file, reuse=True)
+    before = scan(tmp_path, "data", stats, hash_file)
     stats.flush()
     assert set(stats.folders()) == {"data/old"}  # neither the fresh folder nor any folder above it
     target = tmp_path / "data" / "fresh" / "b"
     st = os.stat(target)
     target.write_bytes(b"B")  # same size, mtime put back: only the content differs
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert scan(tmp_path, "data", stats, hash_file, reuse=True).oid == scan(
+    assert scan(tmp_path, "data", stats, hash_file, baseline=_against(before)).oid == scan(
         tmp_path, "data", StatCache(tmp_path / "fresh.db"), hash_file).oid
     stats.close()
 
@@ -127,10 +149,11 @@ def test_a_file_changing_while_it_is_hashed_keeps_its_folder_unremembered(tmp_pa
         return result
 
     stats = StatCache(tmp_path / "stat.db")
-    scan(tmp_path, "data", stats, hasher)
+    before = scan(tmp_path, "data", stats, hasher)
     stats.flush()
     assert stats.folders() == {}
-    assert scan(tmp_path, "data", stats, hash_file, reuse=True).file_oids["f"].oid == hash_bytes(b"after, longer")
+    after = scan(tmp_path, "data", stats, hash_file, baseline=_against(before))
+    assert after.file_oids["f"].oid == hash_bytes(b"after, longer")
     stats.close()
 
 
@@ -138,12 +161,12 @@ def test_folders_that_are_gone_are_forgotten(tmp_path: Path) -> None:
     _files(tmp_path, {"data/keep/a": b"a", "data/gone/b": b"b", "database/c": b"c"})
     _settle()
     stats = StatCache(tmp_path / "stat.db")
-    scan(tmp_path, "data", stats, hash_file)
+    before = scan(tmp_path, "data", stats, hash_file)
     scan(tmp_path, "database", stats, hash_file)
     stats.flush()
     (tmp_path / "data" / "gone" / "b").unlink()
     (tmp_path / "data" / "gone").rmdir()
-    scan(tmp_path, "data", stats, hash_file, reuse=True)
+    scan(tmp_path, "data", stats, hash_file, baseline=_against(before))
     stats.close()
     assert set(StatCache(tmp_path / "stat.db").folders()) == {"data", "data/keep", "database"}
 

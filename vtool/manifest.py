@@ -44,7 +44,13 @@ class Entry:
 # The common case in one match: ASCII kind, oid and counts, then a name is_plain_name can vouch for;
 # anything else takes the field-by-field path, which explains what is wrong.
 _LINE = re.compile(r"([fxd]) (xxh128:[0-9a-f]{32}) (0|[1-9][0-9]*) (0|[1-9][0-9]*) (.+)")
-PLAIN_NAME = re.compile(r"[A-Za-z0-9_+,=@%-][A-Za-z0-9 ._+,=@%-]*")
+_PLAIN = r"[A-Za-z0-9_+,=@%-][A-Za-z0-9 ._+,=@%-]*"
+PLAIN_NAME = re.compile(_PLAIN)
+# A whole manifest body of such lines, parsed in one pass; a plain name never starts with "." (so is
+# never reserved), and a file's count must be 1. Anything else goes line by line, to say what is wrong.
+_PLAIN_LINES = re.compile(rf"(?:[fx] xxh128:[0-9a-f]{{32}} (?:0|[1-9][0-9]*) 1 {_PLAIN}\n"
+                          rf"|d xxh128:[0-9a-f]{{32}} (?:0|[1-9][0-9]*) (?:0|[1-9][0-9]*) {_PLAIN}\n)*")
+_PLAIN_LINE = re.compile(r"([fxd]) (xxh128:[0-9a-f]{32}) ([0-9]+) ([0-9]+) ([^\n]+)\n")
 
 
 def is_plain_name(name: str) -> bool:
@@ -90,7 +96,11 @@ def decode(data: bytes, where: str) -> list[Entry]:
         raise FormatError(f"{where}: manifest is not valid UTF-8") from None
     if text and not text.endswith("\n"):
         raise FormatError(f"{where}: manifest does not end with a newline")
-    entries = [_parse_line(line, where) for line in text.split("\n")[:-1]]
+    if _PLAIN_LINES.fullmatch(text):
+        entries = [Entry(name, kind, oid, int(size), int(files)) for kind, oid, size, files, name
+                   in _PLAIN_LINE.findall(text)]
+    else:
+        entries = [_parse_line(line, where) for line in text.split("\n")[:-1]]
     names = [sort_key(e) for e in entries]
     if names != sorted(set(names)):
         raise FormatError(f"{where}: manifest entries are not sorted and unique")

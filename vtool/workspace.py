@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vtool import manifest
-from vtool.errors import CorruptObjectError, WorkspaceError
+from vtool.errors import CorruptObjectError, VtoolError, WorkspaceError
 from vtool.fsutil import (
     EXEC_BITS,
     MODE_EXEC,
@@ -61,11 +61,20 @@ class _Folder:
 
 
 @dataclass(frozen=True)
+class Baseline:
+    """The tree a scan is compared with (a pointer's): a folder unchanged since it was remembered with the
+    same oid as here is reused as it is, so comparing the two later needs no manifest of it."""
+
+    oid: Oid
+    load: manifest.Loader
+
+
+@dataclass(frozen=True)
 class Tree:
     """A scanned dataset: its root oid and, for folders, the manifests and files of every folder it rebuilt.
 
-    complete is False when unchanged folders were taken as the stat cache remembers them (scan with
-    reuse): their manifests and files are then not listed.
+    complete is False when unchanged folders were taken as the stat cache remembers them (a scan against a
+    baseline): their manifests and files are then not listed.
     """
 
     kind: str
@@ -160,20 +169,33 @@ def _check_names(folder: _Folder) -> None:
             manifest.check_name(name, f"{folder.rel}/{name}")
 
 
-def _pending(folder: _Folder, remembered: dict[str, FolderMemo]) -> list[_File]:
-    """Reuse every folder whose signature the stat cache remembers; return the files of all the others."""
+def _pending(folder: _Folder, remembered: dict[str, FolderMemo], expected: Oid | None,
+             baseline: Baseline | None) -> list[_File]:
+    """Reuse each folder the stat cache remembers unchanged with the oid the baseline has there; list the files
+    of all the others. Only baseline manifests on the way to a change are loaded."""
     memo = remembered.get(folder.rel)
-    if memo is not None and memo.signature == folder.signature:
+    if memo is not None and memo.signature == folder.signature and memo.oid == expected:
         folder.entry = Entry(folder.name, KIND_DIR, memo.oid, memo.size, memo.files)
         folder.reused = True
         return []
     _check_names(folder)
     folder.files = [_File(name, path, f"{folder.rel}/{name}", Stamp.of(st), executable)
                     for name, path, st, executable in folder.listed]
+    below = _baseline_folders(baseline, expected)
     out = list(folder.files)
     for sub in folder.folders:
-        out.extend(_pending(sub, remembered))
+        out.extend(_pending(sub, remembered, below.get(sub.name), baseline))
     return out
+
+
+def _baseline_folders(baseline: Baseline | None, oid: Oid | None) -> dict[str, Oid]:
+    """Return the subfolder oids of one baseline folder by name; none when it is unknown or unreadable."""
+    if baseline is None or oid is None:
+        return {}
+    try:
+        return {e.name: e.oid for e in baseline.load(oid) if e.is_dir}
+    except VtoolError:  # a manifest the cache lacks: nothing below it is reused, status finds out why
+        return {}
 
 
 def _fill_oids(files: list[_File], stats: StatCache, hasher: Hasher, jobs: int, progress: Progress,
@@ -243,13 +265,13 @@ def _all_folders(folder: _Folder) -> Iterator[_Folder]:
 
 
 def scan(root: Path, rel: str, stats: StatCache, hasher: Hasher, jobs: int = 1,
-         progress: Progress = NULL_PROGRESS, cache_root: Path | None = None, reuse: bool = False, *,
+         progress: Progress = NULL_PROGRESS, cache_root: Path | None = None, baseline: Baseline | None = None, *,
          trust_stats: bool = True) -> Tree:
     """Describe the tracked path rel (file or folder) as a Tree, hashing only files the stat cache cannot vouch for.
 
-    With reuse, a folder whose signature the stat cache remembers is taken as it was without a look at its
-    files: the root oid is exact, but the Tree is not complete (status needs no more). With trust_stats
-    False every file is hashed (verify); fresh hashes still refresh the stat cache.
+    With a baseline, folders equal to the baseline's and unchanged since remembered are taken as they are,
+    without a look at their files: the root oid is exact, but the Tree is not complete (status needs no more).
+    With trust_stats False every file is hashed (verify); fresh hashes still refresh the stat cache.
     """
     path = root / rel
     st = _cache_link(str(path), cache_root) if path.is_symlink() else None
@@ -261,7 +283,7 @@ def scan(root: Path, rel: str, stats: StatCache, hasher: Hasher, jobs: int = 1,
         entry = Entry(f.name, KIND_EXEC if f.executable else KIND_FILE, f.oid, f.stamp.size, 1)
         return Tree("file", f.oid, f.stamp.size, 1, {}, {"": entry}, hashed)
     top = _walk(str(path), rel, path.name, cache_root, time.time_ns())
-    pending = _pending(top, stats.folders() if reuse else {})
+    pending = _pending(top, stats.folders() if baseline else {}, baseline and baseline.oid, baseline)
     hashed = _fill_oids(pending, stats, hasher, jobs, progress, trust_stats)
     manifests: dict[Oid, bytes] = {}
     flat: dict[str, Entry] = {}

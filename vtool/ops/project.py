@@ -23,7 +23,7 @@ from vtool.manifest import Entry
 from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import StatCache
-from vtool.workspace import Hasher, Tree
+from vtool.workspace import Baseline, Hasher, Tree
 
 STATE_DIR = "state"
 STAT_DB = "stat.db"
@@ -51,11 +51,11 @@ class Project:
             found = self._manifests[oid] = (manifest.decode(data, oid), len(data))
         return found
 
-    def scan(self, data_rel: str, hasher: Hasher = hash_file, *, reuse: bool = False, trust_stats: bool = True,
-             jobs: int | None = None) -> Tree:
+    def scan(self, data_rel: str, hasher: Hasher = hash_file, *, baseline: Baseline | None = None,
+             trust_stats: bool = True, jobs: int | None = None) -> Tree:
         """Scan a tracked path with this project's stat cache, jobs and cache folder (links into it are data)."""
         return workspace.scan(self.root, data_rel, self.stats, hasher, jobs or self.config.jobs, self.progress,
-                              self.config.cache_dir, reuse, trust_stats=trust_stats)
+                              self.config.cache_dir, baseline, trust_stats=trust_stats)
 
     @property
     def vtool_dir(self) -> Path:

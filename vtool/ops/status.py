@@ -14,7 +14,7 @@ from vtool.manifest import Entry
 from vtool.ops.project import Dataset, Project, open_project, project_root_or_none, read_pointer, select
 from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.workspace import Tree
+from vtool.workspace import Baseline, Tree
 
 IN_SYNC = "in sync"
 MODIFIED = "modified"
@@ -65,7 +65,7 @@ def _one(project: Project, ds: Dataset) -> DatasetStatus:
     if not os.path.lexists(project.root / ds.data_rel):
         missing = count_missing(project, pointer, None)
         return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, NOT_IN_WORKSPACE, missing_from_cache=missing)
-    tree = project.scan(ds.data_rel, reuse=True)
+    tree = project.scan(ds.data_rel, baseline=_baseline(project, pointer))
     if _matches(tree, pointer):
         if tree.complete:
             missing = count_missing(project, pointer, tree)
@@ -87,6 +87,12 @@ def _one(project: Project, ds: Dataset) -> DatasetStatus:
 def _matches(tree: Tree, pointer: Pointer) -> bool:
     """Tell whether the scanned workspace holds exactly the data the pointer names."""
     return (tree.kind, tree.oid) == (pointer.kind, pointer.oid)
+
+
+def _baseline(project: Project, pointer: Pointer) -> Baseline | None:
+    """Compare a scan with a folder pointer: folders unchanged since the last scan and equal to the pointer's
+    are then taken as remembered (the Tree is not complete)."""
+    return Baseline(pointer.oid, tree_loader(project)) if pointer.kind == "dir" else None
 
 
 def _changes(project: Project, pointer: Pointer, tree: Tree) -> tuple[list[str], list[str], list[str]]:
