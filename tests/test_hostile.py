@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
+import socket
 import stat
 import time
 from collections.abc import Callable
@@ -26,6 +28,8 @@ from vtool.manifest import MAX_DEPTH
 ALPHA = b"alpha\n"
 A_OID = hash_bytes(ALPHA)
 FAST_S = 3.0  # bombs and deep chains must be refused at once, not after expanding
+MAX_DIGITS = 100
+HANG_S = 20  # a command that blocks (a FIFO's open) fails its row instead of hanging the suite
 REV = "evil"
 HEADER = "vtool-manifest 1\n"
 SCRATCH = (".vtool/cache", ".vtool/state", ".vtool/lock")  # may change: objects fetched or quarantined
@@ -86,10 +90,10 @@ def scene(scene_template: Path, tmp_path: Path) -> Scene:
 
 # --- what a row plants ---------------------------------------------------------------------------------------
 
-def pointer(path: str = "evil", kind: str = "file", oid: str = A_OID, size: int = len(ALPHA), extra: str = "",
-            version: str = "1") -> str:
-    files = "files: 1\n" if kind == "dir" else ""
-    return f"version: {version}\ntype: {kind}\npath: {path}\noid: {oid}\nsize: {size}\n{files}{extra}"
+def pointer(path: str = "evil", kind: str = "file", oid: str = A_OID, size: int | str = len(ALPHA), extra: str = "",
+            version: str = "1", files: int = 1) -> str:
+    count = f"files: {files}\n" if kind == "dir" else ""
+    return f"version: {version}\ntype: {kind}\npath: {path}\noid: {oid}\nsize: {size}\n{count}{extra}"
 
 
 def bomb(indent: str = "") -> str:
@@ -134,11 +138,22 @@ def store(folder: Path, data: bytes, oid: str | None = None) -> str:
 
 
 def manifest_at(where: str, lines: list[str]) -> Callable[[Scene], None]:
-    """Plant a manifest in the cache or the remote, and a work-tree pointer `evil.vtool` naming it."""
+    """Plant a manifest in the cache or the remote, and a work-tree pointer `evil.vtool` naming it.
+
+    The pointer states the totals the lines add up to, so each row meets the problem it plants.
+    """
     def plant(scene: Scene) -> None:
         oid = store(_folder(scene, where), manifest_bytes(lines))
-        scene.project.write("evil.vtool", pointer(kind="dir", oid=oid))
+        size, files = _line_totals(lines)
+        scene.project.write("evil.vtool", pointer(kind="dir", oid=oid, size=size, files=files))
     return plant
+
+
+def _line_totals(lines: list[str]) -> tuple[int, int]:
+    fields = [line.split(" ", 4) for line in lines]
+    counts = [(int(f[2]), int(f[3])) for f in fields
+              if len(f) == 5 and f[2].isdigit() and f[3].isdigit() and len(f[2]) < MAX_DIGITS]
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
 def _folder(scene: Scene, where: str) -> Path:
@@ -156,7 +171,7 @@ def deep_chain(where: str) -> Callable[[Scene], None]:
     return plant
 
 
-def entry(name: str, kind: str = "f", oid: str = A_OID, size: int = len(ALPHA), files: int = 1) -> str:
+def entry(name: str, kind: str = "f", oid: str = A_OID, size: int | str = len(ALPHA), files: int = 1) -> str:
     return f"{kind} {oid} {size} {files} {name}"
 
 
@@ -193,6 +208,69 @@ def config_with_root(make: Callable[[Scene], str]) -> Callable[[Scene], None]:
     return plant
 
 
+def bomb_tree(levels: int, honest: bool) -> Callable[[Scene], None]:
+    """Manifests in the remote whose every folder names the next one twice: 2**levels files behind `files: 2`.
+
+    Honest manifests give each folder its true totals (only the pointer lies); dishonest ones claim one
+    file per folder, so every level looks like two files.
+    """
+    def plant(scene: Scene) -> None:
+        oid = store(scene.remote, manifest_bytes([entry("a.txt")]))
+        size, files = len(ALPHA), 1
+        for _ in range(levels):
+            claimed = (size, files) if honest else (len(ALPHA), 1)
+            oid = store(scene.remote, manifest_bytes([entry(n, "d", oid, *claimed) for n in ("l", "r")]))
+            size, files = 2 * size, 2 * files
+        scene.project.write("evil.vtool", pointer(kind="dir", oid=oid, size=2 * len(ALPHA), files=2))
+    return plant
+
+
+BIG_OID = "xxh128:" + "b1" * 16
+BIG_BYTES = 200 * 1024 * 1024
+
+
+def big_object(as_subfolder: bool) -> Callable[[Scene], None]:
+    """A 200 MiB (sparse) object in the cache that a pointer, or a manifest entry, calls a folder."""
+    def plant(scene: Scene) -> None:
+        digest = BIG_OID.split(":", 1)[1]
+        path = scene.project.cache_dir / digest[:2] / digest[2:]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.truncate(BIG_BYTES)
+        if as_subfolder:
+            manifest_at("cache", [entry("sub", "d", BIG_OID)])(scene)
+        else:
+            scene.project.write("evil.vtool", pointer(kind="dir", oid=BIG_OID))
+    return plant
+
+
+GOOD = b"good bytes\n"
+SUB_OID = hash_bytes(manifest_bytes([entry("a")]))
+
+
+def special_in_remote(kind: str) -> Callable[[Scene], None]:
+    """Plant a FIFO, a socket or a symlink under an object's name in the local remote; evil.vtool names it."""
+    def plant(scene: Scene) -> None:
+        digest = hash_bytes(GOOD).split(":", 1)[1]
+        path = scene.remote / digest[:2] / digest[2:]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "socket":
+            sock = socket.socket(socket.AF_UNIX)
+            sock.bind(str(path))
+            sock.close()
+        else:
+            os.symlink(scene.outside / "precious", path)
+        scene.project.write("evil.vtool", pointer(oid=hash_bytes(GOOD), size=len(GOOD)))
+    return plant
+
+
+def s3_remote(extra: str = "") -> Callable[[Scene], None]:
+    """A tracked config with an S3 remote (no server needed: the command must stop before connecting)."""
+    return config(f"remotes:\n  s3:\n    url: s3://bucket/p\n{extra}")
+
+
 # --- the table -------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -201,6 +279,8 @@ class Case:
     plant: Callable[[Scene], None]
     command: tuple[str, ...]
     fragment: str
+    env: tuple[tuple[str, str], ...] = ()
+    secret: str = ""  # must appear nowhere in the output
 
 
 CHECKOUT = ("checkout",)
@@ -320,6 +400,81 @@ CASES = [
     Case("config-cache-dir-foreign-lock",
          config_with_root(lambda s: f"cache:\n  dir: {s.outside / 'appdir'}\n"), ("gc", "--yes"),
          "is not a vtool lock file"),
+    # values YAML parses but Python cannot build: a malformed file, with its line, never a traceback
+    Case("ptr-5000-digit-size", in_tree("evil.vtool", pointer(size="1" * 5000)), CHECKOUT,
+         "cannot read '1111111111111111111111111111111111111111' as int"),
+    Case("ptr-impossible-date", in_tree("evil.vtool", pointer(extra="meta:\n  made: 2024-13-45\n")), CHECKOUT,
+         "cannot read '2024-13-45' as timestamp: month must be in 1..12 at line 7"),
+    Case("ptr-hex-underscore", in_tree("evil.vtool", pointer(extra="meta: {n: 0x_}\n")), STATUS,
+         "cannot read '0x_' as int"),
+    Case("ptr-timestamp-tag", in_tree("evil.vtool", pointer(extra="meta: {when: !!timestamp yesterday}\n")),
+         CHECKOUT, "cannot read 'yesterday' as timestamp"),
+    Case("ptr-bool-tag", in_tree("evil.vtool", pointer(extra="meta: {ok: !!bool maybe}\n")), CHECKOUT,
+         "cannot read 'maybe' as bool"),
+    Case("ptr-set-of-scalar", in_tree("evil.vtool", pointer(extra="meta: {s: !!set 1}\n")), CHECKOUT,
+         "expected a mapping node, but found scalar"),
+    Case("ptr-float-tag-on-re-add", lambda s: (in_tree("evil", ALPHA)(s),
+                                               in_tree("evil.vtool", pointer(extra="meta: {f: !!float pi}\n"))(s)),
+         ("add", "evil"), "cannot update evil.vtool: evil.vtool: not a valid pointer file (ConstructorError: "
+         "cannot read 'pi' as float"),
+    Case("rev-impossible-date", at_rev({"evil.vtool": pointer(extra="meta:\n  made: 2024-02-30\n")}), TO_REV,
+         "cannot read '2024-02-30' as timestamp: day is out of range for month"),
+    Case("rev-5000-digit-size-read-by-gc", at_rev({"evil.vtool": pointer(size="9" * 5000)}), ("gc",),
+         "cannot read '9999999999999999999999999999999999999999' as int"),
+    Case("rev-timestamp-tag-read-by-gc", at_rev({"evil.vtool": pointer(extra="meta: !!timestamp soon\n")}),
+         ("gc", "--yes"), "cannot read 'soon' as timestamp"),
+    Case("config-hex-underscore", config("core:\n  jobs: 0x_\n"), STATUS,
+         "cannot read '0x_' as int: invalid literal for int() with base 16: '' at line 2"),
+    Case("config-impossible-date", config("cache:\n  link: 2024-13-45\n"), STATUS,
+         "cannot read '2024-13-45' as timestamp"),
+    Case("config-local-5000-digits", config("cache:\n  dir: " + "7" * 5000 + "\n", "config.local.yaml"), STATUS,
+         "as int: Exceeds the limit"),
+    Case("remote-manifest-5000-digit-size", manifest_at("remote", [entry("a", size="9" * 5000)]), PULL,
+         "bad size or file count"),
+    Case("manifest-20-digit-size", manifest_at("cache", [entry("a", size=10**19)]), CHECKOUT,
+         "bad size or file count"),
+    # endpoint URLs: validated once, where they are read
+    Case("config-endpoint-unclosed-ipv6", s3_remote("    endpoint_url: http://[::1\n"), STATUS,
+         "malformed endpoint URL 'http://[::1' (Invalid IPv6 URL)"),
+    Case("config-endpoint-bad-port", s3_remote("    endpoint_url: http://localhost:99999\n"), STATUS,
+         "malformed endpoint URL 'http://localhost:99999' (Port out of range"),
+    Case("config-endpoint-no-scheme", s3_remote("    endpoint_url: localhost:9000\n"), STATUS,
+         "malformed endpoint URL 'localhost:9000'"),
+    Case("remote-add-endpoint-unclosed-ipv6", lambda s: None,
+         ("remote", "add", "x", "s3://bucket/p", "--endpoint-url", "http://[::1"), "--endpoint-url: malformed"),
+    Case("env-endpoint-unclosed-ipv6", s3_remote(), ("push", "-r", "s3"),
+         "AWS_ENDPOINT_URL: malformed endpoint URL 'http://[::1'", env=(("AWS_ENDPOINT_URL", "http://[::1"),)),
+    Case("env-endpoint-bad-port", s3_remote(), ("fetch", "-r", "s3"), "AWS_ENDPOINT_URL_S3: malformed endpoint URL",
+         env=(("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:0x50"),)),
+    # credentials in URLs: refused, and never quoted
+    Case("env-endpoint-password", s3_remote(), ("push", "-r", "s3"),
+         "AWS_ENDPOINT_URL: credentials inside a URL are not allowed",
+         env=(("AWS_ENDPOINT_URL", "http://user:Pw-Zq81xK0pLm@127.0.0.1:9"),), secret="Pw-Zq81xK0pLm"),
+    Case("remote-add-url-password", lambda s: None, ("remote", "add", "x", "s3://KEY:Sk-3vQ9TmWz@bucket/p"),
+         "credentials inside a URL are not allowed", secret="Sk-3vQ9TmWz"),
+    Case("remote-add-endpoint-password", lambda s: None,
+         ("remote", "add", "x", "s3://bucket/p", "--endpoint-url", "https://u:Ep-77Hq2RzX@[::1"),
+         "credentials inside a URL are not allowed", secret="Ep-77Hq2RzX"),
+    # folder totals: every folder held to what its parent entry and its pointer claim, before writing
+    Case("manifest-subfolder-claims-nothing", lambda s: (store(s.project.cache_dir, manifest_bytes([entry("a")])),
+                                                         manifest_at("cache", [entry("s", "d", SUB_OID, 0, 0)])(s)),
+         CHECKOUT,
+         "holds 0 file(s) and 0 bytes, but its manifest"),
+    Case("remote-bomb-behind-files-2", bomb_tree(10, honest=True), PULL,
+         "evil.vtool says folder"),
+    Case("remote-bomb-of-lying-folders", bomb_tree(10, honest=False), PULL,
+         "holds 1 file(s) and 6 bytes, but its manifest holds 2 file(s) and 12 bytes"),
+    Case("ptr-understates-files", lambda s: (manifest_at("cache", [entry("a"), entry("b")])(s),
+                                             s.project.write("evil.vtool", s.project.read("evil.vtool")
+                                                             .replace(b"files: 2", b"files: 1"))),
+         CHECKOUT, "evil.vtool says folder"),
+    # a huge object named as a manifest: refused from its size, before reading it
+    Case("ptr-names-huge-object-as-folder", big_object(as_subfolder=False), STATUS, "more than any manifest"),
+    Case("manifest-names-huge-object-as-folder", big_object(as_subfolder=True), CHECKOUT, "more than any manifest"),
+    # special files in a local-folder remote: never opened blocking, never followed
+    Case("remote-object-is-fifo", special_in_remote("fifo"), PULL, "is not a regular file (it is a FIFO)"),
+    Case("remote-object-is-socket", special_in_remote("socket"), PULL, "is not a regular file"),
+    Case("remote-object-is-symlink", special_in_remote("symlink"), PULL, "is a symlink; refusing to follow it"),
     # vtool's own files replaced by symlinks (a clone of a repo that commits them)
     Case("lock-is-symlink", lambda s: (os.unlink(s.root / ".vtool/lock"),
                                        os.symlink("../../outside/precious", s.root / ".vtool/lock")), STATUS,
@@ -330,12 +485,13 @@ CASES = [
 ]
 
 
-def _tree(path: Path) -> dict[str, tuple[str, int]]:
-    """Fingerprint everything below path (symlinks as their target, never followed)."""
+def _tree(path: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple[str, int]]:
+    """Fingerprint everything below path (symlinks as their target, never followed), pruning the skip folders."""
     out: dict[str, tuple[str, int]] = {}
     if not path.exists():
         return out
     for folder, dirs, files in os.walk(path):
+        dirs[:] = [d for d in dirs if Path(folder, d).relative_to(path).as_posix() not in skip]
         for name in dirs + files:
             full = Path(folder, name)
             st = os.lstat(full)
@@ -350,7 +506,7 @@ def _tree(path: Path) -> dict[str, tuple[str, int]]:
 
 
 def _fingerprint(scene: Scene) -> dict[str, object]:
-    workspace = {k: v for k, v in _tree(scene.root).items()
+    workspace = {k: v for k, v in _tree(scene.root, (".git", *SCRATCH)).items()
                  if not k.startswith(".git/") and k != ".git" and not k.startswith(SCRATCH)}
     return {
         "outside": _tree(scene.outside),
@@ -363,17 +519,36 @@ def _fingerprint(scene: Scene) -> dict[str, object]:
 
 
 def test_the_table_is_large_and_its_ids_unique() -> None:
-    assert len(CASES) >= 30
+    assert len(CASES) >= 100
     assert len({c.id for c in CASES}) == len(CASES)
 
 
+class Hung(BaseException):
+    """A command blocked (on a FIFO, say); BaseException, so no error boundary can turn it into a pass."""
+
+
+def _hung(signum: int, frame: object) -> None:
+    raise Hung(f"the command was still running after {HANG_S} s")
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_hostile_input_is_refused_and_nothing_is_touched(scene: Scene, case: Case) -> None:
+def test_hostile_input_is_refused_and_nothing_is_touched(scene: Scene, case: Case,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     case.plant(scene)
+    for name, value in case.env:
+        monkeypatch.setenv(name, value)
     before = _fingerprint(scene)
     started = time.monotonic()
-    result = invoke(case.command, scene.root)
+    previous = signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(HANG_S)
+    try:
+        result = invoke(case.command, scene.root)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     elapsed = time.monotonic() - started
+    if case.secret:
+        assert case.secret not in result.out + result.err
 
     assert result.code == 1, f"exit {result.code}\nstdout: {result.out}\nstderr: {result.err}"
     assert "Traceback" not in result.err

@@ -21,7 +21,7 @@ LAYERS = [
     {"manifest"},
     {"pointer"},
     {"config"},
-    {"hashing", "safeyaml"},
+    {"hashing", "safeyaml", "scrub"},
     {"fsutil"},
     {"progress"},
     {"errors"},

@@ -9,9 +9,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from vtool.errors import CacheError, CorruptObjectError
+from vtool.errors import CacheError, CorruptObjectError, FormatError
 from vtool.fsutil import READ_ONLY, atomic_writer, is_hex, remove_file, sync_filesystem, temp_path_for
 from vtool.hashing import CHUNK_SIZE, OID_PREFIX, Oid, hash_bytes, hash_file, new_hasher, oid_of
+from vtool.manifest import MAX_MANIFEST_BYTES
 from vtool.statcache import is_settled
 
 FANOUT = 2
@@ -143,12 +144,19 @@ class Cache:
             if got != oid:
                 raise CorruptObjectError(f"download of {oid} is corrupt (its bytes hash to {got})")
 
-    def read_bytes(self, oid: Oid) -> bytes:
-        """Read a small object, checking its hash; a corrupt one is removed so fetch can restore it."""
+    def read_bytes(self, oid: Oid, limit: int = MAX_MANIFEST_BYTES) -> bytes:
+        """Read a small object (a manifest), checking its hash; a corrupt one is removed so fetch can restore it.
+
+        The size is checked before reading: a pointer calling a 1 GiB object a folder costs no memory.
+        """
         try:
             with open(self.path_str(oid), "rb") as fin:
-                data = fin.read()
-                ino = os.fstat(fin.fileno()).st_ino
+                st = os.fstat(fin.fileno())
+                if st.st_size > limit:
+                    raise FormatError(f"object {oid} is {st.st_size} bytes, more than any manifest ({limit}): "
+                                      "a pointer or manifest wrongly calls it a folder", "fix or revert it")
+                data = fin.read(limit + 1)
+                ino = st.st_ino
         except FileNotFoundError:
             raise CacheError(f"object {oid} is not in the cache", "run: vtool fetch") from None
         if hash_bytes(data) != oid:

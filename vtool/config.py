@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from vtool import safeyaml
+from vtool import safeyaml, scrub
 from vtool.errors import ConfigError
 from vtool.fsutil import atomic_write, check_real_folder
 
@@ -27,6 +27,9 @@ REMOTE_FIELDS = ("url", "endpoint_url", "region", "profile")
 SECRET_FIELDS = ("access_key_id", "secret_access_key")
 REMOTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SETTINGS = ("cache.dir", "cache.link", "core.jobs", "core.remote")
+ENDPOINT_SCHEMES = ("http", "https")
+ENDPOINT_HINT = "expected http://host:port or https://host"
+MAX_URL_SHOWN = 120
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ def merged(root: Path) -> dict[str, Any]:
         for rname, settings in _section(doc, "remotes", path).items():
             if not isinstance(settings, dict):
                 raise ConfigError(f"{path}: remote {rname!r} must be a mapping")
+            scrub.register(*(str(settings[key]) for key in SECRET_FIELDS if settings.get(key)))
             leaked = [key for key in SECRET_FIELDS if key in settings and path == tracked_path]
             if leaked:  # never echo the value: the message itself may end up in a CI log
                 raise ConfigError(f"{path}: remote {rname!r} has {leaked[0]} in the tracked config",
@@ -180,13 +184,33 @@ def _remote(name: str, settings: dict[str, Any]) -> RemoteConfig:
     if not isinstance(url, str) or not url:
         raise ConfigError(f"remote {name!r} has no url", f"run: vtool remote add {name} URL")
     known = {k: str(settings[k]) for k in (*REMOTE_FIELDS, *SECRET_FIELDS) if settings.get(k)}
-    check_no_userinfo(name, known.get("endpoint_url"))
+    if "endpoint_url" in known:
+        check_endpoint(known["endpoint_url"], f"remote {name!r}")
     check_no_userinfo(name, url)
     return RemoteConfig(name=name, **known)
 
 
 def check_no_userinfo(name: str, url: str | None) -> None:
     """Refuse `user:password@` in a remote URL: it would sit in a tracked file and in every error message."""
-    if url and "://" in url and "@" in urlsplit(url).netloc:
+    if url and "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
         raise ConfigError(f"remote {name!r}: credentials inside a URL are not allowed",
                           "remove 'user:password@' and use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile")
+
+
+def check_endpoint(url: str, where: str) -> str:
+    """Validate an S3 endpoint URL once, where it is read (config, --endpoint-url, AWS_ENDPOINT_URL); return it.
+
+    Afterwards nothing can fail to parse it: `http://[::1` would otherwise crash whatever touched it first.
+    """
+    if "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+        raise ConfigError(f"{where}: credentials inside a URL are not allowed",
+                          "remove 'user:password@' and use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile")
+    shown = scrub.without_userinfo(url)[:MAX_URL_SHOWN]
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is the check: `:99999` and `:x` raise ValueError
+    except ValueError as exc:
+        raise ConfigError(f"{where}: malformed endpoint URL {shown!r} ({exc})", ENDPOINT_HINT) from None
+    if parts.scheme not in ENDPOINT_SCHEMES or not parts.hostname or any(c.isspace() for c in url):
+        raise ConfigError(f"{where}: malformed endpoint URL {shown!r}", ENDPOINT_HINT)
+    return url

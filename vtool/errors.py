@@ -45,6 +45,10 @@ class UnsafePathError(FormatError):
     """A path escapes the repository or points into .git/ or .vtool/."""
 
 
+class SpecialFileError(UnsafePathError):
+    """A path vtool must read as a regular file is a symlink, a FIFO, a socket or a device."""
+
+
 class WorkspaceError(VtoolError):
     """The workspace holds something vtool refuses to track or overwrite."""
 

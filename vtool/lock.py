@@ -64,11 +64,18 @@ def locked(
     try:
         _acquire(fd, path, shared, timeout, on_wait)
         if not shared:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()} on {_host()}\n".encode(), 0)
+            _write_note(fd)
         yield
     finally:
         os.close(fd)
+
+
+def _write_note(fd: int) -> None:
+    """Say who holds the lock, for whoever waits; only a courtesy, so a full disk does not fail the command."""
+    note = f"pid {os.getpid()} on {socket.gethostname()}\n".encode()
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, note, 0)
 
 
 def _open(path: Path) -> int:

@@ -22,7 +22,8 @@ FIELDS = 5
 # manifests must end in a clear error, not in Python's recursion limit. 512 levels is a >1 KiB path.
 MAX_DEPTH = 512
 # ASCII digits without leading zeros: str.isdigit() would take "06" (not canonical) and "²" (int() fails).
-_COUNT = re.compile(r"(0|[1-9][0-9]*)\Z")
+# At most 19 digits (every size below 2**63): int() refuses 5000 digits with a ValueError, not a FormatError.
+_COUNT = re.compile(r"(0|[1-9][0-9]{0,18})\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +44,13 @@ class Entry:
 
 # The common case in one match: ASCII kind, oid and counts, then a name is_plain_name can vouch for;
 # anything else takes the field-by-field path, which explains what is wrong.
-_LINE = re.compile(r"([fxd]) (xxh128:[0-9a-f]{32}) (0|[1-9][0-9]*) (0|[1-9][0-9]*) (.+)")
+_LINE = re.compile(r"([fxd]) (xxh128:[0-9a-f]{32}) (0|[1-9][0-9]{0,18}) (0|[1-9][0-9]{0,18}) (.+)")
 _PLAIN = r"[A-Za-z0-9_+,=@%-][A-Za-z0-9 ._+,=@%-]*"
 PLAIN_NAME = re.compile(_PLAIN)
 # A whole manifest body of such lines, parsed in one pass; a plain name never starts with "." (so is
 # never reserved), and a file's count must be 1. Anything else goes line by line, to say what is wrong.
-_PLAIN_LINES = re.compile(rf"(?:[fx] xxh128:[0-9a-f]{{32}} (?:0|[1-9][0-9]*) 1 {_PLAIN}\n"
-                          rf"|d xxh128:[0-9a-f]{{32}} (?:0|[1-9][0-9]*) (?:0|[1-9][0-9]*) {_PLAIN}\n)*")
+_PLAIN_LINES = re.compile(rf"(?:[fx] xxh128:[0-9a-f]{{32}} (?:0|[1-9][0-9]{{0,18}}) 1 {_PLAIN}\n"
+                          rf"|d xxh128:[0-9a-f]{{32}} (?:0|[1-9][0-9]{{0,18}}) (?:0|[1-9][0-9]{{0,18}}) {_PLAIN}\n)*")
 _PLAIN_LINE = re.compile(r"([fxd]) (xxh128:[0-9a-f]{32}) ([0-9]+) ([0-9]+) ([^\n]+)\n")
 
 
@@ -124,6 +125,51 @@ def _parse_line(line: str, where: str) -> Entry:
 
 
 Loader = Callable[[Oid], list[Entry]]
+
+
+def totals(entries: Iterable[Entry]) -> tuple[int, int]:
+    """Return a folder's total size and file count, as its parent's entry and its pointer must state them."""
+    size = files = 0
+    for e in entries:
+        size += e.size
+        files += e.files
+    return size, files
+
+
+class TotalsCheck:
+    """Hold every folder to the totals its parent entry (or its pointer) claims, whichever is read first.
+
+    A lying count is how a few tiny manifests that name one subfolder many times expand into millions of
+    files: checked folder by folder as the tree is read, such a tree is refused before anything is written.
+    """
+
+    def __init__(self) -> None:
+        self._claims: dict[Oid, list[tuple[int, int, str]]] = {}
+        self._actual: dict[Oid, tuple[int, int]] = {}
+
+    def claim(self, oid: Oid, size: int, files: int, who: str) -> None:
+        """Record what a pointer or a parent entry says folder oid holds; refuse it if the folder is known to differ."""
+        if oid in self._actual:
+            self._compare(oid, (size, files, who), self._actual[oid])
+        else:
+            self._claims.setdefault(oid, []).append((size, files, who))
+
+    def read(self, oid: Oid, entries: list[Entry]) -> None:
+        """Check a folder just read against its claim, then note the claims it makes for its subfolders."""
+        actual = self._actual[oid] = totals(entries)
+        for claim in self._claims.pop(oid, ()):
+            self._compare(oid, claim, actual)
+        for e in entries:
+            if e.is_dir:
+                self.claim(e.oid, e.size, e.files, f"folder {oid} (entry {e.name!r})")
+
+    @staticmethod
+    def _compare(oid: Oid, claim: tuple[int, int, str], actual: tuple[int, int]) -> None:
+        size, files, who = claim
+        if (size, files) != actual:
+            raise FormatError(f"{who} says folder {oid} holds {files} file(s) and {size} bytes, but its manifest "
+                              f"holds {actual[1]} file(s) and {actual[0]} bytes",
+                              "the pointer or manifest is wrong or hostile: fix or revert it")
 
 
 def check_depth(depth: int, oid: Oid) -> None:

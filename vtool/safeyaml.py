@@ -8,6 +8,9 @@ import yaml
 
 # Pointers and config nest two or three levels; a user's `meta` notes get room to spare.
 MAX_DEPTH = 32
+# How much of a refused value an error shows: enough to find it, never a 5000-digit wall.
+MAX_SHOWN = 40
+MAX_PROBLEM_SHOWN = 160
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -34,6 +37,8 @@ class StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         """Refuse a key given twice, which PyYAML would silently resolve to the last one."""
         seen: set[str | int] = set()
+        if not isinstance(node, yaml.MappingNode):  # e.g. `!!set [1]`: let PyYAML explain what it expected
+            return super().construct_mapping(node, deep)
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, (str, int)):
@@ -42,10 +47,46 @@ class StrictLoader(yaml.SafeLoader):
                 seen.add(key)
         return super().construct_mapping(node, deep)
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """Turn a value Python cannot build (`2024-13-45`, a 5000-digit int, `0x_`) into a refusal with its line.
+
+        PyYAML's constructors raise ValueError, KeyError, TypeError or AttributeError from inside the
+        conversion; any of them means the file is malformed, not that vtool is broken.
+        """
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every constructor failure is a malformed value
+            raise _unbuildable(node, exc) from None
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        """Apply the same rule to values PyYAML builds late (the second half of mappings, sets)."""
+        try:
+            return super().construct_document(node)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - see construct_object
+            raise _unbuildable(node, exc) from None
+
+
+def _unbuildable(node: yaml.Node, exc: Exception) -> yaml.constructor.ConstructorError:
+    """Name the value and its kind; its line comes from the node."""
+    shown = node.value[:MAX_SHOWN] if isinstance(node.value, str) else node.tag
+    kind = node.tag.rsplit(":", 1)[-1]
+    return yaml.constructor.ConstructorError(None, None, f"cannot read {shown!r} as {kind}: {_reason(exc)}",
+                                             node.start_mark)
+
 
 def load(text: str) -> Any:
     """Parse one YAML document strictly; raises yaml.YAMLError on anything refused."""
     return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
+
+
+def _reason(exc: Exception) -> str:
+    """Say in a few words why a constructor failed (its message can embed the whole value)."""
+    text = str(exc).split(";", 1)[0] if not isinstance(exc, (KeyError, AttributeError)) else "not a valid value"
+    return text[:MAX_SHOWN * 2]
 
 
 def describe(exc: Exception) -> str:
@@ -55,7 +96,7 @@ def describe(exc: Exception) -> str:
     if not problem:
         return type(exc).__name__
     line = f" at line {mark.line + 1}" if mark is not None else ""
-    return f"{type(exc).__name__}: {str(problem)[:80]}{line}"
+    return f"{type(exc).__name__}: {str(problem)[:MAX_PROBLEM_SHOWN]}{line}"
 
 
 Lines = dict[tuple[Any, ...], int]

@@ -7,9 +7,11 @@ and the root oids the cache was found to hold in full, by the cache's own signat
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,9 @@ RACY_WINDOW_NS = 50_000_000
 COARSE_WINDOW_NS = 2_000_000_000
 NS_PER_SECOND = 1_000_000_000
 BUSY_TIMEOUT_S = 30.0
+IN_MEMORY = ":memory:"
+# sqlite's names for a file that is not (or no longer) a database; anything else (full, read-only) is not damage.
+DAMAGED = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS stat (
         path TEXT PRIMARY KEY, ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
@@ -60,6 +65,14 @@ class FolderMemo:
     files: int
 
 
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """Tell a damaged file (rebuild it) from one that cannot be written (leave it)."""
+    name = getattr(exc, "sqlite_errorname", None)  # Python 3.11+
+    if name is not None:
+        return name in DAMAGED
+    return not isinstance(exc, sqlite3.OperationalError)
+
+
 def _window(mtime_ns: int) -> int:
     return COARSE_WINDOW_NS if mtime_ns % NS_PER_SECOND == 0 else RACY_WINDOW_NS
 
@@ -84,22 +97,41 @@ def settle(changed: int) -> None:
 class StatCache:
     """A sqlite table of repo-relative path -> (stamp, oid), loaded whole for fast lookups."""
 
-    def __init__(self, db_path: Path) -> None:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, db_path: Path, warn: Callable[[str], None] | None = None) -> None:
         if db_path.is_symlink():
             raise UnsafePathError(f"{db_path} is a symlink; refusing to write through it", f"delete {db_path}")
-        try:
-            self._db = self._open(db_path)
-        except sqlite3.DatabaseError:  # only a cache: a damaged one is rebuilt, never trusted
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{db_path}{suffix}").unlink(missing_ok=True)
-            self._db = self._open(db_path)
+        self._warn = warn
+        self._warned = False
+        self._db = self._connect(db_path)
         self._rows: dict[str, tuple[int, int, int, int, str, int]] | None = None
         self._pending: dict[str, tuple[Stamp, Oid, int | None]] = {}
         self._folders: dict[str, FolderMemo] | None = None
         self._new_folders: dict[str, FolderMemo] = {}
         self._gone_folders: set[str] = set()
         self._complete: dict[Oid, str] = {}
+
+    def _connect(self, db_path: Path) -> sqlite3.Connection:
+        """Open the table, rebuilding a damaged file; if it cannot be written at all, keep it in memory."""
+        try:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                return self._open(db_path)
+            except sqlite3.DatabaseError as exc:
+                if not _damaged(exc):
+                    raise
+            for suffix in ("", "-wal", "-shm"):  # only a cache: a damaged one is rebuilt, never trusted
+                Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+            return self._open(db_path)
+        except (sqlite3.Error, OSError) as exc:
+            self._skip(exc)
+            return self._open(Path(IN_MEMORY))
+
+    def _skip(self, exc: BaseException) -> None:
+        """Warn once that the stat cache is not being saved: a full disk must not fail a read-only command."""
+        if not self._warned and self._warn is not None:
+            self._warn(f"warning: the stat cache under .vtool/state cannot be written ({exc}); "
+                       "files will be hashed again next time")
+        self._warned = True
 
     @staticmethod
     def _open(db_path: Path) -> sqlite3.Connection:
@@ -112,8 +144,12 @@ class StatCache:
 
     def _load(self) -> dict[str, tuple[int, int, int, int, str, int]]:
         if self._rows is None:
-            cursor = self._db.execute("SELECT path, ino, size, mtime_ns, ctime_ns, oid, recorded_ns FROM stat")
-            self._rows = {row[0]: row[1:] for row in cursor}
+            try:
+                cursor = self._db.execute("SELECT path, ino, size, mtime_ns, ctime_ns, oid, recorded_ns FROM stat")
+                self._rows = {row[0]: row[1:] for row in cursor}
+            except sqlite3.Error as exc:  # unreadable: vouch for nothing, so every file is hashed
+                self._skip(exc)
+                self._rows = {}
         return self._rows
 
     def lookup(self, path: str, stamp: Stamp) -> Oid | None:
@@ -131,8 +167,12 @@ class StatCache:
     def folders(self) -> dict[str, FolderMemo]:
         """Return every remembered folder by repo-relative path (one query, a row per folder)."""
         if self._folders is None:
-            cursor = self._db.execute("SELECT path, signature, oid, size, files FROM folder")
-            self._folders = {row[0]: FolderMemo(*row[1:]) for row in cursor}
+            try:
+                cursor = self._db.execute("SELECT path, signature, oid, size, files FROM folder")
+                self._folders = {row[0]: FolderMemo(*row[1:]) for row in cursor}
+            except sqlite3.Error as exc:  # unreadable: remember nothing, so every folder is built again
+                self._skip(exc)
+                self._folders = {}
         return self._folders
 
     def remember_folder(self, path: str, memo: FolderMemo) -> None:
@@ -146,7 +186,11 @@ class StatCache:
 
     def complete_at(self, oid: Oid) -> str | None:
         """Return the cache signature at which every object under root oid was last found in the cache."""
-        row = self._db.execute("SELECT cache FROM complete WHERE oid = ?", (oid,)).fetchone()
+        try:
+            row = self._db.execute("SELECT cache FROM complete WHERE oid = ?", (oid,)).fetchone()
+        except sqlite3.Error as exc:
+            self._skip(exc)
+            return None
         return None if row is None else str(row[0])
 
     def remember_complete(self, oid: Oid, cache_signature: str) -> None:
@@ -168,26 +212,32 @@ class StatCache:
         rows = [(p, s.ino, s.size, s.mtime_ns, s.ctime_ns, oid, now if read_ns is None else read_ns)
                 for p, (s, oid, read_ns) in self._pending.items()]
         folders = [(p, m.signature, m.oid, m.size, m.files) for p, m in self._new_folders.items()]
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-            self._db.executemany("DELETE FROM folder WHERE path = ?", [(p,) for p in self._gone_folders])
-            self._db.executemany("INSERT OR REPLACE INTO folder VALUES (?, ?, ?, ?, ?)", folders)
-            if self._complete:  # rows for an older cache signature can never match again
-                self._db.execute("DELETE FROM complete")
-                self._db.executemany("INSERT INTO complete VALUES (?, ?)", list(self._complete.items()))
-        if self._rows is not None:
-            self._rows.update({row[0]: row[1:] for row in rows})
-        if self._folders is not None:
-            for path in self._gone_folders:
-                self._folders.pop(path, None)
-            self._folders.update(self._new_folders)
+        gone, complete = list(self._gone_folders), list(self._complete.items())
         self._pending.clear()
         self._new_folders.clear()
         self._gone_folders.clear()
         self._complete.clear()
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                self._db.executemany("DELETE FROM folder WHERE path = ?", [(p,) for p in gone])
+                self._db.executemany("INSERT OR REPLACE INTO folder VALUES (?, ?, ?, ?, ?)", folders)
+                if complete:  # rows for an older cache signature can never match again
+                    self._db.execute("DELETE FROM complete")
+                    self._db.executemany("INSERT INTO complete VALUES (?, ?)", complete)
+        except (sqlite3.Error, OSError) as exc:  # disk full, read-only: the entries are simply not kept
+            self._skip(exc)
+            return
+        if self._rows is not None:
+            self._rows.update({row[0]: row[1:] for row in rows})
+        if self._folders is not None:
+            for path in gone:
+                self._folders.pop(path, None)
+            self._folders.update({row[0]: FolderMemo(*row[1:]) for row in folders})
 
     def close(self) -> None:
         """Flush and close the database."""
         self.flush()
-        self._db.close()
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()

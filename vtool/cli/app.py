@@ -6,7 +6,6 @@ import difflib
 import importlib
 import os
 import sys
-import traceback
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -164,6 +163,6 @@ def main() -> None:
 
 def _fail(exc: BaseException, code: int) -> None:
     if ui.verbose:
-        traceback.print_exception(exc, file=sys.stderr)
+        ui.traceback(exc)
     ui.error(exc)
     sys.exit(code)

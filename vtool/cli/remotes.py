@@ -68,9 +68,9 @@ def _report(verb: str, result: SyncResult, json_out: bool) -> None:
         ui.info(f"{result.transferred} {verb}, {result.present} already present, {result.nbytes} bytes "
                 f"({result.remote})")
         for oid, reason in list(result.failed.items())[:FAILED_SHOWN]:
-            ui.err.print(f"failed: {oid}: {reason}", markup=False)
+            ui.notice(f"failed: {oid}: {reason}")
         if len(result.failed) > FAILED_SHOWN:
-            ui.err.print(f"... and {len(result.failed) - FAILED_SHOWN} more failures")
+            ui.notice(f"... and {len(result.failed) - FAILED_SHOWN} more failures")
     if result.failed:
         raise typer.Exit(1)
 

@@ -10,6 +10,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from vtool.errors import VtoolError
+from vtool.scrub import refresh as refresh_secrets
+from vtool.scrub import scrub
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -42,37 +44,54 @@ class UI:
         return Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
     def configure(self, quiet: bool, verbose: bool) -> None:
-        """Apply -q/-v from the command line."""
+        """Apply -q/-v from the command line, and learn the credentials of this command's environment."""
         self.quiet = quiet
         self.verbose = self.verbose or verbose
+        refresh_secrets()
 
+    # Everything below masks credentials (vtool.scrub): whatever reaches the terminal passes through here.
     def print(self, text: str = "") -> None:
         """Write a line of human output on stdout."""
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(scrub(text) + "\n")
 
     def info(self, text: str) -> None:
         """Write a message on stderr unless quiet."""
         if not self.quiet:
-            sys.stderr.write(text + "\n")
+            sys.stderr.write(scrub(text) + "\n")
+
+    def notice(self, text: str) -> None:
+        """Write a message on stderr even when quiet (failures listed beside a result)."""
+        sys.stderr.write(scrub(text) + "\n")
 
     def error(self, exc: BaseException) -> None:
         """Print an error as one red line, with its hint."""
         from rich.markup import escape
 
         message = exc.message if isinstance(exc, VtoolError) else str(exc)
-        self.err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
+        self.err.print(f"[bold red]error:[/] {escape(one_line(scrub(message)))}", markup=True, highlight=False)
         if isinstance(exc, VtoolError) and exc.hint:
-            self.err.print(f"  hint: {exc.hint}", markup=False)
+            self.err.print(f"  hint: {one_line(scrub(exc.hint))}", markup=False)
+
+    def traceback(self, exc: BaseException) -> None:
+        """Print the traceback (-v, VTOOL_DEBUG=1), masked like every other output."""
+        import traceback
+
+        sys.stderr.write(scrub("".join(traceback.format_exception(exc))))
 
     def json(self, result: Any) -> None:
         """Print a result as one JSON document on stdout."""
         doc = dataclasses.asdict(result) if dataclasses.is_dataclass(result) else result
-        sys.stdout.write(json.dumps(doc, indent=2, default=str, ensure_ascii=False) + "\n")
+        sys.stdout.write(scrub(json.dumps(doc, indent=2, default=str, ensure_ascii=False)) + "\n")
 
     def progress(self) -> RichProgress:
         """Return a progress renderer, silent when stderr is not a terminal or with -q."""
         bars = not self.quiet and sys.stderr.isatty()
         return RichProgress(self.err if bars else None, bars=bars, messages=not self.quiet)
+
+
+def one_line(text: str) -> str:
+    """Fold a message onto one line: an OSError's file name or a server's text may hold newlines."""
+    return " ".join(text.split("\n")) if "\n" in text else text
 
 
 class RichProgress:
@@ -125,6 +144,7 @@ class RichProgress:
 
     def message(self, text: str) -> None:
         """Print a message above the bar (shown even when bars are off, unless quiet)."""
+        text = scrub(text)
         if self._bar is not None:
             self._bar.console.print(text, markup=False)
         elif self.messages:

@@ -141,6 +141,7 @@ def target_files(project: Project, pointer: Pointer) -> tuple[dict[str, Entry], 
 def plan(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
     """Work out what to write and delete for one dataset, and what that would lose."""
     check_real_folder(project.root, project.root / ds.data_rel)  # before reading anything through it
+    project.claim_totals(pointer, ds.pointer_rel)  # a tree bigger than its pointer says is refused as it is read
     wanted, folders = target_files(project, pointer)
     result = Plan(ds, pointer, folders=folders)
     current: dict[str, Entry] = {}

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +13,7 @@ from vtool import manifest, workspace
 from vtool import pointer as ptr
 from vtool.cache import Cache
 from vtool.errors import ConfigError, FormatError, NotARepoError, UnsafePathError, UsageError
-from vtool.fsutil import check_real_folder
+from vtool.fsutil import check_real_folder, open_regular
 from vtool.gitrepo import find_root, list_pointer_files
 from vtool.hashing import Oid, hash_file
 from vtool.lock import LOCK_TIMEOUT_S, locked
@@ -42,13 +40,19 @@ class Project:
     stats: StatCache
     progress: Progress
     _manifests: dict[Oid, tuple[list[Entry], int]] = field(default_factory=dict)
+    totals: manifest.TotalsCheck = field(default_factory=manifest.TotalsCheck)
 
     def read_manifest(self, oid: Oid) -> tuple[list[Entry], int]:
-        """Decode a cached manifest once per command (they are immutable); return its entries and byte size."""
+        """Decode a cached manifest once per command (they are immutable); return its entries and byte size.
+
+        Every folder's totals are held to what its parent entry or pointer claims (`totals`) as it is read.
+        """
         found = self._manifests.get(oid)
         if found is None:
             data = self.cache.read_bytes(oid)
-            found = self._manifests[oid] = (manifest.decode(data, oid), len(data))
+            entries = manifest.decode(data, oid)
+            self.totals.read(oid, entries)
+            found = self._manifests[oid] = (entries, len(data))
         return found
 
     def scan(self, data_rel: str, hasher: Hasher = hash_file, *, baseline: Baseline | None = None,
@@ -56,6 +60,11 @@ class Project:
         """Scan a tracked path with this project's stat cache, jobs and cache folder (links into it are data)."""
         return workspace.scan(self.root, data_rel, self.stats, hasher, jobs or self.config.jobs, self.progress,
                               self.config.cache_dir, baseline, trust_stats=trust_stats)
+
+    def claim_totals(self, pointer: Pointer, where: str) -> None:
+        """Hold a folder pointer's root manifest to the size and file count the pointer states."""
+        if pointer.kind == ptr.KIND_DIR:
+            self.totals.claim(pointer.oid, pointer.size, pointer.files, where)
 
     @property
     def vtool_dir(self) -> Path:
@@ -118,7 +127,7 @@ def open_project(progress: Progress = NULL_PROGRESS, exclusive_cache: bool = Fal
     with locked(vdir / LOCK_NAME, timeout=timeout, on_wait=progress.message), \
             locked(settings.cache_dir / CACHE_LOCK_NAME, shared=not exclusive_cache, timeout=timeout,
                    on_wait=progress.message):
-        stats = StatCache(vdir / STATE_DIR / STAT_DB)
+        stats = StatCache(vdir / STATE_DIR / STAT_DB, warn=progress.message)
         try:
             yield Project(root, settings, Cache(settings.cache_dir), stats, progress)
         finally:
@@ -188,15 +197,7 @@ def read_pointer(root: Path, ds: Dataset) -> Pointer:
 
 def read_small_file(path: Path, limit: int, shown: str) -> bytes:
     """Read a pointer-sized file without following a symlink and without reading past the size cap."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise UnsafePathError(f"{shown} is a symlink; a pointer must be a regular file") from None
-        raise
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UnsafePathError(f"{shown} is not a regular file")
+    with open_regular(path, shown) as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise FormatError(f"{shown}: pointer is over the {limit} byte limit")

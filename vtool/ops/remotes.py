@@ -63,7 +63,9 @@ def add_remote(spec: RemoteSpec, start: Path | None = None) -> RemoteInfo:
     remotes = doc.setdefault("remotes", {})
     if spec.name in remotes and not spec.force:
         raise ConfigError(f"remote {spec.name!r} already exists", "pass --force to replace it")
-    cfg.check_no_userinfo(spec.name, spec.endpoint_url)
+    if spec.endpoint_url is not None:
+        cfg.check_endpoint(spec.endpoint_url, "--endpoint-url")
+    cfg.check_no_userinfo(spec.name, spec.url)
     settings = {"url": normalise_url(spec.url, root), "endpoint_url": spec.endpoint_url,
                 "region": spec.region, "profile": spec.profile}
     remotes[spec.name] = {k: v for k, v in settings.items() if v}

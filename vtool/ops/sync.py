@@ -87,6 +87,8 @@ def fetch_tracked(project: Project, remote: Remote, jobs: int, tracked: list[Tra
     """Fetch the objects of already-selected pointers (shared by fetch, pull and checkout REV)."""
     files = {t.pointer.oid: Obj(t.pointer.oid, t.pointer.size) for t in tracked if t.pointer.kind == "file"}
     roots = [t.pointer.oid for t in tracked if t.pointer.kind == "dir"]
+    for t in tracked:
+        project.claim_totals(t.pointer, f"{t.rev}:{t.ds.pointer_rel}" if t.rev else t.ds.pointer_rel)
     first = fetch_manifests(project, remote, jobs, roots, files)
     got = transfer.fetch(project.cache, remote, list(files.values()), jobs, project.progress, "fetch")
     return SyncResult(remote.name, first.transferred + got.transferred, first.present + got.present,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from vtool.errors import RemoteError, RemoteObjectMissingError
-from vtool.fsutil import atomic_copy, is_hex
+from vtool.errors import CorruptObjectError, RemoteError, RemoteObjectMissingError, SpecialFileError
+from vtool.fsutil import atomic_copy, is_hex, open_regular
 from vtool.remote.base import FANOUT_CHARS, OID_PREFIX, RemoteConfig, object_key
 
 COPY_CHUNK = 1 << 20
@@ -43,12 +44,15 @@ class LocalRemote:
                 continue
             for entry in os.scandir(bucket):
                 rest = entry.name
-                if len(rest) == DIGEST_CHARS - FANOUT_CHARS and is_hex(rest):
+                if len(rest) == DIGEST_CHARS - FANOUT_CHARS and is_hex(rest) and entry.is_file(follow_symlinks=False):
                     yield OID_PREFIX + bucket.name + rest
 
     def has(self, oid: str) -> bool:
-        """Check the object file exists."""
-        return self._path(oid).is_file()
+        """Check the object file exists as a regular file (a FIFO or symlink planted there is no object)."""
+        try:
+            return stat.S_ISREG(os.lstat(self._path(oid)).st_mode)
+        except FileNotFoundError:
+            return False
 
     def put(self, oid: str, src: Path) -> None:
         """Copy to a temp file beside the final name, then rename over it."""
@@ -59,10 +63,13 @@ class LocalRemote:
     def get(self, oid: str, dest: BinaryIO) -> None:
         """Stream the object file into `dest`."""
         try:
-            with open(self._path(oid), "rb") as src:
+            with open_regular(self._path(oid), f"remote {self.name!r}: object {oid}") as src:
                 shutil.copyfileobj(src, dest, COPY_CHUNK)
         except FileNotFoundError:
             raise RemoteObjectMissingError(oid, self.name) from None
+        except SpecialFileError as exc:  # one bad object, not a broken remote: the others still transfer
+            raise CorruptObjectError(exc.message, "delete it from the remote folder; a push puts the object back") \
+                from None
 
     def remove(self, oid: str) -> None:
         """Unlink the object file if present."""

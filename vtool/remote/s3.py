@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 import botocore.config
@@ -28,6 +27,8 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from vtool import scrub
+from vtool.config import check_endpoint
 from vtool.errors import RemoteAuthError, RemoteError, RemoteObjectMissingError, RemoteUnreachableError
 from vtool.remote.base import OID_PREFIX, RemoteConfig, object_key
 
@@ -83,15 +84,15 @@ class S3Remote:
     def __init__(self, config: RemoteConfig, jobs: int) -> None:
         self.name = config.name
         self.bucket, self.prefix = parse_s3_url(config.url)
-        # Kept only to scrub them from server-supplied error text; __repr__ and describe() never show them.
-        self._secrets = tuple(s for s in (config.access_key_id, config.secret_access_key) if s)
+        # Masked in server-supplied error text with every other credential (vtool.scrub).
+        scrub.register(config.access_key_id, config.secret_access_key)
         self._bucket_confirmed = False
         endpoint = config.endpoint_url or _endpoint_from_env()
         self._custom_endpoint = endpoint is not None
-        self.endpoint = _without_userinfo(endpoint) if endpoint else "the default AWS endpoint"
+        self.endpoint = scrub.without_userinfo(endpoint) if endpoint else "the default AWS endpoint"
         with self._translated("connecting"):
             self._client = _make_client(config, jobs, path_style=self._custom_endpoint)
-        self.endpoint = _without_userinfo(self._client.meta.endpoint_url)
+        self.endpoint = scrub.without_userinfo(self._client.meta.endpoint_url)
 
     def __repr__(self) -> str:
         return f"S3Remote({self.name!r}, {self.describe()!r})"
@@ -253,11 +254,8 @@ class S3Remote:
         )
 
     def _scrub(self, exc: BaseException | str) -> str:
-        """Render an error text with any configured key replaced, in case a server echoes it back."""
-        text = str(exc)
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        """Render an error text with every credential and URL password masked, in case a server echoes them."""
+        return scrub.scrub(str(exc))
 
 
 TRANSFER_CONFIG = TransferConfig(
@@ -305,8 +303,9 @@ def _make_client(config: RemoteConfig, jobs: int, path_style: bool) -> Any:
 
 
 def _endpoint_from_env() -> str | None:
-    """Return the endpoint boto3 itself would take from AWS_ENDPOINT_URL(_S3), if any."""
-    return next((os.environ[name] for name in ENDPOINT_ENV_VARS if os.environ.get(name)), None)
+    """Return (validated) the endpoint boto3 itself would take from AWS_ENDPOINT_URL(_S3), if any."""
+    name = next((name for name in ENDPOINT_ENV_VARS if os.environ.get(name)), None)
+    return check_endpoint(os.environ[name], name) if name else None
 
 
 def _code(exc: ClientError) -> str:
@@ -317,11 +316,3 @@ def _code(exc: ClientError) -> str:
 def _status(exc: ClientError) -> int:
     """Return the HTTP status of a failed request, 0 if unknown."""
     return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-
-
-def _without_userinfo(url: str) -> str:
-    """Drop any `user:password@` from an endpoint URL before showing it."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
