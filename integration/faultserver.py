@@ -11,6 +11,7 @@ import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from xml.sax.saxutils import escape
 
 HOST = "127.0.0.1"
 HANG_S = 60.0
@@ -21,8 +22,11 @@ ERRORS = {
     "500": (500, "InternalError", "We encountered an internal error. Please try again."),
 }
 # Modes: "ok"; an ERRORS key for every request; "reset-body" cuts every body in half and drops the
-# connection; "reset-once" does that to the first GET only; "hang" never answers.
-MODES = ("ok", "reset-body", "reset-once", "hang", *ERRORS)
+# connection; "reset-once" does that to the first GET only; "hang" never answers; "echo" denies every
+# request with an error message quoting the request line and all its headers (credentials included),
+# as some proxies and misconfigured servers do.
+ECHO = "echo"
+MODES = ("ok", "reset-body", "reset-once", "hang", ECHO, *ERRORS)
 
 
 class FaultServer:
@@ -78,7 +82,11 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 self.rfile.read(length)
 
         def _fail(self) -> None:
-            status, code, message = ERRORS[server.mode]
+            if server.mode == ECHO:
+                status, code = 403, "AccessDenied"
+                message = escape(f"denied: {self.requestline} " + " ".join(f"{k}={v}" for k, v in self.headers.items()))
+            else:
+                status, code, message = ERRORS[server.mode]
             body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
                     f"<Message>{message}</Message></Error>").encode()
             self.send_response(status)
@@ -95,7 +103,7 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 server.stopping.wait(HANG_S)
                 self.close_connection = True
                 return
-            if server.mode in ERRORS:
+            if server.mode in ERRORS or server.mode == ECHO:
                 return self._fail()
             data = server.objects.get(self.path.split("?", 1)[0])
             if self.command != "GET" or data is None:

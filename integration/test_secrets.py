@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from projectkit import Result, Workdir
 
+from integration.faultserver import ECHO, FaultServer
 from integration.s3helpers import S3Bucket
 
 WRONG_SECRET = "wrong-secret-Zq81xK0pLm3v"
@@ -125,3 +127,78 @@ def test_a_secret_in_the_tracked_config_is_refused_without_echoing_it(tracked: W
     assert result.code == 1
     assert "has secret_access_key in the tracked config" in result.err and "config.local.yaml" in result.err
     _never_shows([result], WRONG_SECRET)
+
+
+# --- credentials vtool did not configure itself: environment, session tokens, profiles ---------------------------
+
+ECHO_KEY_ID = "AKIAECHOKEYID7Q2Z"
+ECHO_SECRET = "echo-secret-Hn4w9Xc2Lr"
+ECHO_TOKEN = "SessTok-Fq7Wm2Kd9Zp1Lx"
+PROFILE_KEY_ID = "AKIAPROFILEID3R8N"
+PROFILE_SECRET = "profile-secret-Vb6Ty1Qe"
+ECHOED = "denied: GET"  # proof the fake endpoint really quoted the request back
+
+
+@pytest.fixture
+def echoing(project: Project) -> Iterator[tuple[Project, FaultServer]]:
+    """A project whose data is only on a remote served by an endpoint that quotes every request header back."""
+    server = FaultServer(ECHO).start()
+    project.write_tree("data", {"a.csv": "a,b\n1,2\n"})
+    project.add("data")
+    for oid in project.cache_oids():
+        os.unlink(project.object_path(oid))
+    project.ok("remote", "add", "origin", "s3://bucket/p", "--endpoint-url", server.endpoint, "--default")
+    yield project, server
+    server.stop()
+
+
+def _isolated(**extra: str) -> dict[str, str]:
+    """An AWS environment with nothing from the user's own setup, plus extra."""
+    return {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": "",
+            "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "", **extra}
+
+
+ECHO_COMMANDS = [("fetch", "-v"), ("fetch", "--json"), ("pull", "-v"), ("verify", "-r", "origin", "--json"),
+                 ("gc", "-r", "origin", "-v")]
+
+
+def _echo_runs(project: Project, env: dict[str, str]) -> list[Result]:
+    """Every command that reads from the endpoint, half of them with VTOOL_DEBUG=1 (tracebacks)."""
+    return [_run(project, args, {**env, **DEBUG} if i % 2 else env) for i, args in enumerate(ECHO_COMMANDS)]
+
+
+def test_an_endpoint_echoing_headers_never_shows_environment_keys_or_session_tokens(
+        echoing: tuple[Project, FaultServer]) -> None:
+    project, _ = echoing
+    env = _isolated(AWS_ACCESS_KEY_ID=ECHO_KEY_ID, AWS_SECRET_ACCESS_KEY=ECHO_SECRET, AWS_SESSION_TOKEN=ECHO_TOKEN)
+    results = _echo_runs(project, env)
+    assert all(r.code == 1 for r in results), [(r.code, r.err) for r in results]
+    assert any(ECHOED in r.out + r.err for r in results), "the echo never reached the output"
+    assert any("Traceback" in r.err for r in results)  # VTOOL_DEBUG output is covered too
+    _never_shows(results, ECHO_KEY_ID, ECHO_SECRET, ECHO_TOKEN)
+
+
+def test_an_endpoint_echoing_headers_never_shows_a_profiles_keys(echoing: tuple[Project, FaultServer],
+                                                                 tmp_path: Path) -> None:
+    project, server = echoing
+    credentials = tmp_path / "credentials"
+    credentials.write_text(f"[other]\naws_access_key_id = AKIAOTHERPROFILE9\naws_secret_access_key = other-Ss2\n"
+                           f"[echo]\naws_access_key_id = {PROFILE_KEY_ID}\naws_secret_access_key = {PROFILE_SECRET}\n")
+    project.ok("remote", "add", "origin", "s3://bucket/p", "--endpoint-url", server.endpoint, "--profile", "echo",
+               "--default", "--force")
+    results = _echo_runs(project, _isolated(AWS_SHARED_CREDENTIALS_FILE=str(credentials)))
+    assert all(r.code == 1 for r in results), [(r.code, r.err) for r in results]
+    assert any(ECHOED in r.out + r.err for r in results)
+    _never_shows(results, PROFILE_KEY_ID, PROFILE_SECRET)
+
+
+def test_a_password_in_aws_endpoint_url_is_refused_and_never_shown(tracked: Project) -> None:
+    password = "Pw-Zq81xK0pLm3v"
+    env = _isolated(AWS_ENDPOINT_URL=f"http://user:{password}@127.0.0.1:{_closed_port()}",
+                    AWS_ACCESS_KEY_ID="AKIAX", AWS_SECRET_ACCESS_KEY="x-secret")
+    tracked.ok("remote", "add", "origin", "s3://bucket/p", "--force")  # no endpoint: the environment's is used
+    results = [_run(tracked, args, {**env, **DEBUG}) for args in (("push", "-v"), ("status", "--remote", "--json"))]
+    assert all(r.code == 1 for r in results), [(r.code, r.err) for r in results]
+    assert all("AWS_ENDPOINT_URL: credentials inside a URL are not allowed" in r.err for r in results)
+    _never_shows(results, password)
