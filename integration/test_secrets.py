@@ -140,7 +140,7 @@ ECHOED = "denied: GET"  # proof the fake endpoint really quoted the request back
 
 
 @pytest.fixture
-def echoing(project: Project) -> Iterator[tuple[Project, FaultServer]]:
+def echoing(project: Workdir) -> Iterator[tuple[Workdir, FaultServer]]:
     """A project whose data is only on a remote served by an endpoint that quotes every request header back."""
     server = FaultServer(ECHO).start()
     project.write_tree("data", {"a.csv": "a,b\n1,2\n"})
@@ -163,13 +163,13 @@ ECHO_COMMANDS = [("fetch", "-v"), ("fetch", "--json"), ("pull", "-v"), ("verify"
                  ("gc", "-r", "origin", "-v")]
 
 
-def _echo_runs(project: Project, env: dict[str, str]) -> list[Result]:
+def _echo_runs(project: Workdir, env: dict[str, str]) -> list[Result]:
     """Every command that reads from the endpoint, half of them with VTOOL_DEBUG=1 (tracebacks)."""
     return [_run(project, args, {**env, **DEBUG} if i % 2 else env) for i, args in enumerate(ECHO_COMMANDS)]
 
 
 def test_an_endpoint_echoing_headers_never_shows_environment_keys_or_session_tokens(
-        echoing: tuple[Project, FaultServer]) -> None:
+        echoing: tuple[Workdir, FaultServer]) -> None:
     project, _ = echoing
     env = _isolated(AWS_ACCESS_KEY_ID=ECHO_KEY_ID, AWS_SECRET_ACCESS_KEY=ECHO_SECRET, AWS_SESSION_TOKEN=ECHO_TOKEN)
     results = _echo_runs(project, env)
@@ -179,7 +179,7 @@ def test_an_endpoint_echoing_headers_never_shows_environment_keys_or_session_tok
     _never_shows(results, ECHO_KEY_ID, ECHO_SECRET, ECHO_TOKEN)
 
 
-def test_an_endpoint_echoing_headers_never_shows_a_profiles_keys(echoing: tuple[Project, FaultServer],
+def test_an_endpoint_echoing_headers_never_shows_a_profiles_keys(echoing: tuple[Workdir, FaultServer],
                                                                  tmp_path: Path) -> None:
     project, server = echoing
     credentials = tmp_path / "credentials"
@@ -193,7 +193,7 @@ def test_an_endpoint_echoing_headers_never_shows_a_profiles_keys(echoing: tuple[
     _never_shows(results, PROFILE_KEY_ID, PROFILE_SECRET)
 
 
-def test_a_password_in_aws_endpoint_url_is_refused_and_never_shown(tracked: Project) -> None:
+def test_a_password_in_aws_endpoint_url_is_refused_and_never_shown(tracked: Workdir) -> None:
     password = "Pw-Zq81xK0pLm3v"
     env = _isolated(AWS_ENDPOINT_URL=f"http://user:{password}@127.0.0.1:{_closed_port()}",
                     AWS_ACCESS_KEY_ID="AKIAX", AWS_SECRET_ACCESS_KEY="x-secret")

@@ -211,7 +211,7 @@ def test_local_commands_do_not_import_boto3_or_gitpython(project: Workdir, args:
 
 # What start-up may import. The whole CLI is one typer app whose commands are built only when they run,
 # so a new eager import (of an ops module, yaml, sqlite3, rich...) on these paths fails here.
-STARTUP_MODULES = {"vtool", "vtool.cli", "vtool.cli.app", "vtool.cli.ui", "vtool.errors"}
+STARTUP_MODULES = {"vtool", "vtool.cli", "vtool.cli.app", "vtool.cli.ui", "vtool.errors", "vtool.scrub"}
 HEAVY = ("rich", "yaml", "sqlite3", "git", "boto3", "botocore", "xxhash", "concurrent")
 # status may import what it uses, never another command's modules or the remote layers.
 NOT_FOR_STATUS = {"vtool.transfer", "vtool.remote", "vtool.ops.sync", "vtool.ops.add", "vtool.ops.checkout",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import xxhash
-from projectkit import Project
+from projectkit import Workdir
 
 from vtool import manifest
 from vtool.config import RemoteConfig
@@ -54,7 +54,7 @@ print(proc.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss //
 """
 
 
-def test_a_huge_object_named_as_a_folder_is_refused_from_its_size_without_reading_it(project: Project) -> None:
+def test_a_huge_object_named_as_a_folder_is_refused_from_its_size_without_reading_it(project: Workdir) -> None:
     """The object is intact (its bytes hash to its name), so only its size can tell; reading it would cost 256 MiB."""
     oid = _zeros_oid(HUGE)
     path = project.object_path(oid)
@@ -81,13 +81,13 @@ def _as_if_disk_full() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
 
 
-def _changed_stamps(project: Project) -> None:
+def _changed_stamps(project: Workdir) -> None:
     """Give every file a new mtime (same bytes), so status must hash them and record new stat entries."""
     for path in (project.root / "data").iterdir():
         os.utime(path, ns=(1_000_000_000, 1_000_000_000))
 
 
-def test_status_on_a_full_disk_warns_once_and_reports_correctly(project: Project) -> None:
+def test_status_on_a_full_disk_warns_once_and_reports_correctly(project: Workdir) -> None:
     project.write_tree("data", {f"f{i}.txt": f"{i}\n" for i in range(FILES)})
     project.add("data")
     _changed_stamps(project)
@@ -101,7 +101,7 @@ def test_status_on_a_full_disk_warns_once_and_reports_correctly(project: Project
     assert "Traceback" not in proc.stderr and "sqlite3" not in proc.stderr
 
 
-def test_a_stat_cache_that_cannot_be_opened_is_skipped(project: Project) -> None:
+def test_a_stat_cache_that_cannot_be_opened_is_skipped(project: Workdir) -> None:
     project.write_tree("data", {"a.txt": "a\n"})
     project.add("data")
     db = project.vtool_dir / "state" / "stat.db"
@@ -115,13 +115,13 @@ def test_a_stat_cache_that_cannot_be_opened_is_skipped(project: Project) -> None
     assert db.is_dir()
 
 
-def test_every_error_is_one_line_even_when_its_text_has_newlines(project: Project,
+def test_every_error_is_one_line_even_when_its_text_has_newlines(project: Workdir,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise FormatError("first line\nsecond line", "hint line one\nhint line two")
 
-    monkeypatch.setattr("vtool.cli.data.status", broken)
-    result = project.run("status")
+    monkeypatch.setattr("vtool.cli.data.add", broken)
+    result = project.run("add", "anything")
     assert result.code == 1
     assert result.err.splitlines() == ["error: first line second line", "  hint: hint line one hint line two"]
 
@@ -155,7 +155,7 @@ def test_totals_are_checked_whichever_side_is_read_first() -> None:
                 check.read(manifest.build(lying)[0], lying)
 
 
-def test_a_pointer_claiming_fewer_files_than_its_tree_is_refused_before_checkout_writes(project: Project) -> None:
+def test_a_pointer_claiming_fewer_files_than_its_tree_is_refused_before_checkout_writes(project: Workdir) -> None:
     project.write_tree("data", {"a.txt": "a\n", "sub/b.txt": "b\n", "sub/c.txt": "c\n"})
     project.add("data")
     pointer = project.read("data.vtool")

@@ -176,7 +176,8 @@ def test_a_failed_write_leaves_files_and_folders_as_they_were(tmp_path: Path) ->
     # vouch for files whose rows were not written, nor the reverse.
     _files(tmp_path, {"data/a": b"a"})
     _settle()
-    stats = StatCache(tmp_path / "stat.db")
+    warnings: list[str] = []
+    stats = StatCache(tmp_path / "stat.db", warn=warnings.append)
     scan(tmp_path, "data", stats, hash_file)
     real = stats._db
 
@@ -196,8 +197,8 @@ def test_a_failed_write_leaves_files_and_folders_as_they_were(tmp_path: Path) ->
             return real.executemany(sql, rows)
 
     stats._db = Failing()  # type: ignore[assignment]
-    with pytest.raises(sqlite3.OperationalError):
-        stats.flush()
+    stats.flush()  # only a cache: a failed write is a warning, never an error
+    assert len(warnings) == 1 and "disk I/O error" in warnings[0]
     reopened = sqlite3.connect(tmp_path / "stat.db")
     assert reopened.execute("SELECT count(*) FROM stat").fetchone() == (0,)
     assert reopened.execute("SELECT count(*) FROM folder").fetchone() == (0,)

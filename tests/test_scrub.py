@@ -7,7 +7,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from projectkit import Project
+from projectkit import Workdir
 
 from vtool.errors import RemoteError
 
@@ -63,7 +63,7 @@ def test_a_longer_secret_containing_a_shorter_one_is_masked_whole(environment: P
     assert _scrub().scrub(f"{KEY_ID}-and-more / {KEY_ID}") == "*** / ***"
 
 
-def test_errors_and_json_are_masked_at_the_boundary(project: Project, environment: Path,
+def test_errors_and_json_are_masked_at_the_boundary(project: Workdir, environment: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     def leaky(*args: object, **kwargs: object) -> None:
         raise RemoteError(f"server said: Credential={KEY_ID}/x, token {TOKEN}", f"try http://me:{SECRET}@host")
@@ -78,7 +78,7 @@ def test_errors_and_json_are_masked_at_the_boundary(project: Project, environmen
     assert "Traceback" in project.run("push", "-v").err  # -v shows the traceback, masked too
 
 
-def test_a_remote_url_with_a_password_is_refused_without_quoting_it(project: Project, environment: Path) -> None:
+def test_a_remote_url_with_a_password_is_refused_without_quoting_it(project: Workdir, environment: Path) -> None:
     for url in (f"s3://KEY:{SECRET}@bucket/p", f"https://user:{SECRET}@example.com/data"):
         result = project.fails("remote", "add", "x", url)
         assert "credentials inside a URL are not allowed" in result.err
@@ -86,7 +86,7 @@ def test_a_remote_url_with_a_password_is_refused_without_quoting_it(project: Pro
     assert SECRET not in (project.vtool_dir / "config.yaml").read_text()
 
 
-def test_keys_in_config_local_are_masked_in_json(project: Project, environment: Path) -> None:
+def test_keys_in_config_local_are_masked_in_json(project: Workdir, environment: Path) -> None:
     (project.vtool_dir / "config.local.yaml").write_text(
         f"remotes:\n  origin:\n    url: {project.root / 'nowhere'}\n    secret_access_key: {CONFIG_SECRET}\n"
         f"    access_key_id: {CONFIG_SECRET[::-1]}\n")

@@ -8,7 +8,6 @@ mapping, so a server that echoes a request header or a URL with `user:password@`
 
 from __future__ import annotations
 
-import configparser
 import os
 import re
 import threading
@@ -66,6 +65,8 @@ def _from_profile_file(path: str) -> Iterable[str]:
             text = handle.read(MAX_PROFILE_BYTES)
     except OSError:
         return []
+    import configparser  # only when such a file exists: startup time is part of every command
+
     parser = configparser.RawConfigParser(strict=False)
     try:
         parser.read_string(text)
