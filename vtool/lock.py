@@ -72,7 +72,7 @@ def locked(
 
 def _write_note(fd: int) -> None:
     """Say who holds the lock, for whoever waits; only a courtesy, so a full disk does not fail the command."""
-    note = f"pid {os.getpid()} on {socket.gethostname()}\n".encode()
+    note = f"pid {os.getpid()} on {_host()}\n".encode()
     with contextlib.suppress(OSError):
         os.ftruncate(fd, 0)
         os.pwrite(fd, note, 0)
