@@ -28,7 +28,7 @@ from vtool.gitrepo import ls_tree, read_blobs, resolve
 from vtool.hashing import CHUNK_SIZE, Oid, hash_bytes, new_hasher, oid_of
 from vtool.lock import locked
 from vtool.manifest import KIND_FILE, Entry
-from vtool.ops.project import CACHE_LOCK_NAME, lock_timeout, project_root, read_pointer, repo_relative
+from vtool.ops.project import CACHE_LOCK_NAME, load_settings, lock_timeout, project_root, read_pointer, repo_relative
 from vtool.ops.project import Dataset as _Dataset
 from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.remote import Remote, open_remote
@@ -69,7 +69,7 @@ def read_bytes(path: PathLike, rev: str | None = None, repo: PathLike = ".") -> 
 def _located(path: PathLike, rev: str | None, repo: PathLike) -> Iterator[tuple[Cache, Entry]]:
     """Find the file's entry and make sure its object is in the cache, under the shared cache lock."""
     root = project_root(Path(repo))
-    settings = cfg.load(root)
+    settings = load_settings(root)
     rel = _relative(root, Path(repo), Path(path))
     # The shared lock keeps `vtool gc` from removing objects while we fetch or open them.
     with locked(settings.cache_dir / CACHE_LOCK_NAME, shared=True, timeout=lock_timeout()):

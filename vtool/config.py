@@ -133,14 +133,14 @@ def merged(root: Path) -> dict[str, Any]:
     return out
 
 
-def load(root: Path) -> Config:
-    """Build the effective, validated settings of the project at root."""
+def load(root: Path, default_cache: Path | None = None) -> Config:
+    """Build the effective, validated settings of the project at root (cache.dir defaults to default_cache)."""
     doc = merged(root)
     cache, core = doc["cache"], doc["core"]
     link = str(cache.get("link", DEFAULT_LINK))
     if link not in LINK_MODES:
         raise ConfigError(f"cache.link: unknown mode {link!r}", f"use one of {', '.join(LINK_MODES)}")
-    cache_dir = Path(os.path.expanduser(str(cache.get("dir") or f"{VTOOL_DIR}/cache")))
+    cache_dir = Path(os.path.expanduser(str(cache.get("dir") or default_cache or f"{VTOOL_DIR}/cache")))
     cache_dir = cache_dir if cache_dir.is_absolute() else root / cache_dir
     _refuse_own_folders(root, cache_dir, "cache.dir")
     remotes = {name: _remote(name, settings) for name, settings in doc["remotes"].items()}

@@ -19,6 +19,7 @@ MAX_REASON = 400
 # Set on every git vtool runs, so vtool's own git hooks (vtool install-hooks) step aside instead of
 # waiting for the lock the calling vtool holds, e.g. around `git checkout` in `vtool checkout REV`.
 CALLER_ENV = "VTOOL_GIT_CALLER"
+GITDIR_PREFIX = "gitdir:"
 
 
 def find_root(start: Path) -> Path:
@@ -28,6 +29,40 @@ def find_root(start: Path) -> Path:
         if (folder / ".git").exists():
             return folder
     raise NotARepoError(f"not a git repository: {start}", "run: git init")
+
+
+def linked_common_dir(root: Path) -> Path | None:
+    """Return the repository's shared git dir when root is a linked worktree (`git worktree add`), else None.
+
+    Read from the `.git` file and the `commondir` file git writes, without spawning git (every command calls it).
+    """
+    try:
+        text = (root / ".git").read_text(errors="surrogateescape")
+    except (IsADirectoryError, FileNotFoundError, NotADirectoryError):
+        return None
+    if not text.startswith(GITDIR_PREFIX):
+        return None
+    gitdir = root / text[len(GITDIR_PREFIX):].strip()
+    try:
+        common = (gitdir / "commondir").read_text(errors="surrogateescape").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # a submodule's git dir, not a worktree's
+    return Path(os.path.realpath(gitdir / common))
+
+
+def worktrees(root: Path) -> list[tuple[Path, str | None]]:
+    """List every other work tree of root's repository that still exists, with the commit its HEAD names."""
+    out = run_git(root, "worktree", "list", "--porcelain", "-z")
+    found: list[tuple[Path, str | None]] = []
+    here = os.path.realpath(root)
+    for record in out.split("\0\0"):
+        fields = dict((f.split(" ", 1) + [""])[:2] for f in record.split("\0") if f)
+        path = fields.get("worktree")
+        if not path or "bare" in fields or os.path.realpath(path) == here or not os.path.isdir(path):
+            continue
+        head = fields.get("HEAD", "").strip("0") and fields["HEAD"]  # all zeros: no commit yet
+        found.append((Path(path), head or None))
+    return found
 
 
 def run_git(root: Path, *args: str, check: bool = True, globs: bool = False) -> str:

@@ -11,11 +11,12 @@ from pathlib import Path
 
 from vtool import gitrepo
 from vtool.cache import DIGEST_CHARS, FANOUT, Cache
+from vtool.config import VTOOL_DIR
 from vtool.errors import CacheError, UsageError, VtoolError
 from vtool.fsutil import is_hex, is_temp_name, remove_file
 from vtool.hashing import OID_PREFIX, Oid
 from vtool.manifest import HEADER
-from vtool.ops.objects import ObjectSet, Tracked, collect, revision_pointers, workspace_pointers
+from vtool.ops.objects import ObjectSet, Tracked, collect, revision_pointers, workspace_pointers, worktree_pointers
 from vtool.ops.project import Project, open_project
 from vtool.ops.sync import connected, fetch_manifests
 from vtool.progress import NULL_PROGRESS, Progress
@@ -67,13 +68,17 @@ def gc(options: GcOptions, progress: Progress = NULL_PROGRESS) -> GcResult:
 
 
 def kept_pointers(project: Project, options: GcOptions) -> list[Tracked]:
-    """The workspace's pointers plus those of every kept revision."""
+    """The workspace's pointers plus those of every kept revision; every worktree of the repo counts (one cache)."""
     revs = list(options.revs)
     if options.all_commits:
         revs += gitrepo.all_commits(project.root)
     elif not options.workspace_only:
         revs += _tips(project.root)
     found = workspace_pointers(project, [])
+    for tree_root, head in gitrepo.worktrees(project.root):
+        found += worktree_pointers(tree_root)
+        if head is not None and not options.workspace_only:
+            revs.append(head)
     for rev in dict.fromkeys(revs):
         found.extend(revision_pointers(project, rev, []))
     return found
@@ -121,9 +126,16 @@ def _short(rev: str) -> str:
     return rev[:12] if len(rev) == 40 and is_hex(rev) else rev
 
 
+def _repository_cache(project: Project) -> bool:
+    """Tell whether the cache belongs to this repository: its own, or the one its linked worktrees share."""
+    common = gitrepo.linked_common_dir(project.root)
+    homes = [project.vtool_dir] + ([common, common.parent / VTOOL_DIR] if common is not None else [])
+    return any(_is_inside(project.cache.root, home) for home in homes)
+
+
 def _gc_cache(project: Project, tracked: list[Tracked], delete: bool) -> GcResult:
     cache = project.cache
-    if not _is_inside(cache.root, project.vtool_dir):
+    if not _repository_cache(project):
         project.progress.message(f"warning: the cache {cache.root} is outside this project and may be shared; "
                                  "gc keeps only what this project's pointers reach")
     keep = _reachable(project, tracked)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from vtool import gitrepo, manifest
 from vtool import pointer as ptr
 from vtool.errors import CacheError, FormatError
 from vtool.hashing import Oid
-from vtool.ops.project import Dataset, Project, checked_dataset, dataset_for, read_pointer, select
+from vtool.ops.project import Dataset, Project, all_datasets, checked_dataset, dataset_for, read_pointer, select
 from vtool.pointer import Pointer
 from vtool.transfer import Obj
 
@@ -35,6 +36,11 @@ class ObjectSet:
 def workspace_pointers(project: Project, targets: list[str]) -> list[Tracked]:
     """The pointers in the work tree, restricted to targets."""
     return [Tracked(ds, read_pointer(project.root, ds)) for ds in select(project.root, targets)]
+
+
+def worktree_pointers(tree_root: Path) -> list[Tracked]:
+    """The pointers in another work tree of the same repository (linked worktrees share one cache)."""
+    return [Tracked(ds, read_pointer(tree_root, ds)) for ds in all_datasets(tree_root)]
 
 
 def revision_pointers(project: Project, rev: str, targets: list[str]) -> list[Tracked]:

@@ -14,7 +14,7 @@ from vtool import pointer as ptr
 from vtool.cache import Cache
 from vtool.errors import ConfigError, FormatError, NotARepoError, UnsafePathError, UsageError
 from vtool.fsutil import check_real_folder, open_regular
-from vtool.gitrepo import find_root, list_pointer_files
+from vtool.gitrepo import find_root, linked_common_dir, list_pointer_files
 from vtool.hashing import Oid, hash_file
 from vtool.lock import LOCK_TIMEOUT_S, locked
 from vtool.manifest import Entry
@@ -27,6 +27,8 @@ STATE_DIR = "state"
 STAT_DB = "stat.db"
 LOCK_NAME = "lock"
 CACHE_LOCK_NAME = "lock"
+# Where worktrees of a bare repository (no main work tree) keep their shared cache, inside the git dir.
+BARE_CACHE = ("vtool", "cache")
 LOCK_TIMEOUT_ENV = "VTOOL_LOCK_TIMEOUT"
 
 
@@ -101,6 +103,19 @@ def project_root_or_none(start: Path | None = None) -> Path | None:
         return None
 
 
+def load_settings(root: Path) -> cfg.Config:
+    """Read the settings; a linked git worktree shares its main worktree's cache unless cache.dir says otherwise."""
+    common = linked_common_dir(root)
+    if common is None:
+        return cfg.load(root)
+    main = common.parent
+    if common.name == ".git" and (main / cfg.VTOOL_DIR).is_dir():
+        shared = cfg.load(main).cache_dir
+    else:
+        shared = common.joinpath(*BARE_CACHE)
+    return cfg.load(root, default_cache=shared)
+
+
 def lock_timeout() -> float:
     """Return how long to wait for a lock: VTOOL_LOCK_TIMEOUT seconds if set, else LOCK_TIMEOUT_S."""
     text = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
@@ -120,7 +135,7 @@ def open_project(progress: Progress = NULL_PROGRESS, exclusive_cache: bool = Fal
                  start: Path | None = None) -> Iterator[Project]:
     """Open the project with the repo lock held and the cache lock shared (exclusive for gc)."""
     root = project_root(start)
-    settings = cfg.load(root)
+    settings = load_settings(root)
     vdir = root / cfg.VTOOL_DIR
     check_real_folder(root, vdir / STATE_DIR / STAT_DB)  # a committed symlink must not redirect our writes
     timeout = lock_timeout()

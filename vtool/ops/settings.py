@@ -8,7 +8,7 @@ from pathlib import Path
 from vtool import config as cfg
 from vtool.errors import ConfigError, UsageError
 from vtool.fsutil import atomic_write
-from vtool.ops.project import project_root
+from vtool.ops.project import load_settings, project_root
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def config_value(key: str, value: str | None = None, local: bool = False, unset:
     root = project_root(start)
     section, name = key.split(".", 1)
     if value is None and not unset:
-        return ConfigValue(key, _effective(cfg.load(root), key))
+        return ConfigValue(key, _effective(load_settings(root), key))
     tracked, local_path = cfg.config_paths(root)
     path = local_path if local else tracked
     doc = cfg.read_doc(path)
@@ -56,7 +56,7 @@ def config_value(key: str, value: str | None = None, local: bool = False, unset:
     before = path.read_bytes() if path.exists() else None
     cfg.write_doc(path, doc)
     try:
-        settings = cfg.load(root)
+        settings = load_settings(root)
         if key == "core.remote" and not unset:
             settings.remote(value)
     except ConfigError:  # a value the whole configuration rejects is never left behind
