@@ -48,6 +48,7 @@ def test_add_json_reports_what_was_done(project: Workdir) -> None:
         "added": [{"path": "model.bin", "pointer": "model.bin.vtool", "kind": "file", "oid": hash_bytes(b"w"),
                    "size": 1, "files": 1, "hashed": 1, "changed": True}],
         "git_paths": [".gitignore", "model.bin.vtool"],
+        "ignored": [],
     }
 
 

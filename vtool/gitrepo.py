@@ -65,14 +65,14 @@ def worktrees(root: Path) -> list[tuple[Path, str | None]]:
     return found
 
 
-def run_git(root: Path, *args: str, check: bool = True, globs: bool = False) -> str:
+def run_git(root: Path, *args: str, check: bool = True, globs: bool = False, stdin: str | None = None) -> str:
     """Run a git command in root and return its stdout; failures become GitError with git's own words.
 
     Pathspecs are literal unless globs is set, so a user's `d[1]` names that file and nothing else;
     output that is not UTF-8 (file names from any system) never crashes the decoding.
     """
     proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, errors="surrogateescape",
-                          check=False, env=_git_env(globs))
+                          check=False, env=_git_env(globs), input=stdin)
     if check and proc.returncode != 0:
         raise GitError(f"git {args[0]} failed: {_reason(proc.stderr, proc.returncode)}")
     return proc.stdout
@@ -114,6 +114,21 @@ def list_pointer_files(root: Path) -> list[str]:
 def is_tracked(root: Path, relpath: str) -> bool:
     """Tell whether git tracks the path itself or anything below it."""
     return bool(run_git(root, "ls-files", "-z", "--", relpath).strip("\0"))
+
+
+def ignore_rules(root: Path, paths: list[str]) -> dict[str, tuple[str, int, str]]:
+    """Map each untracked path git ignores to the rule doing it: (ignore file, line number, pattern)."""
+    if not paths:
+        return {}
+    # check-ignore takes paths, not pathspecs, and refuses the literal magic vtool sets for other commands
+    out = run_git(root, "check-ignore", "-v", "-z", "--stdin", check=False, globs=True, stdin="\0".join(paths) + "\0")
+    fields = out.split("\0")
+    rules: dict[str, tuple[str, int, str]] = {}
+    for i in range(0, len(fields) - 3, 4):
+        source, line, pattern, path = fields[i:i + 4]
+        if not pattern.startswith("!"):  # -v also reports the negation that un-ignores a path
+            rules[path] = (source, int(line), pattern)
+    return rules
 
 
 def ensure_ignored(folder: Path, name: str) -> bool:

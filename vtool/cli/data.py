@@ -28,6 +28,11 @@ def add_cmd(paths: Annotated[list[str], typer.Argument(help="Files or folders to
     for item in result.added:
         verb = "added" if item.changed else "unchanged"
         ui.info(f"{verb} {item.path}: {item.files} file(s), {item.size} bytes, {item.hashed} hashed")
+    for rule in result.ignored:
+        folder, _, name = rule.pointer.rpartition("/")
+        ui.info(f"warning: git ignores {rule.pointer} ({rule.source}:{rule.line}: {rule.pattern}); to commit it, "
+                f"un-ignore it with the line '!{name}' in {folder + '/' if folder else ''}.gitignore, "
+                f"or run: git add -f {shlex.quote(rule.pointer)}")
     ui.info("To track the changes with git, run:")
     ui.info(f"    git add {' '.join(shlex.quote(p) for p in result.git_paths)}")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from vtool import pointer as ptr
 from vtool.errors import FormatError, UsageError, WorkspaceError
 from vtool.fsutil import atomic_write
-from vtool.gitrepo import ensure_ignored, is_tracked, list_pointer_files
+from vtool.gitrepo import ensure_ignored, ignore_rules, is_tracked, list_pointer_files
 from vtool.hashing import Oid
 from vtool.ops.project import Dataset, Project, dataset_for, open_project, read_small_file
 from vtool.pointer import POINTER_SUFFIX, Pointer
@@ -32,11 +32,22 @@ class Added:
 
 
 @dataclass(frozen=True)
+class IgnoredPointer:
+    """A pointer add wrote that git ignores, and the ignore rule responsible (so it can be un-ignored)."""
+
+    pointer: str
+    source: str
+    line: int
+    pattern: str
+
+
+@dataclass(frozen=True)
 class AddResult:
-    """Everything add did, and the git command the user should run next."""
+    """Everything add did, the git command the user should run next, and pointers git would refuse to add."""
 
     added: list[Added]
     git_paths: list[str]
+    ignored: list[IgnoredPointer]
 
 
 def add(paths: list[str], progress: Progress = NULL_PROGRESS) -> AddResult:
@@ -44,13 +55,26 @@ def add(paths: list[str], progress: Progress = NULL_PROGRESS) -> AddResult:
     if not paths:
         raise UsageError("nothing to add", "name a file or folder: vtool add data/")
     with open_project(progress) as project:
-        datasets = [_checked(project, p) for p in paths]
+        datasets = _disjoint([_checked(project, p) for p in paths])
         added = [_add_one(project, ds) for ds in datasets]
+        rules = ignore_rules(project.root, [ds.pointer_rel for ds in datasets])
+    ignored = [IgnoredPointer(path, *rule) for path, rule in rules.items()]
     git_paths: list[str] = []
     for ds in datasets:
         parent = ds.pointer_rel.rsplit("/", 1)[0] + "/" if "/" in ds.pointer_rel else ""
-        git_paths += [ds.pointer_rel, parent + ".gitignore"]
-    return AddResult(added, sorted(set(git_paths)))
+        git_paths += [parent + ".gitignore"] + ([] if ds.pointer_rel in rules else [ds.pointer_rel])
+    return AddResult(added, sorted(set(git_paths)), ignored)
+
+
+def _disjoint(datasets: list[Dataset]) -> list[Dataset]:
+    """Drop repeats and refuse two paths of one call where one holds the other (`add other other/x`)."""
+    unique = list(dict.fromkeys(datasets))
+    for ds in unique:
+        for other in unique:
+            if ds.data_rel.startswith(other.data_rel + "/"):
+                raise WorkspaceError(f"{ds.data_rel} is inside {other.data_rel}, which this add also tracks",
+                                     f"add one of them: vtool add {other.data_rel}")
+    return unique
 
 
 def _checked(project: Project, user_path: str) -> Dataset:

@@ -158,6 +158,9 @@ def repo_relative(root: Path, user_path: str) -> str:
     real_parent = os.path.realpath(absolute.parent)
     if real_parent != real_root and not real_parent.startswith(real_root + os.sep):
         raise UnsafePathError(f"{user_path}: outside the repository {root}")
+    lexical = os.path.relpath(absolute, real_root)
+    if lexical != os.pardir and not lexical.startswith(os.pardir + os.sep):
+        check_real_folder(Path(real_root), absolute)  # `dir/x` with dir -> data must not become data/x
     rel = (Path(real_parent) / absolute.name).relative_to(real_root).as_posix()
     first = rel.split("/", 1)[0]
     if first.lower() in (".git", cfg.VTOOL_DIR):
