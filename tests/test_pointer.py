@@ -192,6 +192,10 @@ INVALID = [
     ("size-bool", _file(size="true"), "x.vtool", FormatError, "size must be a non-negative integer, not True"),
     ("size-float", _file(size="1.5"), "x.vtool", FormatError, "size must be a non-negative integer, not 1.5"),
     ("size-string", _file(size="'1'"), "x.vtool", FormatError, "size must be a non-negative integer, not '1'"),
+    ("executable-string", _file() + b"executable: 'yes'\n", "x.vtool", FormatError,
+     "executable must be true or false, and only for type file, not 'yes'"),
+    ("executable-on-dir", _dir() + b"executable: true\n", "x.vtool", FormatError,
+     "executable must be true or false, and only for type file, not True"),
     ("dir-without-files", _file(type="dir"), "x.vtool", FormatError, "files must be a non-negative integer, not None"),
     ("dir-negative-files", _dir(files="-2"), "x.vtool", FormatError, "files must be a non-negative integer, not -2"),
     ("path-missing", _file(path=None), "x.vtool", FormatError, "empty name"),
@@ -237,3 +241,12 @@ def test_the_invalid_table_is_large_and_its_ids_unique() -> None:
     ids = [row[0] for row in INVALID]
     assert len(ids) >= 20
     assert len(set(ids)) == len(ids)
+
+
+def test_an_executable_file_pointer_round_trips_and_others_keep_their_bytes() -> None:
+    executable = Pointer(path="model.bin", kind="file", oid=OID, size=5, executable=True)
+    data = ptr.dumps(executable)
+    assert data == FILE_BYTES.replace(b"size: 5\n", b"size: 5\nexecutable: true\n")
+    assert ptr.loads(data, "model.bin.vtool") == executable
+    assert ptr.loads(FILE_BYTES + b"executable: false\n", "model.bin.vtool") == FILE_POINTER
+    assert ptr.dumps(FILE_POINTER) == FILE_BYTES

@@ -27,8 +27,16 @@ from vtool.errors import CacheError, ConfigError, CorruptObjectError, UsageError
 from vtool.gitrepo import ls_tree, read_blobs, resolve
 from vtool.hashing import CHUNK_SIZE, Oid, hash_bytes, new_hasher, oid_of
 from vtool.lock import locked
-from vtool.manifest import KIND_FILE, Entry
-from vtool.ops.project import CACHE_LOCK_NAME, load_settings, lock_timeout, project_root, read_pointer, repo_relative
+from vtool.manifest import Entry
+from vtool.ops.project import (
+    CACHE_LOCK_NAME,
+    file_entry,
+    load_settings,
+    lock_timeout,
+    project_root,
+    read_pointer,
+    repo_relative,
+)
 from vtool.ops.project import Dataset as _Dataset
 from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.remote import Remote, open_remote
@@ -104,7 +112,7 @@ class _Reader:
             if pointer.kind != "file":
                 raise UsageError(f"{rel} is a tracked folder at {self.label}, not a file",
                                  f"open a file inside it, e.g. {rel}/NAME")
-            entry = Entry(pointer.path, KIND_FILE, pointer.oid, pointer.size, 1)
+            entry = file_entry(pointer)
         else:
             entry = self._walk(ds, pointer, rel[len(ds.data_rel) + 1:].split("/"))
         self._ensure(entry.oid, entry.size, rel)

@@ -17,7 +17,7 @@ POINTER_VERSION = 1
 MAX_POINTER_BYTES = 64 * 1024
 KIND_FILE = "file"
 KIND_DIR = "dir"
-KNOWN_KEYS = ("version", "type", "path", "oid", "size", "files", "meta")
+KNOWN_KEYS = ("version", "type", "path", "oid", "size", "executable", "files", "meta")
 EXTRA_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 RESERVED_NAMES = frozenset({".git", ".vtool"})
 
@@ -33,6 +33,7 @@ class Pointer:
     files: int = 1
     meta: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    executable: bool = False  # a file dataset's exec bit (a folder's are in its manifests)
 
     def same_data(self, other: Pointer | None) -> bool:
         """Tell whether two pointers name the same content, ignoring notes."""
@@ -68,6 +69,8 @@ def dumps(pointer: Pointer) -> bytes:
         "oid": pointer.oid,
         "size": pointer.size,
     }
+    if pointer.kind == KIND_FILE and pointer.executable:
+        doc["executable"] = True
     if pointer.kind == KIND_DIR:
         doc["files"] = pointer.files
     for key in sorted(pointer.extra):
@@ -109,6 +112,9 @@ def _validated(doc: dict[Any, Any], where: str, pointer_name: str) -> Pointer:
     oid = parse_oid(doc.get("oid"), where)
     size = _count(doc.get("size"), where, "size")
     files = _count(doc.get("files"), where, "files") if kind == KIND_DIR else 1
+    executable = doc.get("executable", False)
+    if type(executable) is not bool or (executable and kind != KIND_FILE):
+        raise FormatError(f"{where}: executable must be true or false, and only for type file, not {executable!r}")
     meta = doc.get("meta", {})
     if not isinstance(meta, dict):
         raise FormatError(f"{where}: meta must be a mapping")
@@ -116,7 +122,8 @@ def _validated(doc: dict[Any, Any], where: str, pointer_name: str) -> Pointer:
     for key in extra:
         if not isinstance(key, str) or not EXTRA_KEY.match(key):
             raise FormatError(f"{where}: invalid key {str(key)[:40]!r}")
-    return Pointer(path=path, kind=kind, oid=oid, size=size, files=files, meta=meta, extra=extra)
+    return Pointer(path=path, kind=kind, oid=oid, size=size, files=files, meta=meta, extra=extra,
+                   executable=executable)
 
 
 def _count(value: object, where: str, name: str) -> int:

@@ -11,6 +11,7 @@ from vtool.errors import FormatError, UsageError, WorkspaceError
 from vtool.fsutil import atomic_write
 from vtool.gitrepo import ensure_ignored, ignore_rules, is_tracked, list_pointer_files
 from vtool.hashing import Oid
+from vtool.manifest import KIND_EXEC
 from vtool.ops.project import Dataset, Project, dataset_for, open_project, read_small_file
 from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
@@ -108,8 +109,9 @@ def _add_one(project: Project, ds: Dataset) -> Added:
     tree = project.scan(ds.data_rel, cache.insert_file)
     _ensure_stored(project, tree, root / ds.data_rel)
     cache.sync()  # every object durable before the pointer that names them
+    executable = tree.kind == "file" and tree.file_oids[""].kind == KIND_EXEC
     new = Pointer(ds.name, tree.kind, tree.oid, tree.size, tree.files,
-                  old.meta if old else {}, old.extra if old else {})
+                  old.meta if old else {}, old.extra if old else {}, executable)
     data = ptr.dumps(new)
     pointer_path = root / ds.pointer_rel
     changed = not pointer_path.exists() or pointer_path.read_bytes() != data

@@ -11,9 +11,9 @@ from pathlib import Path
 from vtool import manifest
 from vtool.errors import CorruptObjectError, FormatError, MissingObjectsError, TransferError, WouldLoseDataError
 from vtool.fsutil import check_real_folder, is_temp_name, make_dirs_inside, remove_file
-from vtool.manifest import KIND_FILE, Entry
+from vtool.manifest import Entry
 from vtool.ops.objects import Tracked, gather, workspace_pointers
-from vtool.ops.project import Dataset, Project, open_project
+from vtool.ops.project import Dataset, Project, file_entry, open_project
 from vtool.ops.status import tree_loader
 from vtool.ops.sync import SyncOptions, SyncResult, connected, fetch_tracked
 from vtool.pointer import Pointer
@@ -130,7 +130,7 @@ def check_plans(project: Project, plans: list[Plan], force: bool) -> None:
 def target_files(project: Project, pointer: Pointer) -> tuple[dict[str, Entry], set[str]]:
     """Return the pointer's files by dataset-relative path, and its folders."""
     if pointer.kind == "file":
-        return {"": Entry(pointer.path, KIND_FILE, pointer.oid, pointer.size, 1)}, set()
+        return {"": file_entry(pointer)}, set()
     files: dict[str, Entry] = {}
     folders: set[str] = set()
     for path, entry in manifest.walk(tree_loader(project), pointer.oid):
@@ -151,9 +151,7 @@ def plan(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
     cache = project.cache
     for rel, entry in wanted.items():
         have = current.get(rel)
-        # A single-file pointer records no exec bit, so the file's own mode is kept.
-        same_kind = pointer.kind == "file" or have is None or have.kind == entry.kind
-        if have is not None and have.oid == entry.oid and same_kind:
+        if have is not None and have.oid == entry.oid and have.kind == entry.kind:
             result.unchanged += 1
             continue
         result.write[rel] = entry
@@ -202,8 +200,8 @@ def _apply(project: Project, p: Plan, verify: bool) -> CheckedOut:
         progress.advance(1, entry.size)
     progress.done()
     _remember(project, written)
-    for folder in sorted(p.folders):
-        make_dirs_inside(project.root, base / folder)
+    for folder in sorted(p.folders | ({""} if p.pointer.kind == "dir" and not p.removed else set())):
+        make_dirs_inside(project.root, base / folder if folder else base)  # "": a folder dataset with no files
     if corrupt:
         raise CorruptObjectError(
             f"{len(corrupt)} corrupt cache object(s) not checked out and moved to the cache's quarantine/: "

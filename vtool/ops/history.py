@@ -9,7 +9,7 @@ from vtool import gitrepo, manifest
 from vtool.errors import CacheError, UsageError
 from vtool.hashing import Oid
 from vtool.manifest import Entry
-from vtool.ops.objects import revision_pointers, workspace_pointers
+from vtool.ops.objects import require_found, revision_pointers, workspace_pointers
 from vtool.ops.project import Project, dataset_for, open_project
 from vtool.ops.sync import connected, fetch_manifests
 from vtool.progress import NULL_PROGRESS, Progress
@@ -138,6 +138,8 @@ def diff(revs: list[str], targets: list[str], progress: Progress = NULL_PROGRESS
     with open_project(progress) as project:
         a = _rev_side(project, revs[0] if revs else "HEAD", targets)
         b = _rev_side(project, revs[1], targets) if len(revs) > 1 else _workspace_side(project, targets)
+        if len(revs) > 1:  # the workspace side has already refused targets without a pointer
+            require_found(project, targets, a.versions.keys() | b.versions.keys(), f"{a.label} or {b.label}")
         roots = [v.oid for s in (a, b) for v in s.versions.values() if v.kind == "dir" and v.oid not in s.trees]
         ensure_manifests(project, roots)
         load = loader(project, [a, b])
@@ -286,6 +288,7 @@ def ls(rev: str | None, targets: list[str], progress: Progress = NULL_PROGRESS) 
     with open_project(progress) as project:
         tracked = revision_pointers(project, gitrepo.resolve(project.root, rev), targets) if rev \
             else workspace_pointers(project, targets)
+        require_found(project, targets, {t.ds.data_rel for t in tracked}, rev or WORKSPACE)
         ensure_manifests(project, [t.pointer.oid for t in tracked if t.pointer.kind == "dir"])
         load = loader(project, [])
         files = []

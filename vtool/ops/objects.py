@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vtool import gitrepo, manifest
 from vtool import pointer as ptr
-from vtool.errors import CacheError, FormatError
+from vtool.errors import CacheError, FormatError, UsageError
 from vtool.hashing import Oid
 from vtool.ops.project import Dataset, Project, all_datasets, checked_dataset, dataset_for, read_pointer, select
 from vtool.pointer import Pointer
@@ -56,6 +56,13 @@ def revision_pointers(project: Project, rev: str, targets: list[str]) -> list[Tr
         except FormatError as exc:
             raise type(exc)(f"{rev}:{path}: {exc.message}", exc.hint) from None
     return out
+
+
+def require_found(project: Project, targets: list[str], found: set[str], where: str) -> None:
+    """Refuse a target that names no dataset at a revision, instead of silently showing nothing."""
+    for target in targets:
+        if dataset_for(project.root, target).data_rel not in found:
+            raise UsageError(f"{target}: not tracked by vtool at {where}", f"see: vtool log {target}")
 
 
 def gather(project: Project, targets: list[str], revs: list[str], all_commits: bool = False,

@@ -87,6 +87,19 @@ class Dataset:
         return self.data_rel.rsplit("/", 1)[-1]
 
 
+def file_entry(pointer: Pointer) -> Entry:
+    """A file dataset as the manifest entry of its one file, exec bit included."""
+    return Entry(pointer.path, manifest.KIND_EXEC if pointer.executable else manifest.KIND_FILE, pointer.oid,
+                 pointer.size, 1)
+
+
+def matches(tree: Tree, pointer: Pointer) -> bool:
+    """Tell whether scanned data is what the pointer names (a file dataset's exec bit included)."""
+    if (tree.kind, tree.oid) != (pointer.kind, pointer.oid):
+        return False
+    return pointer.kind != "file" or tree.file_oids[""].kind == file_entry(pointer).kind
+
+
 def project_root(start: Path | None = None) -> Path:
     """Find the enclosing git repo and require `vtool init` to have run there."""
     root = find_root(start or Path.cwd())

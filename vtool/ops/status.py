@@ -11,7 +11,7 @@ from vtool.config import VTOOL_DIR
 from vtool.errors import CacheError, StalePointerError
 from vtool.hashing import Oid
 from vtool.manifest import Entry
-from vtool.ops.project import Dataset, Project, open_project, project_root_or_none, read_pointer, select
+from vtool.ops.project import Dataset, Project, matches, open_project, project_root_or_none, read_pointer, select
 from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.workspace import Baseline, Tree
@@ -66,7 +66,7 @@ def _one(project: Project, ds: Dataset) -> DatasetStatus:
         missing = count_missing(project, pointer, None)
         return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, NOT_IN_WORKSPACE, missing_from_cache=missing)
     tree = project.scan(ds.data_rel, baseline=_baseline(project, pointer))
-    if _matches(tree, pointer):
+    if matches(tree, pointer):
         if tree.complete:
             missing = count_missing(project, pointer, tree)
         elif holds_all(project, pointer):
@@ -82,11 +82,6 @@ def _one(project: Project, ds: Dataset) -> DatasetStatus:
         added, modified, deleted = _changes(project, pointer, tree)
     return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, MODIFIED, added, modified, deleted,
                          count_missing(project, pointer, None), tree.hashed)
-
-
-def _matches(tree: Tree, pointer: Pointer) -> bool:
-    """Tell whether the scanned workspace holds exactly the data the pointer names."""
-    return (tree.kind, tree.oid) == (pointer.kind, pointer.oid)
 
 
 def _baseline(project: Project, pointer: Pointer) -> Baseline | None:
@@ -177,7 +172,7 @@ def pre_commit(progress: Progress = NULL_PROGRESS) -> PreCommitResult:
             pointer = ptr.loads(data, path.rsplit("/", 1)[-1])
             if not os.path.lexists(project.root / ds.data_rel):
                 continue  # nothing in the workspace contradicts the pointer
-            if not _matches(project.scan(ds.data_rel), pointer):
+            if not matches(project.scan(ds.data_rel), pointer):
                 stale.append(ds.data_rel)
     if stale:
         raise StalePointerError(stale, [p + POINTER_SUFFIX for p in stale])

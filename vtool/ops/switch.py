@@ -13,8 +13,8 @@ from vtool.config import VTOOL_DIR
 from vtool.errors import UsageError
 from vtool.fsutil import atomic_write, check_inside
 from vtool.ops.checkout import CheckedOut, update_workspace
-from vtool.ops.objects import Tracked, revision_pointers, workspace_pointers
-from vtool.ops.project import Dataset, Project, dataset_for, open_project, project_root_or_none
+from vtool.ops.objects import Tracked, require_found, revision_pointers, workspace_pointers
+from vtool.ops.project import Dataset, Project, open_project, project_root_or_none
 from vtool.ops.sync import ensure_local
 from vtool.pointer import POINTER_SUFFIX
 from vtool.progress import NULL_PROGRESS, Progress
@@ -73,20 +73,12 @@ def rollback(rev: str, targets: list[str], force: bool = False, progress: Progre
     with open_project(progress) as project:
         sha = gitrepo.resolve(project.root, rev)
         wanted = revision_pointers(project, sha, targets)
-        _require_all(targets, wanted, rev, project)
+        require_found(project, targets, {t.ds.data_rel for t in wanted}, rev)
         fetched = ensure_local(project, wanted)
         done = update_workspace(project, wanted, force=force)
         for t in wanted:
             _write_pointer(project, t)
         return SwitchResult(rev, sha, done, fetched.transferred if fetched else 0)
-
-
-def _require_all(targets: list[str], found: list[Tracked], rev: str, project: Project) -> None:
-    have = {t.ds.data_rel for t in found}
-    for target in targets:
-        ds = dataset_for(project.root, target)
-        if ds.data_rel not in have:
-            raise UsageError(f"{target}: not tracked by vtool at {rev}", f"see: vtool log {target}")
 
 
 def _write_pointer(project: Project, t: Tracked) -> None:

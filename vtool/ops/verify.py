@@ -14,7 +14,7 @@ from vtool.errors import CacheError, FormatError, RemoteObjectMissingError
 from vtool.hashing import Oid, hash_bytes, hash_file, new_hasher, oid_of
 from vtool.manifest import MAX_MANIFEST_BYTES, Entry
 from vtool.ops.objects import Tracked, workspace_pointers
-from vtool.ops.project import Project, open_project
+from vtool.ops.project import Project, matches, open_project
 from vtool.ops.status import IN_SYNC, MODIFIED, NOT_IN_WORKSPACE, DatasetStatus, tree_loader
 from vtool.ops.sync import connected
 from vtool.progress import NULL_PROGRESS, Progress
@@ -263,7 +263,7 @@ def _workspace(project: Project, t: Tracked, jobs: int) -> DatasetStatus:
     if not os.path.lexists(project.root / ds.data_rel):
         return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, NOT_IN_WORKSPACE)
     tree = project.scan(ds.data_rel, trust_stats=False, jobs=jobs)
-    if tree.kind == pointer.kind and tree.oid == pointer.oid:
+    if matches(tree, pointer):
         return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, IN_SYNC, hashed=tree.hashed)
     added: list[str] = []
     modified: list[str] = [""]
