@@ -147,6 +147,25 @@ def ensure_ignored(folder: Path, name: str) -> bool:
     return True
 
 
+def remove_ignored(folder: Path, name: str) -> bool:
+    """Remove the `/name` line ensure_ignored wrote (a .gitignore left empty goes too); True if it changed."""
+    path = folder / GITIGNORE
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return False
+    entry = ("/" + _escape(name)).encode("utf-8", "surrogateescape")
+    lines = data.splitlines(keepends=True)
+    kept = [line for line in lines if line.rstrip(b"\r\n") != entry]
+    if len(kept) == len(lines):
+        return False
+    if kept:
+        atomic_write(path, b"".join(kept))
+    else:
+        os.unlink(path)
+    return True
+
+
 def _escape(name: str) -> str:
     out = name
     for special in ("\\", "*", "?", "[", "!", "#"):

@@ -201,6 +201,20 @@ class StatCache:
         """Queue an entry; read_ns is when hashing began (None for a file we just wrote ourselves)."""
         self._pending[path] = (stamp, oid, read_ns)
 
+    def carry(self, old: str, new: str) -> None:
+        """Copy the entries of a moved path (and everything below it) to its new path, so a move rehashes nothing.
+
+        Safe because every entry is checked against the file's stamp: a file the move touched fails that check.
+        """
+        self.flush()
+        below = len(old) + 1
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("INSERT OR REPLACE INTO stat SELECT ? || substr(path, ?), ino, size, mtime_ns, ctime_ns, "
+                             "oid, recorded_ns FROM stat WHERE path = ? OR substr(path, 1, ?) = ?",
+                             (new, len(old) + 1, old, below, old + "/"))
+        self._rows = None
+
     def flush(self) -> None:
         """Write queued entries in one transaction; files we wrote are stamped once the racy window is past."""
         if not (self._pending or self._new_folders or self._gone_folders or self._complete):

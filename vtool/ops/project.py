@@ -18,6 +18,7 @@ from vtool.gitrepo import find_root, linked_common_dir, list_pointer_files
 from vtool.hashing import Oid, hash_file
 from vtool.lock import LOCK_TIMEOUT_S, locked
 from vtool.manifest import Entry
+from vtool.ops import journal
 from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import StatCache
@@ -155,6 +156,9 @@ def open_project(progress: Progress = NULL_PROGRESS, exclusive_cache: bool = Fal
     with locked(vdir / LOCK_NAME, timeout=timeout, on_wait=progress.message), \
             locked(settings.cache_dir / CACHE_LOCK_NAME, shared=not exclusive_cache, timeout=timeout,
                    on_wait=progress.message):
+        finished = journal.finish_interrupted(root, vdir / STATE_DIR)  # a killed rm or mv is finished first
+        if finished is not None:
+            progress.message(f"finished the interrupted `{finished}`")
         stats = StatCache(vdir / STATE_DIR / STAT_DB, warn=progress.message)
         try:
             yield Project(root, settings, Cache(settings.cache_dir), stats, progress)
