@@ -75,3 +75,32 @@ def test_diff_of_a_path_neither_revision_tracks_is_an_error(project: Project) ->
     project.commit("v2")
     result = project.fails("diff", "HEAD~1", "HEAD", "nothing_here", code=2)
     assert "error: nothing_here: not tracked by vtool at HEAD~1 or HEAD" in result.err
+
+
+def test_any_revision_syntax_git_accepts_works_for_diff_ls_and_checkout(project: Project) -> None:
+    project.write_tree("data", {"a.csv": "labels v1\n"})
+    project.add("data")
+    project.commit("fix labels")
+    project.git("tag", "-a", "v1", "-m", "annotated v1")
+    project.write("data/a.csv", "labels v2\n")
+    project.add("data")
+    project.commit("v2")
+    for rev in (":/fix labels", "main@{1}", "v1^{commit}", "v1", "HEAD~1"):
+        listed = project.ok("ls", rev, "--json").json()["files"]
+        assert [f["size"] for f in listed] == [len("labels v1\n")], rev
+        changed = project.ok("diff", rev, "HEAD", "--json").json()["datasets"][0]
+        assert [c["path"] for c in changed["modified"]] == ["data/a.csv"], rev
+    project.ok("checkout", "main@{1}")  # where main was before its last move: v1
+    assert project.git("rev-parse", "HEAD").strip() == project.git("rev-parse", "v1^{commit}").strip()
+    assert project.read("data/a.csv") == b"labels v1\n"
+    project.ok("checkout", "main")
+    project.ok("checkout", ":/fix labels", "--", "data")
+    assert project.read("data/a.csv") == b"labels v1\n"
+
+
+def test_a_revision_that_names_no_commit_is_an_error(project: Project) -> None:
+    project.write_tree("data", {"a.csv": "a\n"})
+    project.add("data")
+    project.commit("v1")
+    result = project.fails("checkout", "HEAD^{tree}", "--", "data", code=2)
+    assert "HEAD^{tree}: neither a tracked path nor a git revision" in result.err

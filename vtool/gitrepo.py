@@ -174,11 +174,16 @@ def _escape(name: str) -> str:
 
 
 def resolve(root: Path, rev: str) -> str:
-    """Return the full commit sha a revision names, or a GitError saying it does not exist."""
-    out = run_git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", check=False)
-    if not out.strip():
+    """Return the full commit sha a revision names (any syntax git accepts), or a GitError saying it does not exist.
+
+    Peeled in a second call: a suffix like `^{commit}` would become part of the text `:/fix labels` searches for.
+    """
+    named = run_git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", rev, check=False).strip()
+    sha = run_git(root, "rev-parse", "--verify", "--quiet", f"{named}^{{commit}}", check=False).strip() if named \
+        else ""
+    if not sha:
         raise GitError(f"unknown revision {rev!r}", "see: git log --oneline")
-    return out.strip()
+    return sha
 
 
 def is_revision(root: Path, rev: str) -> bool:
