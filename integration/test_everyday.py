@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from projectkit import Project, git_in
+from projectkit import Workdir, git_in
 
 from integration.s3helpers import S3Bucket
 
@@ -12,13 +12,13 @@ V1 = {"raw/2023/a.csv": "a 2023\n", "raw/2024/b.csv": "b 2024\n", "raw/2024/c.cs
 V2 = {**V1, "raw/2024/b.csv": "b 2024, fixed\n", "raw/2025/d.csv": "d 2025\n"}
 
 
-def _write(project: Project, files: dict[str, str]) -> None:
+def _write(project: Workdir, files: dict[str, str]) -> None:
     for path in sorted(project.path("data").rglob("*"), reverse=True) if project.path("data").exists() else []:
         path.unlink() if path.is_file() else path.rmdir()
     project.write_tree("data", files)
 
 
-def _two_pushed_versions(project: Project, bucket: S3Bucket) -> None:
+def _two_pushed_versions(project: Workdir, bucket: S3Bucket) -> None:
     """`data` at v1 then v2, both committed and pushed to the bucket."""
     project.ok("remote", "add", "origin", bucket.url, "--endpoint-url", bucket.server.endpoint, "--default")
     _write(project, V1)
@@ -31,17 +31,17 @@ def _two_pushed_versions(project: Project, bucket: S3Bucket) -> None:
     project.ok("push", "--rev", "v1")
 
 
-def _clone(project: Project, dest: Path) -> Project:
+def _clone(project: Workdir, dest: Path) -> Workdir:
     git_in(dest.parent, "clone", "-q", str(project.root), dest.name)
-    return Project(dest)
+    return Workdir(dest)
 
 
-def _files(project: Project, base: str = "data") -> dict[str, str]:
+def _files(project: Workdir, base: str = "data") -> dict[str, str]:
     root = project.path(base)
     return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_worktrees_of_a_clone_share_the_objects_they_pull(project: Project, s3_bucket: S3Bucket,
+def test_worktrees_of_a_clone_share_the_objects_they_pull(project: Workdir, s3_bucket: S3Bucket,
                                                           s3_environ: dict[str, str], tmp_path: Path) -> None:
     _two_pushed_versions(project, s3_bucket)
     clone = _clone(project, tmp_path / "clone")
@@ -49,13 +49,13 @@ def test_worktrees_of_a_clone_share_the_objects_they_pull(project: Project, s3_b
     assert _files(clone) == V2
     wt_root = tmp_path / "wt-v1"
     clone.git("worktree", "add", "-q", "--detach", str(wt_root), "HEAD~1")
-    wt = Project(wt_root)
+    wt = Workdir(wt_root)
     fetched = wt.ok("pull", "--json").json()["fetch"]
     assert fetched["failed"] == {} and 0 < fetched["transferred"] < len(clone.cache_oids())  # v2 shares objects
     assert _files(wt) == V1
     assert not wt.path(".vtool/cache").exists()  # the objects went to the clone's cache
     second = tmp_path / "wt-v2"
     clone.git("worktree", "add", "-q", "--detach", str(second), "HEAD")
-    assert Project(second).ok("pull", "--json").json()["fetch"]["transferred"] == 0  # every object at hand
+    assert Workdir(second).ok("pull", "--json").json()["fetch"]["transferred"] == 0  # every object at hand
     back = clone.ok("checkout", "v1", "--json").json()
     assert back["fetched"] == 0 and _files(clone) == V1

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from projectkit import Project
+from projectkit import Workdir
 
 
-def test_one_add_refuses_a_folder_and_a_path_inside_it(project: Project) -> None:
+def test_one_add_refuses_a_folder_and_a_path_inside_it(project: Workdir) -> None:
     project.write_tree("other", {"x/a.csv": "a\n", "b.csv": "b\n"})
     for args in (("other", "other/x"), ("other/x", "other")):
         result = project.fails("add", *args)
@@ -17,14 +17,14 @@ def test_one_add_refuses_a_folder_and_a_path_inside_it(project: Project) -> None
     assert not project.path(".gitignore").exists()
 
 
-def test_one_add_naming_a_dataset_twice_tracks_it_once(project: Project) -> None:
+def test_one_add_naming_a_dataset_twice_tracks_it_once(project: Workdir) -> None:
     project.write_tree("data", {"a.csv": "a\n"})
     result = project.add("data", "data/", "data.vtool")
     assert [a["path"] for a in result["added"]] == ["data"]
     assert project.read(".gitignore") == b"/data\n"
 
 
-def test_add_through_a_symlinked_folder_is_refused(project: Project) -> None:
+def test_add_through_a_symlinked_folder_is_refused(project: Workdir) -> None:
     project.write_tree("data", {"foo": "foo\n"})
     os.symlink("data", project.path("dir"))
     result = project.fails("add", "dir/foo")
@@ -34,7 +34,7 @@ def test_add_through_a_symlinked_folder_is_refused(project: Project) -> None:
     project.fails("status", "dir/foo")  # every command judges paths alike
 
 
-def test_a_pointer_git_ignores_is_warned_about_with_the_fix(project: Project) -> None:
+def test_a_pointer_git_ignores_is_warned_about_with_the_fix(project: Workdir) -> None:
     project.write(".gitignore", "*.vtool\n")
     project.write_tree("data", {"a.csv": "a\n"})
     result = project.ok("add", "data")
@@ -48,7 +48,7 @@ def test_a_pointer_git_ignores_is_warned_about_with_the_fix(project: Project) ->
     assert "data.vtool" in project.git("ls-files")
 
 
-def test_a_pointer_in_a_subfolder_ignored_by_a_parent_rule(project: Project) -> None:
+def test_a_pointer_in_a_subfolder_ignored_by_a_parent_rule(project: Workdir) -> None:
     project.write(".gitignore", "raw*\n")
     project.write_tree("sub/raw", {"a.csv": "a\n"})
     result = project.add("sub/raw")
@@ -57,7 +57,7 @@ def test_a_pointer_in_a_subfolder_ignored_by_a_parent_rule(project: Project) -> 
     assert "'!raw.vtool' in sub/.gitignore" in project.ok("add", "sub/raw").err
 
 
-def test_pointers_git_does_not_ignore_get_no_warning(project: Project) -> None:
+def test_pointers_git_does_not_ignore_get_no_warning(project: Workdir) -> None:
     project.write("model.bin", "m\n")
     project.add("model.bin")
     project.git("add", "model.bin.vtool")  # tracked: ignore rules no longer apply to it

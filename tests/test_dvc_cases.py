@@ -6,10 +6,10 @@ import os
 import shutil
 import stat
 
-from projectkit import Project
+from projectkit import Workdir
 
 
-def test_a_deleted_empty_tracked_folder_is_recreated_by_checkout(project: Project) -> None:
+def test_a_deleted_empty_tracked_folder_is_recreated_by_checkout(project: Workdir) -> None:
     project.path("empty").mkdir()
     project.add("empty")
     project.path("empty").rmdir()
@@ -19,7 +19,7 @@ def test_a_deleted_empty_tracked_folder_is_recreated_by_checkout(project: Projec
     assert project.status()["empty"]["state"] == "in sync"
 
 
-def test_a_deleted_empty_subfolder_is_recreated_by_checkout(project: Project) -> None:
+def test_a_deleted_empty_subfolder_is_recreated_by_checkout(project: Workdir) -> None:
     project.write_tree("data", {"a.csv": "a\n"})
     project.path("data/empty/deeper").mkdir(parents=True)
     project.add("data")
@@ -30,7 +30,7 @@ def test_a_deleted_empty_subfolder_is_recreated_by_checkout(project: Project) ->
     assert project.status()["data"]["state"] == "in sync"
 
 
-def test_a_single_file_dataset_keeps_its_executable_bit_through_checkout(project: Project) -> None:
+def test_a_single_file_dataset_keeps_its_executable_bit_through_checkout(project: Workdir) -> None:
     project.write("run.sh", "#!/bin/sh\necho hi\n", executable=True)
     project.add("run.sh")
     assert project.pointer("run.sh").executable
@@ -41,7 +41,7 @@ def test_a_single_file_dataset_keeps_its_executable_bit_through_checkout(project
     assert project.status()["run.sh"]["state"] == "in sync"
 
 
-def test_a_single_file_datasets_exec_bit_change_is_a_modification_checkout_undoes(project: Project) -> None:
+def test_a_single_file_datasets_exec_bit_change_is_a_modification_checkout_undoes(project: Workdir) -> None:
     project.write("run.sh", "#!/bin/sh\n", executable=True)
     project.write("plain.txt", "plain\n")
     project.add("run.sh", "plain.txt")
@@ -58,7 +58,7 @@ def test_a_single_file_datasets_exec_bit_change_is_a_modification_checkout_undoe
     assert not project.pointer("run.sh").executable
 
 
-def test_ls_of_a_path_no_dataset_has_at_a_revision_is_an_error(project: Project) -> None:
+def test_ls_of_a_path_no_dataset_has_at_a_revision_is_an_error(project: Workdir) -> None:
     project.write_tree("data", {"a.csv": "a\n"})
     project.add("data")
     project.commit("v1")
@@ -68,7 +68,7 @@ def test_ls_of_a_path_no_dataset_has_at_a_revision_is_an_error(project: Project)
     assert [f["path"] for f in project.ok("ls", "HEAD", "data", "--json").json()["files"]] == ["data/a.csv"]
 
 
-def test_diff_of_a_path_neither_revision_tracks_is_an_error(project: Project) -> None:
+def test_diff_of_a_path_neither_revision_tracks_is_an_error(project: Workdir) -> None:
     project.write_tree("data", {"a.csv": "a\n"})
     project.add("data")
     project.commit("v1")
@@ -77,7 +77,7 @@ def test_diff_of_a_path_neither_revision_tracks_is_an_error(project: Project) ->
     assert "error: nothing_here: not tracked by vtool at HEAD~1 or HEAD" in result.err
 
 
-def test_any_revision_syntax_git_accepts_works_for_diff_ls_and_checkout(project: Project) -> None:
+def test_any_revision_syntax_git_accepts_works_for_diff_ls_and_checkout(project: Workdir) -> None:
     project.write_tree("data", {"a.csv": "labels v1\n"})
     project.add("data")
     project.commit("fix labels")
@@ -98,7 +98,7 @@ def test_any_revision_syntax_git_accepts_works_for_diff_ls_and_checkout(project:
     assert project.read("data/a.csv") == b"labels v1\n"
 
 
-def test_a_revision_that_names_no_commit_is_an_error(project: Project) -> None:
+def test_a_revision_that_names_no_commit_is_an_error(project: Workdir) -> None:
     project.write_tree("data", {"a.csv": "a\n"})
     project.add("data")
     project.commit("v1")

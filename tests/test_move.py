@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from projectkit import Project
+from projectkit import Workdir
 
 from vtool.ops import journal
 
@@ -18,7 +18,7 @@ FILES = {"a.csv": "alpha\n", "sub/b.csv": "beta\n"}
 
 
 @pytest.fixture
-def tracked(project: Project) -> Project:
+def tracked(project: Workdir) -> Workdir:
     """`data` (a folder) and `model.bin` tracked and committed, with a user's own line in .gitignore."""
     project.write(".gitignore", "*.log\n")
     project.write_tree("data", FILES)
@@ -28,25 +28,25 @@ def tracked(project: Project) -> Project:
     return project
 
 
-def ignored(project: Project, rel: str) -> bool:
+def ignored(project: Workdir, rel: str) -> bool:
     """Ask git itself whether it ignores a path."""
     return subprocess.run(["git", "check-ignore", "-q", "--", rel], cwd=project.root, check=False).returncode == 0
 
 
-def pointers(project: Project) -> list[str]:
+def pointers(project: Workdir) -> list[str]:
     """Every pointer file in the work tree."""
     return sorted(p.relative_to(project.root).as_posix() for p in project.root.rglob("*.vtool")
                   if ".git" not in p.parts and ".vtool" not in p.parts)
 
 
-def run_printed_git(project: Project, stderr: str) -> None:
+def run_printed_git(project: Workdir, stderr: str) -> None:
     """Run the git command line vtool printed, as a user would paste it."""
     line = stderr.rstrip().splitlines()[-1].strip()
     assert line.startswith("git "), stderr
     subprocess.run(line, shell=True, cwd=project.root, check=True)
 
 
-def test_rm_stops_tracking_and_keeps_data_and_cache(tracked: Project) -> None:
+def test_rm_stops_tracking_and_keeps_data_and_cache(tracked: Workdir) -> None:
     cached = tracked.cache_oids()
     result = tracked.ok("rm", "data")
     assert not tracked.path("data.vtool").exists()
@@ -60,7 +60,7 @@ def test_rm_stops_tracking_and_keeps_data_and_cache(tracked: Project) -> None:
     assert [d["path"] for d in tracked.ok("status", "--json").json()["datasets"]] == ["model.bin"]
 
 
-def test_rm_by_pointer_name_several_at_once_and_an_emptied_gitignore_goes(project: Project) -> None:
+def test_rm_by_pointer_name_several_at_once_and_an_emptied_gitignore_goes(project: Workdir) -> None:
     project.write_tree("sub/data", {"x": "x\n"})
     project.write("sub/m.bin", "m\n")
     project.add("sub/data", "sub/m.bin")
@@ -75,13 +75,13 @@ def test_rm_by_pointer_name_several_at_once_and_an_emptied_gitignore_goes(projec
     ("data/sub", "data/sub is inside the dataset data; vtool rm and mv act on whole datasets"),
     ("nothing", "nothing: not tracked by vtool (no nothing.vtool)"),
 ])
-def test_rm_refuses_what_is_not_a_dataset(tracked: Project, target: str, fragment: str) -> None:
+def test_rm_refuses_what_is_not_a_dataset(tracked: Workdir, target: str, fragment: str) -> None:
     before = tracked.snapshot()
     assert fragment in tracked.fails("rm", target, code=2).err
     assert tracked.snapshot() == before
 
 
-def test_mv_moves_data_pointer_and_ignore_lines_and_rehashes_nothing(tracked: Project) -> None:
+def test_mv_moves_data_pointer_and_ignore_lines_and_rehashes_nothing(tracked: Workdir) -> None:
     with open(tracked.path("data.vtool"), "a") as f:
         f.write("meta:\n  owner: ana\n")
     result = tracked.ok("mv", "data", "archive/2024")
@@ -98,14 +98,14 @@ def test_mv_moves_data_pointer_and_ignore_lines_and_rehashes_nothing(tracked: Pr
         "A  archive/.gitignore", "A  archive/2024.vtool", "D  data.vtool", "M  .gitignore"]
 
 
-def test_mv_into_an_existing_folder_and_by_pointer_name(tracked: Project) -> None:
+def test_mv_into_an_existing_folder_and_by_pointer_name(tracked: Workdir) -> None:
     tracked.path("models").mkdir()
     tracked.ok("mv", "model.bin.vtool", "models/")
     assert tracked.read("models/model.bin") == b"weights\n"
     assert tracked.status()["models/model.bin"]["state"] == "in sync"
 
 
-def test_mv_of_a_dataset_not_in_the_workspace_moves_its_pointer(tracked: Project) -> None:
+def test_mv_of_a_dataset_not_in_the_workspace_moves_its_pointer(tracked: Workdir) -> None:
     shutil.rmtree(tracked.path("data"))
     tracked.ok("mv", "data", "old")
     assert tracked.status()["old"]["state"] == "not in workspace"
@@ -124,7 +124,7 @@ def test_mv_of_a_dataset_not_in_the_workspace_moves_its_pointer(tracked: Project
     (lambda p: None, ".git/data", "refusing to track anything inside .git/", 1),
     (lambda p: None, "../outside", "outside the repository", 1),
 ])
-def test_mv_refuses_a_bad_destination_and_changes_nothing(tracked: Project, plant: Callable[[Project], Any],
+def test_mv_refuses_a_bad_destination_and_changes_nothing(tracked: Workdir, plant: Callable[[Workdir], Any],
                                                            dst: str, fragment: str, code: int) -> None:
     plant(tracked)
     before = tracked.snapshot()
@@ -132,7 +132,7 @@ def test_mv_refuses_a_bad_destination_and_changes_nothing(tracked: Project, plan
     assert tracked.snapshot() == before
 
 
-def test_mv_refuses_a_destination_git_tracks(tracked: Project) -> None:
+def test_mv_refuses_a_destination_git_tracks(tracked: Workdir) -> None:
     tracked.write("code/x.py", "print(1)\n")
     tracked.commit("code")
     shutil.rmtree(tracked.path("code"))
@@ -142,9 +142,9 @@ def test_mv_refuses_a_destination_git_tracks(tracked: Project) -> None:
 OPERATIONS = {"mv": ("mv", "data", "deep/er/data2"), "rm": ("rm", "data", "model.bin")}
 
 
-def _steps_of(project: Project, args: tuple[str, ...], tmp_path: Path) -> int:
+def _steps_of(project: Workdir, args: tuple[str, ...], tmp_path: Path) -> int:
     """How many journal steps the operation takes, counted on a copy."""
-    copy = Project(tmp_path / "count")
+    copy = Workdir(tmp_path / "count")
     shutil.copytree(project.root, copy.root, symlinks=True)
     seen: list[str] = []
     original = journal.STEPS.copy()
@@ -169,15 +169,15 @@ def _killed_at(fn: Callable[..., None], kill_at: int, done: list[int]) -> Callab
 
 @pytest.mark.parametrize("op", sorted(OPERATIONS))
 def test_a_kill_between_any_two_steps_never_leaves_a_bare_pointer_and_the_next_command_finishes(
-        tracked: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, op: str) -> None:
+        tracked: Workdir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, op: str) -> None:
     args = OPERATIONS[op]
-    expected = Project(tmp_path / "expected")
+    expected = Workdir(tmp_path / "expected")
     shutil.copytree(tracked.root, expected.root, symlinks=True)
     expected.ok(*args)
     total = _steps_of(tracked, args, tmp_path)
     assert total >= 2
     for kill_at in range(total):
-        trial = Project(tmp_path / f"trial{kill_at}")
+        trial = Workdir(tmp_path / f"trial{kill_at}")
         shutil.copytree(tracked.root, trial.root, symlinks=True)
         with monkeypatch.context() as m:
             done: list[int] = []
@@ -192,7 +192,7 @@ def test_a_kill_between_any_two_steps_never_leaves_a_bare_pointer_and_the_next_c
         assert not (trial.root / ".vtool/state/journal.json").exists()
 
 
-def test_a_journal_that_cannot_be_finished_is_a_clear_error(tracked: Project) -> None:
+def test_a_journal_that_cannot_be_finished_is_a_clear_error(tracked: Workdir) -> None:
     state = tracked.path(".vtool/state")
     state.mkdir(exist_ok=True)
     (state / "journal.json").write_text(

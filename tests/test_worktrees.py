@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from projectkit import Project
+from projectkit import Workdir
 
 from vtool.lock import locked
 
@@ -16,7 +16,7 @@ V2 = {"a.csv": "alpha 2\n", "sub/b.csv": "beta 1\n", "c.csv": "gamma\n"}
 
 
 @pytest.fixture
-def history(project: Project) -> Project:
+def history(project: Workdir) -> Workdir:
     """A project whose `data` has two committed versions, v1 then v2, both only in the main worktree's cache."""
     project.write_tree("data", V1)
     project.add("data")
@@ -28,14 +28,14 @@ def history(project: Project) -> Project:
     return project
 
 
-def add_worktree(project: Project, name: str, rev: str = "HEAD") -> Project:
+def add_worktree(project: Workdir, name: str, rev: str = "HEAD") -> Workdir:
     """`git worktree add ../NAME REV` (detached), as a project of its own."""
     where = project.root.parent / name
     project.git("worktree", "add", "-q", "--detach", str(where), rev)
-    return Project(where)
+    return Workdir(where)
 
 
-def test_a_new_worktree_checks_out_an_older_commit_from_the_main_cache(history: Project) -> None:
+def test_a_new_worktree_checks_out_an_older_commit_from_the_main_cache(history: Workdir) -> None:
     wt = add_worktree(history, "wt", "HEAD~1")
     result = wt.ok("checkout")
     assert "data: 2 written" in result.err
@@ -44,7 +44,7 @@ def test_a_new_worktree_checks_out_an_older_commit_from_the_main_cache(history: 
     assert wt.status()["data"]["state"] == "in sync"
 
 
-def test_objects_added_in_a_worktree_land_in_the_shared_cache(history: Project) -> None:
+def test_objects_added_in_a_worktree_land_in_the_shared_cache(history: Workdir) -> None:
     wt = add_worktree(history, "wt")
     wt.ok("checkout")
     wt.write("data/new.csv", "made in the worktree\n")
@@ -53,7 +53,7 @@ def test_objects_added_in_a_worktree_land_in_the_shared_cache(history: Project) 
     assert wt.ok("config", "cache.dir").out.strip() == str(history.cache_dir)
 
 
-def test_cache_dir_still_overrides_the_shared_cache(history: Project, tmp_path: Path) -> None:
+def test_cache_dir_still_overrides_the_shared_cache(history: Workdir, tmp_path: Path) -> None:
     wt = add_worktree(history, "wt")
     own = tmp_path / "own-cache"
     wt.ok("config", "cache.dir", str(own), "--local")
@@ -62,7 +62,7 @@ def test_cache_dir_still_overrides_the_shared_cache(history: Project, tmp_path: 
     assert wt.ok("config", "cache.dir").out.strip() == str(own)
 
 
-def test_a_worktree_uses_the_main_worktrees_own_cache_dir_setting(history: Project, tmp_path: Path) -> None:
+def test_a_worktree_uses_the_main_worktrees_own_cache_dir_setting(history: Workdir, tmp_path: Path) -> None:
     moved = tmp_path / "moved-cache"
     shutil.copytree(history.cache_dir, moved)
     history.ok("config", "cache.dir", str(moved), "--local")  # ignored file: only the main worktree has it
@@ -72,7 +72,7 @@ def test_a_worktree_uses_the_main_worktrees_own_cache_dir_setting(history: Proje
     assert wt.read("data/a.csv") == b"alpha 1\n"
 
 
-def test_a_writer_in_one_worktree_holds_the_lock_of_the_shared_cache(history: Project) -> None:
+def test_a_writer_in_one_worktree_holds_the_lock_of_the_shared_cache(history: Workdir) -> None:
     wt = add_worktree(history, "wt")
     with locked(history.cache_dir / "lock"):  # what `vtool gc` in the main worktree holds
         result = wt.run_process("checkout", env={"VTOOL_LOCK_TIMEOUT": "0.2"})
@@ -80,7 +80,7 @@ def test_a_writer_in_one_worktree_holds_the_lock_of_the_shared_cache(history: Pr
     assert f"{history.cache_dir / 'lock'} is locked by pid {os.getpid()}" in result.err
 
 
-def test_gc_keeps_what_other_worktrees_check_out_and_hold_uncommitted(history: Project) -> None:
+def test_gc_keeps_what_other_worktrees_check_out_and_hold_uncommitted(history: Workdir) -> None:
     wt = add_worktree(history, "wt", "HEAD~1")  # detached: no branch names v1 once main's history moves
     wt.ok("checkout")
     history.ok("gc", "--yes")  # keeps branch tips (v2) and, as wt's HEAD, v1
