@@ -239,3 +239,49 @@ def _diff_into(
             deleted[path] = a
         elif b is not None:
             added[path] = b
+
+
+def entry_at(load: Loader, root: Oid, sub: str) -> Entry | None:
+    """Return the entry at a folder-relative path ("a/b.csv", "raw/2024") below root, or None if absent."""
+    parts = sub.split("/")
+    check_depth(len(parts), root)
+    oid, found = root, None
+    for i, name in enumerate(parts):
+        found = next((e for e in load(oid) if e.name == name), None)
+        if found is None or (not found.is_dir and i < len(parts) - 1):
+            return None
+        oid = found.oid
+    return found
+
+
+def replace_at(load: Loader, root: Oid, sub: str, new: Entry | None) -> tuple[Entry, dict[Oid, bytes]]:
+    """Rebuild the manifests on the path to sub with its entry replaced by new (None removes it).
+
+    Returns the new root as an entry (oid, total size and file count) and every manifest written on the
+    way; all other folders keep their oids, as when add rewrites only the manifests on a changed path.
+    """
+    check_depth(sub.count("/") + 1, root)
+    manifests: dict[Oid, bytes] = {}
+    if new is None and entry_at(load, root, sub) is None:  # nothing to remove: no folder is made on the way
+        entries = load(root)
+        return Entry("", KIND_DIR, root, sum(e.size for e in entries), sum(e.files for e in entries)), manifests
+    top = _replace(load, root, sub.split("/"), new, manifests)
+    return top, manifests
+
+
+def _replace(load: Loader, oid: Oid | None, parts: list[str], new: Entry | None,
+             manifests: dict[Oid, bytes]) -> Entry:
+    entries = {e.name: e for e in load(oid)} if oid is not None else {}
+    name, rest = parts[0], parts[1:]
+    if rest:
+        below = entries.get(name)
+        child = _replace(load, below.oid if below is not None and below.is_dir else None, rest, new, manifests)
+        entries[name] = Entry(name, KIND_DIR, child.oid, child.size, child.files)
+    elif new is None:
+        entries.pop(name, None)
+    else:
+        entries[name] = Entry(name, new.kind, new.oid, new.size, new.files)
+    oid_new, data = build(entries.values())
+    manifests[oid_new] = data
+    return Entry("", KIND_DIR, oid_new, sum(e.size for e in entries.values()),
+                 sum(e.files for e in entries.values()))
