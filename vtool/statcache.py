@@ -208,11 +208,14 @@ class StatCache:
         """
         self.flush()
         below = len(old) + 1
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.execute("INSERT OR REPLACE INTO stat SELECT ? || substr(path, ?), ino, size, mtime_ns, ctime_ns, "
-                             "oid, recorded_ns FROM stat WHERE path = ? OR substr(path, 1, ?) = ?",
-                             (new, len(old) + 1, old, below, old + "/"))
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.execute("INSERT OR REPLACE INTO stat SELECT ? || substr(path, ?), ino, size, mtime_ns, "
+                                 "ctime_ns, oid, recorded_ns FROM stat WHERE path = ? OR substr(path, 1, ?) = ?",
+                                 (new, len(old) + 1, old, below, old + "/"))
+        except (sqlite3.Error, OSError) as exc:  # as in flush: the move stands, the next status rehashes
+            self._skip(exc)
         self._rows = None
 
     def flush(self) -> None:
