@@ -30,6 +30,7 @@ SEED = 14
 HEADER = "id,name,amount,day,flag,category"
 CATEGORIES = ("alpha", "bravo", "charlie", "delta")
 NAME_CHARS = "abcdefghijklmnopqrstuvwxyz"
+NAME_LENGTH = 57  # rows of about 100 bytes: 10 million rows make 1 GB
 CHECKS = """\
 checks:
   data/big.csv:
@@ -81,7 +82,7 @@ def generate(path: Path, rows: int) -> None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = random.Random(SEED)
-    names = ["".join(rng.choice(NAME_CHARS) for _ in range(48)) for _ in range(997)]
+    names = ["".join(rng.choice(NAME_CHARS) for _ in range(NAME_LENGTH)) for _ in range(997)]
     days = [f"20{y:02d}-{m:02d}-{d:02d}" for y in range(10, 25) for m in range(1, 13) for d in range(1, 29)]
     with open(path, "w") as out:
         out.write(HEADER + "\n")

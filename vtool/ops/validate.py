@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
-import fnmatch
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
-from vtool import gitrepo, manifest, transfer
+from vtool import gitrepo
 from vtool.checks import readers, report, rules, spec, table
 from vtool.checks.results import ResultsCache
 from vtool.checks.rules import ERROR, OK, Outcome
 from vtool.checks.spec import Check
-from vtool.errors import CorruptObjectError, MissingObjectsError, TransferError, UsageError, VtoolError
+from vtool.errors import CorruptObjectError, UsageError, VtoolError
 from vtool.fsutil import atomic_write, check_real_folder
-from vtool.hashing import Oid, new_hasher, oid_of
-from vtool.ops.objects import Tracked, collect, revision_pointers, workspace_pointers
-from vtool.ops.project import STATE_DIR, Dataset, Project, open_project, repo_relative
-from vtool.ops.sync import connected, fetch_manifests
+from vtool.hashing import new_hasher, oid_of
+from vtool.ops.checkdata import Source, Target, covers
+from vtool.ops.project import STATE_DIR, Project, open_project, repo_relative
 from vtool.pipeline.stages import TOP_KEYS
-from vtool.pointer import POINTER_SUFFIX, Pointer
+from vtool.pointer import POINTER_SUFFIX
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.remote.base import Remote
-from vtool.transfer import Obj
-from vtool.workspace import Tree
 
 MAX_CONFIG_BYTES = 1 << 20
-GLOB_CHARS = "*?["
 
 
 class ChecksFailedError(VtoolError):
@@ -83,18 +74,6 @@ class ValidateResult:
     failed: bool
 
 
-@dataclass(frozen=True)
-class _Target:
-    """A file (or dataset folder) a check applies to, and where its bytes are."""
-
-    path: str
-    tracked: Tracked
-    kind: str
-    oid: Oid
-    size: int
-    local: Path | None
-
-
 @dataclass
 class _Counters:
     rows: int = 0
@@ -128,11 +107,11 @@ def _run(project: Project, options: ValidateOptions, now: float | None = None,
     sha = gitrepo.resolve(project.root, options.rev) if options.rev is not None else None
     checks = spec.parse(_config_text(project, sha), TOP_KEYS)
     wanted = only if only is not None else [_relative(project, p) for p in options.paths]
-    with _Source(project, sha, untracked=only if sha is None else None) as source:
+    with Source(project, sha, untracked=only if sha is None else None) as source:
         pairs = [(c, t) for c in checks for t in source.targets(c)]
         unmatched = [c for c in checks if not any(p[0] is c for p in pairs)]
         if wanted:
-            pairs = [(c, t) for c, t in pairs if any(_covers(w, t.path) or w == c.key for w in wanted)]
+            pairs = [(c, t) for c, t in pairs if any(covers(w, t.path) or w == c.key for w in wanted)]
             unmatched = [c for c in unmatched if c.key in wanted]
             if only is None:
                 _require_covered(wanted, checks, pairs)
@@ -156,13 +135,9 @@ def _relative(project: Project, user_path: str) -> str:
     return rel[: -len(POINTER_SUFFIX)] if rel.endswith(POINTER_SUFFIX) else rel
 
 
-def _covers(folder: str, path: str) -> bool:
-    return path == folder or path.startswith(folder + "/")
-
-
-def _require_covered(wanted: list[str], checks: list[Check], pairs: list[tuple[Check, _Target]]) -> None:
+def _require_covered(wanted: list[str], checks: list[Check], pairs: list[tuple[Check, Target]]) -> None:
     for w in wanted:
-        if not any(_covers(w, t.path) for _, t in pairs) and not any(c.key == w for c in checks):
+        if not any(covers(w, t.path) for _, t in pairs) and not any(c.key == w for c in checks):
             raise UsageError(f"{w}: no check in {spec.CONFIG_FILE} covers it", "see: docs/quality-gates.md")
 
 
@@ -184,154 +159,7 @@ def _config_text(project: Project, sha: str | None) -> str:
         raise spec.CheckSpecError(f"{spec.CONFIG_FILE} is not UTF-8 text") from None
 
 
-def _parts_match(parts: list[str], pattern: list[str]) -> bool:
-    """Match path components against glob components; `**` spans any number of folders."""
-    if not pattern:
-        return not parts
-    if pattern[0] == "**":
-        return any(_parts_match(parts[i:], pattern[1:]) for i in range(len(parts) + 1))
-    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _parts_match(parts[1:], pattern[1:])
-
-
-def matches(key: str, path: str) -> bool:
-    """Tell whether a check key (a path or a glob) names path."""
-    if not any(ch in key for ch in GLOB_CHARS):
-        return key == path
-    return _parts_match(path.split("/"), key.split("/"))
-
-
-def _may_hold(key: str, data_rel: str) -> bool:
-    """Tell whether a dataset could hold a file the key names, without listing it."""
-    pattern = key.split("/")
-    for i, part in enumerate(data_rel.split("/")):
-        if i >= len(pattern):
-            return False
-        if pattern[i] == "**":
-            return True
-        if not fnmatch.fnmatchcase(part, pattern[i]):
-            return False
-    return True
-
-
-class _Source:
-    """The tracked data of the workspace or of one commit: lists files and opens them, fetching on demand."""
-
-    def __init__(self, project: Project, sha: str | None, untracked: list[str] | None = None) -> None:
-        self.project = project
-        self.sha = sha
-        self.tracked = revision_pointers(project, sha, []) if sha else workspace_pointers(project, [])
-        self.tracked += self._not_yet_tracked(untracked or [])
-        self._listings: dict[str, list[_Target]] = {}
-        self._commit_times: dict[str, float | None] = {}
-        self._remote: Remote | None = None
-        self._stack = contextlib.ExitStack()
-
-    def __enter__(self) -> _Source:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stack.close()
-
-    def _not_yet_tracked(self, paths: list[str]) -> list[Tracked]:
-        """Treat workspace paths no pointer covers yet (a stage's first outputs) as datasets of their own."""
-        known = [t.ds.data_rel for t in self.tracked]
-        out = []
-        for rel in paths:
-            if any(_covers(k, rel) for k in known) or not os.path.lexists(self.project.root / rel):
-                continue
-            tree = self.project.scan(rel)
-            name = rel.rsplit("/", 1)[-1]
-            out.append(Tracked(Dataset(rel + POINTER_SUFFIX, rel), Pointer(name, tree.kind, tree.oid, tree.size,
-                                                                           tree.files)))
-        return out
-
-    def remote(self) -> Remote:
-        """Open the default remote the first time something is missing from the cache."""
-        if self._remote is None:
-            self._remote = self._stack.enter_context(connected(self.project, None, None))[0]
-        return self._remote
-
-    def targets(self, check: Check) -> list[_Target]:
-        """List the files (or the dataset itself) the check's key names."""
-        found = []
-        for t in self.tracked:
-            if check.key == t.ds.data_rel:
-                found.append(self._dataset_target(t))
-            elif _may_hold(check.key, t.ds.data_rel):
-                found += [x for x in self._files(t) if matches(check.key, x.path)]
-        return found
-
-    def _dataset_target(self, t: Tracked) -> _Target:
-        if t.pointer.kind == "file":
-            return next(iter(self._files(t)))
-        local = self.project.root / t.ds.data_rel if self.sha is None else None
-        if local is not None and not os.path.lexists(local):
-            return _Target(t.ds.data_rel, t, "absent", t.pointer.oid, t.pointer.size, None)
-        oid = t.pointer.oid if local is None else self._scan(t).oid
-        return _Target(t.ds.data_rel, t, "dir", oid, t.pointer.size, local)
-
-    def _scan(self, t: Tracked) -> Tree:
-        return self.project.scan(t.ds.data_rel)
-
-    def _files(self, t: Tracked) -> list[_Target]:
-        """List a dataset's files once: scanned in the workspace, from manifests at a revision."""
-        if t.ds.data_rel not in self._listings:
-            self._listings[t.ds.data_rel] = self._list(t)
-        return self._listings[t.ds.data_rel]
-
-    def _list(self, t: Tracked) -> list[_Target]:
-        rel = t.ds.data_rel
-        if self.sha is None:
-            if not os.path.lexists(self.project.root / rel):
-                return [_Target(rel, t, "absent", t.pointer.oid, t.pointer.size, None)]
-            tree = self._scan(t)
-            return [_Target(f"{rel}/{name}" if name else rel, t, "file", e.oid, e.size,
-                            self.project.root / rel / name if name else self.project.root / rel)
-                    for name, e in tree.file_oids.items()]
-        if t.pointer.kind == "file":
-            return [_Target(rel, t, "file", t.pointer.oid, t.pointer.size, None)]
-        if collect(self.project, [t]).unreadable:
-            got = fetch_manifests(self.project, self.remote(), self.project.config.jobs, [t.pointer.oid])
-            if got.failed:
-                raise TransferError(got.failed, "fetch manifests", self.remote().name)
-        entries = manifest.files(lambda oid: self.project.read_manifest(oid)[0], t.pointer.oid)
-        return [_Target(f"{rel}/{name}", t, "file", e.oid, e.size, None) for name, e in entries.items()]
-
-    def prefetch(self, targets: list[_Target]) -> None:
-        """Fetch, in one transfer, the objects of a revision's files that the cache lacks."""
-        cache = self.project.cache
-        wanted = {t.oid: Obj(t.oid, t.size) for t in targets if t.local is None and t.kind == "file"
-                  and not cache.has(t.oid, t.size)}
-        if not wanted:
-            return
-        if not self.project.config.remotes:
-            raise MissingObjectsError(sorted(wanted), "the cache, and no remote is configured")
-        got = transfer.fetch(cache, self.remote(), list(wanted.values()), self.project.config.jobs,
-                             self.project.progress, "fetch")
-        if got.failed:
-            raise TransferError(got.failed, "fetch", self.remote().name)
-
-    @contextlib.contextmanager
-    def open(self, target: _Target) -> Iterator[IO[bytes]]:
-        """Open a file's bytes from the workspace or the cache."""
-        path = target.local if target.local is not None else self.project.cache.path(target.oid)
-        with open(path, "rb") as handle:
-            yield handle
-
-    def commit_time(self, t: Tracked) -> float | None:
-        """When the pointer last changed in a commit; None for a change not committed yet."""
-        rel = t.ds.pointer_rel
-        if rel not in self._commit_times:
-            root = self.project.root
-            if self.sha is None and gitrepo.has_uncommitted_change(root, rel):
-                self._commit_times[rel] = None
-            else:
-                found = gitrepo.last_commit_time(root, rel, self.sha or "HEAD")
-                self._commit_times[rel] = None if found is None else float(found)
-        return self._commit_times[rel]
-
-
-def _judge(project: Project, source: _Source, check: Check, target: _Target, now: float,
+def _judge(project: Project, source: Source, check: Check, target: Target, now: float,
            counters: _Counters) -> list[RuleResult]:
     """Run every rule of a check on one target."""
     if target.kind == "absent":
@@ -353,7 +181,7 @@ def _judge(project: Project, source: _Source, check: Check, target: _Target, now
             for o in outcomes]
 
 
-def _facts(project: Project, source: _Source, check: Check, target: _Target,
+def _facts(project: Project, source: Source, check: Check, target: Target,
            counters: _Counters) -> tuple[table.Facts | Outcome, bool]:
     """Return the table facts for a target from the results cache, or by reading it once."""
     if target.kind == "dir":
@@ -379,7 +207,7 @@ def _facts(project: Project, source: _Source, check: Check, target: _Target,
     return facts, False
 
 
-def _read(source: _Source, check: Check, target: _Target, fmt: str,
+def _read(source: Source, check: Check, target: Target, fmt: str,
           counters: _Counters) -> tuple[table.Facts, bool]:
     """Scan the table, hashing text formats as they stream so the cached facts belong to exactly this oid."""
     hasher = new_hasher()
