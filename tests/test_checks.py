@@ -86,8 +86,11 @@ def failures(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in doc["results"] if r["status"] != "ok"]
 
 
-def test_a_valid_csv_passes_every_rule(project: Workdir) -> None:
-    setup(project, {"t.csv": csv_text(GOOD_ROWS)}, checks_yaml("data/t.csv", SCHEMA + "rows: {min: 3, max: 3}\n"))
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet"])
+def test_a_valid_table_passes_every_rule(project: Workdir, tmp_path: Any, fmt: str) -> None:
+    data = {"csv": lambda: csv_text(GOOD_ROWS), "tsv": lambda: csv_text(GOOD_ROWS, sep="\t"),
+            "jsonl": lambda: jsonl_text(GOOD_ROWS), "parquet": lambda: parquet_bytes(GOOD_ROWS, tmp_path)}[fmt]()
+    setup(project, {f"t.{fmt}": data}, checks_yaml(f"data/t.{fmt}", SCHEMA + "rows: {min: 3, max: 3}\n"))
     doc = validate(project, code=0)
     assert [(r["rule"], r["status"]) for r in doc["results"]] == [("schema", "ok"), ("rows", "ok")]
     assert doc["rows_read"] == 3 and doc["cache_misses"] == 1 and not doc["failed"]
@@ -395,3 +398,24 @@ def test_fast_casts_refuse_what_python_accepts_but_table_schema_does_not(kind: s
     # the all-good column takes the C fast path and agrees with the per-value path
     fast = cast_column(kind, None, good, typed=False, missing=())[0]
     assert list(map(repr, fast)) == list(map(repr, cast[: len(good)]))  # repr: NaN equals itself
+
+
+def test_line_numbers_stay_exact_across_fast_blocks_quoted_blocks_and_blank_lines(project: Workdir) -> None:
+    rows = [f"{i},name{i}" for i in range(60_000)]  # about 1 MiB of quote-free rows: several blocks
+    rows[7] = "x7,bad"  # line 9
+    rows[59_000] = "x59000,bad"  # line 59_002, in a later block
+    tail = ['1,"a, quoted\nvalue"', "", "y,after the blank line and the two-line value"]
+    data = "id,name\n" + "\n".join(rows) + "\n" + "\n".join(tail) + "\n"
+    setup(project, {"t.csv": data}, checks_yaml("data/t.csv", "schema: {fields: [{name: id, type: integer}, "
+                                                             "{name: name}]}\nrows: {min: 1}"))
+    doc = validate(project, code=1)
+    (bad,) = failures(doc)
+    assert bad["lines"] == [9, 59_002, 60_005] and bad["count"] == 3
+    assert doc["results"][-1]["message"] == "60002 row(s) (min 1)"
+
+
+def test_crlf_and_blank_lines_read_like_the_csv_module(project: Workdir) -> None:
+    setup(project, {"a.csv": "id\r\n1\r\n\r\nx\r\n", "b.csv": "id,v\n1,2\n\nx,3\n"},
+          checks_yaml("data/*.csv", "schema: {fields: [{name: id, type: integer}], fieldsMatch: subset}"))
+    got = {r["path"]: (r["lines"], r["count"]) for r in failures(validate(project, code=1))}
+    assert got == {"data/a.csv": ([4], 1), "data/b.csv": ([4], 1)}

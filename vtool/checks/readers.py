@@ -11,13 +11,14 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import chain, islice
+from itertools import chain, islice, repeat
 from typing import IO, Any
 
 CHUNK = 1 << 20
 MAX_LINE = 16 << 20
 BATCH_ROWS = 8192
 BOM = "\ufeff"
+QUOTE = '"'
 DELIMITERS = {"csv": ",", "tsv": "\t"}
 EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
               ".parquet": "parquet", ".pq": "parquet"}
@@ -44,11 +45,17 @@ class ExtraMissing(RuntimeError):
 
 @dataclass(frozen=True)
 class Batch:
-    """Up to BATCH_ROWS rows and the line each starts on."""
+    """Rows (or, from the fast CSV path, columns already split) and the line each row starts on."""
 
     rows: list[Any]
     starts: list[int] | None
     first: int
+    columns: list[list[str]] | None = None
+
+    @property
+    def count(self) -> int:
+        """Return how many rows the batch holds."""
+        return len(self.columns[0]) if self.columns else len(self.rows)
 
     def line_of(self, i: int) -> int:
         """Return the line (or row number, for Parquet) that row i of the batch starts on."""
@@ -66,10 +73,15 @@ def text_lines(stream: IO[bytes], update: Update | None = None) -> Iterator[str]
 
     Lines are split in C (one StringIO per chunk, flattened by chain): no Python frame per line.
     """
-    return chain.from_iterable(_blocks(stream, update))
+    return _lines_of(_blocks(stream, update))
 
 
-def _blocks(stream: IO[bytes], update: Update | None) -> Iterator[io.StringIO]:
+def _lines_of(blocks: Iterator[tuple[str, int]]) -> Iterator[str]:
+    return chain.from_iterable(io.StringIO(text, newline="\n") for text, _ in blocks)
+
+
+def _blocks(stream: IO[bytes], update: Update | None) -> Iterator[tuple[str, int]]:
+    """Yield decoded blocks of whole lines, each with the number of lines before it."""
     pending = b""
     done = 0
     first = True
@@ -85,14 +97,14 @@ def _blocks(stream: IO[bytes], update: Update | None) -> Iterator[io.StringIO]:
             pending = data
             continue
         body, pending = data[: cut + 1], data[cut + 1:]
-        yield _decoded(body, done, first)
+        yield _decoded(body, done, first), done
         first = False
         done += body.count(b"\n")
     if pending:
-        yield _decoded(pending, done, first)
+        yield _decoded(pending, done, first), done
 
 
-def _decoded(body: bytes, done: int, first: bool) -> io.StringIO:
+def _decoded(body: bytes, done: int, first: bool) -> str:
     nul = body.find(b"\0")
     if nul >= 0:
         raise UnreadableTable(done + body.count(b"\n", 0, nul) + 1, "contains a NUL byte: binary data, not text")
@@ -100,34 +112,66 @@ def _decoded(body: bytes, done: int, first: bool) -> io.StringIO:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UnreadableTable(done + body.count(b"\n", 0, exc.start) + 1, "is not valid UTF-8") from None
-    if first and text.startswith(BOM):
-        text = text[1:]
-    return io.StringIO(text, newline="\n")
+    return text[1:] if first and text.startswith(BOM) else text
 
 
 def csv_batches(stream: IO[bytes], fmt: str, update: Update | None = None) -> Iterator[list[str] | Batch]:
-    """Yield the header row, then batches of rows; quoted fields may span lines."""
-    csv.field_size_limit(MAX_LINE)
-    reader = csv.reader(text_lines(stream, update), delimiter=DELIMITERS[fmt], strict=True)
-    header = _rows(reader, 1)
-    yield header[0] if header else []
+    """Yield the header row, then batches of rows; quoted fields may span lines.
+
+    While the file has no quote character, every newline ends a record, so blocks are split into
+    columns with str.split in C; from the first block with a quote on, the csv module reads the rest.
+    """
+    delimiter = DELIMITERS[fmt]
+    blocks = _blocks(stream, update)
+    for text, done in blocks:
+        if QUOTE in text or "\r" in text or done == 0 and not text.strip():
+            yield from _quoted(chain([(text, done)], blocks), delimiter, done, done == 0)
+            return
+        if done == 0:
+            header, _, text = text.partition("\n")
+            yield header.split(delimiter)
+            width = header.count(delimiter) + 1
+            done = 1
+        if text:
+            yield _split(text, done, delimiter, width)
+    return
+
+
+def _split(text: str, done: int, delimiter: str, width: int) -> Batch:
+    """Split a quote-free block of whole lines into columns, or number its rows when some are ragged or blank."""
+    body = text[:-1] if text.endswith("\n") else text
+    lines = body.split("\n")
+    if width > 1 and list(map(str.count, lines, repeat(delimiter))) == [width - 1] * len(lines):
+        flat = body.replace("\n", delimiter).split(delimiter)
+        return Batch([], None, done + 1, [flat[i::width] for i in range(width)])
+    return _with_starts([line.split(delimiter) if line else [] for line in lines], done + 1)
+
+
+def _quoted(blocks: Iterator[tuple[str, int]], delimiter: str, done: int,
+            with_header: bool) -> Iterator[list[str] | Batch]:
+    """Read the rest of the file with the csv module (quoted fields, multi-line values, \\r line ends)."""
+    csv.field_size_limit(MAX_LINE)  # process-wide; bounds a field (an unclosed quote) to what a line may hold
+    reader = csv.reader(_lines_of(blocks), delimiter=delimiter, strict=True)
+    if with_header:
+        header = _rows(reader, 1, done)
+        yield header[0] if header else []
     start = reader.line_num
-    while rows := _rows(reader, BATCH_ROWS):
+    while rows := _rows(reader, BATCH_ROWS, done):
         end = reader.line_num
         if end - start == len(rows) and [] not in rows:
-            yield Batch(rows, None, start + 1)
+            yield Batch(rows, None, done + start + 1)
         else:
-            yield _with_starts(rows, start + 1)
+            yield _with_starts(rows, done + start + 1)
         start = end
 
 
-def _rows(reader: Any, n: int) -> list[list[str]]:
+def _rows(reader: Any, n: int, done: int) -> list[list[str]]:
     try:
         return list(islice(reader, n))
     except csv.Error as exc:
         text = str(exc)
         hint = next((h for k, h in CSV_HINTS.items() if text.startswith(k)), text)
-        raise UnreadableTable(reader.line_num, hint) from None
+        raise UnreadableTable(done + reader.line_num, hint) from None
 
 
 def _with_starts(rows: list[list[str]], line: int) -> Batch:

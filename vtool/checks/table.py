@@ -142,10 +142,10 @@ def _scan_csv(stream: IO[bytes], fmt: str, check: Check, update: Update | None) 
     width = len(header)
     for batch in parts:
         assert isinstance(batch, Batch)
-        facts.rows += len(batch.rows)
+        facts.rows += batch.count
         if not plan.checks and not check.schema:
             continue
-        columns = _columns(batch.rows, width)
+        columns = batch.columns if batch.columns is not None else _columns(batch.rows, width)
         if columns is None:
             batch = _even(batch, width, ragged)
             columns = _columns(batch.rows, width) or []
