@@ -396,6 +396,8 @@ def test_fast_casts_refuse_what_python_accepts_but_table_schema_does_not(kind: s
     assert [column[i] for i in wrong] == bad
     assert all(v is not None for v in cast[: len(good)])
     # the all-good column takes the C fast path and agrees with the per-value path
+    assert cast_column(kind, None, column, typed=False, missing=(), need_values=False)[1] == wrong
+    assert cast_column(kind, None, good, typed=False, missing=(), need_values=False)[1] == []
     fast = cast_column(kind, None, good, typed=False, missing=())[0]
     assert list(map(repr, fast)) == list(map(repr, cast[: len(good)]))  # repr: NaN equals itself
 

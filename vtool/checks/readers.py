@@ -51,6 +51,7 @@ class Batch:
     starts: list[int] | None
     first: int
     columns: list[list[str]] | None = None
+    no_empty: bool = False
 
     @property
     def count(self) -> int:
@@ -143,7 +144,9 @@ def _split(text: str, done: int, delimiter: str, width: int) -> Batch:
     lines = body.split("\n")
     if width > 1 and list(map(str.count, lines, repeat(delimiter))) == [width - 1] * len(lines):
         flat = body.replace("\n", delimiter).split(delimiter)
-        return Batch([], None, done + 1, [flat[i::width] for i in range(width)])
+        empty = delimiter * 2 in body or body.startswith(delimiter) or body.endswith(delimiter) \
+            or f"\n{delimiter}" in body or f"{delimiter}\n" in body
+        return Batch([], None, done + 1, [flat[i::width] for i in range(width)], no_empty=not empty)
     return _with_starts([line.split(delimiter) if line else [] for line in lines], done + 1)
 
 

@@ -151,7 +151,7 @@ def _scan_csv(stream: IO[bytes], fmt: str, check: Check, update: Update | None) 
             columns = _columns(batch.rows, width) or []
         for name, (_, cc) in plan.checks.items():
             if columns:
-                cc.feed(columns[index[name]], batch.line_of)
+                cc.feed(columns[index[name]], batch.line_of, batch.no_empty)
     if ragged.count:
         facts.findings.append(Finding("schema", None, "row-length", ragged.count, ragged.lines, ragged.values,
                                       f"rows whose number of values is not the header's {width}"))

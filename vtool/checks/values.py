@@ -26,6 +26,9 @@ CONVERT: dict[str, Callable[[str], Any]] = {"integer": int, "number": float}
 INT_REFUSED = " \t\r\x0b\x0c_"
 NUMBER_REFUSED = INT_REFUSED + "nNiIaAfFtTyYxX"
 NOT_DATE_CHARS = re.compile(r"[^0-9\n-]")
+# A whole column joined by newlines is validated by one regex call when its values need no converting.
+ALL = {k: re.compile(rf"(?:{ONE[k].pattern})(?:\n(?:{ONE[k].pattern}))*") for k in CONVERT}
+ALL_OR_EMPTY = {k: re.compile(rf"(?:{ONE[k].pattern})?(?:\n(?:{ONE[k].pattern})?)*") for k in CONVERT}
 TYPED_OK: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float, Decimal),
                                          "boolean": (bool,)}
 LineOf = Callable[[int], int]
@@ -80,20 +83,30 @@ def cast_value(kind: str, fmt: str | None, value: Any, yaml_value: bool = False)
     return cast_typed(kind, fmt, value) if yaml_value else cast_text(kind, fmt, value)
 
 
-def _fast_text(kind: str, fmt: str | None, values: Sequence[str], has_empty: bool) -> list[Any] | None:
-    """Cast a whole column in C when every value is well formed; None sends it down the slow path."""
+def _fast_text(kind: str, fmt: str | None, values: Sequence[str], has_empty: bool,
+               need_values: bool) -> list[Any] | None:
+    """Cast a whole column in C when every value is well formed; None sends it down the slow path.
+
+    Without need_values (no bound, enum, unique or freshness on the column) only validity is proven and
+    the text itself stands for each present value: nothing is converted that nothing compares.
+    """
     if kind == "string":
         return list(values)
     try:
         if kind in CONVERT:
-            return _numbers(kind, values, has_empty)
+            if need_values:
+                return _numbers(kind, values, has_empty)
+            valid = (ALL_OR_EMPTY if has_empty else ALL)[kind].fullmatch("\n".join(values))
+            return None if valid is None else [v or None for v in values] if has_empty else list(values)
         if has_empty:
             return None
         if kind == "boolean":
-            return list(map(BOOLS.__getitem__, values))
+            if need_values:
+                return list(map(BOOLS.__getitem__, values))
+            return list(values) if BOOLS.keys() >= set(values) else None
         if fmt is not None:
             return None
-        return _by_distinct(kind, values)
+        return _by_distinct(kind, values, need_values)
     except (KeyError, ValueError):
         return None
 
@@ -112,7 +125,7 @@ def _numbers(kind: str, values: Sequence[str], has_empty: bool) -> list[Any] | N
     return [convert(v) if v else None for v in values]
 
 
-def _by_distinct(kind: str, values: Sequence[str]) -> list[Any]:
+def _by_distinct(kind: str, values: Sequence[str], need_values: bool) -> list[Any]:
     """Parse each distinct date or datetime once (columns repeat them) and map the column through them."""
     distinct = list(set(values))
     if kind == "date":
@@ -123,17 +136,20 @@ def _by_distinct(kind: str, values: Sequence[str]) -> list[Any]:
         parsed = dict(zip(distinct, map(dt.date.fromisoformat, distinct), strict=True))
     else:
         parsed = {text: _aware(dt.datetime.fromisoformat(text)) for text in distinct}
-    return list(map(parsed.__getitem__, values))
+    return list(map(parsed.__getitem__, values)) if need_values else list(values)
 
 
-def cast_column(kind: str, fmt: str | None, values: Sequence[Any], typed: bool,
-                missing: tuple[str, ...]) -> tuple[list[Any], list[int]]:
-    """Cast a batch of one column: values with None for missing ones, and the indexes that are not the type."""
+def cast_column(kind: str, fmt: str | None, values: Sequence[Any], typed: bool, missing: tuple[str, ...],
+                need_values: bool = True, no_empty: bool = False) -> tuple[list[Any], list[int]]:
+    """Cast a batch of one column: values with None for missing ones, and the indexes that are not the type.
+
+    no_empty says the reader already knows no value is "" (saves a pass over the column).
+    """
     if not typed:
-        markers = [m for m in missing if m in values]
+        markers = [m for m in missing if not (no_empty and m == "") and m in values]
         only_empty = markers == [""]
         if not markers or only_empty:
-            fast = _fast_text(kind, fmt, values, only_empty)
+            fast = _fast_text(kind, fmt, values, only_empty, need_values)
             if fast is not None:
                 if only_empty and kind not in CONVERT:
                     fast = [None if v == "" else c for v, c in zip(values, fast, strict=True)]
@@ -191,14 +207,16 @@ class ColumnCheck:
         c = spec.constraints
         self._enum = None if c.enum is None else frozenset(c.enum)
         self._pattern = None if c.pattern is None else re.compile(c.pattern)
+        self._need_values = newest or c.unique or self._enum is not None or c.minimum is not None \
+            or c.maximum is not None
 
     def _fail(self, constraint: str, line: int, value: Any) -> None:
         self.failures.setdefault(constraint, Failure(constraint)).add(line, value)
 
-    def feed(self, raw: Sequence[Any], line_of: LineOf) -> None:
+    def feed(self, raw: Sequence[Any], line_of: LineOf, no_empty: bool = False) -> None:
         """Check one batch of this column's values (raw[i] is on line line_of(i))."""
         spec, c = self.spec, self.spec.constraints
-        cast, bad = cast_column(spec.type, spec.format, raw, self.typed, self.missing)
+        cast, bad = cast_column(spec.type, spec.format, raw, self.typed, self.missing, self._need_values, no_empty)
         for i in bad:
             self._fail("type", line_of(i), raw[i])
         has_none = None in cast
