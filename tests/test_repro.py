@@ -258,3 +258,17 @@ def test_wdir_is_the_command_cwd(pipe: Workdir) -> None:
     pipe.ok("stage", "add", "where", "-w", "sub", "-o", "sub/cwd.txt", "--", "pwd > cwd.txt")
     repro(pipe, "where")
     assert pipe.read("sub/cwd.txt").decode().strip() == os.path.realpath(pipe.path("sub"))
+
+
+def test_run_records_keep_the_verdicts_of_the_checks(pipe: Project, log: Path) -> None:
+    declared = pipe.read("vtool.yaml")
+    pipe.write("vtool.yaml", declared + b"checks:\n  data/prepared/train.csv:\n    rows: {min: 100}\n")
+    result = pipe.fails("repro")
+    assert "stage prepare: outputs not recorded, vtool.lock left as it was: 1 check(s) failed" in result.err
+    assert not pipe.path("vtool.lock").exists() and not pipe.path("data/prepared.vtool").exists()
+    assert not pipe.path(".vtool/runs").exists() and ran(log) == ["prepare"]
+    pipe.write("vtool.yaml", declared + b"checks:\n  data/prepared/train.csv:\n    rows: {min: 5, max: 5}\n")
+    assert actions(repro(pipe)) == dict.fromkeys(STAGES, "ran")
+    record = json.loads(next(pipe.path(".vtool/runs/prepare").glob("*.json")).read_bytes())
+    assert [(c["path"], c["rule"], c["status"]) for c in record["checks"]] == [("data/prepared/train.csv", "rows",
+                                                                                 "ok")]

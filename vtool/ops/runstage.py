@@ -102,7 +102,8 @@ def record_run(root: Path, stage: Stage, state: StageState, env: Environment, st
         raise PipelineError(f"stage {stage.name}: the command succeeded but did not write {absent[0]}",
                             "vtool.lock was left as it was; fix the command or the stage's outs")
     with open_project(progress, start=root) as project:  # outputs that fail their checks are never recorded
-        failed = [r for r in run_for_paths(project, list(stage.produced)) if r.status != OK]
+        verdicts = run_for_paths(project, list(stage.produced))
+    failed = [r for r in verdicts if r.status != OK]
     if failed:
         raise ChecksFailedError(f"stage {stage.name}: outputs not recorded, vtool.lock left as it was", failed)
     added = add([str(root / out) for out in stage.outs], progress).added if stage.outs else []
@@ -116,6 +117,8 @@ def record_run(root: Path, stage: Stage, state: StageState, env: Environment, st
             user=_user(), host=socket.gethostname(), vtool=__version__,
             deps={p: {"kind": state.kinds[p], "oid": oid} for p, oid in entry.deps.items()},
             outs=outs, metrics=metrics, params=entry.params, env=env.doc(),
+            checks=[{"path": v.path, "check": v.check, "rule": v.rule, "status": v.status, "message": v.message}
+                    for v in verdicts],
         )
         write_record(project, record)
         write_lock_entry(project, stage.name, entry)

@@ -50,6 +50,7 @@ class RunRecord:
     metrics: dict[str, Oid]
     params: dict[str, dict[str, Any]]
     env: dict[str, Any] = field(default_factory=dict)
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
 
 def relative_path(stage: str, key: Oid) -> str:
