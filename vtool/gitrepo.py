@@ -375,3 +375,14 @@ def file_log(root: Path, path: str, limit: int | None = None) -> list[list[str]]
     """List [sha, ISO date, author, subject] of the commits that change path, newest first."""
     args = ["log", f"--format={LOG_FORMAT}"] + ([f"-n{limit}"] if limit else []) + ["--", path]
     return [r.strip("\n").split("\x1f") for r in run_git(root, *args).split("\x1e") if r.strip()]
+
+
+def refs_state(root: Path) -> str:
+    """Return every ref and HEAD with their commits, in one call: it changes whenever history can have changed."""
+    refs = run_git(root, "for-each-ref", "--format=%(objectname) %(refname)")
+    return refs + (head_commit(root) or "")
+
+
+def origin_url(root: Path) -> str | None:
+    """Return the URL of the `origin` git remote, if there is one."""
+    return run_git(root, "config", "--get", "remote.origin.url", check=False).strip() or None

@@ -60,6 +60,8 @@ COMMANDS = {
     "stage": Spec("pipeline", "Declare pipeline stages in vtool.yaml and list them.", PIPELINES),
     "repro": Spec("pipeline", "Run stale stages in dependency order; add outputs, write vtool.lock and a run record.",
                   PIPELINES),
+    "lineage": Spec("pipeline", "Show what an output was made from, or with --down every output in history that "
+                    "used a dataset.", PIPELINES),
     "gc": Spec("maintenance", "Remove objects nothing kept reaches (kept: workspace, branch and tag tips); a dry run "
                 "unless --yes.", MAINTENANCE),
     "verify": Spec("maintenance", "Re-hash every object the targets reach in the cache (or -r remote) and their "

@@ -10,8 +10,11 @@ import typer
 from vtool.cli.app import app
 from vtool.cli.common import JsonOpt, command
 from vtool.cli.ui import ui
+from vtool.ops.lineage import lineage, lineage_down, namespace
+from vtool.ops.project import project_root
 from vtool.ops.repro import ReproOptions, repro
 from vtool.ops.stage import StageSpec, stage_add, stage_list
+from vtool.pipeline import formats
 
 stage_app = typer.Typer(help="Declare pipeline stages in vtool.yaml and list them.", no_args_is_help=True)
 app.add_typer(stage_app, name="stage")
@@ -77,3 +80,23 @@ def repro_cmd(
     if result.git_paths:
         ui.info("To track the changes with git, run:")
         ui.info(f"    git add {' '.join(shlex.quote(p) for p in result.git_paths)}")
+
+
+@command(app, "lineage")
+def lineage_cmd(
+    target: Annotated[str, typer.Argument(help="An output (or, with --down, a dataset path or oid).")],
+    rev: Annotated[str | None, typer.Option("--rev", help="Read the pipeline at this revision.")] = None,
+    down: Annotated[bool, typer.Option("--down", help="Every output in history that used this dataset.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="text, json, dot, mermaid or openlineage.")] = "text",
+    json_out: JsonOpt = False,
+) -> None:
+    """Show what an output was made from, or with --down every output in history that used a dataset."""
+    fmt = "json" if json_out else fmt
+    allowed = formats.DOWN_FORMATS if down else formats.FORMATS
+    if fmt not in allowed:
+        raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(allowed)}", param_hint="--format")
+    if down:
+        result = lineage_down(target)
+        return ui.json(result) if fmt == "json" else ui.print(formats.text_down(result))
+    graph = lineage(target, rev)
+    ui.json(graph) if fmt == "json" else ui.print(formats.render(graph, fmt, namespace(project_root())))

@@ -11,16 +11,16 @@ import yaml
 
 from vtool import safeyaml
 from vtool.gitrepo import list_pointer_files
-from vtool.hashing import OID_PREFIX, Oid, hash_bytes, hash_file
+from vtool.hashing import Oid, hash_bytes, hash_file
 from vtool.ops.project import Dataset, Project, read_pointer, read_small_file
 from vtool.pipeline.dag import overlaps
 from vtool.pipeline.env import Environment
+from vtool.pipeline.graph import short
 from vtool.pipeline.lockfile import LockEntry, canonical_json
 from vtool.pipeline.stages import ParamRef, PipelineError, Stage
 from vtool.pointer import POINTER_SUFFIX
 
 DATA, CODE = "data", "code"
-SHORT_HEX = 4
 MAX_PARAMS_BYTES = 4 * 1024 * 1024
 MISSING = "missing"
 
@@ -39,11 +39,6 @@ class StageState:
     def stale(self) -> bool:
         """Tell whether the stage must run (or be restored from the run cache)."""
         return bool(self.reasons)
-
-
-def short(oid: Oid | None) -> str:
-    """Show an oid as its first hex digits, as in `3f1c… -> 81fe…`."""
-    return MISSING if oid is None else oid[len(OID_PREFIX):len(OID_PREFIX) + SHORT_HEX] + "…"
 
 
 def tracked_data(project: Project) -> set[str]:
