@@ -62,6 +62,8 @@ COMMANDS = {
                   PIPELINES),
     "lineage": Spec("pipeline", "Show what an output was made from, or with --down every output in history that "
                     "used a dataset.", PIPELINES),
+    "check-repro": Spec("pipeline", "Judge whether each output is reproducible: data, code and environment as "
+                        "recorded; exit 1 if not.", PIPELINES),
     "gc": Spec("maintenance", "Remove objects nothing kept reaches (kept: workspace, branch and tag tips); a dry run "
                 "unless --yes.", MAINTENANCE),
     "verify": Spec("maintenance", "Re-hash every object the targets reach in the cache (or -r remote) and their "

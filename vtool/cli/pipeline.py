@@ -10,6 +10,7 @@ import typer
 from vtool.cli.app import app
 from vtool.cli.common import JsonOpt, command
 from vtool.cli.ui import ui
+from vtool.ops.checkrepro import CheckReproOptions, CheckReproResult, check_repro
 from vtool.ops.lineage import lineage, lineage_down, namespace
 from vtool.ops.project import project_root
 from vtool.ops.repro import ReproOptions, repro
@@ -100,3 +101,37 @@ def lineage_cmd(
         return ui.json(result) if fmt == "json" else ui.print(formats.text_down(result))
     graph = lineage(target, rev)
     ui.json(graph) if fmt == "json" else ui.print(formats.render(graph, fmt, namespace(project_root())))
+
+
+@command(app, "check-repro")
+def check_repro_cmd(
+    targets: Annotated[list[str] | None, typer.Argument(help="Outputs to judge; none = every output.")] = None,
+    revs: Annotated[list[str] | None, typer.Option("--rev", help="Revision to judge (repeatable; default HEAD).")]
+    = None,
+    all_tags: Annotated[bool, typer.Option("--all-tags", help="Judge every tag (the releases).")] = False,
+    rerun: Annotated[bool, typer.Option("--rerun", help="Also rebuild in a temporary worktree and compare bits.")]
+    = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Judge whether each output is reproducible: data, code and environment as recorded; exit 1 if not."""
+    result = check_repro(CheckReproOptions(targets or [], revs or [], all_tags, rerun), ui.progress())
+    if json_out:
+        ui.json(result)
+    else:
+        render_check_repro(result)
+    if not result.reproducible:
+        raise typer.Exit(1)
+
+
+def render_check_repro(result: CheckReproResult) -> None:
+    """Print one line per revision and output, then each failing factor's reasons."""
+    for v in result.verdicts:
+        verdict = "reproducible" if v.reproducible else "NOT reproducible"
+        line = f"{v.rev} {v.output}: {verdict}"
+        if v.rerun is not None:
+            line += "; rerun " + ("bitwise identical" if v.rerun.identical else "differs" if v.rerun.error is None
+                                  else f"failed: {v.rerun.error}")
+        ui.print(line)
+        for name, factor in (("data", v.data), ("code", v.code), ("env", v.env)):
+            for reason in factor.reasons:
+                ui.print(f"    {name}: {reason}")
