@@ -7,7 +7,10 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 from projectkit import Workdir
+
+from vtool.pipeline.env import OVERRIDE_ENV
 
 LOG_ENV = "PIPELINE_LOG"
 
@@ -81,10 +84,26 @@ RAW = {"part1.csv": "id\n1\n2\n3\n", "part2.csv": "id\n4\n5\n"}
 STAGES = ("prepare", "featurize", "train")
 
 
-def python_on_path(monkeypatch: object) -> None:
-    """Put this interpreter first on PATH, so `python` in a stage command is the one with pyyaml."""
-    folder = os.path.dirname(sys.executable)
-    monkeypatch.setenv("PATH", folder + os.pathsep + os.environ.get("PATH", ""))  # type: ignore[attr-defined]
+@pytest.fixture
+def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where the pipeline's scripts note that they ran; `python` in stage commands is this interpreter."""
+    path = tmp_path / "ran.log"
+    monkeypatch.setenv(LOG_ENV, str(path))
+    monkeypatch.delenv(OVERRIDE_ENV, raising=False)
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    return path
+
+
+@pytest.fixture
+def pipe(project: Workdir, log: Path) -> Workdir:
+    """The project with the three-stage pipeline declared and committed, not yet run."""
+    write_pipeline(project)
+    return project
+
+
+def repro(project: Workdir, *args: str) -> dict[str, object]:
+    """Run `vtool repro ARGS --json` and return its result."""
+    return project.ok("repro", *args, "--json").json()
 
 
 def write_pipeline(project: Workdir) -> None:

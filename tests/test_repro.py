@@ -9,32 +9,13 @@ import socket
 from pathlib import Path
 
 import pytest
-from pipelinekit import LOG_ENV, STAGES, actions, lock, python_on_path, ran, reasons, set_param, write_pipeline
+from pipelinekit import STAGES, actions, lock, log, pipe, ran, reasons, repro, set_param
 from projectkit import Workdir, git_in
 
 from vtool.pipeline import lockfile
 from vtool.pipeline.env import OVERRIDE_ENV, fingerprint
 
-
-@pytest.fixture
-def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Where the pipeline's scripts note that they ran."""
-    path = tmp_path / "ran.log"
-    monkeypatch.setenv(LOG_ENV, str(path))
-    monkeypatch.delenv(OVERRIDE_ENV, raising=False)
-    python_on_path(monkeypatch)
-    return path
-
-
-@pytest.fixture
-def pipe(project: Workdir, log: Path) -> Workdir:
-    """The project with the three-stage pipeline declared and committed, not yet run."""
-    write_pipeline(project)
-    return project
-
-
-def repro(project: Workdir, *args: str) -> dict[str, object]:
-    return project.ok("repro", *args, "--json").json()
+__all__ = ["log", "pipe"]
 
 
 def test_first_repro_runs_every_stage_in_order_and_records_it(pipe: Workdir, log: Path) -> None:
@@ -160,9 +141,8 @@ def test_run_cache_restores_outputs_of_an_earlier_run(pipe: Workdir, log: Path) 
     assert actions(repro(pipe, "--no-run-cache"))["train"] == "ran" and ran(log) == ["train"]
 
 
-def test_run_cache_fetches_outputs_from_the_remote(pipe: Workdir, log: Path, tmp_path: Path) -> None:
-    (tmp_path / "remote").mkdir()
-    pipe.add_remote(tmp_path / "remote", default=True)
+def test_run_cache_fetches_outputs_from_the_remote(pipe: Workdir, log: Path, remote_dir: Path) -> None:
+    pipe.add_remote(remote_dir, default=True)
     repro(pipe)
     pipe.ok("push")
     first_model = pipe.read("models/model.bin")
@@ -260,7 +240,7 @@ def test_wdir_is_the_command_cwd(pipe: Workdir) -> None:
     assert pipe.read("sub/cwd.txt").decode().strip() == os.path.realpath(pipe.path("sub"))
 
 
-def test_run_records_keep_the_verdicts_of_the_checks(pipe: Project, log: Path) -> None:
+def test_run_records_keep_the_verdicts_of_the_checks(pipe: Workdir, log: Path) -> None:
     declared = pipe.read("vtool.yaml")
     pipe.write("vtool.yaml", declared + b"checks:\n  data/prepared/train.csv:\n    rows: {min: 100}\n")
     result = pipe.fails("repro")
