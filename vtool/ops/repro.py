@@ -6,15 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vtool.errors import UsageError
-from vtool.gitrepo import GITIGNORE
 from vtool.ops.project import open_project, project_root
-from vtool.ops.runstage import StageFailedError, record_run, restore, run_command
+from vtool.ops.runstage import StageFailedError, pipeline_files, record_run, restore, run_command
 from vtool.ops.stagestate import StageState, state_of, tracked_data
 from vtool.pipeline import dag, lockfile, runs
 from vtool.pipeline import env as envmod
 from vtool.pipeline import stages as stagefile
 from vtool.pipeline.stages import Stage
-from vtool.pointer import POINTER_SUFFIX
 from vtool.progress import NULL_PROGRESS, Progress
 
 RAN, RESTORED, UP_TO_DATE, WOULD_RUN = "ran", "restored", "up to date", "would run"
@@ -82,6 +80,7 @@ def repro(options: ReproOptions, progress: Progress = NULL_PROGRESS) -> ReproRes
     dag.check(defined)
     env = envmod.fingerprint(root, options.image)
     parents = dag.upstream(defined)
+    written = pipeline_files(list(defined.values()))
     done: list[StageRun] = []
     pending: set[str] = set()
     for name in selection(defined, options.stages, options.downstream):
@@ -96,7 +95,7 @@ def repro(options: ReproOptions, progress: Progress = NULL_PROGRESS) -> ReproRes
             pending.add(name)
             done.append(StageRun(name, WOULD_RUN, reasons))
         else:
-            done.append(_bring_up_to_date(root, stage, state, env, reasons, options, progress))
+            done.append(_bring_up_to_date(root, stage, state, env, reasons, options, written, progress))
     return ReproResult(done)
 
 
@@ -106,7 +105,7 @@ def _state(root: Path, stage: Stage, env: envmod.Environment, progress: Progress
 
 
 def _bring_up_to_date(root: Path, stage: Stage, state: StageState, env: envmod.Environment, reasons: list[str],
-                      options: ReproOptions, progress: Progress) -> StageRun:
+                      options: ReproOptions, written: set[str], progress: Progress) -> StageRun:
     key = state.key
     earlier = runs.find(root, stage.name, key) if options.run_cache and not options.force else None
     if earlier is not None and restore(root, stage, state, earlier, progress):
@@ -114,7 +113,7 @@ def _bring_up_to_date(root: Path, stage: Stage, state: StageState, env: envmod.E
         return StageRun(stage.name, RESTORED, reasons, {p: o.oid for p, o in earlier.outs.items()},
                         runs.relative_path(stage.name, key), _git_files(stage))
     progress.message(f"stage {stage.name}: running ({', '.join(reasons)}): {stage.cmd}")
-    started = run_command(root, stage, state)
+    started = run_command(root, stage, state, written)
     record = record_run(root, stage, state, env, started, progress)
     return StageRun(stage.name, RAN, reasons, {p: o.oid for p, o in record.outs.items()},
                     runs.relative_path(stage.name, key), _git_files(stage))
@@ -122,8 +121,4 @@ def _bring_up_to_date(root: Path, stage: Stage, state: StageState, env: envmod.E
 
 def _git_files(stage: Stage) -> list[str]:
     """Name the pointers, ignore files and metrics a run of the stage writes."""
-    files = list(stage.metrics)
-    for out in stage.outs:
-        folder = out.rsplit("/", 1)[0] + "/" if "/" in out else ""
-        files += [out + POINTER_SUFFIX, folder + GITIGNORE]
-    return files
+    return sorted(pipeline_files([stage]) - {lockfile.LOCK_FILE})

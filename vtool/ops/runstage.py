@@ -15,7 +15,7 @@ from vtool import __version__
 from vtool import pointer as ptr
 from vtool.errors import CacheError, MissingObjectsError, RemoteError, TransferError, VtoolError
 from vtool.fsutil import atomic_write, check_inside, check_real_folder, make_dirs_inside
-from vtool.gitrepo import ensure_ignored, head_commit, uncommitted_files
+from vtool.gitrepo import GITIGNORE, ensure_ignored, head_commit, uncommitted_files
 from vtool.hashing import Oid, hash_file
 from vtool.ops.add import add
 from vtool.ops.checkout import update_workspace
@@ -64,18 +64,29 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def seen_uncommitted(root: Path) -> dict[str, Oid | None]:
-    """Hash every git-tracked file that differs from HEAD (None if deleted), except repro's own bookkeeping."""
+def pipeline_files(stages: list[Stage]) -> set[str]:
+    """Name the files repro itself writes: outputs' pointers and ignore files, and metrics (judged as data)."""
+    found = set(OWN_FILES)
+    for stage in stages:
+        found.update(stage.metrics)
+        for out in stage.outs:
+            folder = out.rsplit("/", 1)[0] + "/" if "/" in out else ""
+            found.update([out + POINTER_SUFFIX, folder + GITIGNORE])
+    return found
+
+
+def seen_uncommitted(root: Path, written: set[str]) -> dict[str, Oid | None]:
+    """Hash every git-tracked file that differs from HEAD (None if deleted), except what repro itself writes."""
     found: dict[str, Oid | None] = {}
     for rel in uncommitted_files(root):
-        if rel in OWN_FILES or rel.startswith(OWN_PREFIX):
+        if rel in written or rel.startswith(OWN_PREFIX):
             continue
         path = root / rel
         found[rel] = hash_file(path)[0] if path.is_file() and not path.is_symlink() else None
     return found
 
 
-def run_command(root: Path, stage: Stage, state: StageState) -> Started:
+def run_command(root: Path, stage: Stage, state: StageState, written: set[str]) -> Started:
     """Run the stage's command in its working folder, its output streamed to stderr; a failure raises."""
     missing = [dep for dep in stage.deps if dep not in state.entry.deps]
     if missing:
@@ -85,7 +96,7 @@ def run_command(root: Path, stage: Stage, state: StageState) -> Started:
     check_inside(root, cwd)
     if not cwd.is_dir():
         raise PipelineError(f"stage {stage.name}: wdir {stage.wdir} is not a folder")
-    commit, uncommitted = head_commit(root), seen_uncommitted(root)
+    commit, uncommitted = head_commit(root), seen_uncommitted(root, written)
     started = now()
     proc = subprocess.run(stage.cmd, shell=True, cwd=cwd, stdout=STDERR_FD, check=False,
                           env={**os.environ, STAGE_ENV: stage.name})
