@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from pipelinekit import lock, log, pipe, repro, set_param
-from projectkit import Project
+from projectkit import Workdir
 
 from vtool.hashing import hash_bytes
 from vtool.pipeline.env import OVERRIDE_ENV, fingerprint
@@ -18,7 +18,7 @@ MODEL = "models/model.bin"
 OUTPUTS = ["data/features", "data/prepared", "metrics.json", MODEL]
 
 
-def verdicts(project: Project, *args: str, code: int = 0) -> list[dict[str, object]]:
+def verdicts(project: Workdir, *args: str, code: int = 0) -> list[dict[str, object]]:
     result = project.run("check-repro", *args, "--json")
     assert result.code == code, result.err
     return result.json()["verdicts"]
@@ -34,17 +34,16 @@ def by_output(found: list[dict[str, object]]) -> dict[str, dict[str, object]]:
 
 
 @pytest.fixture
-def committed(pipe: Project, tmp_path: Path) -> Project:
+def committed(pipe: Workdir, remote_dir: Path) -> Workdir:
     """The pipeline run, committed and pushed to a local remote."""
-    (tmp_path / "remote").mkdir()
-    pipe.ok("remote", "add", "origin", str(tmp_path / "remote"), "--default")
+    pipe.add_remote(remote_dir, default=True)
     repro(pipe)
     pipe.commit("ran the pipeline")
     pipe.ok("push")
     return pipe
 
 
-def test_a_clean_run_is_reproducible(committed: Project) -> None:
+def test_a_clean_run_is_reproducible(committed: Workdir) -> None:
     found = verdicts(committed)
     assert sorted(v["output"] for v in found) == OUTPUTS
     assert all(v["reproducible"] and v["rev"] == "HEAD" for v in found)
@@ -53,16 +52,16 @@ def test_a_clean_run_is_reproducible(committed: Project) -> None:
     assert f"HEAD {MODEL}: reproducible\n" in text
 
 
-def _delete_object(project: Project, remote: Path, oid: str) -> None:
+def _delete_object(project: Workdir, remote: Path, oid: str) -> None:
     for path in (project.object_path(oid), remote / oid[7:9] / oid[9:]):
         os.chmod(path, 0o644)
         os.unlink(path)
 
 
-def test_data_factor_fails_alone_when_an_input_is_gone_from_cache_and_remote(committed: Project,
-                                                                            tmp_path: Path) -> None:
+def test_data_factor_fails_alone_when_an_input_is_gone_from_cache_and_remote(committed: Workdir,
+                                                                            remote_dir: Path) -> None:
     raw = committed.ok("ls", "--json", "data/raw").json()["files"][0]["oid"]
-    _delete_object(committed, tmp_path / "remote", raw)
+    _delete_object(committed, remote_dir, raw)
     found = by_output(verdicts(committed, MODEL, "data/prepared", code=1))
     assert factors(found[MODEL]) == {"data": ["1 object(s) missing on origin"], "code": None, "env": None}
     assert found["data/prepared"]["reproducible"] is False
@@ -71,7 +70,7 @@ def test_data_factor_fails_alone_when_an_input_is_gone_from_cache_and_remote(com
     assert reasons == ["1 object(s) missing from the cache, and no remote is configured"]
 
 
-def test_data_factor_fails_when_a_stage_used_another_version_than_its_producer_made(committed: Project) -> None:
+def test_data_factor_fails_when_a_stage_used_another_version_than_its_producer_made(committed: Workdir) -> None:
     set_param(committed, "prepare", "seed", 9)
     repro(committed, "prepare")  # featurize and train still record the old data/prepared
     committed.commit("only prepare re-ran")
@@ -83,7 +82,7 @@ def test_data_factor_fails_when_a_stage_used_another_version_than_its_producer_m
     assert factors(found[MODEL])["code"] is None and factors(found[MODEL])["env"] is None
 
 
-def test_code_factor_fails_alone_when_code_changed_after_the_run(committed: Project) -> None:
+def test_code_factor_fails_alone_when_code_changed_after_the_run(committed: Workdir) -> None:
     committed.write("src/train.py", committed.read("src/train.py") + b"# changed later\n")
     committed.commit("edit train.py without re-running")
     found = by_output(verdicts(committed, code=1))
@@ -95,7 +94,7 @@ def test_code_factor_fails_alone_when_code_changed_after_the_run(committed: Proj
     assert "train: param params.yaml:train.lr is 0.7 at HEAD, the run used 0.1" in reasons
 
 
-def test_edit_repro_commit_is_reproducible(committed: Project) -> None:
+def test_edit_repro_commit_is_reproducible(committed: Workdir) -> None:
     committed.write("src/util.py", "def transform(value):\n    return value * 3\n")
     repro(committed, "--force")  # the run sees src/util.py uncommitted; the commit then holds those bytes
     committed.commit("triple")
@@ -104,7 +103,7 @@ def test_edit_repro_commit_is_reproducible(committed: Project) -> None:
     assert json.loads(record.read_bytes())["uncommitted"] == {"src/util.py": hash_bytes(committed.read("src/util.py"))}
 
 
-def test_code_factor_fails_alone_for_a_run_that_saw_an_experiment_later_reverted(committed: Project) -> None:
+def test_code_factor_fails_alone_for_a_run_that_saw_an_experiment_later_reverted(committed: Workdir) -> None:
     original = committed.read("src/util.py")
     committed.write("src/util.py", "def transform(value):\n    return value * 5\n")
     repro(committed, "featurize", "--force")  # src/util.py is not a declared dep: only the run record knows
@@ -117,7 +116,7 @@ def test_code_factor_fails_alone_for_a_run_that_saw_an_experiment_later_reverted
                  "featurize: the run saw uncommitted src/util.py, which differs at HEAD"]}
 
 
-def test_env_factor_fails_alone_for_another_python_or_package(committed: Project,
+def test_env_factor_fails_alone_for_another_python_or_package(committed: Workdir,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     here = fingerprint(committed.root).python
     monkeypatch.setenv(OVERRIDE_ENV, json.dumps({"python": "CPython 3.12.3"}))
@@ -135,7 +134,7 @@ def test_env_factor_fails_alone_for_another_python_or_package(committed: Project
     assert env is not None and "train: packages numpy 1.26.4 -> 2.0.0" in env
 
 
-def test_all_tags_audit_one_line_per_tag_and_output(committed: Project) -> None:
+def test_all_tags_audit_one_line_per_tag_and_output(committed: Workdir) -> None:
     committed.git("tag", "v1")
     committed.write("src/train.py", committed.read("src/train.py") + b"# changed later\n")
     committed.commit("edit")
@@ -149,7 +148,7 @@ def test_all_tags_audit_one_line_per_tag_and_output(committed: Project) -> None:
     assert revs == [("v1", True), ("v1", True)]
 
 
-def test_rerun_reports_bitwise_identity_apart_from_r(committed: Project) -> None:
+def test_rerun_reports_bitwise_identity_apart_from_r(committed: Workdir) -> None:
     found = by_output(verdicts(committed, MODEL, "--rerun"))
     rerun = found[MODEL]["rerun"]
     model = lock(committed)["stages"]["train"]["outs"][MODEL]
@@ -167,5 +166,5 @@ def test_rerun_reports_bitwise_identity_apart_from_r(committed: Project) -> None
     assert committed.git("worktree", "list").count("\n") == 1
 
 
-def test_unknown_output_is_a_usage_error(committed: Project) -> None:
+def test_unknown_output_is_a_usage_error(committed: Workdir) -> None:
     assert "data/raw: not an output of any stage at HEAD" in committed.fails("check-repro", "data/raw", code=2).err
