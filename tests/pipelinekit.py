@@ -84,13 +84,18 @@ RAW = {"part1.csv": "id\n1\n2\n3\n", "part2.csv": "id\n4\n5\n"}
 STAGES = ("prepare", "featurize", "train")
 
 
+def python_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Put this interpreter first on PATH, so `python` in a stage command is the one with pyyaml."""
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+
+
 @pytest.fixture
 def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Where the pipeline's scripts note that they ran; `python` in stage commands is this interpreter."""
     path = tmp_path / "ran.log"
     monkeypatch.setenv(LOG_ENV, str(path))
     monkeypatch.delenv(OVERRIDE_ENV, raising=False)
-    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    python_on_path(monkeypatch)
     return path
 
 
