@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def test_first_repro_runs_every_stage_in_order_and_records_it(pipe: Workdir, log
 
 
 def subprocess_ignored(project: Workdir, path: Path) -> bool:
-    import subprocess
+
 
     rel = path.relative_to(project.root).as_posix()
     return subprocess.run(["git", "check-ignore", "-q", rel], cwd=project.root, check=False).returncode == 0
@@ -252,3 +253,29 @@ def test_run_records_keep_the_verdicts_of_the_checks(pipe: Workdir, log: Path) -
     record = json.loads(next(pipe.path(".vtool/runs/prepare").glob("*.json")).read_bytes())
     assert [(c["path"], c["rule"], c["status"]) for c in record["checks"]] == [("data/prepared/train.csv", "rows",
                                                                                  "ok")]
+
+
+def _git_commit(project: Workdir, message: str) -> subprocess.CompletedProcess[str]:
+    project.git("add", "-A")
+    return subprocess.run(["git", "commit", "-q", "-m", message], cwd=project.root, capture_output=True, text=True,
+                          check=False)
+
+
+def test_pre_commit_hook_refuses_a_lock_that_does_not_match_the_outputs(pipe: Workdir) -> None:
+    pipe.ok("install-hooks")
+    repro(pipe)
+    assert _git_commit(pipe, "ran").returncode == 0
+    pipe.write("data/prepared/train.csv", "id,value\n1,1\n")
+    pipe.add("data/prepared")  # the pointer follows the edit; vtool.lock still records the run's output
+    refused = _git_commit(pipe, "hand edit")
+    assert refused.returncode != 0
+    assert "commit refused: vtool.lock records other data for data/prepared than the workspace holds" in refused.stderr
+    assert pipe.git("log", "--format=%s", "-1").strip() == "ran"
+    set_param(pipe, "prepare", "seed", 4)
+    repro(pipe)
+    assert _git_commit(pipe, "re-ran").returncode == 0
+    pipe.write("metrics.json", "{}")
+    pipe.write("models/model.bin", b"retrained by hand")
+    pipe.add("models/model.bin")
+    refused = _git_commit(pipe, "model and metrics edited").stderr
+    assert "vtool.lock records other data for metrics.json, models/model.bin than the workspace holds" in refused

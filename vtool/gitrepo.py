@@ -386,3 +386,12 @@ def refs_state(root: Path) -> str:
 def origin_url(root: Path) -> str | None:
     """Return the URL of the `origin` git remote, if there is one."""
     return run_git(root, "config", "--get", "remote.origin.url", check=False).strip() or None
+
+
+def staged_file(root: Path, path: str) -> bytes | None:
+    """Return a file's bytes as staged in the index (what the next commit holds), None if the index lacks it."""
+    out = run_git(root, "ls-files", "-s", "-z", "--", path).split("\0", 1)[0]
+    if not out:
+        return None
+    info = out.split("\t", 1)[0].split()
+    return read_blobs(root, [info[1]])[info[1]]

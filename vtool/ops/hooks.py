@@ -71,12 +71,12 @@ fi
 exit 0
 """
 
-# The diff-index test skips starting Python for the many commits that stage no pointer.
+# The diff-index test skips starting Python for the many commits that stage no pointer and no vtool.lock.
 PRE_COMMIT = """\
 if [ -x "$previous" ]; then
     "$previous" "$@" || exit $?
 fi
-if git diff-index --cached --quiet HEAD -- '*.vtool' 2>/dev/null; then
+if git diff-index --cached --quiet HEAD -- '*.vtool' vtool.lock 2>/dev/null; then
     exit 0
 fi
 run_vtool git-hook pre-commit

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from vtool import safeyaml
+from vtool.errors import WorkspaceError
 from vtool.gitrepo import list_pointer_files
 from vtool.hashing import Oid, hash_bytes, hash_file
 from vtool.ops.project import Dataset, Project, read_pointer, read_small_file
@@ -23,6 +24,18 @@ from vtool.pointer import POINTER_SUFFIX
 DATA, CODE = "data", "code"
 MAX_PARAMS_BYTES = 4 * 1024 * 1024
 MISSING = "missing"
+
+
+class StaleLockError(WorkspaceError):
+    """The staged vtool.lock records other versions of outputs than the workspace holds (the pre-commit hook)."""
+
+    def __init__(self, paths: list[str]) -> None:
+        super().__init__(f"commit refused: vtool.lock records other data for {', '.join(paths)} than the workspace "
+                         "holds (changed after vtool repro?)",
+                         "run: vtool repro, then git add vtool.lock and the outputs' pointers; or, to put the "
+                         f"recorded outputs back: vtool checkout {' '.join(paths)}; or commit with git commit "
+                         "--no-verify")
+        self.paths = paths
 
 
 @dataclass(frozen=True)
@@ -196,3 +209,16 @@ def _flat(params: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def json_text(value: Any) -> str:
     """Show a param value compactly."""
     return canonical_json(value).decode().strip() if isinstance(value, (dict, list)) else repr(value)
+
+
+def lock_mismatches(project: Project, entries: dict[str, LockEntry]) -> list[str]:
+    """List the outputs and metrics whose workspace content is not what the lock records (absent ones are fine)."""
+    found = []
+    for entry in entries.values():
+        for path, oid in entry.outs.items():
+            if os.path.lexists(project.root / path) and project.scan(path).oid != oid:
+                found.append(path)
+        for path, oid in entry.metrics.items():
+            if (project.root / path).is_file() and code_oid(project.root / path) != oid:
+                found.append(path)
+    return sorted(found)

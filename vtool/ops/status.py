@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from vtool import gitrepo, manifest
 from vtool import pointer as ptr
@@ -12,6 +13,8 @@ from vtool.errors import CacheError, StalePointerError
 from vtool.hashing import Oid
 from vtool.manifest import Entry
 from vtool.ops.project import Dataset, Project, matches, open_project, project_root_or_none, read_pointer, select
+from vtool.ops.stagestate import StaleLockError, lock_mismatches
+from vtool.pipeline import lockfile
 from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.workspace import Baseline, Tree
@@ -157,11 +160,12 @@ class PreCommitResult:
 
 
 def pre_commit(progress: Progress = NULL_PROGRESS) -> PreCommitResult:
-    """Refuse a commit whose staged pointers name other data than the workspace holds (status, on the index)."""
+    """Refuse a commit whose staged pointers, or staged vtool.lock, name other data than the workspace holds."""
     root = project_root_or_none()
     staged = [(p, blob) for p, blob in gitrepo.staged_pointers(root) if p.split("/", 1)[0] != VTOOL_DIR] \
         if root else []
-    if not staged:
+    lock = _staged_lock(root, bool(staged)) if root else None
+    if not staged and lock is None:
         return PreCommitResult()
     stale = []
     with open_project(progress, start=root) as project:
@@ -174,6 +178,18 @@ def pre_commit(progress: Progress = NULL_PROGRESS) -> PreCommitResult:
                 continue  # nothing in the workspace contradicts the pointer
             if not matches(project.scan(ds.data_rel), pointer):
                 stale.append(ds.data_rel)
-    if stale:
-        raise StalePointerError(stale, [p + POINTER_SUFFIX for p in stale])
-    return PreCommitResult([p for p, _ in staged])
+        if stale:
+            raise StalePointerError(stale, [p + POINTER_SUFFIX for p in stale])
+        unlocked = lock_mismatches(project, lockfile.loads(lock, f"staged {lockfile.LOCK_FILE}")) if lock else []
+    if unlocked:
+        raise StaleLockError(unlocked)
+    return PreCommitResult([p for p, _ in staged] + ([lockfile.LOCK_FILE] if lock else []))
+
+
+def _staged_lock(root: Path, pointers_staged: bool) -> bytes | None:
+    """Return the staged vtool.lock when this commit changes it or stages pointers (which it must agree with)."""
+    staged = gitrepo.staged_file(root, lockfile.LOCK_FILE)
+    if staged is None or pointers_staged:
+        return staged
+    head = gitrepo.head_commit(root)
+    return staged if head is None or gitrepo.file_at(root, head, lockfile.LOCK_FILE) != staged else None
