@@ -59,3 +59,28 @@ def test_worktrees_of_a_clone_share_the_objects_they_pull(project: Workdir, s3_b
     assert Workdir(second).ok("pull", "--json").json()["fetch"]["transferred"] == 0  # every object at hand
     back = clone.ok("checkout", "v1", "--json").json()
     assert back["fetched"] == 0 and _files(clone) == V1
+
+
+def test_a_fresh_clone_pulls_one_sub_folder_and_rolls_it_back(project: Workdir, s3_bucket: S3Bucket,
+                                                               s3_environ: dict[str, str], tmp_path: Path) -> None:
+    _two_pushed_versions(project, s3_bucket)
+    clone = _clone(project, tmp_path / "clone")
+    pulled = clone.ok("pull", "data/raw/2024", "--json").json()
+    assert pulled["fetch"]["failed"] == {}
+    # the manifests of data/ and data/raw/ (to find the folder), its own manifest and its two files
+    assert pulled["fetch"]["transferred"] == len(clone.cache_oids()) == 5
+    assert _files(clone) == {"raw/2024/b.csv": V2["raw/2024/b.csv"], "raw/2024/c.csv": V2["raw/2024/c.csv"]}
+    assert clone.status("data/raw/2024")["data/raw/2024"]["state"] == "in sync"
+    assert clone.ok("pull", "data/readme", "--json").json()["fetch"]["transferred"] == 1
+    assert clone.read("data/readme") == b"r\n"
+
+    rolled = clone.ok("checkout", "v1", "--", "data/raw/2024", "--json").json()
+    assert rolled["fetched"] == 1  # v1's b.csv; c.csv and the other folders are shared or untouched
+    assert _files(clone, "data/raw/2024") == {"b.csv": V1["raw/2024/b.csv"], "c.csv": V1["raw/2024/c.csv"]}
+    assert not clone.path("data/raw/2023").exists()  # never pulled, and a partial checkout deletes nothing else
+    assert clone.git("status", "--porcelain").splitlines() == [" M data.vtool"]  # a new tree, ready to commit
+    committed = clone.ok("diff", "v1", "HEAD", "data/raw/2024", "--json").json()["datasets"][0]
+    assert [c["path"] for c in committed["modified"]] == ["data/raw/2024/b.csv"]
+    ls = clone.ok("ls", "--json").json()["files"]
+    assert {f["path"]: f["size"] for f in ls}["data/raw/2024/b.csv"] == len(V1["raw/2024/b.csv"])
+    assert {f["path"]: f["size"] for f in ls}["data/raw/2025/d.csv"] == len(V2["raw/2025/d.csv"])

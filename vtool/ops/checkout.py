@@ -12,10 +12,11 @@ from vtool import manifest
 from vtool.errors import CorruptObjectError, FormatError, MissingObjectsError, TransferError, WouldLoseDataError
 from vtool.fsutil import check_real_folder, is_temp_name, make_dirs_inside, remove_file
 from vtool.manifest import Entry
-from vtool.ops.objects import Tracked, gather, workspace_pointers
+from vtool.ops.objects import gather
 from vtool.ops.project import Dataset, Project, file_entry, open_project
 from vtool.ops.status import tree_loader
 from vtool.ops.sync import SyncOptions, SyncResult, connected, fetch_tracked
+from vtool.ops.targets import Tracked, narrowed, workspace_pointers
 from vtool.pointer import Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import Stamp
@@ -67,8 +68,8 @@ def checkout(targets: list[str], force: bool = False, progress: Progress = NULL_
              verify: bool = False) -> CheckoutResult:
     """Plan every dataset, refuse if data would be lost or objects are missing, then apply."""
     with open_project(progress) as project:
-        return CheckoutResult(update_workspace(project, workspace_pointers(project, targets), force=force,
-                                               verify=verify))
+        wanted = narrowed(project, workspace_pointers(project, targets))
+        return CheckoutResult(update_workspace(project, wanted, force=force, verify=verify))
 
 
 def pull(options: SyncOptions, force: bool = False, progress: Progress = NULL_PROGRESS) -> PullResult:
@@ -79,7 +80,7 @@ def pull(options: SyncOptions, force: bool = False, progress: Progress = NULL_PR
             fetched = fetch_tracked(project, remote, jobs, tracked)
         if fetched.failed:
             raise TransferError(fetched.failed, "pull", fetched.remote)
-        return PullResult(fetched, update_workspace(project, tracked, force=force))
+        return PullResult(fetched, update_workspace(project, narrowed(project, tracked), force=force))
 
 
 def update_workspace(project: Project, wanted: list[Tracked], before: Iterable[Tracked] = (), force: bool = False,

@@ -16,9 +16,10 @@ from vtool.errors import CacheError, UsageError, VtoolError
 from vtool.fsutil import is_hex, is_temp_name, remove_file
 from vtool.hashing import OID_PREFIX, Oid
 from vtool.manifest import HEADER
-from vtool.ops.objects import ObjectSet, Tracked, collect, revision_pointers, workspace_pointers, worktree_pointers
+from vtool.ops.objects import ObjectSet, collect
 from vtool.ops.project import Project, open_project
 from vtool.ops.sync import connected, fetch_manifests
+from vtool.ops.targets import Tracked, revision_pointers, workspace_pointers, worktree_pointers
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.remote.base import Remote
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import shlex
+from dataclasses import dataclass, field, replace
 
 from vtool import gitrepo, manifest
 from vtool.errors import CacheError, UsageError
 from vtool.hashing import Oid
 from vtool.manifest import Entry
-from vtool.ops.objects import require_found, revision_pointers, workspace_pointers
 from vtool.ops.project import Project, dataset_for, open_project
-from vtool.ops.sync import connected, fetch_manifests
+from vtool.ops.sync import connected, fetch_manifests, fetch_path
+from vtool.ops.targets import Tracked, narrow, require_found, revision_pointers, workspace_pointers
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.workspace import Tree
 
@@ -84,25 +85,45 @@ class _Side:
         self.label = label
         self.versions: dict[str, Version] = {}
         self.trees: dict[Oid, Tree] = {}
+        self.parts: list[Tracked] = []
 
 
 def _rev_side(project: Project, rev: str, targets: list[str]) -> _Side:
     side = _Side(rev)
-    for t in revision_pointers(project, gitrepo.resolve(project.root, rev), targets):
+    committed = revision_pointers(project, gitrepo.resolve(project.root, rev), targets)
+    for t in _parts(project, [replace(t, rev=rev) for t in committed]):  # the user's name for it, in messages
         p = t.pointer
         side.versions[t.ds.data_rel] = Version(p.kind, p.oid, p.size, p.files)
+        side.parts.append(t)
     return side
 
 
 def _workspace_side(project: Project, targets: list[str]) -> _Side:
     side = _Side(WORKSPACE)
     for t in workspace_pointers(project, targets):
-        if not os.path.lexists(project.root / t.ds.data_rel):
+        if not os.path.lexists(project.root / t.path):
             continue
-        tree = project.scan(t.ds.data_rel)
-        side.versions[t.ds.data_rel] = Version(tree.kind, tree.oid, tree.size, tree.files)
+        tree = project.scan(t.path)
+        side.versions[t.path] = Version(tree.kind, tree.oid, tree.size, tree.files)
         side.trees[tree.oid] = tree
     return side
+
+
+def _parts(project: Project, tracked: list[Tracked]) -> list[Tracked]:
+    """Narrow targets inside datasets (absent ones drop out), fetching the manifests down to them if needed."""
+    out = []
+    for t in tracked:
+        try:
+            part = narrow(project, t)
+        except CacheError:
+            if not project.config.remotes:
+                raise
+            with connected(project, None, None) as (remote, jobs):
+                fetch_path(project, remote, jobs, t.pointer.oid, t.sub)
+            part = narrow(project, t)
+        if part is not None:
+            out.append(part)
+    return out
 
 
 def loader(project: Project, sides: list[_Side]) -> manifest.Loader:
@@ -116,12 +137,38 @@ def loader(project: Project, sides: list[_Side]) -> manifest.Loader:
     return load
 
 
-def ensure_manifests(project: Project, roots: list[Oid]) -> None:
-    """Fetch manifests the cache lacks from the default remote, when one is configured."""
+def ensure_manifests(project: Project, roots: list[Oid]) -> str | None:
+    """Fetch manifests the cache lacks from the default remote, when one is configured; return that remote."""
     missing = [oid for oid in roots if not _tree_complete(project, oid)]
-    if missing and project.config.remotes:
-        with connected(project, None, None) as (remote, jobs):
+    if not project.config.remotes:
+        return None
+    with connected(project, None, None) as (remote, jobs):
+        if missing:
             fetch_manifests(project, remote, jobs, missing)
+        return remote.name
+
+
+def require_manifests(project: Project, parts: list[Tracked]) -> None:
+    """Fetch what reading these folders needs, and say which dataset, revision and remote lack what is not found."""
+    lacking = [t for t in parts if t.pointer.kind == "dir" and not _tree_complete(project, t.pointer.oid)]
+    if not lacking:
+        return
+    remote = ensure_manifests(project, [t.pointer.oid for t in lacking])
+    for t in lacking:
+        if not _tree_complete(project, t.pointer.oid):
+            raise _unavailable(t, remote)
+
+
+def _unavailable(t: Tracked, remote: str | None) -> CacheError:
+    """The error for history no clone at hand can read: committed, but never pushed where we look."""
+    where = f"at {t.rev}" if t.rev else "in the workspace pointer"
+    if remote is None:
+        return CacheError(f"{t.path} {where}: its manifests are not in the cache, and no remote is configured",
+                          "add the remote that holds them: vtool remote add NAME URL --default")
+    push = f"vtool push --rev {shlex.quote(t.rev)}" if t.rev else "vtool push"
+    return CacheError(f"{t.path} {where}: manifest {t.pointer.oid} (or one below it) is neither in the cache "
+                      f"nor on remote {remote}", f"it was committed but never pushed: run `{push}` in a clone "
+                      "that has it")
 
 
 def _tree_complete(project: Project, oid: Oid) -> bool:
@@ -140,8 +187,7 @@ def diff(revs: list[str], targets: list[str], progress: Progress = NULL_PROGRESS
         b = _rev_side(project, revs[1], targets) if len(revs) > 1 else _workspace_side(project, targets)
         if len(revs) > 1:  # the workspace side has already refused targets without a pointer
             require_found(project, targets, a.versions.keys() | b.versions.keys(), f"{a.label} or {b.label}")
-        roots = [v.oid for s in (a, b) for v in s.versions.values() if v.kind == "dir" and v.oid not in s.trees]
-        ensure_manifests(project, roots)
+        require_manifests(project, a.parts + b.parts)
         load = loader(project, [a, b])
         paths = sorted(a.versions.keys() | b.versions.keys())
         return DiffResult(a.label, b.label, [compare(load, p, a.versions.get(p), b.versions.get(p)) for p in paths])
@@ -286,13 +332,16 @@ class LsResult:
 def ls(rev: str | None, targets: list[str], progress: Progress = NULL_PROGRESS) -> LsResult:
     """List the files of datasets at a revision from their manifests, fetching manifests if needed."""
     with open_project(progress) as project:
-        tracked = revision_pointers(project, gitrepo.resolve(project.root, rev), targets) if rev \
+        tracked = [replace(t, rev=rev) for t in revision_pointers(project, gitrepo.resolve(project.root, rev),
+                                                                  targets)] if rev \
             else workspace_pointers(project, targets)
-        require_found(project, targets, {t.ds.data_rel for t in tracked}, rev or WORKSPACE)
-        ensure_manifests(project, [t.pointer.oid for t in tracked if t.pointer.kind == "dir"])
+        require_found(project, targets, {t.path for t in tracked}, rev or WORKSPACE)
+        parts = _parts(project, tracked)
+        require_found(project, targets, {t.path for t in parts}, rev or WORKSPACE)
+        require_manifests(project, parts)
         load = loader(project, [])
         files = []
-        for t in tracked:
+        for t in parts:
             v = Version(t.pointer.kind, t.pointer.oid, t.pointer.size, t.pointer.files)
             for rel, e in sorted(_files(load, v).items()):
                 files.append(ListedFile(_join(t.ds.data_rel, rel), e.size, e.oid, e.kind == manifest.KIND_EXEC))

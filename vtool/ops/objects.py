@@ -1,27 +1,15 @@
-"""Which pointers an op works on (workspace or revisions) and the objects they reach."""
+"""The objects that pointers reach, walked through their manifests in the cache."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from vtool import gitrepo, manifest
-from vtool import pointer as ptr
-from vtool.errors import CacheError, FormatError, UsageError
+from vtool.errors import CacheError
 from vtool.hashing import Oid
-from vtool.ops.project import Dataset, Project, all_datasets, checked_dataset, dataset_for, read_pointer, select
-from vtool.pointer import Pointer
+from vtool.ops.project import Project
+from vtool.ops.targets import Tracked, narrow, revision_pointers, workspace_pointers
 from vtool.transfer import Obj
-
-
-@dataclass(frozen=True)
-class Tracked:
-    """A pointer and where it came from (the workspace, or a commit and the pointer file's bytes there)."""
-
-    ds: Dataset
-    pointer: Pointer
-    rev: str | None = None
-    data: bytes | None = None
 
 
 @dataclass
@@ -31,38 +19,6 @@ class ObjectSet:
     files: dict[Oid, Obj] = field(default_factory=dict)
     manifests: list[Obj] = field(default_factory=list)
     unreadable: dict[Oid, str] = field(default_factory=dict)
-
-
-def workspace_pointers(project: Project, targets: list[str]) -> list[Tracked]:
-    """The pointers in the work tree, restricted to targets."""
-    return [Tracked(ds, read_pointer(project.root, ds)) for ds in select(project.root, targets)]
-
-
-def worktree_pointers(tree_root: Path) -> list[Tracked]:
-    """The pointers in another work tree of the same repository (linked worktrees share one cache)."""
-    return [Tracked(ds, read_pointer(tree_root, ds)) for ds in all_datasets(tree_root)]
-
-
-def revision_pointers(project: Project, rev: str, targets: list[str]) -> list[Tracked]:
-    """The pointers committed at rev, restricted to targets (given as paths in the work tree)."""
-    wanted = {dataset_for(project.root, t).data_rel for t in targets}
-    out = []
-    for path, data in gitrepo.pointers_at(project.root, rev):
-        ds = checked_dataset(path, f"{rev}:{path}")
-        if wanted and ds.data_rel not in wanted:
-            continue
-        try:
-            out.append(Tracked(ds, ptr.loads(data, path.rsplit("/", 1)[-1]), rev, data))
-        except FormatError as exc:
-            raise type(exc)(f"{rev}:{path}: {exc.message}", exc.hint) from None
-    return out
-
-
-def require_found(project: Project, targets: list[str], found: set[str], where: str) -> None:
-    """Refuse a target that names no dataset at a revision, instead of silently showing nothing."""
-    for target in targets:
-        if dataset_for(project.root, target).data_rel not in found:
-            raise UsageError(f"{target}: not tracked by vtool at {where}", f"see: vtool log {target}")
 
 
 def gather(project: Project, targets: list[str], revs: list[str], all_commits: bool = False,
@@ -83,7 +39,14 @@ def collect(project: Project, tracked: list[Tracked]) -> ObjectSet:
     """
     result = ObjectSet()
     seen: set[Oid] = set()
-    for item in tracked:
+    for whole in tracked:
+        try:
+            item = narrow(project, whole)
+        except CacheError as exc:  # a manifest on the way down to the target
+            result.unreadable[whole.pointer.oid] = str(exc)
+            continue
+        if item is None:
+            continue
         p = item.pointer
         if p.kind == "file":
             result.files[p.oid] = Obj(p.oid, p.size)

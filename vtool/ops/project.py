@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -194,8 +194,8 @@ def dataset_for(root: Path, user_path: str) -> Dataset:
 
 
 def is_tracked_path(root: Path, arg: str) -> bool:
-    """Tell whether a command-line argument names a tracked dataset (its path or its pointer)."""
-    return (root / dataset_for(root, arg).pointer_rel).is_file()
+    """Tell whether a command-line argument names a tracked dataset, its pointer, or a path inside a dataset."""
+    return locate(root, arg) is not None
 
 
 def all_datasets(root: Path) -> list[Dataset]:
@@ -212,15 +212,62 @@ def checked_dataset(pointer_rel: str, where: str | None = None) -> Dataset:
     return Dataset(pointer_rel, pointer_rel[: -len(POINTER_SUFFIX)])
 
 
-def select(root: Path, targets: list[str]) -> list[Dataset]:
-    """Resolve command-line targets to tracked datasets; none means all of them."""
+@dataclass(frozen=True)
+class Target:
+    """What a command-line target names: a dataset, and the path inside it ("" for all of it)."""
+
+    ds: Dataset
+    sub: str = ""
+
+    @property
+    def path(self) -> str:
+        """Return the repo-relative path the target names."""
+        return f"{self.ds.data_rel}/{self.sub}" if self.sub else self.ds.data_rel
+
+
+def locate(root: Path, user_path: str, pointers: Iterable[str] | None = None) -> Target | None:
+    """Find the dataset a path names or lies inside (the one rule for every command's TARGETS), or None.
+
+    pointers are the pointer files to look among (those of a revision); by default, the work tree's.
+    """
+    ds = dataset_for(root, user_path)
+    known = set(pointers) if pointers is not None else None
+
+    def exists(pointer_rel: str) -> bool:
+        return (root / pointer_rel).is_file() if known is None else pointer_rel in known
+
+    if exists(ds.pointer_rel):
+        return Target(ds)
+    parts = ds.data_rel.split("/")
+    for cut in range(len(parts) - 1, 0, -1):  # datasets never nest, so at most one encloses the path
+        data = "/".join(parts[:cut])
+        if exists(data + POINTER_SUFFIX):
+            return Target(Dataset(data + POINTER_SUFFIX, data), "/".join(parts[cut:]))
+    return None
+
+
+def outermost(targets: list[Target]) -> list[Target]:
+    """Drop repeated targets and those inside another one, so no part of a dataset is handled twice."""
+    paths = {t.path for t in targets}
+    out: dict[str, Target] = {}
+    for t in targets:
+        if not any(t.path.startswith(other + "/") for other in paths):
+            out.setdefault(t.path, t)
+    return list(out.values())
+
+
+def select(root: Path, targets: list[str]) -> list[Target]:
+    """Resolve command-line targets to tracked datasets or paths inside them; none means every dataset."""
     if not targets:
-        return all_datasets(root)
-    chosen = [dataset_for(root, t) for t in targets]
-    for t, ds in zip(targets, chosen, strict=False):
-        if not (root / ds.pointer_rel).is_file():
+        return [Target(ds) for ds in all_datasets(root)]
+    chosen = []
+    for t in targets:
+        found = locate(root, t)
+        if found is None:
+            ds = dataset_for(root, t)
             raise UsageError(f"{t}: not tracked by vtool (no {ds.pointer_rel})", f"run: vtool add {t}")
-    return chosen
+        chosen.append(found)
+    return outermost(chosen)
 
 
 def read_pointer(root: Path, ds: Dataset) -> Pointer:

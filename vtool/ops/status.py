@@ -9,11 +9,12 @@ from pathlib import Path
 from vtool import gitrepo, manifest
 from vtool import pointer as ptr
 from vtool.config import VTOOL_DIR
-from vtool.errors import CacheError, StalePointerError
+from vtool.errors import CacheError, StalePointerError, UsageError
 from vtool.hashing import Oid
 from vtool.manifest import Entry
-from vtool.ops.project import Dataset, Project, matches, open_project, project_root_or_none, read_pointer, select
+from vtool.ops.project import Dataset, Project, matches, open_project, project_root_or_none
 from vtool.ops.stagestate import StaleLockError, lock_mismatches
+from vtool.ops.targets import Tracked, narrow, workspace_pointers
 from vtool.pipeline import lockfile
 from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
@@ -60,11 +61,23 @@ class StatusResult:
 def status(targets: list[str], progress: Progress = NULL_PROGRESS) -> StatusResult:
     """Report every selected dataset; hashes only files the stat cache cannot vouch for."""
     with open_project(progress) as project:
-        return StatusResult([_one(project, ds) for ds in select(project.root, targets)])
+        return StatusResult([_target(project, t) for t in workspace_pointers(project, targets)])
 
 
-def _one(project: Project, ds: Dataset) -> DatasetStatus:
-    pointer = read_pointer(project.root, ds)
+def _target(project: Project, t: Tracked) -> DatasetStatus:
+    """Status of a dataset, or of the part a path inside it names (compared with that part of the tree)."""
+    try:
+        part = narrow(project, t)
+    except CacheError as exc:
+        raise CacheError(f"{t.path}: {exc.message}", f"run: vtool fetch {t.path}") from None
+    if part is None:
+        if not os.path.lexists(project.root / t.path):
+            raise UsageError(f"{t.path}: no such file or folder in the dataset {t.ds.data_rel} or the workspace")
+        return DatasetStatus(t.path, t.ds.pointer_rel, t.pointer.kind, MODIFIED, added=[""])
+    return _one(project, part.ds, part.pointer)
+
+
+def _one(project: Project, ds: Dataset, pointer: Pointer) -> DatasetStatus:
     if not os.path.lexists(project.root / ds.data_rel):
         missing = count_missing(project, pointer, None)
         return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, NOT_IN_WORKSPACE, missing_from_cache=missing)

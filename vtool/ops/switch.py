@@ -3,20 +3,22 @@ and the post-checkout hook (git moved HEAD; the data follows)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from functools import partial
 
-from vtool import gitrepo
+from vtool import gitrepo, manifest
 from vtool import pointer as ptr
 from vtool.config import VTOOL_DIR
 from vtool.errors import UsageError
 from vtool.fsutil import atomic_write, check_inside
+from vtool.manifest import Entry
 from vtool.ops.checkout import CheckedOut, update_workspace
-from vtool.ops.objects import Tracked, require_found, revision_pointers, workspace_pointers
 from vtool.ops.project import Dataset, Project, open_project, project_root_or_none
 from vtool.ops.sync import ensure_local
-from vtool.pointer import POINTER_SUFFIX
+from vtool.ops.targets import Tracked, narrow, require_found, revision_pointers, workspace_pointers
+from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 
 BRANCH_CHECKOUT = "1"
@@ -73,12 +75,45 @@ def rollback(rev: str, targets: list[str], force: bool = False, progress: Progre
     with open_project(progress) as project:
         sha = gitrepo.resolve(project.root, rev)
         wanted = revision_pointers(project, sha, targets)
-        require_found(project, targets, {t.ds.data_rel for t in wanted}, rev)
+        require_found(project, targets, {t.path for t in wanted}, rev)
         fetched = ensure_local(project, wanted)
-        done = update_workspace(project, wanted, force=force)
-        for t in wanted:
+        whole = [t for t in wanted if not t.sub]
+        parts = [(t, narrow(project, t)) for t in wanted if t.sub]
+        gone = [Tracked(Dataset(t.ds.pointer_rel, t.path), t.pointer) for t, part in parts if part is None]
+        current = {t.ds.pointer_rel: t for t in workspace_pointers(project, sorted({t.ds.data_rel for t, _ in parts}))}
+        done = update_workspace(project, whole + [part for _, part in parts if part is not None], gone, force)
+        for t in whole:
             _write_pointer(project, t)
+        _graft(project, current, parts)
         return SwitchResult(rev, sha, done, fetched.transferred if fetched else 0)
+
+
+def _graft(project: Project, current: dict[str, Tracked], parts: list[tuple[Tracked, Tracked | None]]) -> None:
+    """Point each dataset at a new tree: today's, with the rolled-back paths as they are at the revision.
+
+    Only the manifests on those paths are new; they are stored, and made durable, before the pointer names them.
+    """
+    trees: dict[str, Pointer] = {}
+    for t, part in parts:
+        base = trees.get(t.ds.pointer_rel) or current[t.ds.pointer_rel].pointer
+        entry = None if part is None else Entry(part.pointer.path, _kind(part.pointer), part.pointer.oid,
+                                                part.pointer.size, part.pointer.files)
+        top, manifests = manifest.replace_at(lambda oid: project.read_manifest(oid)[0], base.oid, t.sub, entry)
+        for data in manifests.values():
+            project.cache.put_bytes(data)
+        trees[t.ds.pointer_rel] = dataclasses.replace(base, oid=top.oid, size=top.size, files=top.files)
+    project.cache.sync()
+    for pointer_rel, pointer in trees.items():
+        path = project.root / pointer_rel
+        check_inside(project.root, path.parent)
+        atomic_write(path, ptr.dumps(pointer))
+
+
+def _kind(part: Pointer) -> str:
+    """The manifest kind of a narrowed part: a folder, or a file with or without its exec bit."""
+    if part.kind == ptr.KIND_DIR:
+        return manifest.KIND_DIR
+    return manifest.KIND_EXEC if part.executable else manifest.KIND_FILE
 
 
 def _write_pointer(project: Project, t: Tracked) -> None:

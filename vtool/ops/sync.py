@@ -10,8 +10,9 @@ from pathlib import Path
 from vtool import gitrepo, manifest, transfer
 from vtool.errors import CacheError, ConfigError, MissingObjectsError, TransferError
 from vtool.hashing import Oid
-from vtool.ops.objects import Tracked, collect, gather
+from vtool.ops.objects import collect, gather
 from vtool.ops.project import Project, open_project, project_root_or_none
+from vtool.ops.targets import Tracked, narrowed
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.remote import open_remote
 from vtool.remote.base import Remote
@@ -84,15 +85,53 @@ def fetch(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> SyncResul
 
 
 def fetch_tracked(project: Project, remote: Remote, jobs: int, tracked: list[Tracked]) -> SyncResult:
-    """Fetch the objects of already-selected pointers (shared by fetch, pull and checkout REV)."""
-    files = {t.pointer.oid: Obj(t.pointer.oid, t.pointer.size) for t in tracked if t.pointer.kind == "file"}
-    roots = [t.pointer.oid for t in tracked if t.pointer.kind == "dir"]
+    """Fetch the objects of already-selected pointers (shared by fetch, pull and checkout REV).
+
+    A target inside a dataset fetches the manifests down to it, then only what lies under it.
+    """
     for t in tracked:
         project.claim_totals(t.pointer, f"{t.rev}:{t.ds.pointer_rel}" if t.rev else t.ds.pointer_rel)
+    parts, path = fetch_paths(project, remote, jobs, tracked)
+    files = {t.pointer.oid: Obj(t.pointer.oid, t.pointer.size) for t in parts if t.pointer.kind == "file"}
+    roots = [t.pointer.oid for t in parts if t.pointer.kind == "dir"]
     first = fetch_manifests(project, remote, jobs, roots, files)
     got = transfer.fetch(project.cache, remote, list(files.values()), jobs, project.progress, "fetch")
-    return SyncResult(remote.name, first.transferred + got.transferred, first.present + got.present,
-                      first.nbytes + got.nbytes, {**first.failed, **got.failed})
+    steps = (path, first, got)
+    return SyncResult(remote.name, sum(s.transferred for s in steps), sum(s.present for s in steps),
+                      sum(s.nbytes for s in steps), {k: v for s in steps for k, v in s.failed.items()})
+
+
+def fetch_paths(project: Project, remote: Remote, jobs: int,
+                tracked: list[Tracked]) -> tuple[list[Tracked], transfer.TransferResult]:
+    """Fetch the manifests from each dataset root down to the targets inside it, and narrow those targets."""
+    parts: list[Tracked] = []
+    results: list[transfer.TransferResult] = []
+    for t in tracked:
+        if t.sub:
+            results.append(fetch_path(project, remote, jobs, t.pointer.oid, t.sub))
+            if results[-1].failed:
+                continue
+        parts += narrowed(project, [t])
+    failed = {k: v for r in results for k, v in r.failed.items()}
+    return parts, transfer.TransferResult(sum(r.transferred for r in results), sum(r.present for r in results),
+                                          sum(r.nbytes for r in results), failed)
+
+
+def fetch_path(project: Project, remote: Remote, jobs: int, root: Oid, sub: str) -> transfer.TransferResult:
+    """Fetch, one level at a time through the transfer plan, the manifests of root and the folders down to sub."""
+    names = sub.split("/")
+    oid, moved, present, nbytes = root, 0, 0, 0
+    for depth, name in enumerate(names):
+        _drop_if_corrupt(project, oid)
+        got = transfer.fetch(project.cache, remote, [Obj(oid, None)], jobs, project.progress, "fetch manifests")
+        moved, present, nbytes = moved + got.transferred, present + got.present, nbytes + got.nbytes
+        if got.failed:
+            return transfer.TransferResult(moved, present, nbytes, got.failed)
+        entry = next((e for e in project.read_manifest(oid)[0] if e.name == name), None)
+        if entry is None or not entry.is_dir or depth == len(names) - 1:
+            break  # absent, a file, or the target folder itself (fetched with the tree below it)
+        oid = entry.oid
+    return transfer.TransferResult(moved, present, nbytes, {})
 
 
 def fetch_manifests(project: Project, remote: Remote, jobs: int, roots: list[Oid],
@@ -165,7 +204,7 @@ def remote_status(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> R
         with connected(project, options.remote, options.jobs) as (remote, jobs):
             if collect(project, tracked).unreadable:  # learn the trees from the remote's own manifests
                 fetch_manifests(project, remote, jobs, [t.pointer.oid for t in tracked if t.pointer.kind == "dir"])
-            sets = {t.ds.data_rel: collect(project, [t]) for t in tracked}
+            sets = {t.path: collect(project, [t]) for t in tracked}
             every = {o.oid for s in sets.values() for o in [*s.files.values(), *s.manifests]}
             held = transfer.remote_has(remote, every, jobs)
         out = []

@@ -13,10 +13,10 @@ from vtool.cache import Cache
 from vtool.errors import CacheError, FormatError, RemoteObjectMissingError
 from vtool.hashing import Oid, hash_bytes, hash_file, new_hasher, oid_of
 from vtool.manifest import MAX_MANIFEST_BYTES, Entry
-from vtool.ops.objects import Tracked, workspace_pointers
 from vtool.ops.project import Project, matches, open_project
 from vtool.ops.status import IN_SYNC, MODIFIED, NOT_IN_WORKSPACE, DatasetStatus, tree_loader
 from vtool.ops.sync import connected
+from vtool.ops.targets import Tracked, narrowed, workspace_pointers
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.remote.base import Remote
 
@@ -73,7 +73,7 @@ def verify(targets: list[str], remote_name: str | None = None, jobs: int | None 
            progress: Progress = NULL_PROGRESS) -> VerifyResult:
     """Check the cache and workspace (or, with a remote, that remote) for the targets' pointers."""
     with open_project(progress) as project:
-        tracked = workspace_pointers(project, targets)
+        tracked = narrowed(project, workspace_pointers(project, targets))
         if remote_name is not None:
             with connected(project, remote_name, jobs) as (remote, n):
                 source = _RemoteSource(remote, project.cache)
