@@ -69,8 +69,9 @@ def test_flipped_and_truncated_objects_are_named_removed_and_fail(tracked: Workd
     assert not tracked.object_path(flipped).exists() and not tracked.object_path(cut).exists()
 
     human = tracked.run("verify")
-    assert human.code == 1  # now missing: removed objects stay reported until they are restored
-    assert flipped in human.out and "missing" in human.out
+    assert human.code == 0  # now only missing: reported, with the fetch that restores them, but nothing is corrupt
+    assert f"missing (not fetched): file {flipped}" in human.out
+    assert "to get the missing objects run: vtool fetch data" in human.err
 
 
 def test_a_missing_object_and_a_corrupt_manifest_are_reported(tracked: Workdir) -> None:
@@ -79,8 +80,10 @@ def test_a_missing_object_and_a_corrupt_manifest_are_reported(tracked: Workdir) 
     sub = tracked.folders(tracked.pointer("data").oid)["sub"]
     damage(tracked.object_path(sub), "flip")
 
-    bad = bad_by_oid(verify(tracked, code=1))
-    assert bad[gone]["problem"] == "missing" and not bad[gone]["removed"]
+    doc = verify(tracked, code=1)
+    bad, missing = bad_by_oid(doc), {b["oid"]: b for b in doc["missing"]}
+    assert missing[gone]["problem"] == "missing (not fetched)" and not missing[gone]["removed"]
+    assert gone not in bad
     assert bad[sub]["problem"] == "corrupt" and bad[sub]["kind"] == "manifest" and bad[sub]["removed"]
 
 
@@ -151,7 +154,8 @@ def test_remote_corruption_is_detected_removed_and_repaired_by_push(tracked: Wor
     doc = verify(tracked, "-r", "origin", code=1)
     bad = bad_by_oid(doc)
     assert doc["target"] == "origin" and doc["workspace"] == []
-    assert {oid: b["problem"] for oid, b in bad.items()} == {flipped: "corrupt", cut: "truncated", gone: "missing"}
+    assert {oid: b["problem"] for oid, b in bad.items()} == {flipped: "corrupt", cut: "truncated"}
+    assert [(b["oid"], b["problem"]) for b in doc["missing"]] == [(gone, "missing (not pushed)")]
     assert tracked.cache_oids() == cache_before  # streamed for hashing, never into the cache
 
     tracked.ok("push")
@@ -198,3 +202,35 @@ def test_a_pointer_calling_a_file_a_folder_never_gets_it_removed(project: Workdi
         assert [b["problem"] for b in result.json()["bad"]] == ["not a manifest"]
     assert (remote / oid[7:9] / oid[9:]).read_bytes() == b"x" * 4096
     assert project.object_path(oid).read_bytes() == b"x" * 4096
+
+
+def test_a_clone_that_pulled_one_dataset_of_two_is_not_corrupt(tracked: Workdir, remote_dir: Path,
+                                                               tmp_path: Path) -> None:
+    tracked.add_remote(remote_dir, default=True)
+    tracked.git("add", ".vtool")
+    tracked.commit("remote")
+    tracked.ok("push")
+    from projectkit import git_in
+
+    git_in(tmp_path, "clone", "-q", str(tracked.root), "clone")
+    clone = Workdir(tmp_path / "clone")
+    clone.ok("pull", "model.bin")
+    result = clone.run("verify")
+    assert result.code == 0, result.err
+    assert "missing (not fetched): manifest" in result.out and "(in data)" in result.out
+    assert "corrupt" not in result.out and "bad" not in result.out
+    assert "to get the missing objects run: vtool fetch data" in result.err
+    doc = verify(clone)
+    assert doc["ok"] is True and doc["bad"] == []
+    assert {b["problem"] for b in doc["missing"]} == {"missing (not fetched)"}
+    clone.ok("fetch", "data")
+    assert verify(clone)["missing"] == []
+
+
+def test_a_dataset_missing_on_the_remote_says_push(tracked: Workdir, remote_dir: Path) -> None:
+    tracked.add_remote(remote_dir, default=True)
+    tracked.ok("push", "model.bin")
+    result = tracked.run("verify", "-r", "origin")
+    assert result.code == 0
+    assert "missing (not pushed)" in result.out
+    assert "to get the missing objects run: vtool push data (in a clone that has them)" in result.err

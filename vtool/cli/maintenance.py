@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from typing import Annotated
 
 import typer
@@ -68,13 +69,23 @@ def _render_verify(r: VerifyResult) -> None:
         ui.print(f"{b.problem}: {b.kind} {b.oid}{size} (in {', '.join(b.datasets)}){gone}")
     if len(r.bad) > SHOWN:
         ui.print(f"... and {len(r.bad) - SHOWN} more bad objects")
+    for b in r.missing[:SHOWN]:
+        ui.print(f"{b.problem}: {b.kind} {b.oid} (in {', '.join(b.datasets)})")
+    if len(r.missing) > SHOWN:
+        ui.print(f"... and {len(r.missing) - SHOWN} more missing objects")
     modified = [d for d in r.workspace if d.state == "modified"]
     if modified:
         render_status(StatusResult(modified))
     summary = "all intact" if not r.bad else f"{len(r.bad)} bad"
+    if r.missing:
+        summary += f"; {len(r.missing)} {r.missing[0].problem}"
     if modified:
         summary += f"; {len(modified)} dataset(s) in the workspace differ from their pointers"
     ui.print(f"verified {r.objects} object(s), {r.nbytes} bytes, in {where}: {summary}")
     if r.bad:
         fix = "vtool fetch, then vtool checkout" if r.target == "cache" else "vtool push from a clone that has them"
         ui.info(f"to restore bad objects run: {fix}")
+    if r.missing:
+        datasets = " ".join(shlex.quote(d) for d in sorted({d for b in r.missing for d in b.datasets}))
+        fix = f"vtool fetch {datasets}" if r.target == "cache" else f"vtool push {datasets} (in a clone that has them)"
+        ui.info(f"to get the missing objects run: {fix}")

@@ -23,6 +23,9 @@ from vtool.remote.base import Remote
 CORRUPT = "corrupt"
 TRUNCATED = "truncated"
 MISSING = "missing"
+NOT_FETCHED = "missing (not fetched)"
+NOT_PUSHED = "missing (not pushed)"
+CACHE = "cache"
 # The object is intact (its bytes hash to its name) but a manifest or pointer gives it another size:
 # the manifest is wrong, not the object, so the object is kept.
 WRONG_SIZE = "size mismatch"
@@ -45,17 +48,22 @@ class BadObject:
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """What was re-hashed where, what is bad, and how each workspace dataset compares with its pointer."""
+    """What was re-hashed where, what is bad, what is not there at all, and how each workspace dataset compares.
+
+    missing is kept apart from bad: an object never fetched (or never pushed) is absent, not corrupt, and
+    each has its own fix.
+    """
 
     target: str
     objects: int
     nbytes: int
     bad: list[BadObject]
     workspace: list[DatasetStatus] = field(default_factory=list)
+    missing: list[BadObject] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """Tell whether every object is intact and no workspace file differs from its pointer."""
+        """Tell whether every object present is intact and no workspace file differs from its pointer."""
         return not self.bad and all(d.state != MODIFIED for d in self.workspace)
 
 
@@ -81,7 +89,7 @@ def verify(targets: list[str], remote_name: str | None = None, jobs: int | None 
         n = jobs or project.config.jobs
         # The workspace first: with cache.link=symlink its files are the very objects we may remove next.
         workspace = [_workspace(project, t, n) for t in tracked]
-        result = _verify_objects("cache", tracked, _CacheSource(project.cache), n, progress)
+        result = _verify_objects(CACHE, tracked, _CacheSource(project.cache), n, progress)
         return replace(result, workspace=workspace)
 
 
@@ -206,12 +214,15 @@ def _verify_objects(target: str, tracked: list[Tracked], source: Source, jobs: i
             _reach(entries, t.pointer.oid, t.ds.data_rel, reach, sizes, set(), 0)
     files = _pool(jobs, lambda oid: source.file(oid, sizes[oid]), list(sizes), progress,
                   "verify", sum(sizes.values()))
-    bad = [BadObject(oid, MANIFEST, c.problem, None, sorted(reach[oid]), c.removed)
-           for oid, c in checks.items() if c.problem is not None]
-    bad += [BadObject(oid, FILE, c.problem, sizes[oid], sorted(reach[oid]), c.removed)
-            for oid, c in files.items() if c.problem is not None]
-    every = [*checks.values(), *files.values()]
-    return VerifyResult(target, len(every), sum(c.nbytes for c in every), bad)
+    found = [BadObject(oid, MANIFEST, c.problem, None, sorted(reach[oid]), c.removed)
+             for oid, c in checks.items() if c.problem is not None]
+    found += [BadObject(oid, FILE, c.problem, sizes[oid], sorted(reach[oid]), c.removed)
+              for oid, c in files.items() if c.problem is not None]
+    absent = NOT_FETCHED if target == CACHE else NOT_PUSHED
+    missing = [replace(b, problem=absent) for b in found if b.problem == MISSING]
+    every = [c for c in [*checks.values(), *files.values()] if c.problem != MISSING]
+    return VerifyResult(target, len(every), sum(c.nbytes for c in every), [b for b in found if b.problem != MISSING],
+                        missing=missing)
 
 
 def _check_manifests(tracked: list[Tracked], source: Source, jobs: int, progress: Progress) -> dict[Oid, _Check]:
