@@ -74,8 +74,8 @@ def test_a_fresh_clone_pulls_one_sub_folder_and_rolls_it_back(project: Workdir, 
     assert clone.ok("pull", "data/readme", "--json").json()["fetch"]["transferred"] == 1
     assert clone.read("data/readme") == b"r\n"
 
-    rolled = clone.ok("checkout", "v1", "--", "data/raw/2024", "--json").json()
-    assert rolled["fetched"] == 1  # v1's b.csv; c.csv and the other folders are shared or untouched
+    rolled = clone.ok("checkout", "--json", "v1", "--", "data/raw/2024").json()
+    assert rolled["fetched"] == 4  # v1's manifests of data/, raw/ and raw/2024/, and its b.csv; c.csv is shared
     assert _files(clone, "data/raw/2024") == {"b.csv": V1["raw/2024/b.csv"], "c.csv": V1["raw/2024/c.csv"]}
     assert not clone.path("data/raw/2023").exists()  # never pulled, and a partial checkout deletes nothing else
     assert clone.git("status", "--porcelain").splitlines() == [" M data.vtool"]  # a new tree, ready to commit
