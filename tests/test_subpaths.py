@@ -185,3 +185,19 @@ def test_history_nobody_pushed_names_dataset_revision_remote_and_the_push_that_f
     project.ok("push", "--rev", "v1")
     changed = other.ok("diff", "v1", "HEAD", "--json").json()["datasets"][0]
     assert [c["path"] for c in changed["modified"]] == ["data/raw/2024/b.csv"]
+
+
+def test_rollback_of_a_sub_folder_from_inside_the_dataset(history: Workdir) -> None:
+    history.ok("checkout", "v1", "--", "raw/2024/b.csv", cwd="data")
+    assert history.read("data/raw/2024/b.csv") == V1["raw/2024/b.csv"].encode()
+    assert history.read("data/raw/2025/d.csv") == V2["raw/2025/d.csv"].encode()
+    assert history.status()["data"]["state"] == "in sync"
+
+
+def test_checkout_of_one_deleted_file_restores_just_it(history: Workdir) -> None:
+    os.unlink(history.path("data/readme"))
+    os.unlink(history.path("data/raw/2023/a.csv"))
+    result = history.ok("checkout", "data/readme", "--json").json()
+    assert result == {"datasets": [{"path": "data/readme", "written": 1, "deleted": 0, "unchanged": 0}]}
+    assert history.read("data/readme") == b"r\n"
+    assert not history.path("data/raw/2023/a.csv").exists()

@@ -17,6 +17,7 @@ DEFAULT_TIMEOUT_S = 1800.0
 DEFAULT_CEILING_THREADS = (8, 16, 32)
 
 MODIFIED_FRACTION = 0.01
+SUB_PULL_FRACTION = 0.01  # pull_sub: the leaf folders of the first top folder, up to this share of the files
 ADDED_FRACTION = 0.005
 DELETED_FRACTION = 0.005
 PATCH_BYTES = 4 * KIB
@@ -90,6 +91,8 @@ OPS: dict[str, Op] = {
         Op("add_mod", "add after mutation", "walk", 1, _AFTER_ADD),
         Op("push_inc", "push v2 (incremental)", "s3_upload_changed", 1, ("add", "push", "add_mod")),
         Op("pull", "git clone + pull v2", "s3_download", DEFAULT_TRANSFER_RUNS, ("add", "push", "add_mod", "push_inc")),
+        Op("pull_sub", "git clone + pull 1% (sub-folders)", None, DEFAULT_TRANSFER_RUNS,
+           ("add", "push", "add_mod", "push_inc")),
         Op("checkout_v1", "checkout v2 -> v1", "walk", needs=_AFTER_V2),
         Op("checkout_v2", "checkout v1 -> v2", "walk", needs=_AFTER_V2),
         Op("gc", "gc (keep workspace)", runs=1, needs=_AFTER_V2),

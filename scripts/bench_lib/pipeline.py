@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_lib.config import DATA_DIRNAME, GIT_BRANCH, OPS, TAG_V1, TAG_V2
+from bench_lib.config import DATA_DIRNAME, GIT_BRANCH, OPS, SUB_PULL_FRACTION, TAG_V1, TAG_V2
 from bench_lib.datagen import Dataset, apply_mutation
 from bench_lib.proc import run_quiet, run_timed
 from bench_lib.tools import Argv, Driver
@@ -139,6 +139,7 @@ class ToolPass:
         # A repeat would find nothing left to push, so the incremental push runs once.
         self._step("push_inc", self._repeat(self.d.argv("push", jobs=self.ctx.jobs), max_runs=1))
         self._step("pull", self._pull)
+        self._step("pull_sub", self._pull_sub)
         self._checkout_cycle()
         self._step("gc", self._gc)
 
@@ -284,6 +285,23 @@ class ToolPass:
             cell.record(*self._timed(self.d.argv("pull", jobs=self.ctx.jobs), cwd=self.clone))
             self._verify(self.clone / DATA_DIRNAME, TAG_V2)
 
+    def _pull_sub(self, cell: Cell, runs: int) -> None:
+        """Time pulling 1% of v2 (whole leaf folders) in a fresh clone, as `dvc pull data/sub` does; verify them."""
+        subs = sub_folders(self.ds.v2, SUB_PULL_FRACTION)
+        for _ in range(runs):
+            shutil.rmtree(self.clone, ignore_errors=True)
+            self._wipe_outside_state(self.clone)
+            self._git("clone", "-q", str(self.repo), str(self.clone), cwd=self.ctx.work)
+            pull = self.d.argv("pull", jobs=self.ctx.jobs)[0] + [f"{DATA_DIRNAME}/{s}" for s in subs]
+            cell.record(*self._timed([pull], cwd=self.clone))
+            got = self.clone / DATA_DIRNAME
+            wanted = sorted(f"{s}/{p.name}" for s in subs for p in (self.ds.v2 / s).iterdir())
+            if sorted(p.relative_to(got).as_posix() for p in got.rglob("*") if p.is_file()) != wanted:
+                raise OpFailed(STATUS_FAIL, "the clone holds other files than those of the requested folders")
+            for s in subs:
+                if tree_hash(got / s) != tree_hash(self.ds.v2 / s):
+                    raise OpFailed(STATUS_FAIL, f"{DATA_DIRNAME}/{s} is not byte-identical to {TAG_V2}")
+
     def _checkout_cycle(self) -> None:
         """Time switching v2 -> v1 and v1 -> v2 in the main repo, verifying every switch."""
         self._continue()
@@ -323,3 +341,16 @@ class ToolPass:
         after = walk_stat(cache).files if cache.is_dir() else 0
         cell.detail = f"cache files {before} -> {after}"
         self._verify(self.data, TAG_V2)
+
+
+def sub_folders(tree: Path, fraction: float) -> list[str]:
+    """Return leaf folders of the first top folder of tree that together hold about fraction of its files."""
+    total = sum(1 for p in tree.rglob("*") if p.is_file())
+    top = sorted(p for p in tree.iterdir() if p.is_dir())[0]
+    chosen, count = [], 0
+    for leaf in sorted(p for p in top.iterdir() if p.is_dir()):
+        if chosen and count >= fraction * total:
+            break
+        chosen.append(leaf.relative_to(tree).as_posix())
+        count += sum(1 for p in leaf.iterdir() if p.is_file())
+    return chosen

@@ -14,7 +14,7 @@ from vtool import pointer as ptr
 from vtool.cache import Cache
 from vtool.errors import ConfigError, FormatError, NotARepoError, UnsafePathError, UsageError
 from vtool.fsutil import check_real_folder, open_regular
-from vtool.gitrepo import find_root, linked_common_dir, list_pointer_files
+from vtool.gitrepo import find_root, is_revision, linked_common_dir, list_pointer_files
 from vtool.hashing import Oid, hash_file
 from vtool.lock import LOCK_TIMEOUT_S, locked
 from vtool.manifest import Entry
@@ -194,8 +194,15 @@ def dataset_for(root: Path, user_path: str) -> Dataset:
 
 
 def is_tracked_path(root: Path, arg: str) -> bool:
-    """Tell whether a command-line argument names a tracked dataset, its pointer, or a path inside a dataset."""
-    return locate(root, arg) is not None
+    """Tell whether a command-line argument names a tracked dataset, its pointer, or a path inside a dataset.
+
+    A path inside a dataset that is not on disk gives way to a revision of that name (`vtool checkout v1`
+    run inside the dataset's folder), but names a deleted file when git knows no such revision.
+    """
+    found = locate(root, arg)
+    if found is None or not found.sub:
+        return found is not None
+    return os.path.lexists(arg) or not is_revision(root, arg)
 
 
 def all_datasets(root: Path) -> list[Dataset]:

@@ -80,7 +80,8 @@ def rollback(rev: str, targets: list[str], force: bool = False, progress: Progre
         whole = [t for t in wanted if not t.sub]
         parts = [(t, narrow(project, t)) for t in wanted if t.sub]
         gone = [Tracked(Dataset(t.ds.pointer_rel, t.path), t.pointer) for t, part in parts if part is None]
-        current = {t.ds.pointer_rel: t for t in workspace_pointers(project, sorted({t.ds.data_rel for t, _ in parts}))}
+        datasets = sorted({str(project.root / t.ds.data_rel) for t, _ in parts})
+        current = {t.ds.pointer_rel: t for t in workspace_pointers(project, datasets)}
         done = update_workspace(project, whole + [part for _, part in parts if part is not None], gone, force)
         for t in whole:
             _write_pointer(project, t)

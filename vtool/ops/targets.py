@@ -27,7 +27,7 @@ class Tracked:
     """A pointer and where it came from (the workspace, or a commit and the pointer file's bytes there).
 
     sub names a path inside the dataset when the target was one ("" for all of it); narrow() turns such a
-    target into a dataset of its own (the part of the tree it names), keeping the whole one as within.
+    target into a dataset of its own: the part of the tree it names.
     """
 
     ds: Dataset
@@ -35,7 +35,6 @@ class Tracked:
     rev: str | None = None
     data: bytes | None = None
     sub: str = ""
-    within: Tracked | None = None
 
     @property
     def path(self) -> str:
@@ -102,7 +101,7 @@ def narrow(project: Project, t: Tracked, load: manifest.Loader | None = None) ->
         return None
     part = Pointer(entry.name, KIND_DIR if entry.is_dir else KIND_FILE, entry.oid, entry.size,
                    entry.files if entry.is_dir else 1, executable=entry.kind == manifest.KIND_EXEC)
-    return Tracked(Dataset(t.ds.pointer_rel, t.path), part, t.rev, within=t)
+    return Tracked(Dataset(t.ds.pointer_rel, t.path), part, t.rev)
 
 
 def narrowed(project: Project, tracked: list[Tracked]) -> list[Tracked]:
