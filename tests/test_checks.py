@@ -421,3 +421,10 @@ def test_crlf_and_blank_lines_read_like_the_csv_module(project: Workdir) -> None
           checks_yaml("data/*.csv", "schema: {fields: [{name: id, type: integer}], fieldsMatch: subset}"))
     got = {r["path"]: (r["lines"], r["count"]) for r in failures(validate(project, code=1))}
     assert got == {"data/a.csv": ([4], 1), "data/b.csv": ([4], 1)}
+
+
+@pytest.mark.parametrize("data", ["", "id\n", "id", "\n\n"])
+def test_empty_tables_have_no_rows(project: Workdir, data: str) -> None:
+    setup(project, {"t.csv": data}, checks_yaml("data/t.csv", "rows: {min: 1}"))
+    (result,) = validate(project, code=1)["results"]
+    assert result["message"] == "0 row(s), below min 1"

@@ -124,6 +124,7 @@ def csv_batches(stream: IO[bytes], fmt: str, update: Update | None = None) -> It
     """
     delimiter = DELIMITERS[fmt]
     blocks = _blocks(stream, update)
+    done = 0
     for text, done in blocks:
         if QUOTE in text or "\r" in text or done == 0 and not text.strip():
             yield from _quoted(chain([(text, done)], blocks), delimiter, done, done == 0)
@@ -135,7 +136,8 @@ def csv_batches(stream: IO[bytes], fmt: str, update: Update | None = None) -> It
             done = 1
         if text:
             yield _split(text, done, delimiter, width)
-    return
+    if done == 0:
+        yield []  # an empty file: no header, no rows
 
 
 def _split(text: str, done: int, delimiter: str, width: int) -> Batch:
