@@ -100,7 +100,7 @@ def measure(root: Path) -> dict[str, tuple[float, float]]:
     index = root / ".vtool" / "state" / "lineage.json"
     results = {}
     for label, args in (("repro --dry", ("repro", "--dry", "-q")), ("lineage --down data/raw",
-                                                                     ("lineage", "--down", "data/raw", "--json"))):
+                                                                     ("lineage", "--down", "data/raw"))):
         index.unlink(missing_ok=True)
         cold = _vtool(root, *args)
         warm = statistics.median(_vtool(root, *args) for _ in range(WARM_RUNS))

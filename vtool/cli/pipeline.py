@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import shlex
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from vtool.cli.app import app
 from vtool.cli.common import JsonOpt, command
 from vtool.cli.ui import ui
-from vtool.ops.checkrepro import CheckReproOptions, CheckReproResult, check_repro
-from vtool.ops.lineage import lineage, lineage_down, namespace
-from vtool.ops.project import project_root
 from vtool.ops.repro import ReproOptions, repro
 from vtool.ops.stage import StageSpec, stage_add, stage_list
-from vtool.pipeline import formats
+
+if TYPE_CHECKING:
+    from vtool.ops.checkrepro import CheckReproResult
 
 stage_app = typer.Typer(help="Declare pipeline stages in vtool.yaml and list them.", no_args_is_help=True)
 app.add_typer(stage_app, name="stage")
@@ -92,6 +91,10 @@ def lineage_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Show what an output was made from, or with --down every output in history that used a dataset."""
+    from vtool.ops.lineage import lineage, lineage_down, namespace  # only this command pays for its imports
+    from vtool.ops.project import project_root
+    from vtool.pipeline import formats
+
     fmt = "json" if json_out else fmt
     allowed = formats.DOWN_FORMATS if down else formats.FORMATS
     if fmt not in allowed:
@@ -114,6 +117,8 @@ def check_repro_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Judge whether each output is reproducible: data, code and environment as recorded; exit 1 if not."""
+    from vtool.ops.checkrepro import CheckReproOptions, check_repro  # only this command pays for its imports
+
     result = check_repro(CheckReproOptions(targets or [], revs or [], all_tags, rerun), ui.progress())
     if json_out:
         ui.json(result)

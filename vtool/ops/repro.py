@@ -81,11 +81,15 @@ def repro(options: ReproOptions, progress: Progress = NULL_PROGRESS) -> ReproRes
     env = envmod.fingerprint(root, options.image)
     parents = dag.upstream(defined)
     written = pipeline_files(list(defined.values()))
+    chosen = selection(defined, options.stages, options.downstream)
+    # A dry run changes nothing, so every state comes from one look at the project; a real run looks
+    # again before each stage, since the stages before it changed the workspace.
+    planned = _states(root, [defined[n] for n in chosen], env, progress) if options.dry else {}
     done: list[StageRun] = []
     pending: set[str] = set()
-    for name in selection(defined, options.stages, options.downstream):
+    for name in chosen:
         stage = defined[name]
-        state = _state(root, stage, env, progress)
+        state = planned.get(name) or _states(root, [stage], env, progress)[name]
         reasons = ["forced"] if options.force else state.reasons
         if not reasons and options.dry:
             reasons = [f"after {p} runs" for p in parents[name] if p in pending]
@@ -99,9 +103,11 @@ def repro(options: ReproOptions, progress: Progress = NULL_PROGRESS) -> ReproRes
     return ReproResult(done)
 
 
-def _state(root: Path, stage: Stage, env: envmod.Environment, progress: Progress) -> StageState:
+def _states(root: Path, stages: list[Stage], env: envmod.Environment, progress: Progress) -> dict[str, StageState]:
+    """Hash the stages' inputs and outputs now, with one project, one lock read and one pointer listing."""
     with open_project(progress, start=root) as project:
-        return state_of(project, stage, lockfile.read(root).get(stage.name), env, tracked_data(project))
+        entries, tracked = lockfile.read(root), tracked_data(project)
+        return {s.name: state_of(project, s, entries.get(s.name), env, tracked) for s in stages}
 
 
 def _bring_up_to_date(root: Path, stage: Stage, state: StageState, env: envmod.Environment, reasons: list[str],
