@@ -225,3 +225,52 @@ def test_status_lists_the_cache_only_when_an_object_may_have_left_it(project: Wo
     _settle()
     after = project.status()["data"]
     assert (after["state"], after["missing_from_cache"]) == ("not in cache", 1)
+
+
+def test_add_after_a_change_stores_the_changed_folders_and_reuses_the_rest(project: Workdir,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    _files(project.root, {"data/a/1": b"1", "data/b/2": b"2", "data/c/3": b"3"})
+    project.add("data")
+    _settle()
+    assert project.status()["data"]["state"] == "in sync"  # remembers the cache holds all of v1
+    _files(project.root, {"data/b/2": b"two", "data/d/4": b"4"})
+    looked_up: list[str] = []
+    real_lookup = StatCache.lookup
+    monkeypatch.setattr(StatCache, "lookup", lambda self, path, stamp: looked_up.append(path) or real_lookup(
+        self, path, stamp))
+    added = project.add("data")["added"][0]
+    assert added["hashed"] == 2
+    assert sorted(looked_up) == ["data/b/2", "data/d/4"]  # data/a and data/c were taken as remembered
+    fresh = scan(project.root, "data", StatCache(project.root / "fresh.db"), hash_file)
+    assert project.pointer("data").oid == fresh.oid
+    objects = {*fresh.manifests, *(e.oid for e in fresh.file_oids.values())}
+    assert all(project.object_path(oid).is_file() for oid in objects)
+
+
+def test_checkout_of_a_revision_walks_the_cache_again_once_an_object_left_it(project: Workdir,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    _files(project.root, {"data/a": b"1", "data/b/c": b"2"})
+    project.add("data")
+    project.commit("v1")
+    project.git("tag", "v1")
+    _files(project.root, {"data/b/c": b"3"})
+    project.add("data")
+    project.commit("v2")
+    project.git("tag", "v2")
+    _settle()
+    project.ok("checkout", "v1")  # walks v1's manifests and lists the cache once, then remembers v1 whole
+    project.ok("checkout", "v2")
+    _settle()
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("checkout walked the cache although nothing could have left it")
+    with monkeypatch.context() as patch:
+        patch.setattr("vtool.ops.sync.collect", refuse)
+        project.ok("checkout", "v1")
+    assert project.path("data/b/c").read_bytes() == b"2"
+    project.ok("checkout", "v2")
+    project.object_path(hash_bytes(b"2")).unlink()
+    _settle()
+    result = project.fails("checkout", "v1")
+    assert hash_bytes(b"2") in result.err
+    assert project.path("data/b/c").read_bytes() == b"3"

@@ -241,8 +241,10 @@ class StatCache:
                 self._db.executemany("DELETE FROM folder WHERE path = ?", [(p,) for p in gone])
                 self._db.executemany("INSERT OR REPLACE INTO folder VALUES (?, ?, ?, ?, ?)", folders)
                 if complete:  # rows for an older cache signature can never match again
-                    self._db.execute("DELETE FROM complete")
-                    self._db.executemany("INSERT INTO complete VALUES (?, ?)", complete)
+                    current = sorted({signature for _, signature in complete})
+                    self._db.execute(f"DELETE FROM complete WHERE cache NOT IN ({', '.join('?' * len(current))})",
+                                     current)
+                    self._db.executemany("INSERT OR REPLACE INTO complete VALUES (?, ?)", complete)
         except (sqlite3.Error, OSError) as exc:  # disk full, read-only: the entries are simply not kept
             self._skip(exc)
             return

@@ -13,9 +13,10 @@ from vtool.gitrepo import ensure_ignored, ignore_rules, is_tracked, list_pointer
 from vtool.hashing import Oid
 from vtool.manifest import KIND_EXEC
 from vtool.ops.project import Dataset, Project, dataset_for, open_project, read_small_file
+from vtool.ops.status import holds_all, tree_loader
 from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.workspace import Tree
+from vtool.workspace import Baseline, Tree
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def _checked(project: Project, user_path: str) -> Dataset:
 def _add_one(project: Project, ds: Dataset) -> Added:
     root, cache = project.root, project.cache
     old = _old_pointer(root / ds.pointer_rel)
-    tree = project.scan(ds.data_rel, cache.insert_file)
+    tree = project.scan(ds.data_rel, cache.insert_file, baseline=_stored_baseline(project, old))
     _ensure_stored(project, tree, root / ds.data_rel)
     cache.sync()  # every object durable before the pointer that names them
     executable = tree.kind == "file" and tree.file_oids[""].kind == KIND_EXEC
@@ -121,6 +122,14 @@ def _add_one(project: Project, ds: Dataset) -> Added:
     return Added(ds.data_rel, ds.pointer_rel, tree.kind, tree.oid, tree.size, tree.files, tree.hashed, changed)
 
 
+def _stored_baseline(project: Project, old: Pointer | None) -> Baseline | None:
+    """Compare the scan with the previous version when the cache provably holds all of it: folders equal to
+    it are then neither rebuilt nor stored again (status remembers such a whole version)."""
+    if old is None or old.kind != "dir" or not holds_all(project, old):
+        return None
+    return Baseline(old.oid, tree_loader(project))
+
+
 def _old_pointer(path: Path) -> Pointer | None:
     """Read the previous pointer to keep its notes; a broken one must be fixed by hand, not dropped."""
     if not os.path.lexists(path):
@@ -132,7 +141,10 @@ def _old_pointer(path: Path) -> Pointer | None:
 
 
 def _ensure_stored(project: Project, tree: Tree, base: Path) -> None:
-    """Store manifests, and any file the stat cache vouched for but the cache no longer holds."""
+    """Store manifests, and any file the stat cache vouched for but the cache no longer holds.
+
+    Folders the scan reused from the baseline are not in the tree: the cache holds them whole already.
+    """
     cache = project.cache
     absent = cache.missing({*tree.manifests, *(e.oid for e in tree.file_oids.values())} or {tree.oid})
     for oid, data in tree.manifests.items():

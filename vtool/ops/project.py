@@ -69,6 +69,11 @@ class Project:
         if pointer.kind == ptr.KIND_DIR:
             self.totals.claim(pointer.oid, pointer.size, pointer.files, where)
 
+    def whole_in_cache(self, pointer: Pointer, signature: str | None) -> bool:
+        """Tell whether the cache held every object of a folder pointer when its signature was this one,
+        i.e. still holds them all (an object leaving the cache changes the signature)."""
+        return signature is not None and self.stats.complete_at(pointer.oid) == signature
+
     @property
     def vtool_dir(self) -> Path:
         """Return the project's `.vtool` folder."""

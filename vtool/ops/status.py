@@ -129,11 +129,7 @@ def tree_loader(project: Project, tree: Tree | None = None) -> manifest.Loader:
 
 def holds_all(project: Project, pointer: Pointer) -> bool:
     """Tell, without listing the cache, that it held every object of the pointer and nothing has left it since."""
-    return _whole_at(project, pointer, project.cache.signature())
-
-
-def _whole_at(project: Project, pointer: Pointer, signature: str | None) -> bool:
-    return signature is not None and project.stats.complete_at(pointer.oid) == signature
+    return project.whole_in_cache(pointer, project.cache.signature())
 
 
 def count_missing(project: Project, pointer: Pointer, tree: Tree | None) -> int:
@@ -146,7 +142,7 @@ def count_missing(project: Project, pointer: Pointer, tree: Tree | None) -> int:
     if pointer.kind == "file":
         return 0 if cache.has(pointer.oid, pointer.size) else 1
     signature = cache.signature()  # taken before the listing: an object removed after it changes it
-    if _whole_at(project, pointer, signature):
+    if project.whole_in_cache(pointer, signature):
         return 0
     if tree is not None:
         assert tree.complete, "count_missing needs every manifest and file of the tree"

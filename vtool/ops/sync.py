@@ -217,10 +217,21 @@ def remote_status(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> R
 
 
 def ensure_local(project: Project, tracked: list[Tracked], remote_name: str | None = None) -> SyncResult | None:
-    """Make sure the cache holds everything tracked reaches, fetching from the (default) remote only if needed."""
+    """Make sure the cache holds everything tracked reaches, fetching from the (default) remote only if needed.
+
+    Folder pointers the cache was found to hold whole are not walked again while its signature is unchanged.
+    """
+    signature = project.cache.signature()  # before the listing: an object removed after it changes it
+    folders = [t.pointer for t in tracked if t.pointer.kind == "dir"]
+    if all(project.whole_in_cache(p, signature) for p in folders) and all(
+            project.cache.has(t.pointer.oid) for t in tracked if t.pointer.kind != "dir"):
+        return None
     objects = collect(project, tracked)
     lacking = sorted(project.cache.missing(objects.files))  # sizes are checked again before anything is written
     if not lacking and not objects.unreadable:
+        if signature is not None:
+            for p in folders:
+                project.stats.remember_complete(p.oid, signature)
         return None
     if not project.config.remotes:
         raise MissingObjectsError(sorted(objects.unreadable) + lacking, "the cache, and no remote is configured")
