@@ -14,6 +14,9 @@ from integration.s3server import S3Server
 from vtool import manifest
 from vtool.hashing import OID_PREFIX
 from vtool.remote.base import RemoteConfig
+from vtool.store import index, layout, pack
+
+HEX = frozenset("0123456789abcdef")
 
 TEST_PREFIX = "team/datasets"
 REMOTE_NAME = "origin"
@@ -94,17 +97,55 @@ class S3Bucket:
             found.extend(entry["Key"] for entry in page.get("Contents", ()))
         return sorted(found)
 
-    def sound_oids(self) -> set[str]:
-        """Check every key under the prefix hashes to its name and no manifest lacks a member; return the oids."""
-        under = self.key("")
-        found: dict[str, bytes] = {}
-        for key in self.list_keys():
-            if key.startswith(under):
-                data = self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
-                digest = key[len(under):].replace("/", "")
-                assert xxhash.xxh3_128_hexdigest(data) == digest, f"{key} does not hash to its name"
-                found[OID_PREFIX + digest] = data
-        for oid, data in found.items():
+    def sound_oids(self, prefix: str | None = None) -> set[str]:
+        """Check the prefix as a reader must find it: whole loose objects and packs under final names, indexes
+        naming only complete packs, no committed manifest lacking a member; return the committed oids."""
+        return remote_sound(self, self.prefix if prefix is None else prefix)
+
+
+def remote_sound(bucket: S3Bucket, prefix: str) -> set[str]:
+    """Check what a reader may rely on under prefix (see S3Bucket.sound_oids)."""
+    client = bucket.client
+    listed = {item["Key"][len(prefix) + 1:]: item["Size"]
+              for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket.name, Prefix=prefix + "/")
+              for item in page.get("Contents", ())}
+
+    def read(rel: str) -> bytes:
+        return client.get_object(Bucket=bucket.name, Key=f"{prefix}/{rel}")["Body"].read()
+
+    found: set[str] = set()
+    manifests: dict[str, bytes] = {}
+    packs: dict[str, bytes] = {}
+    for rel in listed:
+        if rel == layout.FORMAT_KEY:
+            assert read(rel) == layout.format_bytes()
+        elif rel == layout.GC_LOCK_KEY:
+            continue
+        elif rel.startswith(layout.PACKS_DIR + "/"):
+            name = rel[len(layout.PACKS_DIR) + 1:-len(layout.PACK_SUFFIX)]
+            packs[name] = read(rel)
+            pack.parse(packs[name], name)  # every object and the name check out
+        elif not rel.startswith(layout.INDEX_DIR + "/"):
+            digest = rel.replace("/", "")
+            assert len(rel) == 33 and rel[2] == "/" and set(digest) <= HEX, f"stray key {rel}"
+            data = read(rel)
+            assert xxhash.xxh3_128_hexdigest(data) == digest, f"partial or corrupt remote object {digest}"
+            found.add(OID_PREFIX + digest)
             if data.startswith(manifest.HEADER):
-                assert all(e.oid in found for e in manifest.decode(data, oid)), f"manifest {oid} lacks members"
-        return set(found)
+                manifests[OID_PREFIX + digest] = data
+    for rel in listed:
+        if rel.startswith(layout.INDEX_DIR + "/"):
+            name = rel[len(layout.INDEX_DIR) + 1:-len(layout.INDEX_SUFFIX)]
+            data = read(rel)
+            assert xxhash.xxh3_128_hexdigest(data) == name, f"partial or corrupt index {rel}"
+            for info in index.decode(data, name).packs:
+                assert listed.get(layout.pack_key(info.name)) == info.size, f"index {name} names a missing pack"
+                for slot in info.slots:
+                    found.add(slot.oid)
+                    body = packs[info.name][slot.offset:slot.end]
+                    if body.startswith(manifest.HEADER):
+                        manifests[slot.oid] = body
+    for oid, data in manifests.items():
+        lacking = [e.oid for e in manifest.decode(data, oid) if e.oid not in found]
+        assert not lacking, f"remote manifest {oid} lacks its members {lacking[:3]}"
+    return found

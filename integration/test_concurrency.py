@@ -7,8 +7,10 @@ SIGKILL leaves nothing stale behind (the kernel drops its lock).
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -198,3 +200,74 @@ def test_a_bad_lock_timeout_is_a_clear_error(project: Workdir) -> None:
     result = project.run_process("status", env={"VTOOL_LOCK_TIMEOUT": "soon"})
     assert result.code == 1 and "Traceback" not in result.err
     assert "VTOOL_LOCK_TIMEOUT='soon' is not a number of seconds" in result.err
+
+
+def _pull_each(project: Workdir, tmp_path: Path, commits: dict[str, dict[str, tuple[bytes | str, int]]]) -> None:
+    """In a fresh clone with an empty cache, check out every commit and compare its data byte for byte."""
+    n = len(list(tmp_path.glob("fresh-*")))
+    fresh = _clone(project, tmp_path / f"fresh-{n}", tmp_path / f"cache-fresh-{n}")
+    for sha, expected in commits.items():
+        fresh.ok("checkout", sha)
+        assert fresh.snapshot("data") == expected, sha
+
+
+def test_two_pushes_of_overlapping_data_at_once_leave_every_revision_pullable(
+        project: Workdir, s3_bucket: S3Bucket, s3_environ: dict[str, str], s3_env: dict[str, str],
+        tmp_path: Path) -> None:
+    _with_remote(project, s3_bucket)
+    _dataset(project, "data", 300, seed=7)
+    project.add("data")
+    project.commit("base")
+    a = _clone(project, tmp_path / "a", tmp_path / "cache-a")
+    b = _clone(project, tmp_path / "b", tmp_path / "cache-b")
+    for clone, seed in ((a, 8), (b, 9)):
+        shutil.copytree(project.path("data"), clone.path("data"))
+        _dataset(clone, "data/extra", 200, seed=seed)  # both share base's 300 files, each adds its own
+    for clone in (a, b):
+        clone.add("data")
+        clone.commit("mine")
+    _all_at_once((a, ("push",)), (b, ("push",)), env=s3_env)
+    committed = s3_bucket.sound_oids()
+    for clone in (a, b):
+        assert clone.cache_oids() <= committed
+        assert clone.run("status", "--remote", "--check").code == 0
+    b.git("fetch", "-q", str(a.root), "main:from-a")
+    commits = {a.git("rev-parse", "HEAD").strip(): a.snapshot("data"),
+               b.git("rev-parse", "HEAD").strip(): b.snapshot("data")}
+    _pull_each(b, tmp_path, commits)
+
+
+def test_a_push_during_remote_gc_is_never_broken(project: Workdir, s3_bucket: S3Bucket, s3_environ: dict[str, str],
+                                                  s3_env: dict[str, str], tmp_path: Path) -> None:
+    _with_remote(project, s3_bucket)
+    _dataset(project, "data", 300, seed=10)
+    project.add("data")
+    project.commit("v1")
+    project.ok("push")
+    pusher = _clone(project, tmp_path / "pusher", tmp_path / "cache-p")
+    pusher.ok("pull")
+    _dataset(pusher, "data/more", 100, seed=11)  # v3 keeps every v1 file: it needs v1's packs
+    pusher.add("data")
+    pusher.commit("v3")
+    # The gc clone moves to data nothing shares with v1, so v1's packs are dead as far as it knows.
+    shutil.rmtree(project.path("data"))
+    _dataset(project, "data", 50, seed=12)
+    project.add("data")
+    project.commit("v2")
+    project.ok("push")
+    gc_run, push_run = _all_at_once((project, ("gc", "-r", "origin", "--workspace", "--yes", "--json")),
+                                    (pusher, ("push",)), env=s3_env)
+    assert json.loads(gc_run.out)["marked"] >= 1
+    s3_bucket.sound_oids()
+    v3 = {pusher.git("rev-parse", "HEAD").strip(): pusher.snapshot("data")}
+    _pull_each(pusher, tmp_path, v3)
+    # A later gc within the grace period deletes nothing; once it has passed, a push that came after the
+    # mark uploaded its own copies, so v3 survives the deletion too.
+    project.ok("gc", "-r", "origin", "--workspace", "--yes")
+    _pull_each(pusher, tmp_path, v3)
+    pusher.ok("push")
+    project.ok("config", "gc.grace", "0")
+    deleted = project.ok("gc", "-r", "origin", "--workspace", "--yes", "--json").json()
+    assert deleted["deleted"] >= 1
+    s3_bucket.sound_oids()
+    _pull_each(pusher, tmp_path, v3)

@@ -25,8 +25,8 @@ def _dataset(project: Workdir) -> None:
     project.write("data/run.sh", "#!/bin/sh\necho hi\n", executable=True)
 
 
-def _with_remote(project: Workdir, bucket: S3Bucket) -> None:
-    project.add_remote(bucket.url, endpoint=bucket.server.endpoint, default=True)
+def _with_remote(project: Workdir, bucket: S3Bucket, *extra: str) -> None:
+    project.add_remote(bucket.url, *extra, endpoint=bucket.server.endpoint, default=True)
 
 
 def _pushed_v1(project: Workdir, bucket: S3Bucket) -> None:
@@ -51,7 +51,7 @@ def test_push_clone_pull_is_byte_identical(project: Workdir, s3_bucket: S3Bucket
     project.commit("data v1")
     first = project.ok("push", "--json").json()
     assert first["failed"] == {} and first["transferred"] == len(project.cache_oids())
-    assert len(s3_bucket.sound_oids()) == len(project.cache_oids())
+    assert s3_bucket.sound_oids() == project.cache_oids()
     again = project.ok("push", "--json").json()
     assert again["transferred"] == 0 and again["present"] == first["transferred"]
     remote = project.ok("status", "--remote", "--json").json()
@@ -98,7 +98,11 @@ def test_fetch_of_unpushed_revision_names_missing_objects(project: Workdir, s3_b
 
 def test_fetch_names_exactly_the_objects_the_remote_lost(project: Workdir, s3_bucket: S3Bucket,
                                                          s3_environ: dict[str, str], tmp_path: Path) -> None:
-    _pushed_v1(project, s3_bucket)
+    _dataset(project)
+    _with_remote(project, s3_bucket, "--loose")  # one key per object, so single objects can be lost
+    project.add("data")
+    project.commit("v1")
+    project.ok("push")
     listing = project.ok("ls", "--json").json()["files"]
     lost = sorted({f["oid"] for f in listing if f["path"] in ("data/a.txt", "data/sub/deep/c.csv")})
     for oid in lost:
@@ -187,7 +191,7 @@ def test_server_killed_mid_push_then_rerun_completes(project: Workdir, s3_bucket
         assert "Traceback" not in err and err.strip(), err
     s3_outage.start()
     project.ok("push")
-    assert len(s3_bucket.sound_oids()) == len(project.cache_oids())
+    assert s3_bucket.sound_oids() == project.cache_oids()
 
 
 def test_pull_into_clone_with_shared_cache_dir(project: Workdir, s3_bucket: S3Bucket, s3_environ: dict[str, str],
@@ -223,3 +227,59 @@ def test_api_reads_an_old_revision_in_a_fresh_clone_from_s3(project: Workdir, s3
         assert f.read() == b"\x00\x01"
     assert vtool.api.read_bytes("data/train.csv", repo=clone.root) == b"a,b\n3,4\n"
     assert not clone.path("data").exists()  # nothing was checked out
+
+
+def test_packed_push_and_partial_pull_use_few_requests(project: Workdir, s3_bucket: S3Bucket,
+                                                       s3_environ: dict[str, str], tmp_path: Path) -> None:
+    for i in range(600):
+        project.write(f"images/d{i // 100}/f{i:03}.bin", os.urandom(2048))
+    _dataset(project)
+    _with_remote(project, s3_bucket)
+    project.add("data", "images")
+    project.commit("v1")
+    pushed = project.ok("push", "--json").json()
+    assert pushed["failed"] == {} and pushed["transferred"] == len(project.cache_oids())
+    keys = s3_bucket.list_keys()
+    assert len(keys) <= 8  # format file, big.bin, a data pack, a tree pack, one index: not 600 keys
+    assert s3_bucket.sound_oids() == project.cache_oids()
+    clone = _clone(project, tmp_path / "clone")
+    clone.ok("pull", "images")  # one dataset of two
+    assert clone.snapshot("images") == project.snapshot("images")
+    assert not clone.path("data").exists()
+    assert not any(p.stat().st_size > 8 * 1024 * 1024 for p in clone.cache_dir.rglob("*") if p.is_file())
+    clone.ok("pull")
+    assert clone.snapshot("data") == project.snapshot("data")
+
+
+def test_a_loose_format_remote_from_the_current_release_still_pulls_and_upgrades(
+        project: Workdir, s3_bucket: S3Bucket, s3_environ: dict[str, str], tmp_path: Path) -> None:
+    _dataset(project)
+    _with_remote(project, s3_bucket, "--loose")  # the layout every release before packs wrote
+    project.add("data")
+    project.commit("v1")
+    project.ok("push")
+    assert not any(k.endswith("vtool-format") for k in s3_bucket.list_keys())
+    clone = _clone(project, tmp_path / "clone")
+    _with_remote(clone, s3_bucket, "--force")  # this clone writes packs
+    clone.ok("pull")
+    assert clone.snapshot("data") == project.snapshot("data")
+    clone.write("data/new.txt", "new\n")
+    clone.add("data")
+    clone.ok("push")
+    assert any(k.endswith("vtool-format") for k in s3_bucket.list_keys())
+    assert s3_bucket.sound_oids() >= clone.cache_oids()
+    fresh = _clone(project, tmp_path / "fresh")
+    fresh.ok("pull")  # old loose objects and new packs read side by side
+    assert fresh.snapshot("data") == project.snapshot("data")
+
+
+def test_a_remote_of_a_future_format_is_refused_clearly(project: Workdir, s3_bucket: S3Bucket,
+                                                         s3_environ: dict[str, str]) -> None:
+    _dataset(project)
+    _with_remote(project, s3_bucket)
+    project.add("data")
+    s3_bucket.put_raw("vtool-format", b"vtool-store 2\n")
+    for args in (("push",), ("fetch",), ("status", "--remote")):
+        refused = project.fails(*args)
+        assert "uses object-store format 2; this vtool reads up to format 1" in refused.err
+        assert "Traceback" not in refused.err

@@ -2,15 +2,14 @@
 
 Each test measures one uninterrupted run of its command, then runs TRIALS more from the same starting
 state, each killed (SIGKILL to its whole process group) after a delay drawn from that measured duration
-with a seeded generator. After every kill: every object in the cache and on the remote hashes to its name,
-a remote manifest never lacks its members, pointers parse and name either the old or the new tree (never
-objects the cache lacks), each workspace file holds its old or its new bytes; then the same command,
-run again, finishes the job.
+with a seeded generator. After every kill: every object and pack in the cache and on the remote hashes to
+its name, a remote index names only complete packs, a committed manifest never lacks its members, pointers
+parse and name either the old or the new tree (never objects the cache lacks), each workspace file holds its
+old or its new bytes; then the same command, run again, finishes the job.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import shutil
@@ -22,20 +21,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import xxhash
-from projectkit import HEX_DIGITS, Workdir, cache_sound
+from projectkit import Workdir, cache_sound
 
 from integration.s3helpers import S3Bucket
 from vtool import manifest
 from vtool import pointer as ptr
 from vtool.fsutil import TEMP_MARK
 from vtool.hashing import OID_PREFIX
-from vtool.remote.s3 import MULTIPART_CHUNK
 
 SEED = 1729
 TRIALS = 20
 SMALL_FILES = 200
 SMALL_SIZE = 4 * 1024
-BIG_SIZES = {"big/one.bin": 3 * 1024 * 1024, "big/multipart.bin": 9 * 1024 * 1024}  # 9 MiB: a multipart upload
+BIG_SIZES = {"big/one.bin": 3 * 1024 * 1024, "big/multipart.bin": 9 * 1024 * 1024}  # 9 MiB: loose, one PUT
 # Delays are drawn from [LOW, 1] x the measured duration: a few land in start-up, most in the work itself.
 LOW = 0.1
 RUN_TIMEOUT_S = 120
@@ -116,42 +114,6 @@ def _trials(rng: random.Random, duration: float, reset: Callable[[], None],
     assert killed >= TRIALS // 2, f"only {killed} of {TRIALS} runs were still going when killed"
 
 
-def _etags(project: Workdir) -> dict[str, set[str]]:
-    """The ETags S3 gives each cache object: the MD5 of a single PUT, or of its 8 MiB parts' MD5s."""
-    out = {}
-    for oid in project.cache_oids():
-        data = project.object_path(oid).read_bytes()
-        parts = [data[i:i + MULTIPART_CHUNK] for i in range(0, len(data), MULTIPART_CHUNK)] or [b""]
-        joined = b"".join(hashlib.md5(part).digest() for part in parts)
-        out[oid] = {hashlib.md5(data).hexdigest(), f"{hashlib.md5(joined).hexdigest()}-{len(parts)}"}
-    return out
-
-
-def _remote_objects(bucket: S3Bucket, prefix: str, project: Workdir, etags: dict[str, set[str]]) -> set[str]:
-    """Check every key under prefix is ours and holds exactly its bytes, and every manifest's members are there.
-
-    A key is vouched for by its ETag (the server's MD5 of what it stored) when that matches the cache
-    object's; any other key is downloaded and hashed.
-    """
-    found: set[str] = set()
-    for page in bucket.client.get_paginator("list_objects_v2").paginate(Bucket=bucket.name, Prefix=prefix + "/"):
-        for item in page.get("Contents", ()):
-            rel = item["Key"][len(prefix) + 1:]
-            digest = rel.replace("/", "")
-            assert len(rel) == 33 and rel[2] == "/" and set(digest) <= HEX_DIGITS, f"stray key {item['Key']}"
-            oid = OID_PREFIX + digest
-            if item["ETag"].strip('"') not in etags.get(oid, ()):
-                data = bucket.client.get_object(Bucket=bucket.name, Key=item["Key"])["Body"].read()
-                assert xxhash.xxh3_128_hexdigest(data) == digest, f"partial or corrupt remote object {digest}"
-            found.add(oid)
-    for oid in found:
-        data = project.object_path(oid).read_bytes()
-        if data.startswith(manifest.HEADER):
-            lacking = [e.oid for e in manifest.decode(data, oid) if e.oid not in found]
-            assert not lacking, f"remote manifest {oid} lacks its members {lacking[:3]}"
-    return found
-
-
 def _tree_objects(project: Workdir, root: str) -> set[str]:
     """Every object (manifests and files) of a tree in the project's cache."""
     out = {root}
@@ -184,6 +146,7 @@ def test_kill_during_add(project: Workdir) -> None:
     _write(project.path("data"), v1)
     v1_root = project.add("data")["added"][0]["oid"]
     v1_pointer, v1_objects = project.read("data.vtool"), project.cache_oids()
+    v1_packs = set(project.cache_dir.glob("packs/*"))
     project.commit("v1")
     _write(project.path("data"), v2)
     new = _oids(v2)
@@ -191,7 +154,10 @@ def test_kill_during_add(project: Workdir) -> None:
     def reset() -> None:
         project.path("data.vtool").write_bytes(v1_pointer)
         for oid in project.cache_oids() - v1_objects:
-            os.unlink(project.object_path(oid))
+            if project.object_path(oid).exists():
+                os.unlink(project.object_path(oid))
+        for path in set(project.cache_dir.glob("packs/*")) - v1_packs:
+            os.unlink(path)
         shutil.rmtree(project.vtool_dir / "state", ignore_errors=True)  # hash everything again
 
     reset()
@@ -279,14 +245,12 @@ def test_kill_during_push(project: Workdir, s3_bucket: S3Bucket, s3_environ: dic
     reset()
     duration = _measure(["push"], project.root, s3_env)
 
-    etags = _etags(project)
-
     def rerun() -> None:
         project.ok("push")
-        assert _remote_objects(s3_bucket, prefix, project, etags) == everything
+        assert s3_bucket.sound_oids(prefix) == everything
 
     _trials(rng, duration, reset, lambda delay: _killed(["push"], project.root, delay, s3_env),
-            lambda: _remote_objects(s3_bucket, prefix, project, etags), rerun)
+            lambda: s3_bucket.sound_oids(prefix), rerun)
 
 
 def test_kill_during_fetch(project: Workdir, s3_bucket: S3Bucket, s3_environ: dict[str, str],

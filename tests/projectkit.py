@@ -23,8 +23,10 @@ import xxhash
 
 from vtool import manifest
 from vtool import pointer as ptr
+from vtool.cache import Cache
 from vtool.fsutil import TEMP_MARK
 from vtool.hashing import OID_PREFIX
+from vtool.store import layout, pack
 
 # Deterministic git and terminal: no user config, fixed identity, no colours, no debug tracebacks.
 os.environ.update({
@@ -66,7 +68,8 @@ def git_in(root: Path, *args: str) -> str:
 
 
 def cache_sound(folder: Path) -> set[str]:
-    """Check every object in a cache folder hashes to its name; temp files are allowed, nothing else; return the oids.
+    """Check every loose object and every pack in a cache folder is whole and hashes to its name; temp files are
+    allowed, nothing else; return the oids.
 
     Temp files are what a writer has not renamed yet (or a killed one left): a reader never takes them for objects.
     """
@@ -74,8 +77,10 @@ def cache_sound(folder: Path) -> set[str]:
     if not folder.is_dir():
         return found
     for fanout in folder.iterdir():
+        if fanout.name == layout.PACKS_DIR:
+            found |= _packs_sound(fanout)
         if len(fanout.name) != 2 or not set(fanout.name) <= HEX_DIGITS:
-            continue  # the lock, temp files, quarantine/: never objects
+            continue  # the lock, temp files, quarantine/, remotes/, outgoing/: never objects
         assert fanout.is_dir(), f"stray {fanout}"
         for path in fanout.iterdir():
             if path.name.startswith(TEMP_MARK):
@@ -84,6 +89,17 @@ def cache_sound(folder: Path) -> set[str]:
             assert len(digest) == DIGEST_HEX_CHARS and set(digest) <= HEX_DIGITS, f"stray {path}"
             assert xxhash.xxh3_128_hexdigest(path.read_bytes()) == digest, f"partial or corrupt object {digest}"
             found.add(OID_PREFIX + digest)
+    return found
+
+
+def _packs_sound(folder: Path) -> set[str]:
+    """Parse every pack under its final name in full (objects and name): a kill never leaves a partial one there."""
+    found: set[str] = set()
+    for path in folder.iterdir():
+        if path.name.startswith(TEMP_MARK) or path.name == "damaged":
+            continue
+        assert path.name.endswith(layout.PACK_SUFFIX), f"stray {path}"
+        found |= {slot.oid for slot in pack.parse(path.read_bytes(), path.name[:-len(layout.PACK_SUFFIX)]).slots}
     return found
 
 
@@ -239,14 +255,20 @@ class Workdir:
         return self.cache_dir / digest[:2] / digest[2:]
 
     def cache_oids(self) -> set[str]:
-        """Return every object in the default cache."""
-        if not self.cache_dir.is_dir():
-            return set()
-        return {OID_PREFIX + p.parent.name + p.name for p in self.cache_dir.glob("??/*") if len(p.name) == 30}
+        """Return every object in the default cache, loose or packed."""
+        return set(Cache(self.cache_dir).iter_oids())
+
+    def object_bytes(self, oid: str) -> bytes:
+        """Return an object's bytes from the default cache, loose or packed (hash-checked)."""
+        return Cache(self.cache_dir).read_bytes(oid)
+
+    def loose_only(self) -> None:
+        """Keep every object loose in this project's cache (cache.packs false), for tests of loose files."""
+        self.ok("config", "cache.packs", "false")
 
     def manifest(self, oid: str) -> list[manifest.Entry]:
         """Read and decode a manifest from the default cache."""
-        return manifest.decode(self.object_path(oid).read_bytes(), oid)
+        return manifest.decode(self.object_bytes(oid), oid)
 
     def file_oid(self, rel: str, dataset: str = "data") -> str:
         """Return the oid of a file of a cached folder dataset (rel is dataset-relative), from its manifests."""

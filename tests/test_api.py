@@ -44,7 +44,8 @@ def _commit(project: Workdir, files: dict[str, str], model: bytes, message: str)
 def versions(project: Workdir, tmp_path: Path) -> Versions:
     store = tmp_path / "store"
     store.mkdir()
-    project.add_remote(store, default=True)
+    project.loose_only()  # these tests damage cache and remote objects by hand
+    project.add_remote(store, "--loose", default=True)
     c1 = _commit(project, V1, b"weights 1\n", "v1")
     project.ok("push")
     c2 = _commit(project, V2, b"weights 2\n", "v2")
@@ -75,7 +76,10 @@ def test_old_revision_in_a_fresh_clone_fetches_only_what_the_path_needs(versions
     data = api.read_bytes("data/sub/deep/c.csv", rev=versions.c1, repo=copy.root)
     assert data == b"gamma\n"
     expected = manifests_on_path(versions.project, versions.c1, ["sub", "deep", "c.csv"]) | {hash_bytes(data)}
-    assert copy.cache_oids() == expected
+    assert expected <= copy.cache_oids()
+    # Tree packs come whole (a revision's tree is one read), but the only file object fetched is c.csv's.
+    files = {o for o in copy.cache_oids() if not copy.object_bytes(o).startswith(b"vtool-manifest 1\n")}
+    assert files == {hash_bytes(data)}
 
     with api.open("data/sub/b.csv", rev=versions.c1, repo=copy.root) as handle:
         assert handle.read() == b"beta 1\n"

@@ -26,7 +26,11 @@ GAMMA = hash_bytes(b"gamma\n")
 
 @pytest.fixture
 def tracked(project: Workdir) -> Workdir:
-    """A project tracking `data` (nested, duplicates, empty file and folder, an executable) and `model.bin`."""
+    """A project tracking `data` (nested, duplicates, empty file and folder, an executable) and `model.bin`.
+
+    Loose objects only: these tests link and corrupt object files (tests/test_packs.py covers packed ones).
+    """
+    project.loose_only()
     project.write_tree("data", FILES)
     project.write("data/run.sh", b"#!/bin/sh\necho hi\n", executable=True)
     (project.path("data") / "empty dir").mkdir()

@@ -79,6 +79,7 @@ def test_a_rejected_setting_is_not_left_in_the_config(project: Workdir) -> None:
 
 
 def test_re_add_restores_file_objects_missing_from_the_cache(project: Workdir) -> None:
+    project.loose_only()
     project.write_tree("d", {"a": "a", "b": "b"})
     project.add("d")
     oid = next(e.oid for e in project.manifest(project.pointer("d").oid) if e.name == "a")

@@ -65,6 +65,7 @@ def _write_version(project: Workdir, files: dict[str, str], model: str) -> None:
 
 def build_history(project: Workdir) -> History:
     """v1 (tag v1) -> v2 -> v3 on main, v4 on branch exp from v2, v5 uncommitted in the workspace, plus junk."""
+    project.loose_only()  # these tests count, remove and damage object files
     shas = {}
     _write_version(project, V1, "model 1")
     shas["v1"] = project.commit("v1")
@@ -211,6 +212,7 @@ def test_gc_leaves_files_that_are_not_objects_and_cleans_stale_temp_files(histor
 
 
 def test_gc_keeps_objects_that_workspace_symlinks_point_at(project: Workdir) -> None:
+    project.loose_only()  # only loose objects can be symlinked
     project.ok("config", "cache.link", "symlink")
     project.write_tree("data", {"a": "one"})
     project.ok("add", "data")
@@ -235,7 +237,7 @@ def _remote_oids(folder: Path) -> set[str]:
 
 def test_remote_gc_removes_exactly_the_unreachable_remote_objects(history: History, remote_dir: Path) -> None:
     project = history.project
-    project.add_remote(remote_dir, default=True)
+    project.add_remote(remote_dir, "--loose", default=True)
     project.ok("push", "--all-commits")
     pushed = _remote_oids(remote_dir)
     everything = set().union(*(history.objects(v) for v in ("workspace", "v1", "v2", "v3", "v4")))
@@ -260,7 +262,7 @@ def test_remote_gc_removes_exactly_the_unreachable_remote_objects(history: Histo
 
 def test_remote_gc_fetches_kept_manifests_the_cache_lacks(history: History, remote_dir: Path) -> None:
     project = history.project
-    project.add_remote(remote_dir, default=True)
+    project.add_remote(remote_dir, "--loose", default=True)
     project.ok("push", "--all-commits")
     manifest = project.folders(history.pointer("v4", "data").oid)["sub"]
     os.unlink(project.object_path(manifest))
@@ -274,7 +276,7 @@ def test_remote_gc_fetches_kept_manifests_the_cache_lacks(history: History, remo
 def test_remote_gc_refuses_when_neither_cache_nor_remote_has_a_kept_manifest(history: History,
                                                                              remote_dir: Path) -> None:
     project = history.project
-    project.add_remote(remote_dir, default=True)
+    project.add_remote(remote_dir, "--loose", default=True)
     project.ok("push", "--all-commits")
     manifest = project.folders(history.pointer("v4", "data").oid)["sub"]
     os.unlink(project.object_path(manifest))
@@ -295,7 +297,7 @@ def test_remote_gc_refuses_to_empty_a_remote_when_nothing_is_kept(project: Workd
     stranger = remote_dir / "ab" / ("c" * 30)
     stranger.parent.mkdir()
     stranger.write_text("pushed by another project")
-    project.add_remote(remote_dir)
+    project.add_remote(remote_dir, "--loose")
     assert "nothing is kept" in project.fails("gc", "-r", "origin", "--yes").err
     assert stranger.exists()
 

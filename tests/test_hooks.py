@@ -83,7 +83,7 @@ class Hooked:
 def hooked(project: Workdir, tmp_path: Path) -> Hooked:
     store = tmp_path / "store"
     store.mkdir()
-    project.add_remote(store, default=True)
+    project.add_remote(store, "--loose", default=True)
     project.write("README", "code\n")
     project.commit("remote and readme")
     project.ok("install-hooks")
@@ -403,6 +403,7 @@ def test_a_failed_data_push_fails_the_git_push(hooked: Hooked, bare: Path) -> No
 
 
 def test_a_commit_whose_data_is_nowhere_fails_the_push(hooked: Hooked, bare: Path) -> None:
+    hooked.project.loose_only()
     project = hooked.project
     hooked.commit_data(V1, "weights 1\n", "data v1")
     oid = project.pointer("model.bin").oid

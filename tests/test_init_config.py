@@ -8,6 +8,8 @@ import pytest
 import yaml
 from projectkit import Workdir, invoke
 
+from vtool.cache import Cache
+
 VTOOL_GITIGNORE = b"/cache/\n/state/\n/tmp/\n/lock\n/config.local.yaml\n"
 
 
@@ -112,7 +114,7 @@ def test_config_refuses_unknown_keys_and_bad_values(project: Workdir, args: tupl
 
 def test_unknown_key_hint_lists_the_known_settings(project: Workdir) -> None:
     result = project.fails("config", "cache.type", code=2)
-    assert "known settings: cache.dir, cache.link, core.jobs, core.remote" in result.err
+    assert "known settings: cache.dir, cache.link, cache.packs, core.jobs, core.remote, gc.grace" in result.err
 
 
 def test_bad_link_mode_hint_lists_the_modes(project: Workdir) -> None:
@@ -134,8 +136,7 @@ def test_cache_dir_setting_moves_the_cache(project: Workdir, tmp_path: Path) -> 
     project.ok("config", "cache.dir", str(shared))
     project.write("model.bin", b"weights")
     oid = project.add("model.bin")["added"][0]["oid"]
-    digest = oid.removeprefix("xxh128:")
-    assert (shared / digest[:2] / digest[2:]).read_bytes() == b"weights"
+    assert Cache(shared).read_bytes(oid) == b"weights"
     assert project.cache_oids() == set()
 
 
@@ -143,5 +144,4 @@ def test_relative_cache_dir_is_relative_to_the_repo_root(project: Workdir) -> No
     project.ok("config", "cache.dir", "../elsewhere")
     project.write("sub/model.bin", b"weights")
     oid = project.add("sub/model.bin")["added"][0]["oid"]
-    digest = oid.removeprefix("xxh128:")
-    assert (project.root.parent / "elsewhere" / digest[:2] / digest[2:]).read_bytes() == b"weights"
+    assert Cache(project.root.parent / "elsewhere").read_bytes(oid) == b"weights"

@@ -216,6 +216,7 @@ def _status_without_listing_the_cache(project: Workdir, monkeypatch: pytest.Monk
 
 def test_status_lists_the_cache_only_when_an_object_may_have_left_it(project: Workdir,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    project.loose_only()  # removes an object file by hand
     _files(project.root, {"data/a.txt": b"a", "data/sub/b.txt": b"b"})
     project.add("data")
     _settle()

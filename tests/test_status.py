@@ -18,6 +18,7 @@ STATUS_KEYS = {"path", "pointer", "kind", "state", "added", "modified", "deleted
 @pytest.fixture
 def tracked(project: Workdir) -> Workdir:
     """A project tracking a folder `data` (nested) and a file `model.bin`."""
+    project.loose_only()  # these tests unlink and damage object files
     project.write_tree("data", {"a.txt": b"a", "b.txt": b"b", "sub/c.txt": b"c", "sub/deep/d.txt": b"d"})
     project.write("model.bin", b"weights")
     project.add("data", "model.bin")

@@ -18,6 +18,7 @@ FILES = {"a.csv": "alpha\n" * 50, "b.csv": "beta\n" * 40, "sub/c.csv": "gamma\n"
 @pytest.fixture
 def tracked(project: Workdir) -> Workdir:
     """A project with a folder dataset and a file dataset, added and committed."""
+    project.loose_only()  # these tests unlink and damage object files
     project.write_tree("data", FILES)
     project.write("model.bin", "weights" * 100)
     project.ok("add", "data", "model.bin")
@@ -97,7 +98,7 @@ def test_the_file_dataset_is_checked_too(tracked: Workdir) -> None:
 
 @pytest.mark.parametrize("how", ["flip", "truncate"])
 def test_verify_then_fetch_repairs_the_cache_end_to_end(tracked: Workdir, remote_dir: Path, how: str) -> None:
-    tracked.add_remote(remote_dir, default=True)
+    tracked.add_remote(remote_dir, "--loose", default=True)
     tracked.ok("push")
     oid = file_oid(tracked, "a.csv")
     damage(tracked.object_path(oid), how)
@@ -142,7 +143,7 @@ def _remote_path(remote_dir: Path, oid: str) -> Path:
 
 
 def test_remote_corruption_is_detected_removed_and_repaired_by_push(tracked: Workdir, remote_dir: Path) -> None:
-    tracked.add_remote(remote_dir, default=True)
+    tracked.add_remote(remote_dir, "--loose", default=True)
     tracked.ok("push")
     assert verify(tracked, "-r", "origin")["ok"] is True
     flipped, cut, gone = file_oid(tracked, "a.csv"), file_oid(tracked, "b.csv"), tracked.pointer("model.bin").oid
@@ -163,7 +164,7 @@ def test_remote_corruption_is_detected_removed_and_repaired_by_push(tracked: Wor
 
 
 def test_remote_verify_reads_manifests_from_the_remote_not_the_cache(tracked: Workdir, remote_dir: Path) -> None:
-    tracked.add_remote(remote_dir, default=True)
+    tracked.add_remote(remote_dir, "--loose", default=True)
     tracked.ok("push")
     sub = tracked.folders(tracked.pointer("data").oid)["sub"]
     damage(_remote_path(remote_dir, sub), "flip")
@@ -172,6 +173,7 @@ def test_remote_verify_reads_manifests_from_the_remote_not_the_cache(tracked: Wo
 
 
 def test_an_edit_made_through_a_symlink_survives_verify(project: Workdir) -> None:
+    project.loose_only()  # only loose objects can be symlinked
     project.ok("config", "cache.link", "symlink")
     project.write_tree("data", {"f.txt": "original\n"})
     project.add("data")
@@ -192,7 +194,7 @@ def test_a_pointer_calling_a_file_a_folder_never_gets_it_removed(project: Workdi
     remote.mkdir()
     project.write("big.bin", b"x" * 4096)
     project.add("big.bin")
-    project.add_remote(remote)
+    project.add_remote(remote, "--loose")
     project.ok("push")
     oid = project.pointer("big.bin").oid
     project.write("evil.vtool", f"version: 1\ntype: dir\npath: evil\noid: {oid}\nsize: 1\nfiles: 1\n")
@@ -201,7 +203,7 @@ def test_a_pointer_calling_a_file_a_folder_never_gets_it_removed(project: Workdi
         assert result.code == 1
         assert [b["problem"] for b in result.json()["bad"]] == ["not a manifest"]
     assert (remote / oid[7:9] / oid[9:]).read_bytes() == b"x" * 4096
-    assert project.object_path(oid).read_bytes() == b"x" * 4096
+    assert project.object_bytes(oid) == b"x" * 4096
 
 
 def test_a_clone_that_pulled_one_dataset_of_two_is_not_corrupt(tracked: Workdir, remote_dir: Path,

@@ -11,7 +11,6 @@ are handed out, so corrupt data raises CorruptObjectError instead of reaching th
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import io
 import os
@@ -100,10 +99,11 @@ class _Reader:
     def __init__(self, root: Path, settings: cfg.Config, rev: str | None) -> None:
         self.root = root
         self.settings = settings
-        self.cache = Cache(settings.cache_dir)
+        self.cache = Cache(settings.cache_dir, settings.packs)
         self.sha = resolve(root, rev) if rev is not None else None
         self.label = f"revision {rev}" if rev is not None else "the workspace"
         self._remote: Remote | None = None
+        self._target: transfer.Target | None = None
 
     def find(self, rel: str) -> Entry:
         """Return the file entry rel names, with its object present in the cache."""
@@ -169,18 +169,20 @@ class _Reader:
         if got.failed:
             raise CacheError(f"cannot fetch {rel} at {self.label} from remote {remote.name}: {got.failed[oid]}")
 
-    def _open_remote(self, oid: Oid, rel: str) -> Remote:
-        if self._remote is None:
+    def _open_remote(self, oid: Oid, rel: str) -> transfer.Target:
+        if self._target is None:
             try:
                 config = self.settings.remote(None)
             except ConfigError as exc:
                 raise CacheError(f"{rel} at {self.label} needs object {oid}, which is not in the cache, "
                                  f"and there is no remote to fetch it from ({exc.message})", exc.hint) from None
             self._remote = open_remote(config, self.settings.jobs)
-        return self._remote
+            self._target = transfer.open_target(self.cache, self._remote, self.settings.jobs)
+        return self._target
 
     def close(self) -> None:
-        """Release the remote's connections, if one was opened."""
+        """Release the remote's connections, if one was opened, and the cache's open packs."""
+        self.cache.close()
         if self._remote is not None:
             self._remote.close()
 
@@ -191,8 +193,8 @@ def _corrupt(entry: Entry) -> CorruptObjectError:
 
 def _open_object(cache: Cache, entry: Entry) -> IO[bytes]:
     try:
-        return builtins.open(cache.path(entry.oid), "rb")  # this module defines its own open()
-    except FileNotFoundError:
+        return cache.open_object(entry.oid)
+    except (FileNotFoundError, CacheError):
         raise CacheError(f"object {entry.oid} vanished from the cache", "run the call again") from None
 
 

@@ -1,8 +1,9 @@
-"""The content-addressed object store: objects named by their hash, inserted atomically, kept read-only."""
+"""The local object store: loose objects for large files, packs for small ones and manifests, all named by hash."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -14,20 +15,27 @@ from vtool.fsutil import READ_ONLY, atomic_writer, is_hex, remove_file, sync_fil
 from vtool.hashing import CHUNK_SIZE, OID_PREFIX, Oid, hash_bytes, hash_file, new_hasher, oid_of
 from vtool.manifest import MAX_MANIFEST_BYTES
 from vtool.statcache import is_settled
+from vtool.store.layout import PACKS_DIR
+from vtool.store.local import LocalPacks
+from vtool.store.pack import KIND_TREE, PACK_THRESHOLD
 
 FANOUT = 2
 QUARANTINE = "quarantine"
 DIGEST_CHARS = 32
-SMALL_FILE = CHUNK_SIZE
+# gc rewrites a pack once less than this fraction of its bytes is still reachable.
+REPACK_BELOW = 0.5
+SMALL_FILE = PACK_THRESHOLD - 1  # the largest object that goes into a pack
 
 
 class Cache:
-    """Objects under `<root>/<2 hex>/<30 hex>`; an object's bytes always hash to its name."""
+    """Loose objects under `<root>/<2 hex>/<30 hex>`, small ones in `<root>/packs/`; bytes always hash to names."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, packs: bool = True) -> None:
         self.root = root
         self._prefix = os.path.join(root, "")
         self._made: set[str] = set()
+        self.packs = LocalPacks(root / PACKS_DIR)
+        self.packing = packs
 
     def path(self, oid: Oid) -> Path:
         """Return where an object lives (whether or not it exists)."""
@@ -40,11 +48,19 @@ class Cache:
 
     def has(self, oid: Oid, size: int | None = None) -> bool:
         """Tell whether the object exists, and has the expected size when one is given."""
+        found = self.size(oid)
+        return found is not None and (size is None or found == size)
+
+    def size(self, oid: Oid) -> int | None:
+        """Return the stored object's size (a loose copy first), None when absent."""
         try:
-            st = os.stat(self.path_str(oid))
+            return os.stat(self.path_str(oid)).st_size
         except FileNotFoundError:
-            return False
-        return size is None or st.st_size == size
+            return self.packs.size(oid)
+
+    def is_loose(self, oid: Oid) -> bool:
+        """Tell whether the object is a file of its own (which checkout may link) rather than in a pack."""
+        return os.path.exists(self.path_str(oid))
 
     def missing(self, oids: Iterable[Oid]) -> set[Oid]:
         """Return which oids have no object, listing each fan-out folder once instead of a stat per object."""
@@ -59,7 +75,7 @@ class Cache:
             except FileNotFoundError:
                 present = set()
             absent.update(f"{OID_PREFIX}{folder}{rest}" for rest in rests - present)
-        return absent
+        return {oid for oid in absent if self.packs.size(oid) is None}
 
     def signature(self) -> str | None:
         """Sum up the cache's folders (inode, mtime) so a caller can tell that no object went away since.
@@ -89,21 +105,38 @@ class Cache:
             self._made.add(key)
         return folder
 
-    def put_bytes(self, data: bytes) -> Oid:
-        """Store an in-memory object (a manifest, a small file) unless an intact copy exists."""
+    def put_bytes(self, data: bytes, key: str = "") -> Oid:
+        """Store an in-memory object unless an intact copy exists; small ones are staged for a pack (sorted by key)."""
         oid = hash_bytes(data)
+        self.put_checked(oid, data, key)
+        return oid
+
+    def put_manifest(self, data: bytes) -> Oid:
+        """Store a folder manifest in a tree pack, so a revision's whole tree is a few reads."""
+        oid = hash_bytes(data)
+        if not self.packing:
+            return self.put_bytes(data)
         if not self.has(oid, len(data)):
+            self.packs.stage(oid, data, oid, KIND_TREE)
+        return oid
+
+    def put_checked(self, oid: Oid, data: bytes, key: str = "") -> None:
+        """Store bytes already known to hash to oid (a verified download, or put_bytes)."""
+        if self.has(oid, len(data)):
+            return
+        if self.packing and len(data) < PACK_THRESHOLD:
+            self.packs.stage(oid, data, key)
+        else:
             self._folder(oid)
             with atomic_writer(self.path(oid), READ_ONLY) as out:
                 out.write(data)
-        return oid
 
     def insert_file(self, src: str | Path) -> tuple[Oid, int]:
         """Hash a workspace file and store it in one pass; small files are read once into memory."""
         with open(src, "rb", buffering=0) as fin:
             head = fin.read(SMALL_FILE + 1)
             if len(head) <= SMALL_FILE:
-                return self.put_bytes(head), len(head)
+                return self.put_bytes(head, str(src)), len(head)
             return self._insert_stream(fin, head)
 
     def _insert_stream(self, fin: IO[bytes], head: bytes) -> tuple[Oid, int]:
@@ -145,7 +178,8 @@ class Cache:
                 raise CorruptObjectError(f"download of {oid} is corrupt (its bytes hash to {got})")
 
     def read_bytes(self, oid: Oid, limit: int = MAX_MANIFEST_BYTES) -> bytes:
-        """Read a small object (a manifest), checking its hash; a corrupt one is removed so fetch can restore it.
+        """Read a small object (a manifest, a packed file), checking its hash; a corrupt one is set aside so
+        fetch can restore it.
 
         The size is checked before reading: a pointer calling a 1 GiB object a folder costs no memory.
         """
@@ -158,17 +192,65 @@ class Cache:
                 data = fin.read(limit + 1)
                 ino = st.st_ino
         except FileNotFoundError:
-            raise CacheError(f"object {oid} is not in the cache", "run: vtool fetch") from None
+            size = self.packs.size(oid)
+            if size is not None and size > limit:
+                raise FormatError(f"object {oid} is {size} bytes, more than any manifest ({limit}): "
+                                  "a pointer or manifest wrongly calls it a folder", "fix or revert it") from None
+            return self._read_packed(oid)
         if hash_bytes(data) != oid:
             self.quarantine(oid, ino)
             raise CorruptObjectError(f"cache object {oid} was corrupt and has been moved to {QUARANTINE}/",
                                      "run: vtool fetch to restore it")
         return data
 
+    def _read_packed(self, oid: Oid) -> bytes:
+        """Read a packed object; a corrupt copy is listed as damaged (never returned) and the next copy tried."""
+        while True:
+            got = self.packs.read(oid)
+            if got is None:
+                raise CacheError(f"object {oid} is not in the cache", "run: vtool fetch")
+            data, pack_name = got
+            if hash_bytes(data) == oid:
+                return data
+            if not pack_name:
+                raise CorruptObjectError(f"object {oid} was staged with the wrong bytes")
+            self.packs.mark_damaged(oid, pack_name)
+            if self.packs.locate(oid) is None:
+                raise CorruptObjectError(f"cache object {oid} in pack {pack_name} is corrupt and is now ignored",
+                                         "run: vtool fetch to restore it")
+
+    @contextlib.contextmanager
+    def exported(self, oid: Oid) -> Iterator[Path]:
+        """Yield a file holding the object: its own when loose, a verified temp copy when packed."""
+        if self.is_loose(oid):
+            yield self.path(oid)
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = temp_path_for(self.root / "export")
+        try:
+            tmp.write_bytes(self._read_packed(oid))
+            yield tmp
+        finally:
+            remove_file(tmp)
+
+    def open_object(self, oid: Oid) -> IO[bytes]:
+        """Open an object for reading: its own file when loose, its verified bytes when packed."""
+        try:
+            return open(self.path_str(oid), "rb")
+        except FileNotFoundError:
+            return _PackedReader(self._read_packed(oid))
+
     def quarantine(self, oid: Oid, ino: int | None = None) -> bool:
         """Move a bad object aside (never delete it: with cache.link=symlink it may hold a user's edit),
-        unless a concurrent fetch has already renamed a good copy over it; tell whether it moved."""
+        unless a concurrent fetch has already renamed a good copy over it; tell whether it moved.
+        A packed object cannot move: its copy is listed as damaged instead."""
         src = self.path_str(oid)
+        if ino is None and not os.path.exists(src):
+            found = self.packs.locate(oid)
+            if found is None:
+                return False
+            self.packs.mark_damaged(oid, found.pack)
+            return True
         try:
             if ino is not None and os.stat(src).st_ino != ino:
                 return False
@@ -181,17 +263,39 @@ class Cache:
 
     def verify(self, oid: Oid) -> bool:
         """Re-hash an object and tell whether it is intact."""
+        return self.rehash(oid)[0] == oid
+
+    def rehash(self, oid: Oid) -> tuple[Oid | None, int, int | None]:
+        """Hash the stored bytes of an object: (their oid or None when absent, bytes read, inode when loose)."""
         try:
-            return hash_file(self.path(oid))[0] == oid
+            ino = os.stat(self.path_str(oid)).st_ino
+            got, size = hash_file(self.path(oid))
+            return got, size, ino
         except FileNotFoundError:
-            return False
+            found = self.packs.read(oid)
+            if found is None:
+                return None, 0, None
+            return hash_bytes(found[0]), len(found[0]), None
 
     def remove(self, oid: Oid) -> None:
-        """Delete an object (gc, or repair of a corrupt one)."""
+        """Delete a loose object (gc, or repair of a corrupt one); packed ones go when gc repacks."""
         remove_file(self.path(oid))
 
+    def drop(self, doomed: Iterable[Oid]) -> None:
+        """Delete unreachable objects: loose files at once, packed ones by rewriting packs that became sparse."""
+        gone = set(doomed)
+        for oid in gone:
+            remove_file(self.path(oid))
+        self.packs.drop(gone, REPACK_BELOW)
+
     def iter_oids(self) -> Iterator[Oid]:
-        """Yield every object's oid, skipping temp files and strays."""
+        """Yield every object's oid (loose, then packed), skipping temp files and strays."""
+        loose = list(self._loose_oids())
+        yield from loose
+        seen = set(loose)
+        yield from (oid for oid in self.packs.oids() if oid not in seen)
+
+    def _loose_oids(self) -> Iterator[Oid]:
         if not self.root.is_dir():
             return
         for folder in os.scandir(self.root):
@@ -202,9 +306,28 @@ class Cache:
                     yield OID_PREFIX + folder.name + entry.name
 
     def sync(self) -> None:
-        """Make every object written so far durable with one filesystem sync."""
+        """Make every object written so far durable: staged ones into fsynced packs, loose ones by one syncfs."""
+        self.packs.flush()
         if self.root.is_dir():
             sync_filesystem(self.root)
+
+    def close(self) -> None:
+        """Write what is still staged (so nothing fetched is lost) and release open pack files."""
+        self.packs.flush()
+        self.packs.close()
+
+
+class _PackedReader(io.BytesIO):
+    """A packed object's verified bytes, read like a file opened with mode "rb"."""
+
+    mode = "rb"
+
+    def writable(self) -> bool:
+        """Refuse writes, like a read-only file."""
+        return False
+
+    def write(self, data: object) -> int:
+        raise io.UnsupportedOperation("not writable")
 
 
 class _HashingSink:

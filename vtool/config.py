@@ -23,10 +23,15 @@ LINK_MODES = ("auto", "reflink", "hardlink", "symlink", "copy")
 DEFAULT_LINK = "auto"
 DEFAULT_JOBS = 8
 MAX_JOBS = 256
-REMOTE_FIELDS = ("url", "endpoint_url", "region", "profile")
+REMOTE_FIELDS = ("url", "endpoint_url", "region", "profile", "layout")
+LAYOUTS = ("packs", "loose")  # loose: write only loose objects, readable by releases before packs
 SECRET_FIELDS = ("access_key_id", "secret_access_key")
 REMOTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-SETTINGS = ("cache.dir", "cache.link", "core.jobs", "core.remote")
+SETTINGS = ("cache.dir", "cache.link", "cache.packs", "core.jobs", "core.remote", "gc.grace")
+BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+DEFAULT_GRACE_S = 24 * 3600
+DURATION = re.compile(r"^(\d+)([smhd]?)$")
+DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 ENDPOINT_SCHEMES = ("http", "https")
 ENDPOINT_HINT = "expected http://host:port or https://host"
 MAX_URL_SHOWN = 120
@@ -41,6 +46,7 @@ class RemoteConfig:
     endpoint_url: str | None = None
     region: str | None = None
     profile: str | None = None
+    layout: str | None = None
     access_key_id: str | None = field(default=None, repr=False)
     secret_access_key: str | None = field(default=None, repr=False)
 
@@ -55,6 +61,8 @@ class Config:
     jobs: int = DEFAULT_JOBS
     default_remote: str | None = None
     remotes: dict[str, RemoteConfig] = field(default_factory=dict)
+    packs: bool = True
+    grace_s: int = DEFAULT_GRACE_S
 
     def remote(self, name: str | None) -> RemoteConfig:
         """Resolve a remote by name, or the default one, with a message saying how to fix a miss."""
@@ -115,7 +123,7 @@ def merged(root: Path) -> dict[str, Any]:
     tracked_path, local_path = config_paths(root)
     tracked, local = read_doc(tracked_path), read_doc(local_path)
     out: dict[str, Any] = {}
-    for name in ("cache", "core"):
+    for name in ("cache", "core", "gc"):
         out[name] = {**_section(tracked, name, tracked_path), **_section(local, name, local_path)}
     remotes: dict[str, Any] = {}
     for doc, path in ((tracked, tracked_path), (local, local_path)):
@@ -136,7 +144,7 @@ def merged(root: Path) -> dict[str, Any]:
 def load(root: Path, default_cache: Path | None = None) -> Config:
     """Build the effective, validated settings of the project at root (cache.dir defaults to default_cache)."""
     doc = merged(root)
-    cache, core = doc["cache"], doc["core"]
+    cache, core, gc = doc["cache"], doc["core"], doc.get("gc") or {}
     link = str(cache.get("link", DEFAULT_LINK))
     if link not in LINK_MODES:
         raise ConfigError(f"cache.link: unknown mode {link!r}", f"use one of {', '.join(LINK_MODES)}")
@@ -156,7 +164,27 @@ def load(root: Path, default_cache: Path | None = None) -> Config:
         jobs=parse_jobs(core.get("jobs", DEFAULT_JOBS)),
         default_remote=str(default) if default else None,
         remotes=remotes,
+        packs=parse_bool("cache.packs", cache.get("packs", True)),
+        grace_s=parse_duration("gc.grace", gc.get("grace", DEFAULT_GRACE_S)),
     )
+
+
+def parse_bool(key: str, value: object) -> bool:
+    """Validate an on/off setting (true/false, yes/no, on/off, 1/0)."""
+    if isinstance(value, bool):
+        return value
+    found = BOOLEANS.get(str(value).strip().lower())
+    if found is None:
+        raise ConfigError(f"{key}: {value!r} is not true or false")
+    return found
+
+
+def parse_duration(key: str, value: object) -> int:
+    """Validate a duration: seconds, or a number with s, m, h or d (`24h`)."""
+    match = DURATION.match(str(value).strip())
+    if match is None:
+        raise ConfigError(f"{key}: {value!r} is not a duration", "use e.g. 3600, 90m, 24h or 7d")
+    return int(match[1]) * DURATION_UNITS[match[2]]
 
 
 def _refuse_own_folders(root: Path, folder: Path, what: str) -> None:
@@ -184,6 +212,8 @@ def _remote(name: str, settings: dict[str, Any]) -> RemoteConfig:
     if not isinstance(url, str) or not url:
         raise ConfigError(f"remote {name!r} has no url", f"run: vtool remote add {name} URL")
     known = {k: str(settings[k]) for k in (*REMOTE_FIELDS, *SECRET_FIELDS) if settings.get(k)}
+    if known.get("layout", "packs") not in LAYOUTS:
+        raise ConfigError(f"remote {name!r}: unknown layout {known['layout']!r}", f"use one of {', '.join(LAYOUTS)}")
     if "endpoint_url" in known:
         check_endpoint(known["endpoint_url"], f"remote {name!r}")
     check_no_userinfo(name, url)

@@ -47,25 +47,47 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(TEMP_MARK)
 
 
+class Pending:
+    """A temp file being written, and the final name it gets when the block ends (set by the writer)."""
+
+    def __init__(self, handle: IO[bytes], dest: Path | None) -> None:
+        self.handle = handle
+        self.dest = dest
+
+
 @contextlib.contextmanager
-def atomic_writer(dest: Path, mode: int = MODE_FILE, durable: bool = False) -> Iterator[IO[bytes]]:
-    """Yield a temp file that replaces `dest` on success and vanishes on any exception."""
-    tmp = temp_path_for(dest)
+def renaming_writer(folder: Path, hint: str, mode: int = MODE_FILE, durable: bool = False) -> Iterator[Pending]:
+    """Yield a temp file in folder that is renamed to `pending.dest` on success and vanishes on any exception.
+
+    The final name may be chosen while writing (a pack is named by the hash of its bytes).
+    """
+    tmp = temp_path_for(folder / hint)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as handle:
-            yield handle
+            pending = Pending(handle, None)
+            yield pending
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
+        if pending.dest is None:
+            raise AssertionError("renaming_writer: the block never named its file")
         os.chmod(tmp, mode)
-        os.replace(tmp, dest)
+        os.replace(tmp, pending.dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
     if durable:
-        fsync_dir(dest.parent)
+        fsync_dir(pending.dest.parent)
+
+
+@contextlib.contextmanager
+def atomic_writer(dest: Path, mode: int = MODE_FILE, durable: bool = False) -> Iterator[IO[bytes]]:
+    """Yield a temp file that replaces `dest` on success and vanishes on any exception."""
+    with renaming_writer(dest.parent, dest.name, mode, durable) as pending:
+        pending.dest = dest
+        yield pending.handle
 
 
 def atomic_write(dest: Path, data: bytes, mode: int = MODE_FILE, durable: bool = True) -> None:

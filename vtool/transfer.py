@@ -1,21 +1,29 @@
-"""Where the cache meets a remote: plan what is missing, then move it in parallel, collecting failures."""
+"""Where the cache meets a remote: plan what is missing, then move it in parallel, collecting failures.
+
+Small objects and manifests travel in packs, committed by an index written last; large ones travel loose.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import IO
 
 from vtool.cache import Cache
 from vtool.errors import CacheError, CorruptObjectError, RemoteError, RemoteObjectMissingError, VtoolError
-from vtool.hashing import OID_PREFIX, Oid
+from vtool.hashing import OID_PREFIX, Oid, hash_bytes
 from vtool.manifest import MAX_MANIFEST_BYTES
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.remote.base import FANOUT_CHARS, Remote
+from vtool.remote.base import FANOUT_CHARS, Remote, object_key
+from vtool.store import remote as store
+from vtool.store.pack import KIND_DATA, KIND_TREE, PACK_THRESHOLD, PackInfo, Slot
+from vtool.store.remote import RemoteView
 
 # Above this many objects one paginated listing of the remote beats a HEAD request per object.
 LIST_THRESHOLD = 256
+REMOTES_DIR = "remotes"
+OUTGOING_DIR = "outgoing"
 
 
 @dataclass(frozen=True)
@@ -35,21 +43,65 @@ class TransferResult:
     present: int = 0
     nbytes: int = 0
     failed: dict[Oid, str] = field(default_factory=dict)
+    requests: int = 0
 
 
-def remote_has(remote: Remote, oids: Iterable[Oid], jobs: int) -> set[Oid]:
-    """Return which of oids the remote holds: one listing for large sets, HEAD requests for small ones."""
+@dataclass
+class Target:
+    """A remote with its store view loaded once per command, and whether pushes must stay loose-only."""
+
+    remote: Remote
+    view: RemoteView
+    loose_only: bool = False
+
+    @property
+    def name(self) -> str:
+        """Return the remote's name."""
+        return self.remote.name
+
+    @property
+    def packs(self) -> bool:
+        """Tell whether pushes write packs (else every object goes loose, readable by older releases)."""
+        return not self.loose_only
+
+
+def open_target(cache: Cache, remote: Remote | Target, jobs: int, loose_only: bool = False) -> Target:
+    """Load a remote's format file and indexes (cached under the cache's remotes/ folder)."""
+    if isinstance(remote, Target):
+        return remote
+    folder = cache.root / REMOTES_DIR / hash_bytes(remote.describe().encode())[len(OID_PREFIX):][:16]
+    return Target(remote, store.load_view(remote, folder, jobs), loose_only)
+
+
+def _packable(obj: Obj) -> bool:
+    """Manifests (size unknown or given as such) and objects under the threshold travel in packs."""
+    return obj.size is None or obj.size < PACK_THRESHOLD
+
+
+def remote_has(target: Target, oids: Iterable[Oid], jobs: int) -> set[Oid]:
+    """Return which oids the remote holds for a push: in an unmarked indexed pack, or as an unmarked loose key."""
     wanted = set(oids)
+    present = {oid for oid in wanted if target.view.live(oid)}
+    rest = [oid for oid in wanted - present if not target.view.loose_marked(oid)]
+    return present | _loose_has(target.remote, rest, jobs)
+
+
+def _loose_has(remote: Remote, oids: list[Oid], jobs: int) -> set[Oid]:
+    """Return which oids exist as loose keys: one listing per fan-out folder for large sets, HEAD for small ones."""
+    wanted = set(oids)
+    if not wanted:
+        return set()
     if len(wanted) > LIST_THRESHOLD:
         # Listing the fan-out folders in parallel beats one long sequential pagination.
         fanouts = sorted({oid[len(OID_PREFIX):len(OID_PREFIX) + FANOUT_CHARS] for oid in wanted})
         present: set[Oid] = set()
         with ThreadPoolExecutor(jobs) as pool:
-            for found in pool.map(lambda fanout: set(remote.iter_oids(fanout)), fanouts):
+            for found in pool.map(lambda f: {OID_PREFIX + e.key.replace("/", "") for e in remote.list(f"{f}/")},
+                                  fanouts):
                 present |= found
         return wanted & present
     with ThreadPoolExecutor(jobs) as pool:
-        found = dict(zip(wanted, pool.map(remote.has, wanted), strict=True))
+        found = dict(zip(wanted, pool.map(lambda o: remote.stat(object_key(o)) is not None, wanted), strict=True))
     return {oid for oid, ok in found.items() if ok}
 
 
@@ -81,39 +133,78 @@ def _run(objs: list[Obj], action: Callable[[Obj], None], jobs: int, progress: Pr
     return failed
 
 
-def push(cache: Cache, remote: Remote, files: list[Obj], manifests: list[Obj], jobs: int,
+def push(cache: Cache, remote: Remote | Target, files: list[Obj], manifests: list[Obj], jobs: int,
          progress: Progress = NULL_PROGRESS, blocked: set[Oid] | None = None) -> TransferResult:
-    """Upload what the remote lacks: every file first, then manifests wave by wave, never before their members.
+    """Upload what the remote lacks: files first, then manifests, never before all their members.
 
     `manifests` lists every manifest after the manifests it names; `blocked` names objects known to be
-    unavailable (a manifest the cache cannot read), so nothing above them is uploaded.
+    unavailable (a manifest the cache cannot read), so nothing above them is uploaded. On a packed remote
+    small files and manifests go into packs, and one index written after every upload is confirmed
+    publishes them all at once.
     """
-    present = remote_has(remote, (o.oid for o in files + manifests), jobs)
+    target = open_target(cache, remote, jobs)
+    present = remote_has(target, (o.oid for o in files + manifests), jobs)
     todo_files = [o for o in files if o.oid not in present]
+    packing = target.packs
+    loose = [o for o in todo_files if not packing or not _packable(o)]
+    small = [o for o in todo_files if packing and _packable(o)]
 
     def upload(obj: Obj) -> None:
         if not cache.has(obj.oid, obj.size) or not cache.verify(obj.oid):
             raise CacheError(f"object {obj.oid} is missing or corrupt in the cache", "run: vtool verify")
-        remote.put(obj.oid, cache.path(obj.oid))
+        with cache.exported(obj.oid) as src:
+            target.remote.put(object_key(obj.oid), src)
 
     progress.start("push", total=len(todo_files), total_bytes=sum(o.size or 0 for o in todo_files))
-    failed = _run(todo_files, upload, jobs, progress)
+    if packing and (todo_files or manifests):
+        store.ensure_format(target.view)
+    failed = _run(loose, upload, jobs, progress)
+    packs: list[PackInfo] = []
+    if small:
+        packs += store.upload_packs(target.remote, _readable(cache, small, failed, progress), KIND_DATA,
+                                    cache.root / OUTGOING_DIR, jobs)
     progress.done()
     stuck = set(failed) | (blocked or set())
-    waves = _waves([m for m in manifests if m.oid not in present])
-    for wave in waves:
-        ready = []
-        for obj in wave:
-            if stuck.intersection(obj.children):
-                failed[obj.oid] = "not uploaded: some of its members are missing"
-                stuck.add(obj.oid)
-            else:
-                ready.append(obj)
-        wave_failed = _run(ready, upload, jobs, NULL_PROGRESS)
-        failed.update(wave_failed)
-        stuck.update(wave_failed)
-    sent = [o for o in todo_files + [m for w in waves for m in w] if o.oid not in failed]
+    todo_manifests = [m for m in manifests if m.oid not in present]
+    ready = _unblocked(todo_manifests, stuck, failed)
+    if packing:
+        packs += store.upload_packs(target.remote, _readable(cache, ready, failed, NULL_PROGRESS), KIND_TREE,
+                                    cache.root / OUTGOING_DIR, jobs)
+        store.commit(target.view, packs)
+    else:
+        for wave in _waves(ready):
+            wave_failed = _run([o for o in wave if not stuck.intersection(o.children)], upload, jobs, NULL_PROGRESS)
+            failed.update(wave_failed)
+            stuck.update(wave_failed)
+    sent = [o for o in todo_files + ready if o.oid not in failed]
     return TransferResult(len(sent), len(present), sum(o.size or 0 for o in sent), failed)
+
+
+def _unblocked(manifests: list[Obj], stuck: set[Oid], failed: dict[Oid, str]) -> list[Obj]:
+    """Drop every manifest naming something stuck (in post-order, so stuck-ness climbs to the root)."""
+    ready = []
+    for obj in manifests:
+        if stuck.intersection(obj.children):
+            failed[obj.oid] = "not uploaded: some of its members are missing"
+            stuck.add(obj.oid)
+        else:
+            ready.append(obj)
+    return ready
+
+
+def _readable(cache: Cache, objs: list[Obj], failed: dict[Oid, str], progress: Progress) -> Iterator[tuple[Oid, bytes]]:
+    """Yield each object's verified bytes from the cache, recording the ones that are missing or corrupt."""
+    for obj in objs:
+        try:
+            data = cache.read_bytes(obj.oid)
+        except CacheError as exc:
+            failed[obj.oid] = f"object {obj.oid} is missing or corrupt in the cache ({exc.message})"
+            continue
+        if obj.size is not None and len(data) != obj.size:
+            failed[obj.oid] = f"object {obj.oid} has {len(data)} bytes in the cache, expected {obj.size}"
+            continue
+        progress.advance(1, len(data))
+        yield obj.oid, data
 
 
 def _waves(manifests: list[Obj]) -> list[list[Obj]]:
@@ -127,33 +218,94 @@ def _waves(manifests: list[Obj]) -> list[list[Obj]]:
     return waves
 
 
-def fetch(cache: Cache, remote: Remote, objs: list[Obj], jobs: int, progress: Progress = NULL_PROGRESS,
+def fetch(cache: Cache, remote: Remote | Target, objs: list[Obj], jobs: int, progress: Progress = NULL_PROGRESS,
           description: str = "fetch") -> TransferResult:
-    """Download objects the cache lacks (or holds at the wrong size), each verified before it enters the cache."""
+    """Download objects the cache lacks (or holds at the wrong size), each verified before it enters the cache.
+
+    Packed objects come by coalesced single-range GETs per pack; the rest by one GET per loose key.
+    """
+    target = open_target(cache, remote, jobs)
     todo = [o for o in {o.oid: o for o in objs}.values() if not cache.has(o.oid, o.size)]
-
-    def download(obj: Obj) -> None:
-        # No removal first: the verified download renames over whatever is there, and an object
-        # that only a lying manifest calls the wrong size (its bytes hash to its name) must survive
-        # a failed download.
-        limit = obj.size if obj.size is not None else MAX_MANIFEST_BYTES  # size unknown: a manifest
-        try:
-            with cache.receiving(obj.oid) as sink:
-                remote.get(obj.oid, _Capped(sink, limit, obj.oid))  # type: ignore[arg-type]
-        except CorruptObjectError as exc:
-            raise CorruptObjectError(f"{exc} (remote {remote.name})") from None
-
+    by_pack: dict[str, tuple[PackInfo, list[Slot]]] = {}
+    loose: list[Obj] = []
+    for obj in todo:
+        found = target.view.locate(obj.oid)
+        if found is None or (obj.size is not None and found[1].length != obj.size):
+            loose.append(obj)
+        else:
+            by_pack.setdefault(found[0].name, (found[0], []))[1].append(found[1])
     progress.start(description, total=len(todo), total_bytes=sum(o.size or 0 for o in todo))
-    failed = _run(todo, download, jobs, progress)
+    failed = _fetch_packed(cache, target, by_pack, jobs, progress)
+    failed.update(_run(loose, lambda o: _download(cache, target.remote, o), jobs, progress))
     progress.done()
     nbytes = sum(o.size or 0 for o in todo if o.oid not in failed)
     return TransferResult(len(todo) - len(failed), len(objs) - len(todo), nbytes, failed)
 
 
+def _fetch_packed(cache: Cache, target: Target, by_pack: dict[str, tuple[PackInfo, list[Slot]]], jobs: int,
+                  progress: Progress) -> dict[Oid, str]:
+    """Fetch every planned range in parallel; objects are staged into the cache's own packs as they arrive."""
+    wanted = {slot.oid for _, slots in by_pack.values() for slot in slots}
+
+    def accept(oid: Oid, data: bytes) -> None:
+        if not cache.has(oid, len(data)):
+            cache.put_checked(oid, data, oid)
+        if oid in wanted:
+            progress.advance(1, len(data))
+
+    ranges = [r for info, slots in by_pack.values() for r in store.plan_ranges(info, slots)]
+    failed: dict[Oid, str] = {}
+    with ThreadPoolExecutor(jobs) as pool:
+        for got in pool.map(lambda r: store.fetch_range(target.remote, r, accept), ranges):
+            failed.update({oid: f"{why} (remote {target.name})" for oid, why in got.items() if oid in wanted})
+    return failed
+
+
+def _download(cache: Cache, remote: Remote, obj: Obj) -> None:
+    """GET one loose key; small objects go through memory into a pack, large ones stream into a temp file."""
+    limit = obj.size if obj.size is not None else MAX_MANIFEST_BYTES  # size unknown: a manifest
+    key = object_key(obj.oid)
+    try:
+        if _packable(obj) and cache.packing:
+            sink = _Capped(_Buffer(), limit, obj.oid)
+            _get(remote, key, obj.oid, sink)
+            data = sink.sink.getvalue()
+            if hash_bytes(data) != obj.oid:
+                raise CorruptObjectError(f"download of {obj.oid} is corrupt (its bytes hash to {hash_bytes(data)})")
+            cache.put_checked(obj.oid, data, obj.oid)
+            return
+        # No removal first: the verified download renames over whatever is there, and an object
+        # that only a lying manifest calls the wrong size (its bytes hash to its name) must survive
+        # a failed download.
+        with cache.receiving(obj.oid) as out:
+            _get(remote, key, obj.oid, _Capped(out, limit, obj.oid))
+    except CorruptObjectError as exc:
+        raise CorruptObjectError(f"{exc} (remote {remote.name})") from None
+
+
+def _get(remote: Remote, key: str, oid: Oid, sink: object) -> None:
+    try:
+        remote.get(key, sink)  # type: ignore[arg-type]
+    except RemoteObjectMissingError:
+        raise RemoteObjectMissingError(oid, remote.name) from None
+
+
+class _Buffer:
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def getvalue(self) -> bytes:
+        return b"".join(self.parts)
+
+
 class _Capped:
     """A download sink that refuses bytes past the object's size, so a broken or hostile remote cannot fill the disk."""
 
-    def __init__(self, sink: IO[bytes], limit: int, oid: Oid) -> None:
+    def __init__(self, sink: IO[bytes] | _Buffer, limit: int, oid: Oid) -> None:
         self.sink, self.limit, self.oid, self.seen = sink, limit, oid, 0
 
     def write(self, data: bytes) -> int:

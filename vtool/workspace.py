@@ -315,6 +315,19 @@ def link_out(src: Path, dest: Path, entry: Entry, link: str, check_shared: bool)
     return verified
 
 
+def write_out(data: bytes, dest: Path, entry: Entry) -> None:
+    """Place a packed object's (already verified) bytes at dest via a temp file and rename."""
+    tmp = temp_path_for(dest)
+    try:
+        with open(tmp, "xb", buffering=0) as out:
+            out.write(data)
+        os.chmod(tmp, MODE_EXEC if entry.kind == KIND_EXEC else MODE_FILE)
+        os.replace(tmp, dest)
+    except BaseException:
+        remove_file(tmp)
+        raise
+
+
 def _materialise(src: Path, tmp: Path, entry: Entry, link: str, executable: bool) -> Oid | None:
     if link == "hardlink" and not executable:
         os.link(src, tmp)

@@ -12,6 +12,7 @@ from vtool.cli.app import app
 from vtool.cli.common import JobsOpt, JsonOpt, RemoteOpt, TargetsArg, command
 from vtool.cli.render import render_status
 from vtool.cli.ui import ui
+from vtool.errors import UsageError
 from vtool.ops.gc import GcOptions, GcResult, gc
 from vtool.ops.status import StatusResult
 from vtool.ops.verify import VerifyResult, verify
@@ -47,11 +48,27 @@ def _render_gc(r: GcResult) -> None:
         ui.info("dry run: nothing was deleted; run again with --yes to delete")
 
 
+SampleOpt = Annotated[str | None, typer.Option(
+    "--sample", help="With -r: check only packs (and loose objects) N of every T, as N/T, e.g. 0/7.")]
+
+
+def parse_sample(text: str | None) -> tuple[int, int] | None:
+    """Turn `N/T` into (N, T) with 0 <= N < T."""
+    if text is None:
+        return None
+    n, _, t = text.partition("/")
+    if not (n.isdigit() and t.isdigit()) or not 0 <= int(n) < int(t):
+        raise UsageError(f"--sample {text!r}: expected N/T with 0 <= N < T", "e.g. --sample 0/7")
+    return int(n), int(t)
+
+
 @command(app, "verify")
 def verify_cmd(targets: TargetsArg = None, remote: RemoteOpt = None, jobs: JobsOpt = None,
-               json_out: JsonOpt = False) -> None:
+               sample: SampleOpt = None, json_out: JsonOpt = False) -> None:
     """Re-hash every object the targets reach in the cache (or -r remote) and their workspace files."""
-    result = verify(targets or [], remote, jobs, ui.progress())
+    if sample is not None and remote is None:
+        raise UsageError("--sample needs -r NAME", "it samples the packs of a remote")
+    result = verify(targets or [], remote, jobs, ui.progress(), parse_sample(sample))
     if json_out:
         ui.json({**dataclasses.asdict(result), "ok": result.ok})
     else:

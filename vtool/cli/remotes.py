@@ -30,9 +30,11 @@ def remote_add_cmd(
     profile: Annotated[str | None, typer.Option("--profile", help="AWS profile for credentials.")] = None,
     default: Annotated[bool, typer.Option("--default", "-d", help="Make it the default remote.")] = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="Replace an existing remote.")] = False,
+    loose: Annotated[bool, typer.Option("--loose", help="Push loose objects only (readable by releases before "
+                                        "packs).")] = False,
 ) -> None:
     """Add a remote (stored in the tracked .vtool/config.yaml; no secrets)."""
-    info = add_remote(RemoteSpec(name, url, endpoint_url, region, profile, default, force))
+    info = add_remote(RemoteSpec(name, url, endpoint_url, region, profile, default, force, loose))
     ui.info(f"remote {info.name} -> {info.url}{' (default)' if info.default else ''}")
 
 

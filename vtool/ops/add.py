@@ -149,7 +149,7 @@ def _ensure_stored(project: Project, tree: Tree, base: Path) -> None:
     absent = cache.missing({*tree.manifests, *(e.oid for e in tree.file_oids.values())} or {tree.oid})
     for oid, data in tree.manifests.items():
         if oid in absent:
-            cache.put_bytes(data)
+            cache.put_manifest(data)
     for rel, entry in tree.file_oids.items():
         if entry.oid in absent:
             path = base / rel if rel else base

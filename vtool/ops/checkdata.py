@@ -172,8 +172,11 @@ class Source:
     @contextlib.contextmanager
     def open(self, target: Target) -> Iterator[IO[bytes]]:
         """Open a file's bytes from the workspace or the cache."""
-        path = target.local if target.local is not None else self.project.cache.path(target.oid)
-        with open(path, "rb") as handle:
+        if target.local is None:  # loose or packed, the cache hands out hash-checked bytes either way
+            with self.project.cache.open_object(target.oid) as handle:
+                yield handle
+            return
+        with open(target.local, "rb") as handle:
             yield handle
 
     def commit_time(self, t: Tracked) -> float | None:

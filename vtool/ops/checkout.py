@@ -20,7 +20,7 @@ from vtool.ops.targets import Tracked, narrowed, workspace_pointers
 from vtool.pointer import Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import Stamp
-from vtool.workspace import link_out
+from vtool.workspace import link_out, write_out
 
 VERIFIED_KEY = "\0verified/"
 
@@ -117,7 +117,7 @@ def check_plans(project: Project, plans: list[Plan], force: bool) -> None:
     truncated = sorted(oid for oid, e in needed.items() if not cache.has(oid, e.size))
     if truncated:
         oid = truncated[0]
-        actual = os.stat(cache.path(oid)).st_size
+        actual = cache.size(oid)
         if cache.verify(oid):  # intact bytes: the manifest or pointer lies about the size
             raise FormatError(f"a pointer or manifest says object {oid} has {needed[oid].size} bytes, "
                               f"but it has {actual}", "the pointer or manifest is wrong: fix or revert it")
@@ -248,12 +248,15 @@ def _write_one(project: Project, base: Path, data_rel: str, rel: str, entry: Ent
     make_dirs_inside(project.root, dest.parent)
     if os.path.isdir(dest) and not os.path.islink(dest):
         os.rmdir(dest)
+    repo_rel = f"{data_rel}/{rel}" if rel else data_rel
+    if not project.cache.is_loose(entry.oid):  # packed: written from its verified bytes, never linked
+        write_out(project.cache.read_bytes(entry.oid), dest, entry)
+        return repo_rel, dest, entry, Stamp.of(os.stat(dest))
     src = project.cache.path(entry.oid)
     link = project.config.link
     check_shared = link != "copy" and (verify or not _known_good(project, src, entry))
     if link_out(src, dest, entry, link, check_shared):
         project.stats.record(VERIFIED_KEY + entry.oid, Stamp.of(os.stat(src)), entry.oid)
-    repo_rel = f"{data_rel}/{rel}" if rel else data_rel
     return repo_rel, dest, entry, Stamp.of(os.stat(dest))
 
 

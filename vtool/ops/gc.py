@@ -16,12 +16,15 @@ from vtool.errors import CacheError, UsageError, VtoolError
 from vtool.fsutil import is_hex, is_temp_name, remove_file
 from vtool.hashing import OID_PREFIX, Oid
 from vtool.manifest import HEADER
+from vtool.ops import gc_remote
 from vtool.ops.objects import ObjectSet, collect
 from vtool.ops.project import Project, open_project
 from vtool.ops.sync import connected, fetch_manifests
 from vtool.ops.targets import Tracked, revision_pointers, workspace_pointers, worktree_pointers
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.remote.base import Remote
+from vtool.remote.base import object_key
+from vtool.store import remote as store
+from vtool.transfer import Target
 
 # A temp file this old cannot belong to a live writer (we also hold the cache lock exclusively).
 STALE_TEMP_S = 3600
@@ -53,6 +56,8 @@ class GcResult:
     oids: list[Oid]
     unsized: int = 0
     temp_files: int = 0
+    marked: int = 0
+    deleted: int = 0
 
 
 def gc(options: GcOptions, progress: Progress = NULL_PROGRESS) -> GcResult:
@@ -64,8 +69,8 @@ def gc(options: GcOptions, progress: Progress = NULL_PROGRESS) -> GcResult:
         tracked = kept_pointers(project, options)
         if options.remote is None:
             return _gc_cache(project, tracked, options.delete)
-        with connected(project, options.remote, options.jobs) as (remote, jobs):
-            return _gc_remote(project, remote, jobs, tracked, options.delete)
+        with connected(project, options.remote, options.jobs) as (target, jobs):
+            return _gc_remote(project, target, jobs, tracked, options.delete)
 
 
 def kept_pointers(project: Project, options: GcOptions) -> list[Tracked]:
@@ -143,13 +148,11 @@ def _gc_cache(project: Project, tracked: list[Tracked], delete: bool) -> GcResul
     keep |= _linked_objects(project, tracked)
     present = list(cache.iter_oids())
     doomed = sorted(oid for oid in present if oid not in keep)
-    nbytes = sum(_size(cache.path(oid)) or 0 for oid in doomed)
-    stale = _stale_temp_files(cache.root)
+    nbytes = sum(cache.size(oid) or 0 for oid in doomed)
+    stale = _stale_temp_files(cache.root) + cache.packs.stale_temps()
     if delete:
         project.progress.start("gc cache", total=len(doomed))
-        for oid in doomed:
-            cache.remove(oid)
-            project.progress.advance()
+        cache.drop(doomed)
         project.progress.done()
         for path in stale:
             remove_file(path)
@@ -157,55 +160,65 @@ def _gc_cache(project: Project, tracked: list[Tracked], delete: bool) -> GcResul
                     temp_files=len(stale))
 
 
-def _gc_remote(project: Project, remote: Remote, jobs: int, tracked: list[Tracked], delete: bool) -> GcResult:
+def _gc_remote(project: Project, target: Target, jobs: int, tracked: list[Tracked], delete: bool) -> GcResult:
     # Manifests the cache lacks are fetched from this remote first; what neither holds cannot be walked.
-    fetch_manifests(project, remote, jobs, [t.pointer.oid for t in tracked if t.pointer.kind == "dir"])
-    keep = _reachable(project, tracked, remote.name)
-    project.progress.start(f"listing {remote.name}")
-    listed = list(remote.iter_oids())
+    fetch_manifests(project, target, jobs, [t.pointer.oid for t in tracked if t.pointer.kind == "dir"])
+    keep = _reachable(project, tracked, target.name)
+    if target.view.packed:
+        return _gc_packed_remote(project, target, jobs, keep, delete)
+    project.progress.start(f"listing {target.name}")
+    listed = [oid for oid, _ in store.loose_objects(target.remote)]
     project.progress.done()
     doomed = sorted(oid for oid in listed if oid not in keep)
-    if doomed and not keep:
-        raise VtoolError(f"nothing is kept, so gc would empty remote {remote.name!r} ({len(doomed)} objects)",
-                         "run gc in a clone whose workspace or history points at data")
-    sizes = {oid: _size(project.cache.path(oid)) for oid in doomed}
+    _refuse_emptying(target, doomed, keep)
+    sizes = {oid: project.cache.size(oid) for oid in doomed}
     if delete:
-        _remove_remote(remote, doomed, project.cache, jobs, project.progress)
-    return GcResult(remote.name, len(doomed), sum(s or 0 for s in sizes.values()), len(listed) - len(doomed),
+        _remove_remote(target, doomed, project.cache, jobs, project.progress)
+    return GcResult(target.name, len(doomed), sum(s or 0 for s in sizes.values()), len(listed) - len(doomed),
                     not delete, doomed, unsized=sum(1 for s in sizes.values() if s is None))
 
 
-def _remove_remote(remote: Remote, doomed: list[Oid], cache: Cache, jobs: int, progress: Progress) -> None:
+def _refuse_emptying(target: Target, doomed: list[Oid], keep: set[Oid]) -> None:
+    if doomed and not keep:
+        raise VtoolError(f"nothing is kept, so gc would empty remote {target.name!r} ({len(doomed)} objects)",
+                         "run gc in a clone whose workspace or history points at data")
+
+
+def _gc_packed_remote(project: Project, target: Target, jobs: int, keep: set[Oid], delete: bool) -> GcResult:
+    """Two phases: execute marks older than gc.grace, then mark sparse packs and dead loose objects."""
+    now = gc_remote.clock()
+    p = gc_remote.plan(target, keep, project.config.grace_s, now)
+    _refuse_emptying(target, p.doomed, keep)
+    if delete:
+        gc_remote.run(project, target, jobs, keep, p, now)
+    return GcResult(target.name, len(p.doomed), p.doomed_bytes, p.kept, not delete, p.doomed,
+                    marked=len(p.sparse) + len(p.dead_loose), deleted=len(p.due_packs) + len(p.due_loose))
+
+
+def _remove_remote(target: Target, doomed: list[Oid], cache: Cache, jobs: int, progress: Progress) -> None:
     """Delete manifests before other objects, so a crash never leaves a manifest whose files are gone."""
-    manifests = [oid for oid in doomed if _looks_like_manifest(cache.path(oid))]
+    manifests = [oid for oid in doomed if _looks_like_manifest(cache, oid)]
     rest = sorted(set(doomed) - set(manifests))
-    progress.start(f"gc {remote.name}", total=len(doomed))
+    progress.start(f"gc {target.name}", total=len(doomed))
     for batch in (manifests, rest):
         with ThreadPoolExecutor(jobs) as pool:
-            for _ in pool.map(remote.remove, batch):
+            for _ in pool.map(lambda oid: target.remote.remove(object_key(oid)), batch):
                 progress.advance()
     progress.done()
 
 
-def _looks_like_manifest(path: Path) -> bool:
+def _looks_like_manifest(cache: Cache, oid: Oid) -> bool:
     """Tell from the local copy, when there is one, whether an object is a manifest."""
     try:
-        with open(path, "rb") as f:
+        with cache.open_object(oid) as f:
             return f.read(len(HEADER)) == HEADER
-    except OSError:
+    except (OSError, CacheError):
         return False
 
 
 def _is_inside(path: Path, folder: Path) -> bool:
     real, base = os.path.realpath(path), os.path.realpath(folder)
     return real == base or real.startswith(base + os.sep)
-
-
-def _size(path: Path) -> int | None:
-    try:
-        return os.lstat(path).st_size
-    except FileNotFoundError:
-        return None
 
 
 def _linked_objects(project: Project, tracked: list[Tracked]) -> set[Oid]:

@@ -165,10 +165,14 @@ def open_project(progress: Progress = NULL_PROGRESS, exclusive_cache: bool = Fal
         if finished is not None:
             progress.message(f"finished the interrupted `{finished}`")
         stats = StatCache(vdir / STATE_DIR / STAT_DB, warn=progress.message)
+        cache = Cache(settings.cache_dir, settings.packs)
         try:
-            yield Project(root, settings, Cache(settings.cache_dir), stats, progress)
+            yield Project(root, settings, cache, stats, progress)
         finally:
-            stats.close()
+            try:
+                cache.close()
+            finally:
+                stats.close()
 
 
 def repo_relative(root: Path, user_path: str) -> str:

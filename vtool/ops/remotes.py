@@ -38,6 +38,7 @@ class RemoteSpec:
     profile: str | None = None
     default: bool = False
     force: bool = False
+    loose: bool = False
 
 
 def normalise_url(url: str, root: Path) -> str:
@@ -67,7 +68,7 @@ def add_remote(spec: RemoteSpec, start: Path | None = None) -> RemoteInfo:
         cfg.check_endpoint(spec.endpoint_url, "--endpoint-url")
     cfg.check_no_userinfo(spec.name, spec.url)
     settings = {"url": normalise_url(spec.url, root), "endpoint_url": spec.endpoint_url,
-                "region": spec.region, "profile": spec.profile}
+                "region": spec.region, "profile": spec.profile, "layout": "loose" if spec.loose else None}
     remotes[spec.name] = {k: v for k, v in settings.items() if v}
     if spec.default or len(remotes) == 1:
         doc.setdefault("core", {})["remote"] = spec.name

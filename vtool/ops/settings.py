@@ -24,13 +24,18 @@ def _validate(key: str, value: str) -> object:
         raise ConfigError(f"cache.link: unknown mode {value!r}", f"use one of {', '.join(cfg.LINK_MODES)}")
     if key == "core.jobs":
         return cfg.parse_jobs(value)
+    if key == "cache.packs":
+        return cfg.parse_bool(key, value)
+    if key == "gc.grace":
+        cfg.parse_duration(key, value)
     return value
 
 
 def _effective(settings: cfg.Config, key: str) -> str | None:
     """The value a setting has in effect, defaults included."""
     values = {"cache.dir": str(settings.cache_dir), "cache.link": settings.link, "core.jobs": str(settings.jobs),
-              "core.remote": settings.default_remote}
+              "core.remote": settings.default_remote, "cache.packs": str(settings.packs).lower(),
+              "gc.grace": f"{settings.grace_s}s"}
     return values[key]
 
 

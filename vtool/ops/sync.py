@@ -15,8 +15,7 @@ from vtool.ops.project import Project, open_project, project_root_or_none
 from vtool.ops.targets import Tracked, narrowed
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.remote import open_remote
-from vtool.remote.base import Remote
-from vtool.transfer import Obj
+from vtool.transfer import Obj, Target
 
 PUSH_LINE_FIELDS = 4  # git's pre-push stdin: <local ref> <local sha> <remote ref> <remote sha>
 
@@ -44,12 +43,13 @@ class SyncResult:
 
 
 @contextlib.contextmanager
-def connected(project: Project, name: str | None, jobs: int | None) -> Iterator[tuple[Remote, int]]:
-    """Open the named (or default) remote with a pool sized to the jobs."""
+def connected(project: Project, name: str | None, jobs: int | None) -> Iterator[tuple[Target, int]]:
+    """Open the named (or default) remote with a pool sized to the jobs, its store view loaded once."""
     n = jobs or project.config.jobs
-    remote = open_remote(project.config.remote(name), n)
+    config = project.config.remote(name)
+    remote = open_remote(config, n)
     try:
-        yield remote, n
+        yield transfer.open_target(project.cache, remote, n, loose_only=config.layout == "loose"), n
     finally:
         remote.close()
 
@@ -62,7 +62,7 @@ def push(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> SyncResult
             return push_tracked(project, remote, jobs, tracked)
 
 
-def push_tracked(project: Project, remote: Remote, jobs: int, tracked: list[Tracked]) -> SyncResult:
+def push_tracked(project: Project, remote: Target, jobs: int, tracked: list[Tracked]) -> SyncResult:
     """Push the objects of already-selected pointers (shared by push and the pre-push hook)."""
     objects = collect(project, tracked)
     # A manifest this clone cannot read is fine if the remote has it (a remote only ever receives a
@@ -84,7 +84,7 @@ def fetch(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> SyncResul
             return fetch_tracked(project, remote, jobs, tracked)
 
 
-def fetch_tracked(project: Project, remote: Remote, jobs: int, tracked: list[Tracked]) -> SyncResult:
+def fetch_tracked(project: Project, remote: Target, jobs: int, tracked: list[Tracked]) -> SyncResult:
     """Fetch the objects of already-selected pointers (shared by fetch, pull and checkout REV).
 
     A target inside a dataset fetches the manifests down to it, then only what lies under it.
@@ -101,7 +101,7 @@ def fetch_tracked(project: Project, remote: Remote, jobs: int, tracked: list[Tra
                       sum(s.nbytes for s in steps), {k: v for s in steps for k, v in s.failed.items()})
 
 
-def fetch_paths(project: Project, remote: Remote, jobs: int,
+def fetch_paths(project: Project, remote: Target, jobs: int,
                 tracked: list[Tracked]) -> tuple[list[Tracked], transfer.TransferResult]:
     """Fetch the manifests from each dataset root down to the targets inside it, and narrow those targets."""
     parts: list[Tracked] = []
@@ -117,7 +117,7 @@ def fetch_paths(project: Project, remote: Remote, jobs: int,
                                           sum(r.nbytes for r in results), failed)
 
 
-def fetch_path(project: Project, remote: Remote, jobs: int, root: Oid, sub: str) -> transfer.TransferResult:
+def fetch_path(project: Project, remote: Target, jobs: int, root: Oid, sub: str) -> transfer.TransferResult:
     """Fetch, one level at a time through the transfer plan, the manifests of root and the folders down to sub."""
     names = sub.split("/")
     oid, moved, present, nbytes = root, 0, 0, 0
@@ -134,7 +134,7 @@ def fetch_path(project: Project, remote: Remote, jobs: int, root: Oid, sub: str)
     return transfer.TransferResult(moved, present, nbytes, {})
 
 
-def fetch_manifests(project: Project, remote: Remote, jobs: int, roots: list[Oid],
+def fetch_manifests(project: Project, remote: Target, jobs: int, roots: list[Oid],
                     files: dict[Oid, Obj] | None = None) -> transfer.TransferResult:
     """Fetch the manifest trees under roots level by level, collecting the file objects they name into files."""
     cache = project.cache

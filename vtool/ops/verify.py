@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -11,14 +12,18 @@ from dataclasses import dataclass, field, replace
 from vtool import manifest
 from vtool.cache import Cache
 from vtool.errors import CacheError, FormatError, RemoteObjectMissingError
-from vtool.hashing import Oid, hash_bytes, hash_file, new_hasher, oid_of
+from vtool.hashing import OID_PREFIX, Oid, hash_bytes, new_hasher, oid_of
 from vtool.manifest import MAX_MANIFEST_BYTES, Entry
 from vtool.ops.project import Project, matches, open_project
 from vtool.ops.status import IN_SYNC, MODIFIED, NOT_IN_WORKSPACE, DatasetStatus, tree_loader
 from vtool.ops.sync import connected
 from vtool.ops.targets import Tracked, narrowed, workspace_pointers
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.remote.base import Remote
+from vtool.remote.base import object_key
+from vtool.store import remote as store
+from vtool.store.index import MARK_PACK, Mark
+from vtool.store.layout import pack_key
+from vtool.transfer import Target
 
 CORRUPT = "corrupt"
 TRUNCATED = "truncated"
@@ -78,14 +83,16 @@ class _Check:
 
 
 def verify(targets: list[str], remote_name: str | None = None, jobs: int | None = None,
-           progress: Progress = NULL_PROGRESS) -> VerifyResult:
+           progress: Progress = NULL_PROGRESS, sample: tuple[int, int] | None = None) -> VerifyResult:
     """Check the cache and workspace (or, with a remote, that remote) for the targets' pointers."""
     with open_project(progress) as project:
         tracked = narrowed(project, workspace_pointers(project, targets))
         if remote_name is not None:
-            with connected(project, remote_name, jobs) as (remote, n):
-                source = _RemoteSource(remote, project.cache)
-                return _verify_objects(remote.name, tracked, source, n, progress)
+            with connected(project, remote_name, jobs) as (target, n):
+                source = _RemoteSource(target, project.cache, sample)
+                result = _verify_objects(target.name, tracked, source, n, progress)
+                source.finish()
+                return result
         n = jobs or project.config.jobs
         # The workspace first: with cache.link=symlink its files are the very objects we may remove next.
         workspace = [_workspace(project, t, n) for t in tracked]
@@ -100,50 +107,77 @@ class _CacheSource:
         self.cache = cache
 
     def manifest(self, oid: Oid) -> _Check:
-        path = self.cache.path(oid)
-        try:
-            before = os.stat(path)
-            if before.st_size > manifest.MAX_MANIFEST_BYTES:
-                return _Check(NOT_A_MANIFEST, before.st_size)  # an intact object, maybe: a pointer lies
-            data = path.read_bytes()
-        except FileNotFoundError:
+        size = self.cache.size(oid)
+        if size is None:
             return _Check(MISSING)
-        if hash_bytes(data) != oid:
-            return _Check(CORRUPT, len(data), removed=self.cache.quarantine(oid, before.st_ino))
-        return _decoded(oid, data)
+        if size > manifest.MAX_MANIFEST_BYTES:
+            return _Check(NOT_A_MANIFEST, size)  # an intact object, maybe: a pointer lies
+        got, nbytes, ino = self.cache.rehash(oid)
+        if got is None:
+            return _Check(MISSING)
+        if got != oid:
+            return _Check(CORRUPT, nbytes, removed=self.cache.quarantine(oid, ino))
+        return _decoded(oid, self.cache.read_bytes(oid))
 
     def file(self, oid: Oid, size: int) -> _Check:
-        path = self.cache.path(oid)
-        try:
-            before = os.stat(path)
-            got, nbytes = hash_file(path)
-        except FileNotFoundError:
+        got, nbytes, ino = self.cache.rehash(oid)
+        if got is None:
             return _Check(MISSING)
         if got == oid:
             return _Check(None if nbytes == size else WRONG_SIZE, nbytes)
-        moved = self.cache.quarantine(oid, before.st_ino)
+        moved = self.cache.quarantine(oid, ino)
         return _Check(TRUNCATED if nbytes != size else CORRUPT, nbytes, removed=moved)
 
 
 class _RemoteSource:
-    """Streams objects from a remote into hashing sinks (never into the cache); removes the corrupt ones."""
+    """Streams objects from a remote into hashing sinks (never into the cache).
 
-    def __init__(self, remote: Remote, cache: Cache) -> None:
-        self.remote = remote
+    A corrupt loose object is removed (push uploads it again); a pack holding a corrupt object is marked
+    for gc, so pushes stop counting on it and upload its objects anew.
+    """
+
+    def __init__(self, target: Target, cache: Cache, sample: tuple[int, int] | None = None) -> None:
+        self.target = target
         self.cache = cache
+        self.sample = sample
+        self.bad_packs: set[str] = set()
+
+    def _get(self, oid: Oid, sink: _Sink) -> str | None:
+        """Stream the object into sink; return the pack it came from (None when loose)."""
+        found = self.target.view.locate(oid)
+        if found is None:
+            self.target.remote.get(object_key(oid), sink)  # type: ignore[arg-type]
+            return None
+        info, slot = found
+        self.target.remote.get(pack_key(info.name), sink, slot.offset, slot.length)  # type: ignore[arg-type]
+        return info.name
+
+    def _condemn(self, oid: Oid, pack_name: str | None) -> bool:
+        if pack_name is None:
+            self.target.remote.remove(object_key(oid))
+            return True
+        self.bad_packs.add(pack_name)
+        return False
+
+    def sampled(self, oid: Oid) -> bool:
+        """Tell whether `--sample N/T` selects this object (by its pack's name, or its own oid when loose)."""
+        if self.sample is None:
+            return True
+        found = self.target.view.locate(oid)
+        number = int(found[0].name, 16) if found else int(oid[len(OID_PREFIX):], 16)
+        return number % self.sample[1] == self.sample[0]
 
     def manifest(self, oid: Oid) -> _Check:
         sink = _Sink(keep=True)
         try:
-            self.remote.get(oid, sink)  # type: ignore[arg-type]
+            where = self._get(oid, sink)
         except RemoteObjectMissingError:
             return _Check(MISSING, data=self._local(oid))
         except _TooLarge:  # unread, so unjudged: only a pointer or manifest calls this object a folder
             return _Check(NOT_A_MANIFEST, sink.size)
         data = sink.buffer.getvalue()
         if hash_bytes(data) != oid:
-            self.remote.remove(oid)
-            return _Check(CORRUPT, len(data), self._local(oid), removed=True)
+            return _Check(CORRUPT, len(data), self._local(oid), removed=self._condemn(oid, where))
         return _decoded(oid, data)
 
     def _local(self, oid: Oid) -> bytes | None:
@@ -154,15 +188,23 @@ class _RemoteSource:
             return None
 
     def file(self, oid: Oid, size: int) -> _Check:
+        if not self.sampled(oid):
+            return _Check()
         sink = _Sink(keep=False)
         try:
-            self.remote.get(oid, sink)  # type: ignore[arg-type]
+            where = self._get(oid, sink)
         except RemoteObjectMissingError:
             return _Check(MISSING)
         if oid_of(sink.hasher) == oid:
             return _Check(None if sink.size == size else WRONG_SIZE, sink.size)
-        self.remote.remove(oid)
-        return _Check(TRUNCATED if sink.size != size else CORRUPT, sink.size, removed=True)
+        removed = self._condemn(oid, where)
+        return _Check(TRUNCATED if sink.size != size else CORRUPT, sink.size, removed=removed)
+
+    def finish(self) -> None:
+        """Mark every pack found holding a corrupt object, so the next push uploads its objects again."""
+        if self.bad_packs:
+            now = int(time.time())
+            store.commit(self.target.view, [], [Mark(MARK_PACK, name, now) for name in sorted(self.bad_packs)])
 
 
 def _decoded(oid: Oid, data: bytes) -> _Check:

@@ -30,12 +30,14 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from vtool import scrub
 from vtool.config import check_endpoint
 from vtool.errors import RemoteAuthError, RemoteError, RemoteObjectMissingError, RemoteUnreachableError
-from vtool.remote.base import OID_PREFIX, RemoteConfig, object_key
+from vtool.remote.base import RemoteConfig
+from vtool.store.backend import Listed
 
 SCHEME = "s3://"
 MiB = 1 << 20
-# 8 MiB parts: a 9 MiB object is already multipart, and S3's 10,000-part cap still allows 78 GiB.
-MULTIPART_THRESHOLD = 8 * MiB
+# One PUT up to 64 MiB (a pack's cap: a pack is one request); multipart above, in 8 MiB parts, so
+# S3's 10,000-part cap still allows 78 GiB.
+MULTIPART_THRESHOLD = 64 * MiB + 1
 MULTIPART_CHUNK = 8 * MiB
 GET_CHUNK = 1 * MiB
 MIN_POOL_CONNECTIONS = 10
@@ -49,7 +51,6 @@ READ_TIMEOUT = 30
 BODY_ERRORS = (IncompleteReadError, HTTPClientError)  # HTTPClientError: resets and read timeouts
 BACKOFF_S = 0.25
 BUCKET_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,255}$")
-OUR_KEY = re.compile(r"^([0-9a-f]{2})/([0-9a-f]{30})$")
 ENDPOINT_ENV_VARS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 HTTP_NOT_FOUND = 404
 HTTP_SERVER_ERROR = 500
@@ -79,7 +80,7 @@ AUTH_HINT = (
 
 
 class S3Remote:
-    """Objects under `s3://bucket/prefix/<2 hex>/<30 hex>`, through one thread-safe boto3 client."""
+    """Keys under `s3://bucket/prefix/`, through one thread-safe boto3 client."""
 
     def __init__(self, config: RemoteConfig, jobs: int) -> None:
         self.name = config.name
@@ -106,53 +107,58 @@ class S3Remote:
         """Return the URL and the endpoint actually used."""
         return f"{self.url} (endpoint {self.endpoint})"
 
-    def _key(self, oid: str) -> str:
-        """Return the object's full key under the prefix."""
-        return f"{self.prefix}/{object_key(oid)}" if self.prefix else object_key(oid)
+    def _key(self, key: str) -> str:
+        """Return the full S3 key of a relative key under the prefix."""
+        return f"{self.prefix}/{key}" if self.prefix else key
 
-    def iter_oids(self, fanout: str = "") -> Iterator[str]:
-        """List the prefix (or one fan-out folder of it), paginated, yielding only keys laid out exactly as ours."""
+    def list(self, prefix: str = "") -> Iterator[Listed]:
+        """List the keys starting with prefix, paginated, relative to the remote's prefix."""
         start = f"{self.prefix}/" if self.prefix else ""
         paginator = self._client.get_paginator("list_objects_v2")
         with self._translated("listing objects"):
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=start + (f"{fanout}/" if fanout else "")):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=start + prefix):
                 for entry in page.get("Contents", ()):
-                    match = OUR_KEY.match(entry["Key"].removeprefix(start))
-                    if match:
-                        yield OID_PREFIX + match[1] + match[2]
+                    modified = entry.get("LastModified")
+                    yield Listed(entry["Key"][len(start):], int(entry.get("Size", 0)),
+                                 modified.timestamp() if modified is not None else 0.0)
 
-    def has(self, oid: str) -> bool:
-        """HEAD the object; a 404 is only trusted once the bucket itself is known to exist."""
-        with self._translated(f"checking {oid}"):
+    def stat(self, key: str) -> int | None:
+        """HEAD the key; a 404 is only trusted once the bucket itself is known to exist."""
+        with self._translated(f"checking {key}"):
             try:
-                self._client.head_object(Bucket=self.bucket, Key=self._key(oid))
+                response = self._client.head_object(Bucket=self.bucket, Key=self._key(key))
             except ClientError as exc:
                 if _status(exc) != HTTP_NOT_FOUND:
                     raise
                 # HEAD has no body, so a missing bucket looks like a missing object; ask once.
                 self._confirm_bucket()
-                return False
-        return True
+                return None
+        return int(response.get("ContentLength", 0))
 
-    def put(self, oid: str, src: Path) -> None:
+    def put(self, key: str, src: Path | bytes) -> None:
         """Upload in one PUT or a multipart upload; both publish the key only once complete.
 
-        Small objects go straight to put_object: the transfer manager behind upload_file costs
-        milliseconds of client CPU per call, which dominates for many small files.
+        Small values go straight to put_object: the transfer manager behind upload_file costs
+        milliseconds of client CPU per call, which dominates for many small objects.
         """
-        with self._translated(f"uploading {oid}"):
-            if os.stat(src).st_size < MULTIPART_THRESHOLD:
+        with self._translated(f"uploading {key}"):
+            if isinstance(src, bytes):
+                self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=src)
+            elif os.stat(src).st_size < MULTIPART_THRESHOLD:
                 with open(src, "rb") as body:
-                    self._client.put_object(Bucket=self.bucket, Key=self._key(oid), Body=body)
+                    self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=body)
             else:
-                self._client.upload_file(str(src), self.bucket, self._key(oid), Config=TRANSFER_CONFIG)
+                self._client.upload_file(str(src), self.bucket, self._key(key), Config=TRANSFER_CONFIG)
 
-    def get(self, oid: str, dest: BinaryIO) -> None:
-        """Stream the object's body into `dest` in chunks; a body cut short is resumed where it stopped."""
-        with self._translated(f"downloading {oid}"):
-            offset = 0
+    def get(self, key: str, dest: BinaryIO, start: int = 0, length: int | None = None) -> None:
+        """Stream the value (or one range of it) into `dest`; a body cut short is resumed where it stopped."""
+        if length == 0:
+            return
+        end = None if length is None else start + length - 1
+        with self._translated(f"downloading {key}"):
+            offset = start
             for attempt in range(MAX_RETRIES + 1):
-                body = self._body(oid, offset)
+                body = self._body(key, offset, end, ranged=offset > 0 or end is not None)
                 try:
                     for chunk in body.iter_chunks(GET_CHUNK):
                         dest.write(chunk)
@@ -165,25 +171,25 @@ class S3Remote:
                     body.close()
                 time.sleep(BACKOFF_S * 2**attempt * random.uniform(0.5, 1.0))  # jitter: workers retry apart
 
-    def _body(self, oid: str, offset: int) -> Any:
-        """Open the object's body from offset on."""
-        ranged = {"Range": f"bytes={offset}-"} if offset else {}
+    def _body(self, key: str, offset: int, end: int | None, ranged: bool) -> Any:
+        """Open the value's body from offset on (to end, inclusive, when given): one single-range GET."""
+        extra = {"Range": f"bytes={offset}-{'' if end is None else end}"} if ranged else {}
         try:
-            response = self._client.get_object(Bucket=self.bucket, Key=self._key(oid), **ranged)
+            response = self._client.get_object(Bucket=self.bucket, Key=self._key(key), **extra)
         except ClientError as exc:
             if _code(exc) in MISSING_CODES:
-                raise RemoteObjectMissingError(oid, self.name) from None
+                raise RemoteObjectMissingError(key, self.name) from None
             raise
-        if offset and not str(response.get("ContentRange") or "").startswith(f"bytes {offset}-"):
+        if ranged and not str(response.get("ContentRange") or "").startswith(f"bytes {offset}-"):
             response["Body"].close()  # the whole object again: what was written already cannot be taken back
-            raise RemoteUnreachableError(f"remote {self.name!r}: a download from {self.endpoint} broke off and the "
-                                         "server cannot resume it (no Range support)", "retry later")
+            raise RemoteUnreachableError(f"remote {self.name!r}: {self.endpoint} ignored a ranged read of {key} "
+                                         "(no Range support)", "retry later")
         return response["Body"]
 
-    def remove(self, oid: str) -> None:
-        """Delete the object; S3 answers success for absent keys too."""
-        with self._translated(f"removing {oid}"):
-            self._client.delete_object(Bucket=self.bucket, Key=self._key(oid))
+    def remove(self, key: str) -> None:
+        """Delete the key; S3 answers success for absent keys too."""
+        with self._translated(f"removing {key}"):
+            self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def close(self) -> None:
         """Close the client's connection pool."""

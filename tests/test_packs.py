@@ -1,0 +1,135 @@
+"""Small objects and manifests live in packs in the cache: add, checkout, damage, repair, verify and gc."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from projectkit import Project
+
+from vtool.hashing import hash_bytes
+from vtool.store import pack
+
+BIG = pack.PACK_THRESHOLD  # the smallest object that stays loose
+FILES = {"a.txt": b"alpha\n", "sub/b.txt": b"beta\n", "sub/deep/c.bin": b"gamma\n" * 100}
+
+
+def packs(project: Project) -> list[Path]:
+    return sorted(project.cache_dir.glob("packs/*.pack"))
+
+
+def loose(project: Project) -> set[str]:
+    return {p.parent.name + p.name for p in project.cache_dir.glob("??/*") if len(p.name) == 30}
+
+
+def flip_in_pack(project: Project, data: bytes) -> None:
+    """Flip one byte of an object inside whichever pack holds it."""
+    for path in packs(project):
+        raw = path.read_bytes()
+        at = raw.find(data)
+        if at >= 0:
+            os.chmod(path, 0o644)
+            path.write_bytes(raw[:at] + bytes([raw[at] ^ 0xFF]) + raw[at + 1:])
+            os.chmod(path, 0o444)
+            return
+    raise AssertionError("object not found in any pack")
+
+
+def test_add_packs_small_files_and_manifests_and_keeps_large_ones_loose(project: Project) -> None:
+    project.write_tree("data", {**FILES, "large.bin": b"L" * BIG})
+    added = project.add("data")["added"][0]
+    stored = packs(project)
+    kinds = sorted(pack.parse(p.read_bytes(), p.name[:-5]).kind for p in stored)
+    assert kinds == [pack.KIND_DATA, pack.KIND_TREE]  # one data pack, one tree pack
+    for p in stored:
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o444
+        assert pack.parse(p.read_bytes(), p.name[:-5]).name == p.name[:-5]
+    assert loose(project) == {hash_bytes(b"L" * BIG)[7:]}
+    for data in FILES.values():
+        assert project.object_bytes(hash_bytes(data)) == data
+    assert {e.name for e in project.manifest(added["oid"])} == {"a.txt", "sub", "large.bin"}
+
+
+def test_the_data_pack_holds_objects_in_path_order(project: Project) -> None:
+    names = [f"f{i:03d}" for i in range(50)]
+    project.write_tree("data", {n: n.encode() * 3 for n in reversed(names)})
+    project.add("data")
+    data_pack = next(pack.parse(p.read_bytes(), p.name[:-5]) for p in packs(project)
+                     if pack.parse(p.read_bytes(), p.name[:-5]).kind == pack.KIND_DATA)
+    assert [s.oid for s in data_pack.slots] == [hash_bytes(n.encode() * 3) for n in names]
+
+
+def test_checkout_restores_packed_files_with_their_modes(project: Project) -> None:
+    project.write_tree("data", FILES)
+    project.write("data/run.sh", b"#!/bin/sh\n", executable=True)
+    project.add("data")
+    project.ok("config", "cache.link", "hardlink")
+    import shutil
+
+    shutil.rmtree(project.path("data"))
+    project.ok("checkout")
+    for rel, data in FILES.items():
+        assert project.read(f"data/{rel}") == data
+        st = os.stat(project.path(f"data/{rel}"))
+        assert st.st_nlink == 1 and stat.S_IMODE(st.st_mode) == 0o644  # packed objects are copied, never linked
+    assert stat.S_IMODE(os.stat(project.path("data/run.sh")).st_mode) == 0o755
+    assert project.status()["data"]["state"] == "in sync"
+
+
+def test_a_corrupt_packed_object_is_never_checked_out_and_fetch_restores_just_it(project: Project,
+                                                                                tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    project.write_tree("data", FILES)
+    project.add("data")
+    project.ok("remote", "add", "origin", str(remote))
+    project.ok("push")
+    flip_in_pack(project, b"beta\n")
+    os.unlink(project.path("data/sub/b.txt"))
+    os.unlink(project.path("data/a.txt"))
+    failed = project.fails("checkout", "data")
+    assert hash_bytes(b"beta\n") in failed.err
+    assert not project.path("data/sub/b.txt").exists()
+    assert project.read("data/a.txt") == b"alpha\n"
+    assert (project.cache_dir / "packs" / "damaged").read_text().count("\n") == 1
+    fetched = project.run("pull", "--json")
+    assert fetched.code == 0, fetched.err
+    assert fetched.json()["fetch"]["transferred"] == 1  # just the damaged object
+    assert project.read("data/sub/b.txt") == b"beta\n"
+
+
+def test_verify_reports_a_corrupt_packed_object_and_sets_it_aside(project: Project) -> None:
+    project.write_tree("data", FILES)
+    project.add("data")
+    flip_in_pack(project, b"alpha\n")
+    result = project.run("verify", "--json")
+    assert result.code == 1
+    bad = result.json()["bad"]
+    assert [(b["oid"], b["problem"], b["datasets"]) for b in bad] == [(hash_bytes(b"alpha\n"), "corrupt", ["data"])]
+    assert hash_bytes(b"alpha\n") not in project.cache_oids()
+
+
+def test_gc_deletes_dead_packs_and_repacks_sparse_ones(project: Project) -> None:
+    project.write_tree("data", {f"f{i}": f"v1 {i}\n" * 50 for i in range(10)})
+    project.add("data")
+    project.commit("v1", "data.vtool", ".gitignore")
+    first = set(packs(project))
+    project.write_tree("data", {f"f{i}": f"v2 {i}\n" * 50 for i in range(10)})
+    project.add("data")
+    dry = project.run("gc", "--workspace", "--json").json()
+    assert dry["removed"] == 11 and dry["dry_run"]
+    assert set(packs(project)) >= first
+    done = project.run("gc", "--workspace", "--yes", "--json")
+    assert done.code == 0, done.err
+    assert not first & set(packs(project))  # v1's packs held nothing kept
+    assert project.cache_oids() == {hash_bytes(f"v2 {i}\n".encode() * 50) for i in range(10)} | set(
+        project.folders(project.pointer("data").oid).values())
+
+
+def test_cache_packs_false_keeps_every_object_loose(project: Project) -> None:
+    project.loose_only()
+    project.write_tree("data", FILES)
+    project.add("data")
+    assert not packs(project)
+    assert {hash_bytes(d)[7:] for d in FILES.values()} <= loose(project)

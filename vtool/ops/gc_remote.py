@@ -1,0 +1,155 @@
+"""`vtool gc -r` on a packed remote: mark now, delete only in a later run after the grace period.
+
+A push running meanwhile never loses an object: pushes do not count on marked packs or marked loose
+objects (they upload them again), and a marked pack is deleted only once the grace period has passed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+
+from vtool import transfer
+from vtool.errors import RemoteError
+from vtool.hashing import OID_PREFIX, Oid
+from vtool.ops.project import Project
+from vtool.remote.base import object_key
+from vtool.store import remote as store
+from vtool.store.index import MARK_LOOSE, MARK_PACK, Mark
+from vtool.store.layout import GC_LOCK_KEY, index_key, pack_key
+from vtool.store.pack import KIND_TREE, PackInfo
+from vtool.transfer import Obj, Target
+
+# A gc lock older than this was left by a killed gc.
+LOCK_STALE_S = 6 * 3600
+# A pack is repacked once less than this fraction of its bytes is still reachable.
+REPACK_BELOW = 0.5
+
+
+@dataclass(frozen=True)
+class RemotePlan:
+    """What one gc run on a packed remote deletes (due marks) and marks (sparse packs, dead loose objects)."""
+
+    doomed: list[Oid]
+    doomed_bytes: int
+    kept: int
+    due_packs: list[str]
+    due_loose: list[Oid]
+    sparse: list[PackInfo]
+    dead_loose: list[Oid]
+    rescue: list[Oid]
+
+
+def plan(target: Target, keep: set[Oid], grace_s: int, now: float) -> RemotePlan:
+    """Work out deletions and marks from one view of the remote, without changing anything."""
+    view = target.view
+    loose = dict(store.loose_objects(target.remote))
+    due = {d: m for d, m in view.marks.items() if m.marked_at + grace_s <= now}
+    due_packs = [d for d, m in due.items() if m.what == MARK_PACK and d in view.listed_packs]
+    # A loose object written again after its mark (a push re-uploaded it) is no longer doomed.
+    due_loose = [OID_PREFIX + d for d, m in due.items() if m.what == MARK_LOOSE and OID_PREFIX + d in loose
+                 and loose[OID_PREFIX + d].mtime < m.marked_at and OID_PREFIX + d not in keep]
+    rescue = sorted(oid for oid in keep if (found := view.locate(oid)) is not None and found[0].name in due
+                    and oid not in loose)
+    sparse = []
+    for info in view.packs.values():
+        if info.name in view.marks:
+            continue
+        live = sum(s.length for s in info.slots if s.oid in keep)
+        if live < REPACK_BELOW * max(info.data_bytes, 1) or not any(s.oid in keep for s in info.slots):
+            sparse.append(info)
+    dead_loose = sorted(oid for oid in loose if oid not in keep and oid[len(OID_PREFIX):] not in view.marks)
+    packed = {s.oid: s.length for info in view.packs.values() for s in info.slots}
+    every = {**{oid: e.size for oid, e in loose.items()}, **packed}
+    doomed = sorted(oid for oid in every if oid not in keep)
+    return RemotePlan(doomed, sum(every[o] for o in doomed), len(every) - len(doomed), due_packs, due_loose,
+                      sparse, dead_loose, rescue)
+
+
+def run(project: Project, target: Target, jobs: int, keep: set[Oid], p: RemotePlan, now: float) -> None:
+    """Carry a plan out under the remote's gc lock: repack, commit one index, then delete what is due."""
+    with _GcLock(target, now):
+        view = target.view
+        moved = sorted({s.oid for info in p.sparse for s in info.slots if s.oid in keep} | set(p.rescue))
+        new_packs = _repack(project, target, jobs, moved)
+        marks = [Mark(MARK_PACK, info.name, int(now)) for info in p.sparse]
+        marks += [Mark(MARK_LOOSE, oid[len(OID_PREFIX):], int(now)) for oid in p.dead_loose]
+        compact = bool(p.due_packs or p.due_loose)
+        if compact:  # one merged index replaces every index read; the executed marks leave with it
+            gone = set(p.due_packs) | {o[len(OID_PREFIX):] for o in p.due_loose}
+            survivors = [i for i in view.packs.values() if i.name not in gone]
+            kept_marks = [m for d, m in view.marks.items() if d not in gone]
+            store.commit(view, survivors + new_packs, kept_marks + marks)
+        else:
+            store.commit(view, new_packs, marks)
+        for name in p.due_packs:
+            target.remote.remove(pack_key(name))
+        for oid in p.due_loose:
+            target.remote.remove(object_key(oid))
+        if compact:
+            for name in view.indexes:
+                target.remote.remove(index_key(name))
+
+
+def _repack(project: Project, target: Target, jobs: int, oids: list[Oid]) -> list[PackInfo]:
+    """Copy still-reachable objects out of sparse or due packs into new packs (through the cache)."""
+    if not oids:
+        return []
+    got = transfer.fetch(project.cache, target, [Obj(o, None if _is_tree(target, o) else _size(target, o))
+                                                 for o in oids], jobs)
+    if got.failed:
+        oid, why = next(iter(got.failed.items()))
+        raise RemoteError(f"gc of remote {target.name!r}: cannot copy {oid} out of its pack: {why}; nothing deleted")
+    trees = [o for o in oids if _is_tree(target, o)]
+    data = [o for o in oids if not _is_tree(target, o)]
+    workdir = project.cache.root / transfer.OUTGOING_DIR
+    packs = store.upload_packs(target.remote, ((o, project.cache.read_bytes(o)) for o in data), 0, workdir, jobs)
+    packs += store.upload_packs(target.remote, ((o, project.cache.read_bytes(o)) for o in trees), KIND_TREE,
+                                workdir, jobs)
+    return packs
+
+
+def _is_tree(target: Target, oid: Oid) -> bool:
+    found = target.view.locate(oid)
+    return found is not None and found[0].kind == KIND_TREE
+
+
+def _size(target: Target, oid: Oid) -> int | None:
+    found = target.view.locate(oid)
+    return found[1].length if found else None
+
+
+class _GcLock:
+    """The remote's only lock: two gcs must not compact at once (pushes never take it)."""
+
+    def __init__(self, target: Target, now: float) -> None:
+        self.target, self.now = target, now
+
+    def __enter__(self) -> None:
+        held = store.read_small(self.target.remote, GC_LOCK_KEY, 256)
+        if held is not None:
+            parts = held.decode(errors="replace").split()
+            since = float(parts[-1]) if parts and _is_number(parts[-1]) else 0.0
+            if self.now - since < LOCK_STALE_S:
+                raise RemoteError(f"remote {self.target.name!r}: another gc is running ({' '.join(parts[:2])})",
+                                  "wait for it to finish, and run gc again")
+        me = f"{socket.gethostname()} pid={os.getpid()} {self.now:.0f}\n".encode()
+        self.target.remote.put(GC_LOCK_KEY, me)
+
+    def __exit__(self, *exc: object) -> None:
+        self.target.remote.remove(GC_LOCK_KEY)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def clock() -> float:
+    """Return the current time (one place, so tests can move it)."""
+    return time.time()

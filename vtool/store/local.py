@@ -1,0 +1,300 @@
+"""The packs of one local folder (the cache's packs/): tables read at first use, new packs written durably."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from vtool.errors import FormatError
+from vtool.fsutil import READ_ONLY, atomic_write, is_temp_name, remove_file, renaming_writer
+from vtool.hashing import Oid, hash_bytes
+from vtool.store import pack
+from vtool.store.index import is_name
+from vtool.store.layout import PACK_SUFFIX
+from vtool.store.pack import KIND_DATA, KIND_TREE, PACK_TARGET, PackInfo, PackWriter, Slot
+
+DAMAGED = "damaged"
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """One stored copy of an object: its pack and slot."""
+
+    pack: str
+    slot: Slot
+
+
+class LocalPacks:
+    """Packs in a folder, plus objects staged for the next pack; safe to use from several threads."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._infos: dict[str, PackInfo] | None = None
+        self._where: dict[Oid, Located] = {}
+        self._damaged: set[tuple[str, Oid]] = set()
+        self._fds: dict[str, int] = {}
+        self._staged: dict[int, dict[Oid, tuple[str, bytes]]] = {KIND_DATA: {}, KIND_TREE: {}}
+        self._staged_bytes = {KIND_DATA: 0, KIND_TREE: 0}
+        self._writing: dict[Oid, bytes] = {}  # taken from staging, pack not yet renamed into place
+        self.unreadable: list[str] = []
+
+    def _load(self) -> dict[str, PackInfo]:
+        """Read every pack's table once; a pack that fails its checks is skipped (verify reports it)."""
+        if self._infos is not None:
+            return self._infos
+        with self._lock:
+            if self._infos is None:
+                self._damaged = self._read_damaged()
+                infos: dict[str, PackInfo] = {}
+                for name in self._pack_names():
+                    info = self._read_info(name)
+                    if info is not None:
+                        infos[name] = info
+                        self._index(info)
+                self._infos = infos
+        return self._infos
+
+    def _pack_names(self) -> list[str]:
+        try:
+            names = os.listdir(self.folder)
+        except FileNotFoundError:
+            return []
+        stems = (n[:-len(PACK_SUFFIX)] for n in names if n.endswith(PACK_SUFFIX))
+        return sorted(stem for stem in stems if is_name(stem))
+
+    def _read_info(self, name: str) -> PackInfo | None:
+        try:
+            with open(self._path(name), "rb") as f:
+                return pack.read_info(f, os.fstat(f.fileno()).st_size, name)
+        except FileNotFoundError:
+            return None
+        except FormatError as exc:
+            self.unreadable.append(str(exc))
+            return None
+
+    def _index(self, info: PackInfo) -> None:
+        for slot in info.slots:
+            if (info.name, slot.oid) not in self._damaged and slot.oid not in self._where:
+                self._where[slot.oid] = Located(info.name, slot)
+
+    def _path(self, name: str) -> Path:
+        return self.folder / f"{name}{PACK_SUFFIX}"
+
+    def infos(self) -> list[PackInfo]:
+        """Return every readable pack."""
+        return list(self._load().values())
+
+    def locate(self, oid: Oid) -> Located | None:
+        """Return the intact-as-far-as-known copy of an object, if a pack holds one."""
+        self._load()
+        return self._where.get(oid)
+
+    def size(self, oid: Oid) -> int | None:
+        """Return a packed or staged object's size, None when neither holds it."""
+        found = self.locate(oid)
+        if found is not None:
+            return found.slot.length
+        staged = self._staged_copy(oid)
+        return None if staged is None else len(staged)
+
+    def _staged_copy(self, oid: Oid) -> bytes | None:
+        writing = self._writing.get(oid)
+        if writing is not None:
+            return writing
+        for objects in self._staged.values():
+            got = objects.get(oid)
+            if got is not None:
+                return got[1]
+        return None
+
+    def oids(self) -> Iterator[Oid]:
+        """Yield every packed or staged object."""
+        self._load()
+        yield from list(self._where)
+        for objects in self._staged.values():
+            yield from [o for o in list(objects) if o not in self._where]
+
+    def read(self, oid: Oid) -> tuple[bytes, str] | None:
+        """Return an object's stored bytes (unchecked: callers hash them) and the pack they came from."""
+        staged = self._staged_copy(oid)
+        if staged is not None:
+            return staged, ""
+        found = self.locate(oid)
+        if found is None:
+            return None
+        try:
+            fd = self._fd(found.pack)
+        except FileNotFoundError:
+            return None
+        return os.pread(fd, found.slot.length, found.slot.offset), found.pack
+
+    def _fd(self, name: str) -> int:
+        fd = self._fds.get(name)
+        if fd is None:
+            with self._lock:
+                fd = self._fds.get(name)
+                if fd is None:
+                    fd = self._fds[name] = os.open(self._path(name), os.O_RDONLY)
+        return fd
+
+    def stage(self, oid: Oid, data: bytes, key: str = "", kind: int = KIND_DATA) -> None:
+        """Queue an object for the next pack (sorted by key when written); a full batch is written at once."""
+        if self.locate(oid) is not None:
+            return
+        with self._lock:
+            objects = self._staged[kind]
+            if oid in objects:
+                return
+            objects[oid] = (key, data)
+            self._staged_bytes[kind] += len(data)
+            full = self._staged_bytes[kind] >= PACK_TARGET
+            batch = self._take(kind) if full else None
+        if batch:
+            self.write(batch, kind)
+
+    def _take(self, kind: int) -> list[tuple[Oid, bytes]]:
+        """Remove and return the staged objects of one kind, ordered by key (the lock is held)."""
+        objects = self._staged[kind]
+        ordered = sorted(objects.items(), key=lambda item: item[1][0])
+        self._staged[kind] = {}
+        self._staged_bytes[kind] = 0
+        batch = [(oid, data) for oid, (_, data) in ordered]
+        self._writing.update(batch)
+        return batch
+
+    def flush(self) -> list[PackInfo]:
+        """Write every staged object into packs, each fsynced once, before anything may name them."""
+        with self._lock:
+            batches = [(kind, self._take(kind)) for kind in (KIND_DATA, KIND_TREE)]
+        return [info for kind, batch in batches if batch for info in self.write(batch, kind)]
+
+    def write(self, objects: Iterable[tuple[Oid, bytes]], kind: int) -> list[PackInfo]:
+        """Write objects into new packs of about PACK_TARGET bytes each, in the order given."""
+        written: list[PackInfo] = []
+        batch: list[tuple[Oid, bytes]] = []
+        size = 0
+        for oid, data in objects:
+            if batch and size + len(data) > PACK_TARGET:
+                written.append(self._write_one(batch, kind))
+                batch, size = [], 0
+            batch.append((oid, data))
+            size += len(data)
+        if batch:
+            written.append(self._write_one(batch, kind))
+        return written
+
+    def _write_one(self, objects: list[tuple[Oid, bytes]], kind: int) -> PackInfo:
+        """Stream one pack to a temp file, fsync it, and rename it to the hash of its bytes."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with renaming_writer(self.folder, PACK_SUFFIX, READ_ONLY, durable=True) as pending:
+            writer = PackWriter(pending.handle, kind)
+            for oid, data in objects:
+                writer.add(oid, data)
+            info = writer.finish()
+            pending.dest = self._path(info.name)
+        self.add_known(info)
+        with self._lock:
+            for oid, _ in objects:
+                self._writing.pop(oid, None)
+        return info
+
+    def add_known(self, info: PackInfo) -> None:
+        """Make a pack that is now in the folder (written here or received whole) readable."""
+        infos = self._load()
+        with self._lock:
+            infos[info.name] = info
+            self._index(info)
+
+    def mark_damaged(self, oid: Oid, pack_name: str) -> None:
+        """Record that this pack's copy of oid is corrupt, so it counts as absent and fetch replaces it."""
+        self._load()
+        with self._lock:
+            self._damaged.add((pack_name, oid))
+            found = self._where.get(oid)
+            if found is not None and found.pack == pack_name:
+                del self._where[oid]
+                for info in self._infos.values() if self._infos else ():
+                    if info.name != pack_name and (info.name, oid) not in self._damaged:
+                        slot = next((s for s in info.slots if s.oid == oid), None)
+                        if slot is not None:
+                            self._where[oid] = Located(info.name, slot)
+                            break
+            lines = "".join(f"{p} {o}\n" for p, o in sorted(self._damaged))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.folder / DAMAGED, lines.encode(), durable=False)
+
+    def is_damaged(self, pack_name: str, oid: Oid) -> bool:
+        """Tell whether a pack's copy of oid is known to be corrupt."""
+        self._load()
+        return (pack_name, oid) in self._damaged
+
+    def _read_damaged(self) -> set[tuple[str, Oid]]:
+        try:
+            text = (self.folder / DAMAGED).read_text()
+        except FileNotFoundError:
+            return set()
+        out = set()
+        for line in text.splitlines():
+            name, _, oid = line.partition(" ")
+            if is_name(name) and oid:
+                out.add((name, oid))
+        return out
+
+    def remove_pack(self, name: str) -> None:
+        """Delete a pack (gc, after its live objects were written elsewhere)."""
+        with self._lock:
+            fd = self._fds.pop(name, None)
+            if fd is not None:
+                os.close(fd)
+            if self._infos is not None:
+                info = self._infos.pop(name, None)
+                for slot in info.slots if info else ():
+                    found = self._where.get(slot.oid)
+                    if found is not None and found.pack == name:
+                        del self._where[slot.oid]
+            self._damaged = {(p, o) for p, o in self._damaged if p != name}
+        remove_file(self._path(name))
+        for info in self._infos.values() if self._infos else ():
+            self._index(info)
+        lines = "".join(f"{p} {o}\n" for p, o in sorted(self._damaged))
+        if lines or (self.folder / DAMAGED).exists():
+            atomic_write(self.folder / DAMAGED, lines.encode(), durable=False)
+
+    def drop(self, doomed: set[Oid], repack_below: float) -> int:
+        """Delete packs holding nothing kept; rewrite those whose live bytes fall below the fraction.
+
+        The new pack is written (and fsynced) before the old one goes, so a kill never loses a kept object.
+        Return the number of packs removed.
+        """
+        removed = 0
+        for info in self.infos():
+            live = [s for s in info.slots if s.oid not in doomed and not self.is_damaged(info.name, s.oid)]
+            if len(live) == len(info.slots):
+                continue
+            live_bytes = sum(s.length for s in live)
+            if live and live_bytes >= repack_below * max(info.data_bytes, 1):
+                continue
+            fd = self._fd(info.name)
+            kept = [(s.oid, os.pread(fd, s.length, s.offset)) for s in live]
+            self.write([(oid, data) for oid, data in kept if hash_bytes(data) == oid], info.kind)
+            self.remove_pack(info.name)
+            removed += 1
+        return removed
+
+    def stale_temps(self) -> list[Path]:
+        """Our temp files in the pack folder (a killed add leaves one)."""
+        with contextlib.suppress(FileNotFoundError):
+            return [Path(e.path) for e in os.scandir(self.folder) if is_temp_name(e.name)]
+        return []
+
+    def close(self) -> None:
+        """Close the pack files opened for reading."""
+        with self._lock:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()

@@ -1,0 +1,317 @@
+"""A remote in the store format: the format file, loose objects, and packs as named by its indexes.
+
+Only packs that an index names and a listing confirms count (index-last: the index is the commit point).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vtool.errors import FormatError, RemoteError, RemoteObjectMissingError
+from vtool.fsutil import READ_ONLY, atomic_write, remove_file, renaming_writer
+from vtool.hashing import OID_PREFIX, Oid, hash_bytes
+from vtool.store import index as idx
+from vtool.store import layout
+from vtool.store.backend import Listed, Remote
+from vtool.store.index import Index, Mark
+from vtool.store.pack import HEADER_SIZE, KIND_TREE, PACK_TARGET, PackInfo, PackWriter, Slot
+
+MiB = 1 << 20
+GAP_MAX = 1 * MiB  # restic's rules: a gap over this starts a new range...
+RANGE_MAX = 32 * MiB  # ...and so does a range that would grow past this
+WHOLE_FRACTION = 0.5  # wanting this much of a pack's bytes fetches all of them in one range
+
+Accept = Callable[[Oid, bytes], None]
+LOOSE_KEY = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{30}$")
+
+
+@dataclass
+class RemoteView:
+    """What one listing of a remote shows: its layout version, confirmed packs, and gc marks."""
+
+    remote: Remote
+    version: int
+    packs: dict[str, PackInfo] = field(default_factory=dict)
+    where: dict[Oid, tuple[PackInfo, Slot]] = field(default_factory=dict)
+    marks: dict[str, Mark] = field(default_factory=dict)
+    indexes: dict[str, Index] = field(default_factory=dict)
+    listed_packs: dict[str, int] = field(default_factory=dict)
+    rejected: list[str] = field(default_factory=list)
+
+    @property
+    def packed(self) -> bool:
+        """Tell whether the remote is in the pack format (it has a format file)."""
+        return self.version >= layout.FORMAT_VERSION
+
+    def live(self, oid: Oid) -> bool:
+        """Tell whether an unmarked confirmed pack holds oid: only such copies let a push skip an object."""
+        found = self.where.get(oid)
+        return found is not None and found[0].name not in self.marks
+
+    def locate(self, oid: Oid) -> tuple[PackInfo, Slot] | None:
+        """Return a confirmed pack holding oid (marked packs are still readable until deleted)."""
+        return self.where.get(oid)
+
+    def loose_marked(self, oid: Oid) -> bool:
+        """Tell whether gc marked this loose object for deletion."""
+        return oid[len(OID_PREFIX):] in self.marks
+
+
+def load_view(remote: Remote, index_cache: Path, jobs: int) -> RemoteView:
+    """Read the format file, list indexes and packs, and load every index (cached locally by name)."""
+    version = layout.parse_format(read_small(remote, layout.FORMAT_KEY), remote.name)
+    view = RemoteView(remote, version)
+    if not view.packed:
+        return view
+    names = [e.key[len(layout.INDEX_DIR) + 1:-len(layout.INDEX_SUFFIX)] for e in remote.list(layout.INDEX_DIR + "/")
+             if e.key.endswith(layout.INDEX_SUFFIX)]
+    view.listed_packs = dict(_listed_packs(remote))
+    with ThreadPoolExecutor(max(1, min(jobs, len(names) or 1))) as pool:
+        loaded = list(pool.map(lambda n: _load_index(remote, index_cache, n), [n for n in names if idx.is_name(n)]))
+    for name, got in loaded:
+        if isinstance(got, str):
+            view.rejected.append(got)
+        else:
+            view.indexes[name] = got
+    _build(view)
+    return view
+
+
+def _listed_packs(remote: Remote) -> Iterator[tuple[str, int]]:
+    for entry in remote.list(layout.PACKS_DIR + "/"):
+        stem = entry.key[len(layout.PACKS_DIR) + 1:]
+        if stem.endswith(layout.PACK_SUFFIX) and idx.is_name(stem[:-len(layout.PACK_SUFFIX)]):
+            yield stem[:-len(layout.PACK_SUFFIX)], entry.size
+
+
+def _load_index(remote: Remote, index_cache: Path, name: str) -> tuple[str, Index | str]:
+    """Return an index from the local copy or the remote; a corrupt one becomes the message saying why."""
+    local = index_cache / f"{name}{layout.INDEX_SUFFIX}"
+    try:
+        data = local.read_bytes()
+        if hash_bytes(data)[len(OID_PREFIX):] != name:
+            data = b""
+    except FileNotFoundError:
+        data = b""
+    if not data:
+        sink = io.BytesIO()
+        try:
+            remote.get(layout.index_key(name), sink)
+        except RemoteObjectMissingError:
+            return name, f"index {name} vanished while being read (a concurrent gc compacted it)"
+        data = sink.getvalue()
+        if hash_bytes(data)[len(OID_PREFIX):] != name:
+            return name, f"index {name} on remote {remote.name!r} is corrupt: its bytes do not hash to its name"
+    try:
+        decoded = idx.decode(data, name)
+    except FormatError as exc:
+        return name, f"remote {remote.name!r}: {exc.message}"
+    index_cache.mkdir(parents=True, exist_ok=True)
+    if not local.exists():
+        atomic_write(local, data, READ_ONLY, durable=False)
+    return name, decoded
+
+
+def _build(view: RemoteView) -> None:
+    """Keep the packs a listing confirms at their indexed size; prefer unmarked copies of each object."""
+    for index in view.indexes.values():
+        for mark in index.marks:
+            old = view.marks.get(mark.digest)
+            if old is None or mark.marked_at < old.marked_at:
+                view.marks[mark.digest] = mark
+        for info in index.packs:
+            if view.listed_packs.get(info.name) == info.size:
+                view.packs[info.name] = info
+    for info in sorted(view.packs.values(), key=lambda i: i.name in view.marks):
+        for slot in info.slots:
+            view.where.setdefault(slot.oid, (info, slot))
+
+
+def loose_objects(remote: Remote) -> Iterator[tuple[Oid, Listed]]:
+    """List every loose object (keys shaped `<2 hex>/<30 hex>`); anything else under the prefix is ignored."""
+    for entry in remote.list(""):
+        if LOOSE_KEY.match(entry.key):
+            yield OID_PREFIX + entry.key.replace("/", ""), entry
+
+
+def read_small(remote: Remote, key: str, limit: int = layout.MAX_FORMAT_BYTES) -> bytes | None:
+    """GET a small value in full, None when absent; refuse one larger than limit."""
+    sink = _Capped(limit)
+    try:
+        remote.get(key, sink)  # type: ignore[arg-type]
+    except RemoteObjectMissingError:
+        return None
+    return sink.buffer.getvalue()
+
+
+class _Capped:
+    def __init__(self, limit: int) -> None:
+        self.buffer = io.BytesIO()
+        self.limit = limit
+
+    def write(self, data: bytes) -> int:
+        if self.buffer.tell() + len(data) > self.limit:
+            raise FormatError(f"a value over {self.limit} bytes where a small file was expected")
+        return self.buffer.write(data)
+
+
+@dataclass(frozen=True)
+class Range:
+    """One single-range GET: bytes [start, start + length) of a pack, and the objects cut from it."""
+
+    pack: str
+    start: int
+    length: int
+    slots: tuple[Slot, ...]
+
+
+def plan_ranges(info: PackInfo, wanted: Iterable[Slot]) -> list[Range]:
+    """Coalesce wanted objects into ranges: split on gaps over GAP_MAX or past RANGE_MAX; whole when most is wanted."""
+    slots = sorted(set(wanted), key=lambda s: s.offset)
+    if not slots:
+        return []
+    if info.kind == KIND_TREE or sum(s.length for s in slots) >= WHOLE_FRACTION * info.data_bytes:
+        everything = slots if info.kind != KIND_TREE else list(info.slots)
+        if info.data_bytes <= RANGE_MAX:
+            return [Range(info.name, HEADER_SIZE, info.data_bytes, tuple(everything))]
+    ranges: list[Range] = []
+    group = [slots[0]]
+    for slot in slots[1:]:
+        start = group[0].offset
+        if slot.offset - group[-1].end > GAP_MAX or slot.end - start > RANGE_MAX:
+            ranges.append(_range(info.name, group))
+            group = []
+        group.append(slot)
+    ranges.append(_range(info.name, group))
+    return ranges
+
+
+def _range(pack_name: str, group: list[Slot]) -> Range:
+    return Range(pack_name, group[0].offset, group[-1].end - group[0].offset, tuple(group))
+
+
+def fetch_range(remote: Remote, rng: Range, accept: Accept) -> dict[Oid, str]:
+    """GET one range and cut it into objects; each is hashed before `accept` sees it. Return failures."""
+    cutter = _Cutter(rng, accept)
+    try:
+        remote.get(layout.pack_key(rng.pack), cutter, rng.start, rng.length)  # type: ignore[arg-type]
+    except RemoteObjectMissingError:
+        return {s.oid: f"pack {rng.pack} vanished from remote {remote.name!r}" for s in rng.slots
+                if s.oid not in cutter.done}
+    cutter.finish()
+    return cutter.failed
+
+
+class _Cutter:
+    """A download sink that splits a pack range into its objects, keeping only one object in memory at a time."""
+
+    def __init__(self, rng: Range, accept: Accept) -> None:
+        self.slots = list(rng.slots)
+        self.pos = rng.start
+        self.end = rng.start + rng.length
+        self.accept = accept
+        self.current = bytearray()
+        self.failed: dict[Oid, str] = {}
+        self.done: set[Oid] = set()
+        self.pack = rng.pack
+        self.i = 0
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        if self.pos + len(view) > self.end:
+            raise RemoteError(f"pack {self.pack}: the server sent more bytes than the range asked for")
+        while view:
+            if self.i >= len(self.slots):
+                self.pos += len(view)
+                break
+            slot = self.slots[self.i]
+            if self.pos < slot.offset:  # a gap between wanted objects
+                skip = min(len(view), slot.offset - self.pos)
+                view, self.pos = view[skip:], self.pos + skip
+                continue
+            take = min(len(view), slot.end - self.pos)
+            self.current += view[:take]
+            view, self.pos = view[take:], self.pos + take
+            if self.pos == slot.end:
+                self._complete(slot)
+        while self.i < len(self.slots) and self.slots[self.i].length == 0 and self.pos >= self.slots[self.i].offset:
+            self._complete(self.slots[self.i])
+        return len(data)
+
+    def _complete(self, slot: Slot) -> None:
+        data = bytes(self.current)
+        self.current = bytearray()
+        self.i += 1
+        if hash_bytes(data) != slot.oid:
+            self.failed[slot.oid] = f"corrupt in pack {self.pack}: its bytes do not hash to its name"
+            return
+        self.accept(slot.oid, data)
+        self.done.add(slot.oid)
+
+    def finish(self) -> None:
+        """Account for a body cut short: every object not completed failed."""
+        while self.i < len(self.slots) and self.slots[self.i].length == 0:
+            self._complete(self.slots[self.i])
+        for slot in self.slots[self.i:]:
+            self.failed.setdefault(slot.oid, f"pack {self.pack}: the range ended early")
+
+
+def ensure_format(view: RemoteView) -> None:
+    """Write the format file of a remote that has none, before the first pack lands on it."""
+    if not view.packed:
+        view.remote.put(layout.FORMAT_KEY, layout.format_bytes())
+        view.version = layout.FORMAT_VERSION
+
+
+def upload_packs(remote: Remote, objects: Iterable[tuple[Oid, bytes]], kind: int, workdir: Path,
+                 jobs: int) -> list[PackInfo]:
+    """Build packs of about PACK_TARGET bytes in temp files and upload them as they are built, in parallel."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    futures: list[Future[PackInfo]] = []
+    with ThreadPoolExecutor(jobs) as pool:
+        batch: list[tuple[Oid, bytes]] = []
+        size = 0
+        for oid, data in objects:
+            if batch and size + len(data) > PACK_TARGET:
+                futures.append(pool.submit(_build_and_put, remote, batch, kind, workdir))
+                batch, size = [], 0
+            batch.append((oid, data))
+            size += len(data)
+        if batch:
+            futures.append(pool.submit(_build_and_put, remote, batch, kind, workdir))
+        return [f.result() for f in futures]
+
+
+def _build_and_put(remote: Remote, objects: list[tuple[Oid, bytes]], kind: int, workdir: Path) -> PackInfo:
+    with renaming_writer(workdir, layout.PACK_SUFFIX) as pending:
+        writer = PackWriter(pending.handle, kind)
+        for oid, data in objects:
+            writer.add(oid, data)
+        info = writer.finish()
+        pending.dest = workdir / f"{info.name}{layout.PACK_SUFFIX}"
+    try:
+        remote.put(layout.pack_key(info.name), pending.dest)
+    finally:
+        remove_file(pending.dest)
+    return info
+
+
+def commit(view: RemoteView, packs: list[PackInfo], marks: Iterable[Mark] = ()) -> str | None:
+    """Confirm every pack by one listing, then write the index naming them: the commit point."""
+    marks = tuple(marks)
+    if not packs and not marks:
+        return None
+    listed = dict(_listed_packs(view.remote))
+    unconfirmed = [p.name for p in packs if listed.get(p.name) != p.size]
+    if unconfirmed:
+        raise RemoteError(f"remote {view.remote.name!r}: uploaded pack {unconfirmed[0]} is not listed at its size; "
+                          "no index was written", "run the push again")
+    data = idx.encode(Index(tuple(packs), marks))
+    name = hash_bytes(data)[len(OID_PREFIX):]
+    view.remote.put(layout.index_key(name), data)
+    return name
