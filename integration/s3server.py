@@ -41,7 +41,10 @@ VOLUME_MAX = 500
 VOLUME_SIZE_LIMIT_MB = 256
 LOG_TAIL_LINES = 40
 PR_SET_PDEATHSIG = 1
-SEAWEED_PORTS = ("s3", "s3.grpc", "master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc")
+SEAWEED_PORTS = ("s3", "s3.grpc", "master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc",
+                 "metrics")
+# SeaweedFS's Prometheus counter of S3 API requests, one sample per (type, code, bucket).
+S3_REQUESTS_METRIC = "SeaweedFS_s3_request_total"
 MINIO_PORTS = ("s3", "console")
 # weed always creates unix sockets named after its ports here, and leaves some behind when it stops.
 SEAWEED_SOCKET_DIR = Path("/tmp")
@@ -146,6 +149,19 @@ class S3Server:
     def running(self) -> bool:
         """Tell whether the server process is alive."""
         return self.process is not None and self.process.poll() is None
+
+    def s3_requests(self) -> int | None:
+        """Return how many S3 requests the server has answered so far (SeaweedFS only; None elsewhere)."""
+        if "metrics" not in self.ports:
+            return None
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{self.ports['metrics']}/metrics",
+                                        timeout=PROBE_TIMEOUT) as response:
+                text = response.read().decode()
+        except OSError:
+            return None
+        return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                       if line.startswith(S3_REQUESTS_METRIC + "{")))
 
     def env(self) -> dict[str, str]:
         """Return the AWS variables that point boto3 and the aws CLI at this server."""
@@ -296,6 +312,7 @@ class S3Server:
             f"-master.volumeSizeLimitMB={VOLUME_SIZE_LIMIT_MB}",
             "-volume.preStopSeconds=0",
             "-master.telemetry=false",
+            f"-metricsPort={ports['metrics']}",
             # A lone master still waits out a raft election on restart: 10 s by default, 1 s here.
             "-master.electionTimeout=1s",
         ]

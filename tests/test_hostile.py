@@ -68,9 +68,9 @@ def _build(base: Path, template: Path) -> None:
 
 
 def _use_remote(scene: Scene) -> None:
-    """Point the (ignored) local config at this copy's remote folder."""
-    (scene.root / ".vtool/config.local.yaml").write_text(f"remotes:\n  local:\n    url: {scene.remote}\ncore:\n"
-                                                         "  remote: local\n")
+    """Point the (ignored) local config at this copy's remote folder (loose: tests plant objects by key)."""
+    (scene.root / ".vtool/config.local.yaml").write_text(f"remotes:\n  local:\n    url: {scene.remote}\n"
+                                                         "    layout: loose\ncore:\n  remote: local\n")
 
 
 @pytest.fixture(scope="module")

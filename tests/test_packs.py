@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from projectkit import Project
+from projectkit import Workdir
 
 from vtool.hashing import hash_bytes
 from vtool.store import pack
@@ -15,15 +15,15 @@ BIG = pack.PACK_THRESHOLD  # the smallest object that stays loose
 FILES = {"a.txt": b"alpha\n", "sub/b.txt": b"beta\n", "sub/deep/c.bin": b"gamma\n" * 100}
 
 
-def packs(project: Project) -> list[Path]:
+def packs(project: Workdir) -> list[Path]:
     return sorted(project.cache_dir.glob("packs/*.pack"))
 
 
-def loose(project: Project) -> set[str]:
+def loose(project: Workdir) -> set[str]:
     return {p.parent.name + p.name for p in project.cache_dir.glob("??/*") if len(p.name) == 30}
 
 
-def flip_in_pack(project: Project, data: bytes) -> None:
+def flip_in_pack(project: Workdir, data: bytes) -> None:
     """Flip one byte of an object inside whichever pack holds it."""
     for path in packs(project):
         raw = path.read_bytes()
@@ -36,7 +36,7 @@ def flip_in_pack(project: Project, data: bytes) -> None:
     raise AssertionError("object not found in any pack")
 
 
-def test_add_packs_small_files_and_manifests_and_keeps_large_ones_loose(project: Project) -> None:
+def test_add_packs_small_files_and_manifests_and_keeps_large_ones_loose(project: Workdir) -> None:
     project.write_tree("data", {**FILES, "large.bin": b"L" * BIG})
     added = project.add("data")["added"][0]
     stored = packs(project)
@@ -51,7 +51,7 @@ def test_add_packs_small_files_and_manifests_and_keeps_large_ones_loose(project:
     assert {e.name for e in project.manifest(added["oid"])} == {"a.txt", "sub", "large.bin"}
 
 
-def test_the_data_pack_holds_objects_in_path_order(project: Project) -> None:
+def test_the_data_pack_holds_objects_in_path_order(project: Workdir) -> None:
     names = [f"f{i:03d}" for i in range(50)]
     project.write_tree("data", {n: n.encode() * 3 for n in reversed(names)})
     project.add("data")
@@ -60,7 +60,7 @@ def test_the_data_pack_holds_objects_in_path_order(project: Project) -> None:
     assert [s.oid for s in data_pack.slots] == [hash_bytes(n.encode() * 3) for n in names]
 
 
-def test_checkout_restores_packed_files_with_their_modes(project: Project) -> None:
+def test_checkout_restores_packed_files_with_their_modes(project: Workdir) -> None:
     project.write_tree("data", FILES)
     project.write("data/run.sh", b"#!/bin/sh\n", executable=True)
     project.add("data")
@@ -77,7 +77,7 @@ def test_checkout_restores_packed_files_with_their_modes(project: Project) -> No
     assert project.status()["data"]["state"] == "in sync"
 
 
-def test_a_corrupt_packed_object_is_never_checked_out_and_fetch_restores_just_it(project: Project,
+def test_a_corrupt_packed_object_is_never_checked_out_and_fetch_restores_just_it(project: Workdir,
                                                                                 tmp_path: Path) -> None:
     remote = tmp_path / "remote"
     remote.mkdir()
@@ -99,7 +99,7 @@ def test_a_corrupt_packed_object_is_never_checked_out_and_fetch_restores_just_it
     assert project.read("data/sub/b.txt") == b"beta\n"
 
 
-def test_verify_reports_a_corrupt_packed_object_and_sets_it_aside(project: Project) -> None:
+def test_verify_reports_a_corrupt_packed_object_and_sets_it_aside(project: Workdir) -> None:
     project.write_tree("data", FILES)
     project.add("data")
     flip_in_pack(project, b"alpha\n")
@@ -110,7 +110,7 @@ def test_verify_reports_a_corrupt_packed_object_and_sets_it_aside(project: Proje
     assert hash_bytes(b"alpha\n") not in project.cache_oids()
 
 
-def test_gc_deletes_dead_packs_and_repacks_sparse_ones(project: Project) -> None:
+def test_gc_deletes_dead_packs_and_repacks_sparse_ones(project: Workdir) -> None:
     project.write_tree("data", {f"f{i}": f"v1 {i}\n" * 50 for i in range(10)})
     project.add("data")
     project.commit("v1", "data.vtool", ".gitignore")
@@ -127,9 +127,61 @@ def test_gc_deletes_dead_packs_and_repacks_sparse_ones(project: Project) -> None
         project.folders(project.pointer("data").oid).values())
 
 
-def test_cache_packs_false_keeps_every_object_loose(project: Project) -> None:
+def test_cache_packs_false_keeps_every_object_loose(project: Workdir) -> None:
     project.loose_only()
     project.write_tree("data", FILES)
     project.add("data")
     assert not packs(project)
     assert {hash_bytes(d)[7:] for d in FILES.values()} <= loose(project)
+
+
+def flip_in_remote_pack(remote: Path, data: bytes) -> None:
+    for path in remote.glob("packs/*.pack"):
+        raw = path.read_bytes()
+        at = raw.find(data)
+        if at >= 0:
+            path.write_bytes(raw[:at] + bytes([raw[at] ^ 0xFF]) + raw[at + 1:])
+            return
+    raise AssertionError("object not found in any remote pack")
+
+
+def test_remote_verify_checks_packs_by_ranges_names_the_dataset_and_push_repairs(project: Workdir,
+                                                                                tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    project.write_tree("data", FILES)
+    project.write("model.bin", b"weights\n")
+    project.add("data", "model.bin")
+    project.add_remote(remote, default=True)
+    project.ok("push")
+    assert project.ok("verify", "-r", "origin", "--json").json()["ok"] is True
+    flip_in_remote_pack(remote, b"beta\n")
+    for extra in ((), ("--sample", "0/1")):
+        report = project.run("verify", "-r", "origin", *extra, "--json")
+        assert report.code == 1
+        assert [(b["oid"], b["problem"], b["datasets"]) for b in report.json()["bad"]] == [
+            (hash_bytes(b"beta\n"), "corrupt", ["data"])]
+    assert project.fails("verify", "--sample", "0/2", code=2).err.startswith("error: --sample needs -r NAME")
+    assert project.fails("verify", "-r", "origin", "--sample", "3/2", code=2).err.startswith("error: --sample")
+    # verify marked the pack, so the next push no longer counts on it and uploads its objects again
+    assert project.ok("push", "--json").json()["transferred"] >= 1
+    assert project.run("status", "--remote", "--check").code == 0
+    project.commit("data")
+    fresh = tmp_path / "fresh"
+    project.git("clone", "-q", str(project.root), str(fresh))
+    clone = Workdir(fresh)
+    clone.ok("pull")
+    assert clone.read("data/sub/b.txt") == b"beta\n"
+
+
+def test_an_interrupted_local_pack_write_leaves_no_pack_and_gc_clears_it(project: Workdir) -> None:
+    (project.cache_dir / "packs").mkdir(parents=True)
+    debris = project.cache_dir / "packs" / ".vtool-tmp-0123456789ab-.pack"
+    debris.write_bytes(pack.header(pack.KIND_DATA) + b"half")
+    project.write_tree("data", FILES)
+    project.add("data")
+    assert project.status()["data"]["state"] == "in sync"
+    old = 2 * 3600
+    os.utime(debris, (os.path.getmtime(debris) - old, os.path.getmtime(debris) - old))
+    assert project.ok("gc", "--yes", "--json").json()["temp_files"] == 1
+    assert not debris.exists()

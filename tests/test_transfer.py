@@ -105,15 +105,21 @@ def test_a_failed_member_keeps_its_manifests_off_the_remote(cache: Cache, remote
     assert again.failed == {} and again.transferred == 3
 
 
-def test_large_plans_list_only_the_fanouts_they_need(cache: Cache, remote_dir: Path) -> None:
+def test_large_plans_list_only_the_fanouts_they_need(cache: Cache, remote_dir: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     files, manifests = _tree(cache, LIST_THRESHOLD + 50)
     remote = Recording(RemoteConfig("r", str(remote_dir)))
     transfer.push(cache, loose(cache, remote), files, manifests, JOBS)
     remote.listed.clear()
     again = transfer.push(cache, loose(cache, remote), files, manifests, JOBS)
     assert again.transferred == 0 and again.present == len(files) + len(manifests)
+    assert remote.listed == [""]  # under one listing page of keys: listed whole, in one request
+    monkeypatch.setattr(transfer, "LIST_PAGE", 10)
+    remote.listed.clear()
+    again = transfer.push(cache, loose(cache, remote), files, manifests, JOBS)
+    assert again.transferred == 0 and again.present == len(files) + len(manifests)
     wanted = {o.oid[7:9] + "/" for o in files + manifests}
-    assert sorted(remote.listed) == sorted(wanted) and "" not in remote.listed
+    assert remote.listed[0] == "" and sorted(remote.listed[1:]) == sorted(wanted)
 
 
 def test_fetch_verifies_and_reports_what_the_remote_lacks(cache: Cache, remote_dir: Path, tmp_path: Path) -> None:
@@ -192,7 +198,7 @@ def test_an_index_naming_a_missing_pack_counts_for_nothing(cache: Cache, remote_
         path.unlink()
     target = transfer.open_target(Cache(tmp_path / "fresh"), remote, JOBS)
     assert target.view.indexes and not target.view.packs
-    assert transfer.remote_has(target, [o.oid for o in files], JOBS) == set()
+    assert transfer.remote_has(target, files, JOBS) == set()
     again = transfer.push(cache, remote, files, manifests, JOBS)
     assert again.transferred == len(files) + len(manifests)
 

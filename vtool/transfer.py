@@ -5,6 +5,7 @@ Small objects and manifests travel in packs, committed by an index written last;
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -22,6 +23,10 @@ from vtool.store.remote import RemoteView
 
 # Above this many objects one paginated listing of the remote beats a HEAD request per object.
 LIST_THRESHOLD = 256
+LIST_PAGE = 1000  # keys per S3 listing page
+LOOSE_KEY_CHARS = 33  # `<2 hex>/<30 hex>`
+# Parallel ranged reads: a few streams fill a link; more only hold more buffers.
+RANGE_JOBS = 4
 REMOTES_DIR = "remotes"
 OUTGOING_DIR = "outgoing"
 
@@ -78,20 +83,31 @@ def _packable(obj: Obj) -> bool:
     return obj.size is None or obj.size < PACK_THRESHOLD
 
 
-def remote_has(target: Target, oids: Iterable[Oid], jobs: int) -> set[Oid]:
-    """Return which oids the remote holds for a push: in an unmarked indexed pack, or as an unmarked loose key."""
-    wanted = set(oids)
+def remote_has(target: Target, objs: Iterable[Obj], jobs: int) -> set[Oid]:
+    """Return which objects the remote holds for a push: in an unmarked indexed pack, or as an unmarked loose key.
+
+    On a packed remote small objects and manifests count only when an index names them (index-last), so only
+    large ones are looked up by key.
+    """
+    wanted = {o.oid: o for o in objs}
     present = {oid for oid in wanted if target.view.live(oid)}
-    rest = [oid for oid in wanted - present if not target.view.loose_marked(oid)]
+    rest = [oid for oid, o in wanted.items() if oid not in present and not target.view.loose_marked(oid)
+            and not (target.view.packed and _packable(o))]
     return present | _loose_has(target.remote, rest, jobs)
 
 
 def _loose_has(remote: Remote, oids: list[Oid], jobs: int) -> set[Oid]:
-    """Return which oids exist as loose keys: one listing per fan-out folder for large sets, HEAD for small ones."""
+    """Return which oids exist as loose keys: one listing per fan-out folder for large sets, HEAD for small ones.
+
+    A remote holding fewer keys than one listing page (a new one, say) is listed whole in one request.
+    """
     wanted = set(oids)
     if not wanted:
         return set()
     if len(wanted) > LIST_THRESHOLD:
+        first_page = list(itertools.islice(remote.list(""), LIST_PAGE))
+        if len(first_page) < LIST_PAGE:
+            return wanted & {OID_PREFIX + e.key.replace("/", "") for e in first_page if len(e.key) == LOOSE_KEY_CHARS}
         # Listing the fan-out folders in parallel beats one long sequential pagination.
         fanouts = sorted({oid[len(OID_PREFIX):len(OID_PREFIX) + FANOUT_CHARS] for oid in wanted})
         present: set[Oid] = set()
@@ -143,7 +159,7 @@ def push(cache: Cache, remote: Remote | Target, files: list[Obj], manifests: lis
     publishes them all at once.
     """
     target = open_target(cache, remote, jobs)
-    present = remote_has(target, (o.oid for o in files + manifests), jobs)
+    present = remote_has(target, files + manifests, jobs)
     todo_files = [o for o in files if o.oid not in present]
     packing = target.packs
     loose = [o for o in todo_files if not packing or not _packable(o)]
@@ -162,14 +178,14 @@ def push(cache: Cache, remote: Remote | Target, files: list[Obj], manifests: lis
     packs: list[PackInfo] = []
     if small:
         packs += store.upload_packs(target.remote, _readable(cache, small, failed, progress), KIND_DATA,
-                                    cache.root / OUTGOING_DIR, jobs)
+                                    cache.root / OUTGOING_DIR, jobs, target.view.marks)
     progress.done()
     stuck = set(failed) | (blocked or set())
     todo_manifests = [m for m in manifests if m.oid not in present]
     ready = _unblocked(todo_manifests, stuck, failed)
     if packing:
         packs += store.upload_packs(target.remote, _readable(cache, ready, failed, NULL_PROGRESS), KIND_TREE,
-                                    cache.root / OUTGOING_DIR, jobs)
+                                    cache.root / OUTGOING_DIR, jobs, target.view.marks)
         store.commit(target.view, packs)
     else:
         for wave in _waves(ready):
@@ -246,16 +262,18 @@ def _fetch_packed(cache: Cache, target: Target, by_pack: dict[str, tuple[PackInf
                   progress: Progress) -> dict[Oid, str]:
     """Fetch every planned range in parallel; objects are staged into the cache's own packs as they arrive."""
     wanted = {slot.oid for _, slots in by_pack.values() for slot in slots}
+    # The cache's new packs keep the remote's order (the path order the push wrote).
+    order = {slot.oid: f"{name}{slot.offset:012d}" for name, (_, slots) in by_pack.items() for slot in slots}
 
     def accept(oid: Oid, data: bytes) -> None:
         if not cache.has(oid, len(data)):
-            cache.put_checked(oid, data, oid)
+            cache.put_checked(oid, data, order.get(oid, oid))
         if oid in wanted:
             progress.advance(1, len(data))
 
     ranges = [r for info, slots in by_pack.values() for r in store.plan_ranges(info, slots)]
     failed: dict[Oid, str] = {}
-    with ThreadPoolExecutor(jobs) as pool:
+    with ThreadPoolExecutor(max(1, min(jobs, RANGE_JOBS))) as pool:
         for got in pool.map(lambda r: store.fetch_range(target.remote, r, accept), ranges):
             failed.update({oid: f"{why} (remote {target.name})" for oid, why in got.items() if oid in wanted})
     return failed

@@ -47,12 +47,20 @@ class Cell:
     times_s: list[float] = field(default_factory=list)
     rss_kib: list[int] = field(default_factory=list)
     detail: str = ""
+    requests: list[int] = field(default_factory=list)
 
-    def record(self, wall_s: float, rss_kib: int) -> None:
-        """Add one successful sample."""
+    def record(self, wall_s: float, rss_kib: int, requests: int | None = None) -> None:
+        """Add one successful sample (with the S3 requests it made, when the server counts them)."""
         self.status = STATUS_OK
         self.times_s.append(wall_s)
         self.rss_kib.append(rss_kib)
+        if requests is not None:
+            self.requests.append(requests)
+
+    @property
+    def median_requests(self) -> int | None:
+        """Return the median number of S3 requests per run, None when not counted."""
+        return int(statistics.median(self.requests)) if self.requests else None
 
     def fail(self, e: OpFailed) -> None:
         """Mark the cell with a failure's status and detail."""
@@ -71,7 +79,8 @@ class Cell:
     def to_json(self) -> dict[str, object]:
         """Return the cell as a JSON-ready dict."""
         return {"status": self.status, "runs": len(self.times_s), "times_s": self.times_s,
-                "median_s": self.median_s, "peak_rss_mb": self.peak_rss_mb, "detail": self.detail}
+                "median_s": self.median_s, "peak_rss_mb": self.peak_rss_mb, "detail": self.detail,
+                "requests": self.requests}
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ class RunContext:
     runs: Mapping[str, int]
     selected: frozenset[str]
     log: Callable[[str], None]
+    requests: Callable[[], int | None] = lambda: None  # S3 requests the server has answered so far
 
 
 Step = Callable[[Cell, int], None]
@@ -165,9 +175,10 @@ class ToolPass:
             self.cells[op] = cell
             self.remaining.discard(op)
 
-    def _timed(self, cmds: list[Argv], cwd: Path | None = None) -> tuple[float, int]:
-        """Run the commands of one sample; return summed wall time and the highest peak RSS."""
+    def _timed(self, cmds: list[Argv], cwd: Path | None = None) -> tuple[float, int, int | None]:
+        """Run the commands of one sample; return summed wall time, the highest peak RSS and the S3 requests."""
         wall, rss = 0.0, 0
+        before = self.ctx.requests()
         for argv in cmds:
             self.seq += 1
             stem = self.ctx.logs / self.d.name / f"{self.seq:03d}-{self.op}"
@@ -178,7 +189,8 @@ class ToolPass:
                 shown = " ".join([Path(argv[0]).name, *argv[1:]])
                 raise OpFailed(STATUS_TIMEOUT if res.timed_out else STATUS_ERROR,
                                f"`{shown}` exited {res.returncode}: {res.stderr_tail()}")
-        return wall, rss
+        after = self.ctx.requests()
+        return wall, rss, (after - before if before is not None and after is not None else None)
 
     def _git(self, *args: str, cwd: Path | None = None) -> None:
         """Run an untimed git command; failure is an error of the current step."""

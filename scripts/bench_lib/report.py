@@ -16,7 +16,7 @@ from bench_lib.pipeline import STATUS_OK, Cell
 
 VTOOL, DVC = "vtool", "dvc"
 DETAIL_WIDTH = 300
-LEFT_COLUMNS = (0, 7)
+LEFT_COLUMNS = (0, 9)
 
 
 def first_line(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
@@ -66,6 +66,12 @@ def _fmt_mb(cell: Cell | None) -> str:
     return f"{value:.0f}" if value is not None else "-"
 
 
+def _fmt_requests(cell: Cell | None) -> str:
+    """Return the median S3 requests of a cell's runs ("-" when none were made or counted)."""
+    value = cell.median_requests if cell else None
+    return str(value) if value else "-"
+
+
 def _good(cell: Cell | None) -> float | None:
     """Return a cell's median only when every run succeeded and verified."""
     return cell.median_s if cell is not None and cell.status == STATUS_OK else None
@@ -74,8 +80,8 @@ def _good(cell: Cell | None) -> float | None:
 def table_rows(ops: Sequence[str], cells: Mapping[str, Mapping[str, Cell]],
                ceilings: Mapping[str, Ceiling]) -> list[list[str]]:
     """Build the rows of the comparison table."""
-    rows = [["op", "runs", "vtool s", "dvc s", "vtool/dvc", "vtool MB", "dvc MB", "ceiling", "ceil s",
-             "ceil/vtool"]]
+    rows = [["op", "runs", "vtool s", "dvc s", "vtool/dvc", "vtool MB", "dvc MB", "vtool req", "dvc req",
+             "ceiling", "ceil s", "ceil/vtool"]]
     for op in ops:
         v, d = cells.get(VTOOL, {}).get(op), cells.get(DVC, {}).get(op)
         vs, ds = _good(v), _good(d)
@@ -83,7 +89,7 @@ def table_rows(ops: Sequence[str], cells: Mapping[str, Mapping[str, Cell]],
         runs = max((len(c.times_s) for c in (v, d) if c), default=0)
         rows.append([
             OPS[op].label, str(runs), _fmt_s(v), _fmt_s(d),
-            f"{vs / ds:.2f}" if vs and ds else "-", _fmt_mb(v), _fmt_mb(d),
+            f"{vs / ds:.2f}" if vs and ds else "-", _fmt_mb(v), _fmt_mb(d), _fmt_requests(v), _fmt_requests(d),
             ceiling.label if ceiling else "-", f"{ceiling.seconds:.2f}" if ceiling else "-",
             f"{ceiling.seconds / vs:.0%}" if ceiling and vs else "-",
         ])

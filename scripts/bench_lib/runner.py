@@ -69,7 +69,8 @@ def run_scenario(name: str, args: argparse.Namespace, paths: BenchPaths, server:
         bucket = f"{BUCKET_PREFIX}-{tool}-{name}"
         ensure_bucket(s3_client(server.endpoint, server.env(), 1), bucket)
         ctx = RunContext(work / tool, paths.logs(name), bucket, server.endpoint, args.jobs, args.timeout,
-                         args.runs_map, frozenset(args.ops), lambda msg, n=name: log(f"{n}: {msg}"))
+                         args.runs_map, frozenset(args.ops), lambda msg, n=name: log(f"{n}: {msg}"),
+                         server.s3_requests)
         cells[tool] = ToolPass(drivers[tool], ds, ctx).run()
         if not args.keep_work:
             shutil.rmtree(ctx.work, ignore_errors=True)

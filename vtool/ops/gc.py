@@ -24,7 +24,8 @@ from vtool.ops.targets import Tracked, revision_pointers, workspace_pointers, wo
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.remote.base import object_key
 from vtool.store import remote as store
-from vtool.transfer import Target
+from vtool.store.layout import PACKS_DIR
+from vtool.transfer import OUTGOING_DIR, Target
 
 # A temp file this old cannot belong to a live writer (we also hold the cache lock exclusively).
 STALE_TEMP_S = 3600
@@ -149,7 +150,7 @@ def _gc_cache(project: Project, tracked: list[Tracked], delete: bool) -> GcResul
     present = list(cache.iter_oids())
     doomed = sorted(oid for oid in present if oid not in keep)
     nbytes = sum(cache.size(oid) or 0 for oid in doomed)
-    stale = _stale_temp_files(cache.root) + cache.packs.stale_temps()
+    stale = _stale_temp_files(cache.root)
     if delete:
         project.progress.start("gc cache", total=len(doomed))
         cache.drop(doomed)
@@ -186,11 +187,8 @@ def _refuse_emptying(target: Target, doomed: list[Oid], keep: set[Oid]) -> None:
 
 def _gc_packed_remote(project: Project, target: Target, jobs: int, keep: set[Oid], delete: bool) -> GcResult:
     """Two phases: execute marks older than gc.grace, then mark sparse packs and dead loose objects."""
-    now = gc_remote.clock()
-    p = gc_remote.plan(target, keep, project.config.grace_s, now)
-    _refuse_emptying(target, p.doomed, keep)
-    if delete:
-        gc_remote.run(project, target, jobs, keep, p, now)
+    _refuse_emptying(target, [oid for oid, _ in store.loose_objects(target.remote)] + list(target.view.where), keep)
+    p = gc_remote.collect(project, target, jobs, keep, delete)
     return GcResult(target.name, len(p.doomed), p.doomed_bytes, p.kept, not delete, p.doomed,
                     marked=len(p.sparse) + len(p.dead_loose), deleted=len(p.due_packs) + len(p.due_loose))
 
@@ -249,16 +247,18 @@ def _symlinks(path: Path) -> Iterable[str]:
 
 
 def _stale_temp_files(root: Path) -> list[Path]:
-    """Our temp files left by killed writers, in the cache root and its fan-out folders."""
+    """Our temp files left by killed writers, in the cache root, its fan-out folders and packs/, and packs a
+    killed push built in outgoing/ (every file there is the push's own scratch)."""
     if not root.is_dir():
         return []
     cutoff = time.time() - STALE_TEMP_S
     folders = [root] + [Path(e.path) for e in os.scandir(root)
                         if len(e.name) == FANOUT and is_hex(e.name) and e.is_dir(follow_symlinks=False)]
+    folders += [p for p in (root / PACKS_DIR, root / OUTGOING_DIR) if p.is_dir()]
     out = []
     for folder in folders:
         for entry in os.scandir(folder):
-            if is_temp_name(entry.name) and entry.is_file(follow_symlinks=False) \
-                    and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+            scratch = is_temp_name(entry.name) or folder.name == OUTGOING_DIR
+            if scratch and entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
                 out.append(Path(entry.path))
     return out

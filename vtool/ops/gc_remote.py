@@ -24,6 +24,8 @@ from vtool.transfer import Obj, Target
 
 # A gc lock older than this was left by a killed gc.
 LOCK_STALE_S = 6 * 3600
+LOCK_BYTES = 256
+GC_LOCK_DIR = GC_LOCK_KEY.rsplit("/", 1)[0]
 # A pack is repacked once less than this fraction of its bytes is still reachable.
 REPACK_BELOW = 0.5
 
@@ -68,29 +70,42 @@ def plan(target: Target, keep: set[Oid], grace_s: int, now: float) -> RemotePlan
                       sparse, dead_loose, rescue)
 
 
-def run(project: Project, target: Target, jobs: int, keep: set[Oid], p: RemotePlan, now: float) -> None:
-    """Carry a plan out under the remote's gc lock: repack, commit one index, then delete what is due."""
-    with _GcLock(target, now):
-        view = target.view
-        moved = sorted({s.oid for info in p.sparse for s in info.slots if s.oid in keep} | set(p.rescue))
-        new_packs = _repack(project, target, jobs, moved)
-        marks = [Mark(MARK_PACK, info.name, int(now)) for info in p.sparse]
-        marks += [Mark(MARK_LOOSE, oid[len(OID_PREFIX):], int(now)) for oid in p.dead_loose]
-        compact = bool(p.due_packs or p.due_loose)
-        if compact:  # one merged index replaces every index read; the executed marks leave with it
-            gone = set(p.due_packs) | {o[len(OID_PREFIX):] for o in p.due_loose}
-            survivors = [i for i in view.packs.values() if i.name not in gone]
-            kept_marks = [m for d, m in view.marks.items() if d not in gone]
-            store.commit(view, survivors + new_packs, kept_marks + marks)
-        else:
-            store.commit(view, new_packs, marks)
-        for name in p.due_packs:
-            target.remote.remove(pack_key(name))
-        for oid in p.due_loose:
-            target.remote.remove(object_key(oid))
-        if compact:
-            for name in view.indexes:
-                target.remote.remove(index_key(name))
+def collect(project: Project, target: Target, jobs: int, keep: set[Oid], delete: bool) -> RemotePlan:
+    """Plan (dry run), or plan and carry out under the remote's gc lock, timed by the server's own clock."""
+    grace = project.config.grace_s
+    if not delete:
+        return plan(target, keep, grace, clock())
+    with _GcLock(target) as now:
+        p = plan(target, keep, grace, now)
+        _run(project, target, jobs, keep, p, now)
+    return p
+
+
+def _run(project: Project, target: Target, jobs: int, keep: set[Oid], p: RemotePlan, now: float) -> None:
+    """Repack, commit one index, then delete what is due."""
+    view = target.view
+    moved = sorted({s.oid for info in p.sparse for s in info.slots if s.oid in keep} | set(p.rescue))
+    new_packs = _repack(project, target, jobs, moved)
+    marks = [Mark(MARK_PACK, info.name, int(now)) for info in p.sparse]
+    marks += [Mark(MARK_LOOSE, oid[len(OID_PREFIX):], int(now)) for oid in p.dead_loose]
+    # A pack a push wrote again since this run's listing (same bytes, same name) is not deleted after all.
+    rewritten = {name for name, e in store.listed_packs(target.remote) if e.mtime >= view.marks[name].marked_at + 1}
+    due = [name for name in p.due_packs if name not in rewritten]
+    compact = bool(due or p.due_loose)
+    if compact:  # one merged index replaces every index read; the executed marks leave with it
+        gone = set(due) | {o[len(OID_PREFIX):] for o in p.due_loose}
+        survivors = [i for i in view.packs.values() if i.name not in gone]
+        kept_marks = [m for d, m in view.marks.items() if d not in gone]
+        store.commit(view, survivors + new_packs, kept_marks + marks)
+    else:
+        store.commit(view, new_packs, marks)
+    for name in due:
+        target.remote.remove(pack_key(name))
+    for oid in p.due_loose:
+        target.remote.remove(object_key(oid))
+    if compact:
+        for name in view.indexes:
+            target.remote.remove(index_key(name))
 
 
 def _repack(project: Project, target: Target, jobs: int, oids: list[Oid]) -> list[PackInfo]:
@@ -105,9 +120,12 @@ def _repack(project: Project, target: Target, jobs: int, oids: list[Oid]) -> lis
     trees = [o for o in oids if _is_tree(target, o)]
     data = [o for o in oids if not _is_tree(target, o)]
     workdir = project.cache.root / transfer.OUTGOING_DIR
-    packs = store.upload_packs(target.remote, ((o, project.cache.read_bytes(o)) for o in data), 0, workdir, jobs)
+    # The new packs must not take a marked pack's name (the same objects in the same order would).
+    avoid = set(target.view.marks) | {info.name for info in target.view.packs.values()}
+    packs = store.upload_packs(target.remote, ((o, project.cache.read_bytes(o)) for o in data), 0, workdir, jobs,
+                               avoid)
     packs += store.upload_packs(target.remote, ((o, project.cache.read_bytes(o)) for o in trees), KIND_TREE,
-                                workdir, jobs)
+                                workdir, jobs, avoid)
     return packs
 
 
@@ -122,32 +140,28 @@ def _size(target: Target, oid: Oid) -> int | None:
 
 
 class _GcLock:
-    """The remote's only lock: two gcs must not compact at once (pushes never take it)."""
+    """The remote's only lock: two gcs must not compact at once (pushes never take it).
 
-    def __init__(self, target: Target, now: float) -> None:
-        self.target, self.now = target, now
+    Entering it returns the server's time (the lock's own timestamp), so marks and the grace period are
+    judged on the clock that also stamps the packs.
+    """
 
-    def __enter__(self) -> None:
-        held = store.read_small(self.target.remote, GC_LOCK_KEY, 256)
-        if held is not None:
-            parts = held.decode(errors="replace").split()
-            since = float(parts[-1]) if parts and _is_number(parts[-1]) else 0.0
-            if self.now - since < LOCK_STALE_S:
-                raise RemoteError(f"remote {self.target.name!r}: another gc is running ({' '.join(parts[:2])})",
-                                  "wait for it to finish, and run gc again")
-        me = f"{socket.gethostname()} pid={os.getpid()} {self.now:.0f}\n".encode()
-        self.target.remote.put(GC_LOCK_KEY, me)
+    def __init__(self, target: Target) -> None:
+        self.target = target
+
+    def __enter__(self) -> float:
+        remote = self.target.remote
+        held = {e.key: e for e in remote.list(GC_LOCK_DIR + "/")}.get(GC_LOCK_KEY)
+        if held is not None and clock() - held.mtime < LOCK_STALE_S:
+            holder = (store.read_small(remote, GC_LOCK_KEY, LOCK_BYTES) or b"").decode(errors="replace").strip()
+            raise RemoteError(f"remote {self.target.name!r}: another gc is running ({holder or 'unknown holder'})",
+                              "wait for it to finish, and run gc again")
+        remote.put(GC_LOCK_KEY, f"{socket.gethostname()} pid={os.getpid()}\n".encode())
+        mine = {e.key: e for e in remote.list(GC_LOCK_DIR + "/")}.get(GC_LOCK_KEY)
+        return mine.mtime if mine is not None and mine.mtime else clock()
 
     def __exit__(self, *exc: object) -> None:
         self.target.remote.remove(GC_LOCK_KEY)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def clock() -> float:

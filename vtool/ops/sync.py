@@ -67,7 +67,8 @@ def push_tracked(project: Project, remote: Target, jobs: int, tracked: list[Trac
     objects = collect(project, tracked)
     # A manifest this clone cannot read is fine if the remote has it (a remote only ever receives a
     # manifest after all its members); otherwise nothing that names it may go up.
-    held = transfer.remote_has(remote, objects.unreadable, jobs) if objects.unreadable else set()
+    unread = [Obj(oid, None) for oid in objects.unreadable]  # manifests: looked up in the index
+    held = transfer.remote_has(remote, unread, jobs) if unread else set()
     unavailable = {oid: f"neither in the cache nor on the remote ({why})"
                    for oid, why in objects.unreadable.items() if oid not in held}
     result = transfer.push(project.cache, remote, list(objects.files.values()), objects.manifests,
@@ -205,8 +206,8 @@ def remote_status(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> R
             if collect(project, tracked).unreadable:  # learn the trees from the remote's own manifests
                 fetch_manifests(project, remote, jobs, [t.pointer.oid for t in tracked if t.pointer.kind == "dir"])
             sets = {t.path: collect(project, [t]) for t in tracked}
-            every = {o.oid for s in sets.values() for o in [*s.files.values(), *s.manifests]}
-            held = transfer.remote_has(remote, every, jobs)
+            every = {o.oid: o for s in sets.values() for o in [*s.files.values(), *s.manifests]}
+            held = transfer.remote_has(remote, every.values(), jobs)
         out = []
         for path, objs in sets.items():
             all_objs = [*objs.files.values(), *objs.manifests]

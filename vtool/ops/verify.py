@@ -23,6 +23,7 @@ from vtool.remote.base import object_key
 from vtool.store import remote as store
 from vtool.store.index import MARK_PACK, Mark
 from vtool.store.layout import pack_key
+from vtool.store.pack import PackInfo, Slot
 from vtool.transfer import Target
 
 CORRUPT = "corrupt"
@@ -106,6 +107,9 @@ class _CacheSource:
     def __init__(self, cache: Cache) -> None:
         self.cache = cache
 
+    def prepare(self, sizes: dict[Oid, int], jobs: int) -> None:
+        """Nothing to read ahead: local reads are cheap one by one."""
+
     def manifest(self, oid: Oid) -> _Check:
         size = self.cache.size(oid)
         if size is None:
@@ -141,6 +145,24 @@ class _RemoteSource:
         self.cache = cache
         self.sample = sample
         self.bad_packs: set[str] = set()
+        self._read_ahead: dict[Oid, int] = {}
+        self._failed: dict[Oid, str] = {}
+
+    def prepare(self, sizes: dict[Oid, int], jobs: int) -> None:
+        """Check every sampled packed object by coalesced ranged reads of its pack, not one GET per object."""
+        by_pack: dict[str, tuple[PackInfo, list[Slot]]] = {}
+        for oid in sizes:
+            found = self.target.view.locate(oid)
+            if found is not None and self.sampled(oid):
+                by_pack.setdefault(found[0].name, (found[0], []))[1].append(found[1])
+        ranges = [r for info, slots in by_pack.values() for r in store.plan_ranges(info, slots)]
+
+        def seen(oid: Oid, data: bytes) -> None:
+            self._read_ahead[oid] = len(data)
+
+        with ThreadPoolExecutor(jobs) as pool:
+            for failed in pool.map(lambda r: store.fetch_range(self.target.remote, r, seen), ranges):
+                self._failed.update(failed)
 
     def _get(self, oid: Oid, sink: _Sink) -> str | None:
         """Stream the object into sink; return the pack it came from (None when loose)."""
@@ -190,6 +212,15 @@ class _RemoteSource:
     def file(self, oid: Oid, size: int) -> _Check:
         if not self.sampled(oid):
             return _Check()
+        if oid in self._read_ahead:
+            nbytes = self._read_ahead[oid]
+            return _Check(None if nbytes == size else WRONG_SIZE, nbytes)
+        if oid in self._failed:
+            found = self.target.view.locate(oid)
+            if "vanished" in self._failed[oid] or found is None:
+                return _Check(MISSING)
+            self.bad_packs.add(found[0].name)
+            return _Check(CORRUPT, size)
         sink = _Sink(keep=False)
         try:
             where = self._get(oid, sink)
@@ -254,6 +285,7 @@ def _verify_objects(target: str, tracked: list[Tracked], source: Source, jobs: i
             reach.setdefault(t.pointer.oid, set()).add(t.ds.data_rel)
         else:
             _reach(entries, t.pointer.oid, t.ds.data_rel, reach, sizes, set(), 0)
+    source.prepare(sizes, jobs)
     files = _pool(jobs, lambda oid: source.file(oid, sizes[oid]), list(sizes), progress,
                   "verify", sum(sizes.values()))
     found = [BadObject(oid, MANIFEST, c.problem, None, sorted(reach[oid]), c.removed)

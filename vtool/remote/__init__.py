@@ -1,4 +1,4 @@
-"""Remotes keyed by oid; `open_remote` picks the implementation, loading boto3 only for s3:// URLs."""
+"""Remotes are bytes by key; `open_remote` picks the implementation, loading boto3 only for s3:// URLs."""
 
 from __future__ import annotations
 

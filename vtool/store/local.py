@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -10,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vtool.errors import FormatError
-from vtool.fsutil import READ_ONLY, atomic_write, is_temp_name, remove_file, renaming_writer
+from vtool.fsutil import READ_ONLY, atomic_write, remove_file, renaming_writer
 from vtool.hashing import Oid, hash_bytes
 from vtool.store import pack
 from vtool.store.index import is_name
@@ -285,12 +284,6 @@ class LocalPacks:
             self.remove_pack(info.name)
             removed += 1
         return removed
-
-    def stale_temps(self) -> list[Path]:
-        """Our temp files in the pack folder (a killed add leaves one)."""
-        with contextlib.suppress(FileNotFoundError):
-            return [Path(e.path) for e in os.scandir(self.folder) if is_temp_name(e.name)]
-        return []
 
     def close(self) -> None:
         """Close the pack files opened for reading."""

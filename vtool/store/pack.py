@@ -26,6 +26,7 @@ KIND_DATA = 0
 KIND_TREE = 1
 KINDS = (KIND_DATA, KIND_TREE)
 NAME_CHARS = 32
+SALT_BYTES = HEADER_SIZE - len(MAGIC) - 2  # header bytes 9..15: zero, or a salt that changes the pack's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +63,13 @@ class PackInfo:
         return self.table_offset - HEADER_SIZE
 
 
-def header(kind: int) -> bytes:
-    """Return the 16 header bytes of a pack of this kind."""
-    return MAGIC + bytes([VERSION, kind]) + bytes(HEADER_SIZE - len(MAGIC) - 2)
+def header(kind: int, salt: bytes = bytes(SALT_BYTES)) -> bytes:
+    """Return the 16 header bytes of a pack of this kind (with a salt only to avoid a marked pack's name)."""
+    return MAGIC + bytes([VERSION, kind]) + salt
 
 
 def check_header(head: bytes, name: str) -> int:
-    """Return the kind a pack header declares, refusing a wrong magic, version, kind or padding."""
+    """Return the kind a pack header declares, refusing a wrong magic, version or kind (the salt is free)."""
     where = f"pack {name}"
     if len(head) < HEADER_SIZE or head[:len(MAGIC)] != MAGIC:
         raise FormatError(f"{where}: not a vtool pack")
@@ -77,8 +78,6 @@ def check_header(head: bytes, name: str) -> int:
         raise FormatError(f"{where}: version {version} is newer than this vtool reads", "upgrade vtool")
     if kind not in KINDS:
         raise FormatError(f"{where}: unknown kind {kind}")
-    if any(head[len(MAGIC) + 2:HEADER_SIZE]):
-        raise FormatError(f"{where}: nonzero padding")
     return kind
 
 
@@ -165,13 +164,13 @@ def parse(data: bytes, name: str) -> PackInfo:
 class PackWriter:
     """Stream objects into a pack, hashing as it goes; `finish` writes the table and returns the pack's info."""
 
-    def __init__(self, out: IO[bytes], kind: int) -> None:
+    def __init__(self, out: IO[bytes], kind: int, salt: bytes = bytes(SALT_BYTES)) -> None:
         self.out = out
         self.kind = kind
         self.hasher = new_hasher()
         self.slots: list[Slot] = []
         self.size = 0
-        self._write(header(kind))
+        self._write(header(kind, salt))
 
     def _write(self, data: bytes) -> None:
         self.hasher.update(data)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Iterable, Iterator
+import secrets
+from collections.abc import Callable, Container, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +19,8 @@ from vtool.hashing import OID_PREFIX, Oid, hash_bytes
 from vtool.store import index as idx
 from vtool.store import layout
 from vtool.store.backend import Listed, Remote
-from vtool.store.index import Index, Mark
-from vtool.store.pack import HEADER_SIZE, KIND_TREE, PACK_TARGET, PackInfo, PackWriter, Slot
+from vtool.store.index import MARK_PACK, Index, Mark
+from vtool.store.pack import HEADER_SIZE, KIND_TREE, PACK_TARGET, SALT_BYTES, PackInfo, PackWriter, Slot
 
 MiB = 1 << 20
 GAP_MAX = 1 * MiB  # restic's rules: a gap over this starts a new range...
@@ -41,6 +42,7 @@ class RemoteView:
     marks: dict[str, Mark] = field(default_factory=dict)
     indexes: dict[str, Index] = field(default_factory=dict)
     listed_packs: dict[str, int] = field(default_factory=dict)
+    pack_mtimes: dict[str, float] = field(default_factory=dict)
     rejected: list[str] = field(default_factory=list)
 
     @property
@@ -70,7 +72,9 @@ def load_view(remote: Remote, index_cache: Path, jobs: int) -> RemoteView:
         return view
     names = [e.key[len(layout.INDEX_DIR) + 1:-len(layout.INDEX_SUFFIX)] for e in remote.list(layout.INDEX_DIR + "/")
              if e.key.endswith(layout.INDEX_SUFFIX)]
-    view.listed_packs = dict(_listed_packs(remote))
+    for name, entry in listed_packs(remote):
+        view.listed_packs[name] = entry.size
+        view.pack_mtimes[name] = entry.mtime
     with ThreadPoolExecutor(max(1, min(jobs, len(names) or 1))) as pool:
         loaded = list(pool.map(lambda n: _load_index(remote, index_cache, n), [n for n in names if idx.is_name(n)]))
     for name, got in loaded:
@@ -82,11 +86,12 @@ def load_view(remote: Remote, index_cache: Path, jobs: int) -> RemoteView:
     return view
 
 
-def _listed_packs(remote: Remote) -> Iterator[tuple[str, int]]:
+def listed_packs(remote: Remote) -> Iterator[tuple[str, Listed]]:
+    """List the packs under `packs/` by name (one paginated listing)."""
     for entry in remote.list(layout.PACKS_DIR + "/"):
         stem = entry.key[len(layout.PACKS_DIR) + 1:]
         if stem.endswith(layout.PACK_SUFFIX) and idx.is_name(stem[:-len(layout.PACK_SUFFIX)]):
-            yield stem[:-len(layout.PACK_SUFFIX)], entry.size
+            yield stem[:-len(layout.PACK_SUFFIX)], entry
 
 
 def _load_index(remote: Remote, index_cache: Path, name: str) -> tuple[str, Index | str]:
@@ -118,11 +123,16 @@ def _load_index(remote: Remote, index_cache: Path, name: str) -> tuple[str, Inde
 
 
 def _build(view: RemoteView) -> None:
-    """Keep the packs a listing confirms at their indexed size; prefer unmarked copies of each object."""
+    """Keep the packs a listing confirms at their indexed size; prefer unmarked copies of each object.
+
+    A mark on a pack written again after it (a push re-uploaded the same bytes, so the same name) is void.
+    """
     for index in view.indexes.values():
         for mark in index.marks:
+            # Listings have one-second resolution: only a write in a later second is known to be after the mark.
+            rewritten = mark.what == MARK_PACK and view.pack_mtimes.get(mark.digest, 0.0) >= mark.marked_at + 1
             old = view.marks.get(mark.digest)
-            if old is None or mark.marked_at < old.marked_at:
+            if not rewritten and (old is None or mark.marked_at < old.marked_at):
                 view.marks[mark.digest] = mark
         for info in index.packs:
             if view.listed_packs.get(info.name) == info.size:
@@ -269,36 +279,64 @@ def ensure_format(view: RemoteView) -> None:
 
 
 def upload_packs(remote: Remote, objects: Iterable[tuple[Oid, bytes]], kind: int, workdir: Path,
-                 jobs: int) -> list[PackInfo]:
-    """Build packs of about PACK_TARGET bytes in temp files and upload them as they are built, in parallel."""
+                 jobs: int, avoid: Container[str] = ()) -> list[PackInfo]:
+    """Stream objects into packs of about PACK_TARGET bytes, one temp file at a time, uploading each as it is
+    finished while the next is built; memory stays at one object plus the uploads in flight."""
     workdir.mkdir(parents=True, exist_ok=True)
-    futures: list[Future[PackInfo]] = []
+    infos: list[PackInfo] = []
     with ThreadPoolExecutor(jobs) as pool:
-        batch: list[tuple[Oid, bytes]] = []
-        size = 0
-        for oid, data in objects:
-            if batch and size + len(data) > PACK_TARGET:
-                futures.append(pool.submit(_build_and_put, remote, batch, kind, workdir))
-                batch, size = [], 0
-            batch.append((oid, data))
-            size += len(data)
-        if batch:
-            futures.append(pool.submit(_build_and_put, remote, batch, kind, workdir))
-        return [f.result() for f in futures]
+        pending: list[Future[None]] = []
+        for path, info in _built_packs(objects, kind, workdir, avoid):
+            pending = [f for f in pending if not f.done() or f.result()]
+            if len(pending) >= jobs:
+                pending[0].result()
+            pending.append(pool.submit(_put_and_remove, remote, path, info))
+            infos.append(info)
+        for fut in pending:
+            fut.result()
+    return infos
 
 
-def _build_and_put(remote: Remote, objects: list[tuple[Oid, bytes]], kind: int, workdir: Path) -> PackInfo:
-    with renaming_writer(workdir, layout.PACK_SUFFIX) as pending:
-        writer = PackWriter(pending.handle, kind)
-        for oid, data in objects:
-            writer.add(oid, data)
-        info = writer.finish()
-        pending.dest = workdir / f"{info.name}{layout.PACK_SUFFIX}"
+def _built_packs(objects: Iterable[tuple[Oid, bytes]], kind: int, workdir: Path,
+                 avoid: Container[str]) -> Iterator[tuple[Path, PackInfo]]:
+    """Write objects into successive pack files named by their hash, yielding each once complete.
+
+    A pack that would take the name of one gc has marked is written again with a salt, so its name differs
+    and the mark (which a later gc executes) can never hit these new bytes.
+    """
+    batch: list[tuple[Oid, bytes]] = []
+    size = 0
+    for oid, data in objects:
+        if batch and size + len(data) > PACK_TARGET:
+            yield _write_pack(batch, kind, workdir, avoid)
+            batch, size = [], 0
+        batch.append((oid, data))
+        size += len(data)
+    if batch:
+        yield _write_pack(batch, kind, workdir, avoid)
+
+
+def _write_pack(batch: list[tuple[Oid, bytes]], kind: int, workdir: Path,
+                avoid: Container[str]) -> tuple[Path, PackInfo]:
+    salt = bytes(SALT_BYTES)
+    while True:
+        with renaming_writer(workdir, layout.PACK_SUFFIX) as out:
+            writer = PackWriter(out.handle, kind, salt)
+            for oid, data in batch:
+                writer.add(oid, data)
+            info = writer.finish()
+            out.dest = workdir / f"{info.name}{layout.PACK_SUFFIX}"
+        if info.name not in avoid:
+            return out.dest, info
+        remove_file(out.dest)
+        salt = secrets.token_bytes(SALT_BYTES)
+
+
+def _put_and_remove(remote: Remote, path: Path, info: PackInfo) -> None:
     try:
-        remote.put(layout.pack_key(info.name), pending.dest)
+        remote.put(layout.pack_key(info.name), path)
     finally:
-        remove_file(pending.dest)
-    return info
+        remove_file(path)
 
 
 def commit(view: RemoteView, packs: list[PackInfo], marks: Iterable[Mark] = ()) -> str | None:
@@ -306,7 +344,7 @@ def commit(view: RemoteView, packs: list[PackInfo], marks: Iterable[Mark] = ()) 
     marks = tuple(marks)
     if not packs and not marks:
         return None
-    listed = dict(_listed_packs(view.remote))
+    listed = {name: entry.size for name, entry in listed_packs(view.remote)}
     unconfirmed = [p.name for p in packs if listed.get(p.name) != p.size]
     if unconfirmed:
         raise RemoteError(f"remote {view.remote.name!r}: uploaded pack {unconfirmed[0]} is not listed at its size; "
