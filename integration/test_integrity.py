@@ -108,8 +108,8 @@ def test_a_flipped_byte_in_a_remote_pack_never_reaches_the_workspace_and_verify_
     files = {f"part{i}/f{j}.bin": rng.randbytes(3000) for i in range(3) for j in range(10)}
     project.write_tree("data", files)
     project.add("data")
-    project.commit("data")
     project.ok("remote", "add", "origin", s3_bucket.url, "--endpoint-url", s3_bucket.server.endpoint, "--default")
+    project.commit("data")
     project.ok("push")
     victim = "part1/f3.bin"
     _flip_in_remote_pack(s3_bucket, files[victim])

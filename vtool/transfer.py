@@ -25,8 +25,8 @@ from vtool.store.remote import RemoteView
 LIST_THRESHOLD = 256
 LIST_PAGE = 1000  # keys per S3 listing page
 LOOSE_KEY_CHARS = 33  # `<2 hex>/<30 hex>`
-# Parallel ranged reads: a few streams fill a link; more only hold more buffers.
-RANGE_JOBS = 4
+# Parallel pack uploads and ranged reads: a few streams fill a link; more only hold more 16 MiB buffers.
+PACK_JOBS = 4
 REMOTES_DIR = "remotes"
 OUTGOING_DIR = "outgoing"
 
@@ -178,14 +178,14 @@ def push(cache: Cache, remote: Remote | Target, files: list[Obj], manifests: lis
     packs: list[PackInfo] = []
     if small:
         packs += store.upload_packs(target.remote, _readable(cache, small, failed, progress), KIND_DATA,
-                                    cache.root / OUTGOING_DIR, jobs, target.view.marks)
+                                    cache.root / OUTGOING_DIR, min(jobs, PACK_JOBS), target.view.marks)
     progress.done()
     stuck = set(failed) | (blocked or set())
     todo_manifests = [m for m in manifests if m.oid not in present]
     ready = _unblocked(todo_manifests, stuck, failed)
     if packing:
         packs += store.upload_packs(target.remote, _readable(cache, ready, failed, NULL_PROGRESS), KIND_TREE,
-                                    cache.root / OUTGOING_DIR, jobs, target.view.marks)
+                                    cache.root / OUTGOING_DIR, min(jobs, PACK_JOBS), target.view.marks)
         store.commit(target.view, packs)
     else:
         for wave in _waves(ready):
@@ -273,7 +273,7 @@ def _fetch_packed(cache: Cache, target: Target, by_pack: dict[str, tuple[PackInf
 
     ranges = [r for info, slots in by_pack.values() for r in store.plan_ranges(info, slots)]
     failed: dict[Oid, str] = {}
-    with ThreadPoolExecutor(max(1, min(jobs, RANGE_JOBS))) as pool:
+    with ThreadPoolExecutor(max(1, min(jobs, PACK_JOBS))) as pool:
         for got in pool.map(lambda r: store.fetch_range(target.remote, r, accept), ranges):
             failed.update({oid: f"{why} (remote {target.name})" for oid, why in got.items() if oid in wanted})
     return failed
