@@ -89,8 +89,8 @@ def _run(project: Project, target: Target, jobs: int, keep: set[Oid], p: RemoteP
     marks = [Mark(MARK_PACK, info.name, int(now)) for info in p.sparse]
     marks += [Mark(MARK_LOOSE, oid[len(OID_PREFIX):], int(now)) for oid in p.dead_loose]
     # A pack a push wrote again since this run's listing (same bytes, same name) is not deleted after all.
-    rewritten = {name for name, e in store.listed_packs(target.remote) if e.mtime >= view.marks[name].marked_at + 1}
-    due = [name for name in p.due_packs if name not in rewritten]
+    listed = dict(store.listed_packs(target.remote))
+    due = [name for name in p.due_packs if name not in listed or listed[name].mtime < view.marks[name].marked_at + 1]
     compact = bool(due or p.due_loose)
     if compact:  # one merged index replaces every index read; the executed marks leave with it
         gone = set(due) | {o[len(OID_PREFIX):] for o in p.due_loose}
