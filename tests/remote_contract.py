@@ -22,8 +22,10 @@ from vtool.errors import RemoteObjectMissingError
 from vtool.remote.base import OID_PREFIX, Remote, object_key
 
 MiB = 1 << 20
-# Above the S3 remote's 64 MiB single-PUT limit, so S3 runs exercise a multipart upload (9 parts of 8 MiB).
+# Above the S3 remote's 64 MiB single-PUT limit: a multipart upload of 9 parts (integration/test_remote_s3.py).
 MULTIPART_SIZE = 65 * MiB
+# A large value for every remote, small enough that the test process stays small.
+LARGE_SIZE = 9 * MiB
 THREADS = 8
 CONCURRENT_OBJECTS = 32
 CONCURRENT_MAX_SIZE = 64 * 1024
@@ -79,7 +81,7 @@ class RemoteContract:
 
         return put
 
-    @pytest.mark.parametrize("size", [0, 1, MULTIPART_SIZE], ids=["empty", "one-byte", "multipart-65MiB"])
+    @pytest.mark.parametrize("size", [0, 1, LARGE_SIZE], ids=["empty", "one-byte", "large-9MiB"])
     def test_put_then_stat_and_get_roundtrip(self, remote: Remote, store: Store, size: int) -> None:
         data = payload(size)
         oid = store(data)
