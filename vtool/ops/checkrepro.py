@@ -23,6 +23,7 @@ from vtool.pipeline.graph import DATA, ancestor_stages, short
 from vtool.pipeline.lockfile import LockEntry
 from vtool.pointer import POINTER_SUFFIX
 from vtool.progress import NULL_PROGRESS, Progress
+from vtool.transfer import Obj
 
 SHOWN_PACKAGES = 3
 
@@ -167,7 +168,9 @@ def _retrievable(project: Project, pipe: PipelineAt, entries: dict[str, LockEntr
             objects = collect(project, tracked)
             lacking = project.cache.missing([*objects.files, *(m.oid for m in objects.manifests)])
             lacking |= set(objects.unreadable)
-        absent = lacking - transfer.remote_has(remote, lacking, jobs)
+        known = {o.oid: o for o in [*objects.files.values(), *objects.manifests]}
+        wanted = [known.get(oid, Obj(oid, None)) for oid in lacking]  # sizes tell packed from loose
+        absent = lacking - transfer.remote_has(remote, wanted, jobs)
         name = remote.name
     return [f"{len(absent)} object(s) missing on {name}"] if absent else []
 
