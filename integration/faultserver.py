@@ -37,6 +37,7 @@ class FaultServer:
         self.mode = mode
         self.objects: dict[str, bytes] = {}  # path ("/bucket/key") -> bytes
         self.requests: list[str] = []
+        self.cut_once = False  # "reset-once" cuts the first body it serves, whatever was asked before
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._server = _QuietServer((HOST, 0), _handler(self))
@@ -118,8 +119,9 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             if match:
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
             self.end_headers()
-            cut = server.mode == "reset-body" or (server.mode == "reset-once" and count == 1)
+            cut = server.mode == "reset-body" or (server.mode == "reset-once" and not server.cut_once)
             if cut:
+                server.cut_once = True
                 self.wfile.write(part[: len(part) // 2])
                 self.wfile.flush()
                 time.sleep(0.05)

@@ -36,7 +36,8 @@ def by_output(found: list[dict[str, object]]) -> dict[str, dict[str, object]]:
 @pytest.fixture
 def committed(pipe: Workdir, remote_dir: Path) -> Workdir:
     """The pipeline run, committed and pushed to a local remote."""
-    pipe.add_remote(remote_dir, default=True)
+    pipe.loose_only()  # tests below delete single objects from the cache and the remote
+    pipe.add_remote(remote_dir, "--loose", default=True)
     repro(pipe)
     pipe.commit("ran the pipeline")
     pipe.ok("push")
