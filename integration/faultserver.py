@@ -99,7 +99,7 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self) -> None:
             self._drain()
-            count = server.record(f"{self.command} {self.path} {self.headers.get('Range') or ''}".strip())
+            server.record(f"{self.command} {self.path} {self.headers.get('Range') or ''}".strip())
             if server.mode == "hang":
                 server.stopping.wait(HANG_S)
                 self.close_connection = True
