@@ -262,6 +262,17 @@ class Workdir:
         """Return an object's bytes from the default cache, loose or packed (hash-checked)."""
         return Cache(self.cache_dir).read_bytes(oid)
 
+    def drop_object(self, oid: str) -> None:
+        """Remove one object from the default cache, loose (unlink) or packed (its pack rewritten without it)."""
+        path = self.object_path(oid)
+        if path.exists():
+            os.chmod(path, 0o644)
+            path.unlink()
+            return
+        cache = Cache(self.cache_dir)
+        cache.packs.drop({oid}, repack_below=2.0)  # any pack holding it is rewritten with the rest
+        cache.close()
+
     def loose_only(self) -> None:
         """Keep every object loose in this project's cache (cache.packs false), for tests of loose files."""
         self.ok("config", "cache.packs", "false")

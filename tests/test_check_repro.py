@@ -36,8 +36,7 @@ def by_output(found: list[dict[str, object]]) -> dict[str, dict[str, object]]:
 @pytest.fixture
 def committed(pipe: Workdir, remote_dir: Path) -> Workdir:
     """The pipeline run, committed and pushed to a local remote."""
-    pipe.loose_only()  # tests below delete single objects from the cache and the remote
-    pipe.add_remote(remote_dir, "--loose", default=True)
+    pipe.add_remote(remote_dir, "--loose", default=True)  # tests below delete single objects from the remote
     repro(pipe)
     pipe.commit("ran the pipeline")
     pipe.ok("push")
@@ -54,9 +53,10 @@ def test_a_clean_run_is_reproducible(committed: Workdir) -> None:
 
 
 def _delete_object(project: Workdir, remote: Path, oid: str) -> None:
-    for path in (project.object_path(oid), remote / oid[7:9] / oid[9:]):
-        os.chmod(path, 0o644)
-        os.unlink(path)
+    project.drop_object(oid)
+    path = remote / oid[7:9] / oid[9:]
+    os.chmod(path, 0o644)
+    os.unlink(path)
 
 
 def test_data_factor_fails_alone_when_an_input_is_gone_from_cache_and_remote(committed: Workdir,
