@@ -32,6 +32,7 @@ from vtool.config import check_endpoint
 from vtool.errors import RemoteAuthError, RemoteError, RemoteObjectMissingError, RemoteUnreachableError
 from vtool.remote.base import RemoteConfig
 from vtool.store.backend import Listed
+from vtool.store.layout import shown_key
 
 SCHEME = "s3://"
 MiB = 1 << 20
@@ -124,7 +125,7 @@ class S3Remote:
 
     def stat(self, key: str) -> int | None:
         """HEAD the key; a 404 is only trusted once the bucket itself is known to exist."""
-        with self._translated(f"checking {key}"):
+        with self._translated(f"checking {shown_key(key)}"):
             try:
                 response = self._client.head_object(Bucket=self.bucket, Key=self._key(key))
             except ClientError as exc:
@@ -141,7 +142,7 @@ class S3Remote:
         Small values go straight to put_object: the transfer manager behind upload_file costs
         milliseconds of client CPU per call, which dominates for many small objects.
         """
-        with self._translated(f"uploading {key}"):
+        with self._translated(f"uploading {shown_key(key)}"):
             if isinstance(src, bytes):
                 self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=src)
             elif os.stat(src).st_size < MULTIPART_THRESHOLD:
@@ -155,7 +156,7 @@ class S3Remote:
         if length == 0:
             return
         end = None if length is None else start + length - 1
-        with self._translated(f"downloading {key}"):
+        with self._translated(f"downloading {shown_key(key)}"):
             offset = start
             for attempt in range(MAX_RETRIES + 1):
                 body = self._body(key, offset, end, ranged=offset > 0 or end is not None)
@@ -188,7 +189,7 @@ class S3Remote:
 
     def remove(self, key: str) -> None:
         """Delete the key; S3 answers success for absent keys too."""
-        with self._translated(f"removing {key}"):
+        with self._translated(f"removing {shown_key(key)}"):
             self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def close(self) -> None:

@@ -55,3 +55,11 @@ def parse_format(data: bytes | None, remote: str) -> int:
     if version < 1:
         raise FormatError(f"remote {remote!r}: the format file {FORMAT_KEY} is corrupt")
     return version
+
+
+def shown_key(key: str) -> str:
+    """Name a key for messages: a loose object by its oid (what users see everywhere else), others as they are."""
+    digest = key.replace("/", "")
+    if len(key) == FANOUT + 1 + 30 and key[FANOUT] == "/" and all(c in "0123456789abcdef" for c in digest):
+        return OID_PREFIX + digest
+    return key
