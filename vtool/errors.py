@@ -1,4 +1,11 @@
-"""The VtoolError tree: each error's str() is the user's message, with the fix when there is one."""
+"""The VtoolError tree: each error's str() is the user's message, with the fix when there is one.
+
+Errors are classified by behaviour, not by type (as git-lfs's IsFatalError/IsRetriableError and
+restic's IsPermanentError do): `fatal` means every other object of a transfer would fail alike, so the
+transfer stops at once instead of collecting one failure per object (transfer.py reads it);
+`retriable` means running the same command again later may succeed (for callers of vtool.api, and
+scripts deciding whether to retry).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ class VtoolError(Exception):
 
     exit_code = EXIT_FAILURE
     retriable = False
+    fatal = False
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -97,11 +105,13 @@ class GitError(VtoolError):
 
 
 class RemoteError(VtoolError):
-    """A remote failed in a way retrying will not fix."""
+    """A remote failed as a whole (endpoint, bucket, credentials, format): every object would fail alike."""
+
+    fatal = True
 
 
 class RemoteUnreachableError(RemoteError):
-    """The remote endpoint did not answer after bounded retries."""
+    """The remote endpoint did not answer after bounded retries; it may later."""
 
     retriable = True
 
@@ -120,7 +130,9 @@ class MissingObjectsError(VtoolError):
 
 
 class RemoteObjectMissingError(RemoteError):
-    """The remote does not hold an object we asked for."""
+    """The remote does not hold an object we asked for: that object fails, the others may not."""
+
+    fatal = False
 
     def __init__(self, oid: str, where: str) -> None:
         super().__init__(f"object {oid} is missing from remote {where}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from vtool.cache import Cache
-from vtool.errors import CacheError, CorruptObjectError, RemoteError, RemoteObjectMissingError, VtoolError
+from vtool.errors import CacheError, CorruptObjectError, RemoteObjectMissingError, VtoolError
 from vtool.hashing import OID_PREFIX, Oid, hash_bytes
 from vtool.manifest import MAX_MANIFEST_BYTES
 from vtool.progress import NULL_PROGRESS, Progress
@@ -121,11 +121,6 @@ def _loose_has(remote: Remote, oids: list[Oid], jobs: int) -> set[Oid]:
     return {oid for oid, ok in found.items() if ok}
 
 
-def _is_fatal(exc: BaseException) -> bool:
-    """Errors that will fail every object alike (endpoint down, auth, bucket) stop the whole transfer."""
-    return isinstance(exc, RemoteError) and not isinstance(exc, RemoteObjectMissingError)
-
-
 def _run(objs: list[Obj], action: Callable[[Obj], None], jobs: int, progress: Progress) -> dict[Oid, str]:
     """Apply action to every object in a pool, largest first; return per-object failures."""
     failed: dict[Oid, str] = {}
@@ -138,7 +133,7 @@ def _run(objs: list[Obj], action: Callable[[Obj], None], jobs: int, progress: Pr
                 exc = fut.exception()
                 if exc is None:
                     progress.advance(1, obj.size or 0)
-                elif isinstance(exc, VtoolError) and not _is_fatal(exc):
+                elif isinstance(exc, VtoolError) and not exc.fatal:
                     failed[obj.oid] = str(exc)
                 else:
                     raise exc
