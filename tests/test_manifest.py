@@ -8,7 +8,7 @@ import pytest
 
 from vtool import manifest
 from vtool.errors import FormatError, UnsafePathError
-from vtool.hashing import hash_bytes, hash_file
+from vtool.hashing import hash_bytes, hash_stream
 from vtool.manifest import Entry
 from vtool.statcache import StatCache
 from vtool.workspace import scan
@@ -232,9 +232,9 @@ def test_changing_one_deep_file_rewrites_only_the_manifests_on_its_path(tmp_path
                 folder.mkdir(parents=True)
                 (folder / "f.txt").write_bytes(f"{a}{b}{c}".encode())
     stats = StatCache(tmp_path / "stat.db")
-    before = scan(tmp_path, "data", stats, hash_file)
+    before = scan(tmp_path, "data", stats, hash_stream)
     (data / "a1" / "b2" / "c1" / "f.txt").write_bytes(b"changed")
-    after = scan(tmp_path, "data", stats, hash_file)
+    after = scan(tmp_path, "data", stats, hash_stream)
     stats.close()
 
     old, new = _folder_oids(before.load, before.oid), _folder_oids(after.load, after.oid)

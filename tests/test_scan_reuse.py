@@ -6,12 +6,13 @@ import os
 import sqlite3
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from projectkit import Workdir
 
 from vtool.cache import Cache
-from vtool.hashing import hash_bytes, hash_file
+from vtool.hashing import hash_bytes, hash_stream
 from vtool.statcache import COARSE_WINDOW_NS, RACY_WINDOW_NS, StatCache
 from vtool.workspace import Baseline, Tree, scan
 
@@ -38,9 +39,9 @@ def _against(tree: Tree) -> Baseline:
 
 
 def _counting_hasher(calls: list[str]):
-    def hasher(path: str) -> tuple[str, int]:
-        calls.append(path)
-        return hash_file(path)
+    def hasher(handle: BinaryIO) -> tuple[str, int]:
+        calls.append(str(handle.name))
+        return hash_stream(handle)
     return hasher
 
 
@@ -48,7 +49,7 @@ def test_an_unchanged_folder_is_reused_without_reading_its_files(tmp_path: Path)
     _files(tmp_path, {"data/a": b"a", "data/sub/b": b"b", "data/sub/deeper/c": b"c"})
     _settle()
     stats = StatCache(tmp_path / "stat.db")
-    full = scan(tmp_path, "data", stats, hash_file)
+    full = scan(tmp_path, "data", stats, hash_stream)
     stats.flush()
     assert set(stats.folders()) == {"data", "data/sub", "data/sub/deeper"}
     calls: list[str] = []
@@ -65,13 +66,13 @@ def test_a_folder_remembered_with_another_oid_than_the_baseline_is_rebuilt(tmp_p
     _files(tmp_path, {"data/sub/b": b"b", "data/other/c": b"c"})
     _settle()
     stats = StatCache(tmp_path / "stat.db")
-    pointer_side = scan(tmp_path, "data", stats, hash_file)
+    pointer_side = scan(tmp_path, "data", stats, hash_stream)
     _files(tmp_path, {"data/sub/b": b"B, longer"})
     _settle()
-    scan(tmp_path, "data", stats, hash_file)
+    scan(tmp_path, "data", stats, hash_stream)
     stats.flush()
     assert stats.folders()["data/sub"].oid != pointer_side.load(pointer_side.oid)[1].oid
-    again = scan(tmp_path, "data", stats, hash_file, baseline=_against(pointer_side))
+    again = scan(tmp_path, "data", stats, hash_stream, baseline=_against(pointer_side))
     assert set(again.file_oids) == {"sub/b"}
     assert again.hashed == 0
     stats.close()
@@ -81,11 +82,11 @@ def test_a_change_deep_down_rebuilds_only_the_folders_on_its_path(tmp_path: Path
     _files(tmp_path, {"data/a": b"a", "data/sub/b": b"b", "data/other/c": b"c"})
     _settle()
     stats = StatCache(tmp_path / "stat.db")
-    before = scan(tmp_path, "data", stats, hash_file)
+    before = scan(tmp_path, "data", stats, hash_stream)
     stats.flush()
     _files(tmp_path, {"data/sub/b": b"B, longer"})
-    reused = scan(tmp_path, "data", stats, hash_file, baseline=_against(before))
-    full = scan(tmp_path, "data", StatCache(tmp_path / "fresh.db"), hash_file)
+    reused = scan(tmp_path, "data", stats, hash_stream, baseline=_against(before))
+    full = scan(tmp_path, "data", StatCache(tmp_path / "fresh.db"), hash_stream)
     assert reused.oid == full.oid
     assert set(reused.file_oids) == {"a", "sub/b"}  # data/other was taken as remembered
     assert reused.file_oids["sub/b"].oid == hash_bytes(b"B, longer")
@@ -98,7 +99,7 @@ def test_every_kind_of_change_is_seen_through_a_remembered_folder(tmp_path: Path
     _files(tmp_path, {"data/a": b"aaaa", "data/sub/b": b"bbbb"})
     _settle()
     stats = StatCache(tmp_path / "stat.db")
-    before = scan(tmp_path, "data", stats, hash_file)
+    before = scan(tmp_path, "data", stats, hash_stream)
     stats.flush()
     target = tmp_path / "data" / "sub" / "b"
     if change == "same size, same mtime":
@@ -115,8 +116,8 @@ def test_every_kind_of_change_is_seen_through_a_remembered_folder(tmp_path: Path
         target.chmod(0o755)
     else:
         (tmp_path / "data" / "sub" / "empty").mkdir()
-    reused = scan(tmp_path, "data", stats, hash_file, baseline=_against(before))
-    assert reused.oid == scan(tmp_path, "data", StatCache(tmp_path / "fresh.db"), hash_file).oid
+    reused = scan(tmp_path, "data", stats, hash_stream, baseline=_against(before))
+    assert reused.oid == scan(tmp_path, "data", StatCache(tmp_path / "fresh.db"), hash_stream).oid
     stats.close()
 
 
@@ -127,32 +128,34 @@ def test_a_folder_with_a_file_inside_the_racy_window_is_never_remembered(tmp_pat
     _settle()
     _files(tmp_path, {"data/fresh/b": b"b"}, age_ns=0)
     stats = StatCache(tmp_path / "stat.db")
-    before = scan(tmp_path, "data", stats, hash_file)
+    before = scan(tmp_path, "data", stats, hash_stream)
     stats.flush()
     assert set(stats.folders()) == {"data/old"}  # neither the fresh folder nor any folder above it
     target = tmp_path / "data" / "fresh" / "b"
     st = os.stat(target)
     target.write_bytes(b"B")  # same size, mtime put back: only the content differs
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert scan(tmp_path, "data", stats, hash_file, baseline=_against(before)).oid == scan(
-        tmp_path, "data", StatCache(tmp_path / "fresh.db"), hash_file).oid
+    assert scan(tmp_path, "data", stats, hash_stream, baseline=_against(before)).oid == scan(
+        tmp_path, "data", StatCache(tmp_path / "fresh.db"), hash_stream).oid
     stats.close()
 
 
 def test_a_file_changing_while_it_is_hashed_keeps_its_folder_unremembered(tmp_path: Path) -> None:
     _files(tmp_path, {"data/f": b"before"})
     _settle()
+    path = tmp_path / "data/f"
 
-    def hasher(p: str) -> tuple[str, int]:
-        result = hash_file(p)
-        Path(p).write_bytes(b"after, longer")
+    def hasher(handle: BinaryIO) -> tuple[str, int]:
+        result = hash_stream(handle)
+        if not path.read_bytes().startswith(b"after"):  # changed once, while the first read is under way
+            path.write_bytes(b"after, longer")
         return result
 
     stats = StatCache(tmp_path / "stat.db")
     before = scan(tmp_path, "data", stats, hasher)
     stats.flush()
     assert stats.folders() == {}
-    after = scan(tmp_path, "data", stats, hash_file, baseline=_against(before))
+    after = scan(tmp_path, "data", stats, hash_stream, baseline=_against(before))
     assert after.file_oids["f"].oid == hash_bytes(b"after, longer")
     stats.close()
 
@@ -161,12 +164,12 @@ def test_folders_that_are_gone_are_forgotten(tmp_path: Path) -> None:
     _files(tmp_path, {"data/keep/a": b"a", "data/gone/b": b"b", "database/c": b"c"})
     _settle()
     stats = StatCache(tmp_path / "stat.db")
-    before = scan(tmp_path, "data", stats, hash_file)
-    scan(tmp_path, "database", stats, hash_file)
+    before = scan(tmp_path, "data", stats, hash_stream)
+    scan(tmp_path, "database", stats, hash_stream)
     stats.flush()
     (tmp_path / "data" / "gone" / "b").unlink()
     (tmp_path / "data" / "gone").rmdir()
-    scan(tmp_path, "data", stats, hash_file, baseline=_against(before))
+    scan(tmp_path, "data", stats, hash_stream, baseline=_against(before))
     stats.close()
     assert set(StatCache(tmp_path / "stat.db").folders()) == {"data", "data/keep", "database"}
 
@@ -178,7 +181,7 @@ def test_a_failed_write_leaves_files_and_folders_as_they_were(tmp_path: Path) ->
     _settle()
     warnings: list[str] = []
     stats = StatCache(tmp_path / "stat.db", warn=warnings.append)
-    scan(tmp_path, "data", stats, hash_file)
+    scan(tmp_path, "data", stats, hash_stream)
     real = stats._db
 
     class Failing:

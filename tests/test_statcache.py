@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
-from vtool.hashing import hash_bytes, hash_file
+from vtool.hashing import hash_bytes, hash_stream
 from vtool.statcache import RACY_WINDOW_NS, Stamp, StatCache
 from vtool.workspace import scan
 
@@ -56,9 +57,9 @@ def test_a_file_is_trusted_only_if_it_was_read_after_the_racy_window(tmp_path: P
     path.write_bytes(b"fresh")
     read_at: list[int] = []
 
-    def hasher(p: str) -> tuple[str, int]:
+    def hasher(handle: BinaryIO) -> tuple[str, int]:
         read_at.append(time.time_ns())
-        return hash_file(p)
+        return hash_stream(handle)
 
     stats = StatCache(tmp_path / "stat.db")
     scan(tmp_path, "data", stats, hasher)
@@ -75,12 +76,12 @@ def test_second_scan_hashes_nothing_and_a_change_is_seen(tmp_path: Path) -> None
     (tmp_path / "data" / "a").write_bytes(b"a")
     (tmp_path / "data" / "sub" / "b").write_bytes(b"b")
     stats = StatCache(tmp_path / "stat.db")
-    first = scan(tmp_path, "data", stats, hash_file)
+    first = scan(tmp_path, "data", stats, hash_stream)
     stats.flush()
-    second = scan(tmp_path, "data", stats, hash_file)
+    second = scan(tmp_path, "data", stats, hash_stream)
     assert (first.hashed, second.hashed, second.oid) == (2, 0, first.oid)
     (tmp_path / "data" / "sub" / "b").write_bytes(b"B")
-    third = scan(tmp_path, "data", stats, hash_file)
+    third = scan(tmp_path, "data", stats, hash_stream)
     assert third.hashed == 1
     assert third.file_oids["sub/b"].oid == hash_bytes(b"B")
     stats.close()
@@ -91,16 +92,17 @@ def test_a_file_changing_while_it_is_hashed_is_not_remembered(tmp_path: Path) ->
     path = tmp_path / "data" / "f"
     path.write_bytes(b"before")
 
-    def hasher(p: str) -> tuple[str, int]:
-        result = hash_file(p)
-        Path(p).write_bytes(b"after, longer")
+    def hasher(handle: BinaryIO) -> tuple[str, int]:
+        result = hash_stream(handle)
+        if not path.read_bytes().startswith(b"after"):  # changed once, while the first read is under way
+            path.write_bytes(b"after, longer")
         return result
 
     stats = StatCache(tmp_path / "stat.db")
     scan(tmp_path, "data", stats, hasher)
     stats.flush()
     assert stats.lookup("data/f", Stamp.of(os.lstat(path))) is None
-    assert scan(tmp_path, "data", stats, hash_file).file_oids["f"].oid == hash_bytes(b"after, longer")
+    assert scan(tmp_path, "data", stats, hash_stream).file_oids["f"].oid == hash_bytes(b"after, longer")
     stats.close()
 
 
@@ -113,8 +115,8 @@ def test_a_file_dated_in_the_future_is_hashed_every_time(tmp_path: Path, future_
     os.utime(path, ns=(future, future))
     stats = StatCache(tmp_path / "stat.db")
     started = time.monotonic()
-    assert scan(tmp_path, "data", stats, hash_file).hashed == 1
+    assert scan(tmp_path, "data", stats, hash_stream).hashed == 1
     stats.flush()
-    assert scan(tmp_path, "data", stats, hash_file).hashed == 1
+    assert scan(tmp_path, "data", stats, hash_stream).hashed == 1
     assert time.monotonic() - started < 1.0  # never sleeps until the future
     stats.close()

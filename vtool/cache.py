@@ -8,11 +8,11 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 from vtool.errors import CacheError, CorruptObjectError, FormatError
-from vtool.fsutil import READ_ONLY, atomic_writer, is_hex, remove_file, sync_filesystem, temp_path_for
-from vtool.hashing import CHUNK_SIZE, OID_PREFIX, Oid, hash_bytes, hash_file, new_hasher, oid_of
+from vtool.fsutil import READ_ONLY, atomic_writer, is_hex, open_regular, remove_file, sync_filesystem, temp_path_for
+from vtool.hashing import CHUNK_SIZE, OID_PREFIX, Oid, hash_bytes, hash_file, hash_stream, new_hasher, oid_of
 from vtool.manifest import MAX_MANIFEST_BYTES
 from vtool.statcache import is_settled
 from vtool.store.layout import PACKS_DIR
@@ -132,28 +132,28 @@ class Cache:
                 out.write(data)
 
     def insert_file(self, src: str | Path) -> tuple[Oid, int]:
-        """Hash a workspace file and store it in one pass; small files are read once into memory."""
-        with open(src, "rb", buffering=0) as fin:
-            head = fin.read(SMALL_FILE + 1)
-            if len(head) <= SMALL_FILE:
-                return self.put_bytes(head, str(src)), len(head)
-            return self._insert_stream(fin, head)
+        """Hash a workspace file and store it in one pass, never through a symlink or from a FIFO."""
+        with open_regular(src, str(src)) as fin:
+            return self.insert(fin)
 
-    def _insert_stream(self, fin: IO[bytes], head: bytes) -> tuple[Oid, int]:
+    def insert(self, fin: BinaryIO) -> tuple[Oid, int]:
+        """Hash an open file and store it in one pass; small files are read once into memory."""
+        head = fin.read(SMALL_FILE + 1)
+        if len(head) <= SMALL_FILE:
+            return self.put_bytes(head, str(fin.name)), len(head)  # the path orders small objects in packs
+        return self._insert_stream(fin, head)
+
+    def _insert_stream(self, fin: BinaryIO, head: bytes) -> tuple[Oid, int]:
         """Copy a large file into a temp file while hashing, then rename it to its oid."""
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = temp_path_for(self.root / "incoming")
-        hasher = new_hasher()
-        size = 0
         try:
-            with open(tmp, "xb") as out:
-                chunk = head
-                while chunk:
-                    hasher.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-                    chunk = fin.read(CHUNK_SIZE)
-            oid = oid_of(hasher)
+            with open(tmp, "xb", buffering=0) as out:
+                hasher = new_hasher()
+                hasher.update(head)
+                out.write(head)
+                oid, rest = hash_stream(fin, out.write, hasher)
+            size = len(head) + rest
             if self.has(oid, size):
                 remove_file(tmp)
             else:

@@ -178,7 +178,9 @@ def open_regular(path: str | os.PathLike[str], shown: str) -> IO[bytes]:
     if not stat.S_ISREG(mode):
         os.close(fd)
         raise SpecialFileError(f"{shown} is not a regular file (it is {file_kind(mode)})")
-    return os.fdopen(fd, "rb")
+    handle = os.fdopen(fd, "rb", buffering=0)  # unbuffered: hash loops read straight into their own buffer
+    handle.name = os.fspath(path)  # not the descriptor's number: callers name and order files by it
+    return handle
 
 
 def file_kind(mode: int) -> str:

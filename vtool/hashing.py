@@ -51,9 +51,14 @@ def oid_of(hasher: xxhash.xxh3_128) -> Oid:
     return OID_PREFIX + hasher.hexdigest()
 
 
-def hash_stream(src: BinaryIO, sink: Callable[[bytes | memoryview], object] | None = None) -> tuple[Oid, int]:
-    """Hash a stream in fixed chunks (never the whole file in memory), feeding each chunk to sink."""
-    hasher = xxhash.xxh3_128()
+def hash_stream(src: BinaryIO, sink: Callable[[bytes | memoryview], object] | None = None,
+                hasher: xxhash.xxh3_128 | None = None) -> tuple[Oid, int]:
+    """Hash a stream in fixed chunks (never the whole file in memory), feeding each chunk to sink.
+
+    Returns the oid and the bytes read, counted as they are hashed (never a size taken before reading);
+    a hasher already fed with a first part of the stream may be passed to continue it.
+    """
+    hasher = hasher or xxhash.xxh3_128()
     buf = bytearray(CHUNK_SIZE)
     view = memoryview(buf)
     size = 0

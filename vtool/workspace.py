@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from vtool import manifest
 from vtool.errors import CorruptObjectError, VtoolError, WorkspaceError
@@ -17,16 +18,20 @@ from vtool.fsutil import (
     MODE_EXEC,
     MODE_FILE,
     is_temp_name,
+    open_regular,
     remove_file,
     temp_path_for,
     try_reflink,
 )
-from vtool.hashing import CHUNK_SIZE, Oid, hash_bytes, hash_file, new_hasher, oid_of
+from vtool.hashing import Oid, hash_bytes, hash_file, hash_stream
 from vtool.manifest import KIND_DIR, KIND_EXEC, KIND_FILE, Entry
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import COARSE_WINDOW_NS, FolderMemo, Stamp, StatCache, changed_ns, is_settled, settle
 
-Hasher = Callable[[str], tuple[Oid, int]]
+# Hashes (and, for add, stores) an open file, returning its oid and the number of bytes read.
+Hasher = Callable[[BinaryIO], tuple[Oid, int]]
+# A file that changes while it is read is read again this many times in all, then refused.
+READ_ATTEMPTS = 3
 
 
 # Part of every folder signature: bump it when what a signature covers or the manifest format changes,
@@ -41,8 +46,10 @@ class _File:
     rel: str
     stamp: Stamp
     executable: bool
+    dev: int
+    linked: bool  # a symlink into the cache (cache.link=symlink): the object behind it is read
     oid: Oid | None = None
-    vouched: bool = True  # False when the file changed while it was hashed
+    vouched: bool = True  # False when the file changed between the scan and its hashing
 
 
 @dataclass(slots=True)
@@ -51,7 +58,7 @@ class _Folder:
 
     name: str
     rel: str
-    listed: list[tuple[str, str, os.stat_result, bool]] = field(default_factory=list)
+    listed: list[tuple[str, str, os.stat_result, bool, bool]] = field(default_factory=list)
     folders: list[_Folder] = field(default_factory=list)
     signature: str = ""
     settled: bool = True  # every stamp below was older than the racy window when the walk began
@@ -129,12 +136,12 @@ def _walk(path: str, rel: str, name: str, cache_root: Path | None, since_ns: int
                 folder.folders.append(_walk(entry.path, f"{rel}/{ename}", ename, cache_root, since_ns, depth + 1))
             elif entry.is_file(follow_symlinks=False):
                 st = entry.stat(follow_symlinks=False)
-                listed.append((ename, entry.path, st, st.st_mode & EXEC_BITS != 0))
+                listed.append((ename, entry.path, st, st.st_mode & EXEC_BITS != 0, False))
             elif entry.is_symlink():
                 linked = _cache_link(entry.path, cache_root)
                 if linked is None:
                     raise WorkspaceError(f"{rel}/{ename} is a symlink; vtool does not track symlinks", "replace it")
-                listed.append((ename, entry.path, linked, False))
+                listed.append((ename, entry.path, linked, False, True))
             else:
                 raise WorkspaceError(f"{rel}/{ename} is not a regular file or folder")
     _sign(folder, since_ns)
@@ -149,12 +156,13 @@ def _sign(folder: _Folder, since_ns: int) -> None:
     """
     listed = folder.listed
     parts = [f"{name}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{executable:d}"
-             for name, _, st, executable in listed]
+             for name, _, st, executable, _ in listed]
     if listed:
-        newest = max(max(st.st_mtime_ns for _, _, st, _ in listed), max(st.st_ctime_ns for _, _, st, _ in listed))
+        newest = max(max(st.st_mtime_ns for _, _, st, _, _ in listed),
+                     max(st.st_ctime_ns for _, _, st, _, _ in listed))
         # Older than the widest window: settled whatever the clock's resolution, without a test per file.
         folder.settled = since_ns - newest >= COARSE_WINDOW_NS or all(
-            is_settled(st.st_mtime_ns, st.st_ctime_ns, since_ns) for _, _, st, _ in listed)
+            is_settled(st.st_mtime_ns, st.st_ctime_ns, since_ns) for _, _, st, _, _ in listed)
     for sub in folder.folders:
         parts.append(f"{sub.name}/\0{sub.signature}")
         folder.settled = folder.settled and sub.settled
@@ -164,7 +172,7 @@ def _sign(folder: _Folder, since_ns: int) -> None:
 
 def _check_names(folder: _Folder) -> None:
     """Refuse a name that is unsafe or would break the manifest format, before anything is hashed."""
-    for name in [name for name, _, _, _ in folder.listed] + [sub.name for sub in folder.folders]:
+    for name in [name for name, _, _, _, _ in folder.listed] + [sub.name for sub in folder.folders]:
         if not manifest.is_plain_name(name):
             manifest.check_name(name, f"{folder.rel}/{name}")
 
@@ -179,8 +187,8 @@ def _pending(folder: _Folder, remembered: dict[str, FolderMemo], expected: Oid |
         folder.reused = True
         return []
     _check_names(folder)
-    folder.files = [_File(name, path, f"{folder.rel}/{name}", Stamp.of(st), executable)
-                    for name, path, st, executable in folder.listed]
+    folder.files = [_File(name, path, f"{folder.rel}/{name}", Stamp.of(st), executable, st.st_dev, linked)
+                    for name, path, st, executable, linked in folder.listed]
     below = _baseline_folders(baseline, expected)
     out = list(folder.files)
     for sub in folder.folders:
@@ -215,14 +223,14 @@ def _fill_oids(files: list[_File], stats: StatCache, hasher: Hasher, jobs: int, 
     progress.start("hashing", total=len(misses), total_bytes=sum(f.stamp.size for f in misses))
 
     def one(f: _File) -> None:
-        oid, _ = hasher(f.path)
-        after = Stamp.of(os.lstat(f.path))
-        if after == f.stamp:
-            stats.record(f.rel, f.stamp, oid, read_ns)
-        else:
+        oid, stamp = read_consistently(f, hasher)
+        if stamp == f.stamp:
+            stats.record(f.rel, stamp, oid, read_ns)
+        else:  # changed since the scan (and read whole since): right, but not provably settled
             f.vouched = False
+            f.stamp = stamp
         f.oid = oid
-        progress.advance(1, f.stamp.size)
+        progress.advance(1, stamp.size)
 
     if jobs > 1 and len(misses) > 1:
         with ThreadPoolExecutor(jobs) as pool:
@@ -232,6 +240,30 @@ def _fill_oids(files: list[_File], stats: StatCache, hasher: Hasher, jobs: int, 
             one(f)
     progress.done()
     return len(misses)
+
+
+def read_consistently(f: _File, hasher: Hasher) -> tuple[Oid, Stamp]:
+    """Hash one scanned file so that its oid, size and stamp describe the same bytes, like git's racy-file rule.
+
+    The file is opened without following a symlink and must be the very file scanned (same device and
+    inode): a path swapped for a link to somewhere else, or a parent folder swapped for one, is refused.
+    Its size is counted while it is hashed, and its stamp taken before and after on the open descriptor;
+    a file that changed meanwhile (appended, truncated, rewritten) is read again, then refused.
+    """
+    path = os.path.realpath(f.path) if f.linked else f.path
+    for _ in range(READ_ATTEMPTS):
+        with open_regular(path, f.rel) as handle:
+            before = os.fstat(handle.fileno())
+            if (before.st_dev, before.st_ino) != (f.dev, f.stamp.ino):
+                raise WorkspaceError(f"{f.rel} was replaced while vtool read it: it is not the file scanned",
+                                     "run the command again")
+            oid, size = hasher(handle)
+            after = os.fstat(handle.fileno())
+        stamp = Stamp.of(after)
+        if size == after.st_size and stamp == Stamp.of(before):
+            return oid, stamp
+    raise WorkspaceError(f"{f.rel} changed each of the {READ_ATTEMPTS} times vtool read it",
+                         "wait until whatever writes it has finished, then run the command again")
 
 
 def _build(folder: _Folder, prefix: str, manifests: dict[Oid, bytes], flat: dict[str, Entry],
@@ -277,7 +309,8 @@ def scan(root: Path, rel: str, stats: StatCache, hasher: Hasher, jobs: int = 1,
     st = _cache_link(str(path), cache_root) if path.is_symlink() else None
     st = st or _stat_file(path, rel)
     if stat.S_ISREG(st.st_mode):
-        f = _File(path.name, str(path), rel, Stamp.of(st), bool(st.st_mode & EXEC_BITS))
+        f = _File(path.name, str(path), rel, Stamp.of(st), bool(st.st_mode & EXEC_BITS), st.st_dev,
+                  path.is_symlink())
         hashed = _fill_oids([f], stats, hasher, 1, progress, trust_stats)
         assert f.oid is not None
         entry = Entry(f.name, KIND_EXEC if f.executable else KIND_FILE, f.oid, f.stamp.size, 1)
@@ -346,12 +379,8 @@ def _materialise(src: Path, tmp: Path, entry: Entry, link: str, executable: bool
 
 def _copy_verified(src: Path, tmp: Path, entry: Entry, mode: int) -> Oid:
     """Copy an object while hashing it, refusing bytes that do not match its name."""
-    hasher = new_hasher()
     with open(src, "rb", buffering=0) as fin, open(tmp, "xb", buffering=0) as out:
-        while chunk := fin.read(CHUNK_SIZE):
-            hasher.update(chunk)
-            out.write(chunk)
-    oid = oid_of(hasher)
+        oid, _ = hash_stream(fin, out.write)
     if oid != entry.oid:
         raise CorruptObjectError(f"cache object {entry.oid} is corrupt", "run: vtool fetch to repair it")
     os.chmod(tmp, mode)

@@ -107,7 +107,7 @@ def _checked(project: Project, user_path: str) -> Dataset:
 def _add_one(project: Project, ds: Dataset) -> Added:
     root, cache = project.root, project.cache
     old = _old_pointer(root / ds.pointer_rel)
-    tree = project.scan(ds.data_rel, cache.insert_file, baseline=_stored_baseline(project, old))
+    tree = project.scan(ds.data_rel, cache.insert, baseline=_stored_baseline(project, old))
     _ensure_stored(project, tree, root / ds.data_rel)
     cache.sync()  # every object durable before the pointer that names them
     executable = tree.kind == "file" and tree.file_oids[""].kind == KIND_EXEC

@@ -15,7 +15,7 @@ from vtool.cache import Cache
 from vtool.errors import ConfigError, FormatError, NotARepoError, UnsafePathError, UsageError
 from vtool.fsutil import check_real_folder, open_regular
 from vtool.gitrepo import find_root, is_revision, linked_common_dir, list_pointer_files
-from vtool.hashing import Oid, hash_file
+from vtool.hashing import Oid, hash_stream
 from vtool.lock import LOCK_TIMEOUT_S, locked
 from vtool.manifest import Entry
 from vtool.ops import journal
@@ -58,7 +58,7 @@ class Project:
             found = self._manifests[oid] = (entries, len(data))
         return found
 
-    def scan(self, data_rel: str, hasher: Hasher = hash_file, *, baseline: Baseline | None = None,
+    def scan(self, data_rel: str, hasher: Hasher = hash_stream, *, baseline: Baseline | None = None,
              trust_stats: bool = True, jobs: int | None = None) -> Tree:
         """Scan a tracked path with this project's stat cache, jobs and cache folder (links into it are data)."""
         return workspace.scan(self.root, data_rel, self.stats, hasher, jobs or self.config.jobs, self.progress,
