@@ -201,3 +201,37 @@ def test_a_local_remote_never_blocks_on_or_follows_a_special_file(tmp_path: Path
     assert outcome, "get() blocked"
     assert isinstance(outcome[0], CorruptObjectError), outcome
     assert ("a FIFO" if kind == "fifo" else "is a symlink") in str(outcome[0])
+
+
+# --- the only good copy -----------------------------------------------------------------------------------------
+
+def _rot(project: Workdir, data: bytes) -> Path:
+    """Flip one bit of the cached object of data, keeping its size: only a hash can tell."""
+    path = project.object_path(hash_bytes(data))
+    path.chmod(0o644)
+    rotten = bytearray(path.read_bytes())
+    rotten[len(rotten) // 2] ^= 0x01
+    path.write_bytes(bytes(rotten))
+    return path
+
+
+def test_a_rotten_cache_object_never_costs_the_only_good_copy_in_the_workspace(project: Workdir) -> None:
+    v2_changed, v2_only = b"version two of x\n" * 100, b"y exists only in v2\n" * 100
+    project.write_tree("data", {"x.txt": "version one of x\n", "z.txt": "same in both\n"})
+    project.add("data")
+    project.commit("v1")
+    project.git("tag", "v1")
+    project.write_tree("data", {"x.txt": v2_changed, "y.txt": v2_only})
+    project.add("data")
+    project.commit("v2")
+    for data in (v2_changed, v2_only):
+        _rot(project, data)
+
+    project.ok("checkout", "v1")  # replaces x.txt and deletes y.txt: their good bytes must be kept first
+    assert project.read("data/x.txt") == b"version one of x\n"
+    assert not project.path("data/y.txt").exists()
+    project.ok("checkout", "main")
+    assert (project.read("data/x.txt"), project.read("data/y.txt")) == (v2_changed, v2_only)
+    assert project.ok("verify").code == 0
+    quarantined = list((project.cache_dir / "quarantine").iterdir())
+    assert len(quarantined) == 2  # the rotten objects, moved aside, never deleted

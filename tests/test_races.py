@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -155,3 +159,61 @@ def test_a_path_swapped_for_a_symlink_after_the_scan_never_brings_outside_bytes_
     assert secret not in project.cache_oids()
     stored = [p for p in project.cache_dir.rglob("*") if p.is_file() and OUTSIDE[:40] in p.read_bytes()[:40]]
     assert stored == []
+
+
+# --- kill -9 during `vtool checkout BRANCH`, just after git moved HEAD ------------------------------------
+
+# A git hook that SIGKILLs vtool (git's parent) the moment git has moved HEAD: deterministic, and a real kill.
+KILL_VTOOL_HOOK = """#!/bin/sh
+vtool_pid=$(awk '{print $4}' /proc/$PPID/stat)
+kill -9 "$vtool_pid"
+"""
+GIT_SETTLE_S = 10.0
+
+
+def _branch_without_extra(project: Workdir) -> str:
+    """main tracks data and extra; branch lean tracks data only. Back on main, both are in the workspace."""
+    project.write_tree("data", {"a.txt": "a\n"})
+    project.write_tree("extra", {"e.txt": "e\n", "sub/f.txt": "f\n"})
+    project.add("data", "extra")
+    project.commit("data and extra")
+    project.git("checkout", "-q", "-b", "lean")
+    project.git("rm", "-q", "--cached", "extra.vtool")
+    os.unlink(project.path("extra.vtool"))
+    project.commit("drop extra")
+    lean = project.git("rev-parse", "HEAD").strip()
+    project.git("checkout", "-q", "main")
+    project.ok("checkout")  # extra/ is still there: git left the ignored data alone
+    return lean
+
+
+def _wait_for_git(project: Workdir, sha: str) -> None:
+    """The killed vtool's git finishes on its own: wait until HEAD is there and the index is unlocked."""
+    deadline = time.monotonic() + GIT_SETTLE_S
+    while time.monotonic() < deadline:
+        if project.git("rev-parse", "HEAD").strip() == sha and not project.path(".git/index.lock").exists():
+            return
+        time.sleep(0.05)
+    raise AssertionError("git did not finish the checkout")
+
+
+@pytest.mark.parametrize("trial", range(TRIALS))
+def test_a_rerun_after_kill_9_just_after_git_moved_head_removes_the_datasets_the_branch_lacks(
+        project: Workdir, trial: int) -> None:
+    lean = _branch_without_extra(project)
+    hook = project.path(".git/hooks/post-checkout")
+    hook.write_text(KILL_VTOOL_HOOK)
+    hook.chmod(0o755)
+    killed = subprocess.run([sys.executable, "-m", "vtool", "checkout", "lean"], cwd=project.root,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    _wait_for_git(project, lean)
+    hook.unlink()
+    assert project.path("extra/e.txt").exists()  # the kill came before vtool removed it
+
+    project.ok("checkout", "lean")
+    assert not project.path("extra").exists()
+    assert project.read("data/a.txt") == b"a\n"
+    assert project.status()["data"]["state"] == "in sync"
+    project.ok("checkout", "lean")  # the journal is gone: a second rerun has nothing left to do
+    assert not (project.vtool_dir / "state" / "checkout-journal.json").exists()

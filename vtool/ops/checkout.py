@@ -149,21 +149,45 @@ def plan(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
     if os.path.lexists(project.root / ds.data_rel):
         tree = project.scan(ds.data_rel)
         current = tree.file_oids
-    cache = project.cache
+    base = project.root / ds.data_rel
     for rel, entry in wanted.items():
         have = current.get(rel)
         if have is not None and have.oid == entry.oid and have.kind == entry.kind:
             result.unchanged += 1
             continue
         result.write[rel] = entry
-        if have is not None and have.oid != entry.oid and not cache.has(have.oid, have.size):
+        if have is not None and have.oid != entry.oid and not cache_keeps(project, base / rel if rel else base, have):
             result.lost.append(rel)
     for rel, have in current.items():
         if rel not in wanted:
             result.delete.append(rel)
-            if not cache.has(have.oid, have.size):
+            if not cache_keeps(project, base / rel if rel else base, have):
                 result.lost.append(rel)
     return result
+
+
+def cache_keeps(project: Project, path: Path, have: Entry) -> bool:
+    """Make sure the cache holds a good copy of a workspace file before it is replaced or deleted.
+
+    Presence at the right size is not enough: an object whose bytes rotted (a flipped bit) would leave
+    the workspace file as the only good copy. The object is hashed unless the stat cache vouches for it;
+    a rotten one is moved to quarantine and replaced by the workspace file itself, the good copy.
+    """
+    cache = project.cache
+    if not cache.has(have.oid, have.size):
+        return False
+    src = cache.path(have.oid)
+    if _known_good(project, src, have):
+        return True
+    if cache.verify(have.oid):
+        project.stats.record(VERIFIED_KEY + have.oid, Stamp.of(os.stat(src)), have.oid)
+        return True
+    cache.quarantine(have.oid)
+    try:
+        oid, _ = cache.insert_file(path)
+    except OSError:
+        return False
+    return oid == have.oid
 
 
 def plan_removal(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
@@ -171,9 +195,10 @@ def plan_removal(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
     result = Plan(ds, pointer, removed=True)
     check_real_folder(project.root, project.root / ds.data_rel)
     tree = project.scan(ds.data_rel)
+    base = project.root / ds.data_rel
     for rel, have in tree.file_oids.items():
         result.delete.append(rel)
-        if not project.cache.has(have.oid, have.size):
+        if not cache_keeps(project, base / rel if rel else base, have):
             result.lost.append(rel)
     return result
 

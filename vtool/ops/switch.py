@@ -4,24 +4,37 @@ and the post-checkout hook (git moved HEAD; the data follows)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 from vtool import gitrepo, manifest
 from vtool import pointer as ptr
 from vtool.config import VTOOL_DIR
-from vtool.errors import UsageError
+from vtool.errors import FormatError, UsageError
 from vtool.fsutil import atomic_write, check_inside
 from vtool.manifest import Entry
 from vtool.ops.checkout import CheckedOut, update_workspace
-from vtool.ops.project import Dataset, Project, open_project, project_root_or_none
+from vtool.ops.project import (
+    STATE_DIR,
+    Dataset,
+    Project,
+    checked_dataset,
+    open_project,
+    project_root_or_none,
+    read_small_file,
+)
 from vtool.ops.sync import ensure_local
 from vtool.ops.targets import Tracked, narrow, require_found, revision_pointers, workspace_pointers
 from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 
 BRANCH_CHECKOUT = "1"
+JOURNAL_NAME = "checkout-journal.json"
+JOURNAL_VERSION = 1
+MAX_JOURNAL_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -53,8 +66,44 @@ def checkout_rev(rev: str, force: bool = False, progress: Progress = NULL_PROGRE
         wanted = _after_checkout(revision_pointers(project, sha, []), at_head, in_tree)
         fetched = ensure_local(project, wanted)
         before = [t for t in in_tree if t.ds.pointer_rel in at_head]
-        done = update_workspace(project, wanted, before, force, then=partial(gitrepo.checkout, project.root, rev))
+        before += [t for t in read_journal(project) if t.ds.pointer_rel not in {b.ds.pointer_rel for b in before}]
+        kept = {t.ds.data_rel for t in wanted}
+        leaving = [t for t in before if t.ds.data_rel not in kept]
+        done = update_workspace(project, wanted, before, force, then=partial(_switch, project, rev, leaving))
+        journal_path(project).unlink(missing_ok=True)  # every removal done: nothing left to finish
         return SwitchResult(rev, sha, done, fetched.transferred if fetched else 0)
+
+
+def journal_path(project: Project) -> Path:
+    """Where `checkout REV` records the datasets it is removing, until it has removed them."""
+    return project.vtool_dir / STATE_DIR / JOURNAL_NAME
+
+
+def _switch(project: Project, rev: str, leaving: list[Tracked]) -> None:
+    """Record the datasets that leave, then let git move HEAD.
+
+    Once git has moved, their pointers are gone from the work tree; a kill before their data is removed
+    would leave it behind for good, since nothing tracks it any more. The journal remembers them, and
+    the next `checkout REV` removes them (only if cached, as always).
+    """
+    doc = {"version": JOURNAL_VERSION,
+           "leaving": [{"pointer": t.ds.pointer_rel, "bytes": ptr.dumps(t.pointer).decode()} for t in leaving]}
+    atomic_write(journal_path(project), json.dumps(doc, indent=1).encode())
+    gitrepo.checkout(project.root, rev)
+
+
+def read_journal(project: Project) -> list[Tracked]:
+    """The datasets a killed `checkout REV` was removing; a journal vtool cannot read is refused, not ignored."""
+    path = journal_path(project)
+    if not path.exists():
+        return []
+    try:
+        doc = json.loads(read_small_file(path, MAX_JOURNAL_BYTES, JOURNAL_NAME))
+        items = [(str(item["pointer"]), str(item["bytes"])) for item in doc["leaving"]]
+    except (ValueError, KeyError, TypeError):
+        raise FormatError(f"{path}: a damaged checkout journal", "delete it, then check the removed datasets "
+                          "by hand: vtool status") from None
+    return [Tracked(checked_dataset(rel), ptr.loads(text.encode(), rel.rsplit("/", 1)[-1])) for rel, text in items]
 
 
 def _after_checkout(at_rev: list[Tracked], at_head: dict[str, bytes], in_tree: list[Tracked]) -> list[Tracked]:
