@@ -245,7 +245,7 @@ def test_add_after_a_change_stores_the_changed_folders_and_reuses_the_rest(proje
     added = project.add("data")["added"][0]
     assert added["hashed"] == 2
     assert sorted(looked_up) == ["data/b/2", "data/d/4"]  # data/a and data/c were taken as remembered
-    fresh = scan(project.root, "data", StatCache(project.root / "fresh.db"), hash_file)
+    fresh = scan(project.root, "data", StatCache(project.root / "fresh.db"), hash_stream)
     assert project.pointer("data").oid == fresh.oid
     objects = {*fresh.manifests, *(e.oid for e in fresh.file_oids.values())}
     assert all(project.object_path(oid).is_file() for oid in objects)

@@ -12,7 +12,7 @@ from typing import IO, BinaryIO
 
 from vtool.errors import CacheError, CorruptObjectError, FormatError
 from vtool.fsutil import READ_ONLY, atomic_writer, is_hex, open_regular, remove_file, sync_filesystem, temp_path_for
-from vtool.hashing import CHUNK_SIZE, OID_PREFIX, Oid, hash_bytes, hash_file, hash_stream, new_hasher, oid_of
+from vtool.hashing import OID_PREFIX, Oid, hash_bytes, hash_file, hash_stream, new_hasher, oid_of
 from vtool.manifest import MAX_MANIFEST_BYTES
 from vtool.statcache import is_settled
 from vtool.store.layout import PACKS_DIR
