@@ -216,7 +216,8 @@ def _rot(project: Workdir, data: bytes) -> Path:
 
 
 def test_a_rotten_cache_object_never_costs_the_only_good_copy_in_the_workspace(project: Workdir) -> None:
-    v2_changed, v2_only = b"version two of x\n" * 100, b"y exists only in v2\n" * 100
+    # Over a MiB each, so they are loose objects (smaller ones live in packs) that a bit flip can reach.
+    v2_changed, v2_only = b"version two of x\n" * 70_000, b"y exists only in v2\n" * 60_000
     project.write_tree("data", {"x.txt": "version one of x\n", "z.txt": "same in both\n"})
     project.add("data")
     project.commit("v1")

@@ -176,11 +176,12 @@ def cache_keeps(project: Project, path: Path, have: Entry) -> bool:
     cache = project.cache
     if not cache.has(have.oid, have.size):
         return False
-    src = cache.path(have.oid)
-    if _known_good(project, src, have):
+    loose = cache.is_loose(have.oid)  # small objects live in packs: cheap to hash, no stamp of their own
+    if loose and _known_good(project, cache.path(have.oid), have):
         return True
     if cache.verify(have.oid):
-        project.stats.record(VERIFIED_KEY + have.oid, Stamp.of(os.stat(src)), have.oid)
+        if loose:
+            project.stats.record(VERIFIED_KEY + have.oid, Stamp.of(os.stat(cache.path(have.oid))), have.oid)
         return True
     cache.quarantine(have.oid)
     try:
