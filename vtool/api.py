@@ -37,7 +37,7 @@ from vtool.ops.project import (
     repo_relative,
 )
 from vtool.ops.project import Dataset as _Dataset
-from vtool.pointer import POINTER_SUFFIX, Pointer
+from vtool.pointer import POINTER_SUFFIX, Kind, Pointer
 from vtool.remote import Remote, open_remote
 
 __all__ = ["PathNotTrackedError", "open", "read_bytes"]
@@ -109,7 +109,7 @@ class _Reader:
         """Return the file entry rel names, with its object present in the cache."""
         ds, pointer = self._pointer_on(rel)
         if ds.data_rel == rel:
-            if pointer.kind != "file":
+            if pointer.kind != Kind.FILE:
                 raise UsageError(f"{rel} is a tracked folder at {self.label}, not a file",
                                  f"open a file inside it, e.g. {rel}/NAME")
             entry = file_entry(pointer)
@@ -141,7 +141,7 @@ class _Reader:
     def _walk(self, ds: _Dataset, pointer: Pointer, names: list[str]) -> Entry:
         """Descend the manifests from the dataset's root to the file, loading only those on the path."""
         rel = "/".join([ds.data_rel, *names])
-        if pointer.kind != "dir":
+        if pointer.kind != Kind.DIR:
             raise PathNotTrackedError(f"{rel} is not tracked by vtool at {self.label}: {ds.data_rel} is a file")
         oid = pointer.oid
         for depth, name in enumerate(names):

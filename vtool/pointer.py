@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import yaml
@@ -15,11 +16,16 @@ from vtool.hashing import Oid, parse_oid
 POINTER_SUFFIX = ".vtool"
 POINTER_VERSION = 1
 MAX_POINTER_BYTES = 64 * 1024
-KIND_FILE = "file"
-KIND_DIR = "dir"
 KNOWN_KEYS = ("version", "type", "path", "oid", "size", "executable", "files", "meta")
 EXTRA_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 RESERVED_NAMES = frozenset({".git", ".vtool"})
+
+
+class Kind(StrEnum):
+    """What a dataset is: a single file or a folder (the pointer's `type`, the same word in JSON output)."""
+
+    FILE = "file"
+    DIR = "dir"
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,7 @@ class Pointer:
     """What a pointer file says: the tracked name beside it, its kind, root oid, size and file count."""
 
     path: str
-    kind: str
+    kind: Kind
     oid: Oid
     size: int
     files: int = 1
@@ -64,14 +70,14 @@ def dumps(pointer: Pointer) -> bytes:
     """Encode a pointer canonically: fixed key order, then extra keys sorted, then meta."""
     doc: dict[str, Any] = {
         "version": POINTER_VERSION,
-        "type": pointer.kind,
+        "type": str(pointer.kind),
         "path": pointer.path,
         "oid": pointer.oid,
         "size": pointer.size,
     }
-    if pointer.kind == KIND_FILE and pointer.executable:
+    if pointer.kind == Kind.FILE and pointer.executable:
         doc["executable"] = True
-    if pointer.kind == KIND_DIR:
+    if pointer.kind == Kind.DIR:
         doc["files"] = pointer.files
     for key in sorted(pointer.extra):
         doc[key] = pointer.extra[key]
@@ -103,7 +109,7 @@ def loads(data: bytes, pointer_name: str) -> Pointer:
 
 def _validated(doc: dict[Any, Any], where: str, pointer_name: str) -> Pointer:
     kind = doc.get("type")
-    if kind not in (KIND_FILE, KIND_DIR):
+    if not isinstance(kind, str) or kind not in tuple(Kind):
         raise FormatError(f"{where}: type must be 'file' or 'dir', not {kind!r}")
     path = doc.get("path")
     check_component(path, where)
@@ -111,9 +117,9 @@ def _validated(doc: dict[Any, Any], where: str, pointer_name: str) -> Pointer:
         raise UnsafePathError(f"{where}: path {path!r} does not match the pointer's own name")
     oid = parse_oid(doc.get("oid"), where)
     size = _count(doc.get("size"), where, "size")
-    files = _count(doc.get("files"), where, "files") if kind == KIND_DIR else 1
+    files = _count(doc.get("files"), where, "files") if kind == Kind.DIR else 1
     executable = doc.get("executable", False)
-    if type(executable) is not bool or (executable and kind != KIND_FILE):
+    if type(executable) is not bool or (executable and kind != Kind.FILE):
         raise FormatError(f"{where}: executable must be true or false, and only for type file, not {executable!r}")
     meta = doc.get("meta", {})
     if not isinstance(meta, dict):
@@ -122,7 +128,7 @@ def _validated(doc: dict[Any, Any], where: str, pointer_name: str) -> Pointer:
     for key in extra:
         if not isinstance(key, str) or not EXTRA_KEY.match(key):
             raise FormatError(f"{where}: invalid key {str(key)[:40]!r}")
-    return Pointer(path=path, kind=kind, oid=oid, size=size, files=files, meta=meta, extra=extra,
+    return Pointer(path=path, kind=Kind(kind), oid=oid, size=size, files=files, meta=meta, extra=extra,
                    executable=executable)
 
 

@@ -25,6 +25,7 @@ from vtool.fsutil import (
 )
 from vtool.hashing import Oid, hash_bytes, hash_file, hash_stream
 from vtool.manifest import KIND_DIR, KIND_EXEC, KIND_FILE, Entry
+from vtool.pointer import Kind
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import COARSE_WINDOW_NS, FolderMemo, Stamp, StatCache, changed_ns, is_settled, settle
 
@@ -314,7 +315,7 @@ def scan(root: Path, rel: str, stats: StatCache, hasher: Hasher, jobs: int = 1,
         hashed = _fill_oids([f], stats, hasher, 1, progress, trust_stats)
         assert f.oid is not None
         entry = Entry(f.name, KIND_EXEC if f.executable else KIND_FILE, f.oid, f.stamp.size, 1)
-        return Tree("file", f.oid, f.stamp.size, 1, {}, {"": entry}, hashed)
+        return Tree(Kind.FILE, f.oid, f.stamp.size, 1, {}, {"": entry}, hashed)
     top = _walk(str(path), rel, path.name, cache_root, time.time_ns())
     pending = _pending(top, stats.folders() if baseline else {}, baseline and baseline.oid, baseline)
     hashed = _fill_oids(pending, stats, hasher, jobs, progress, trust_stats)
@@ -324,7 +325,7 @@ def scan(root: Path, rel: str, stats: StatCache, hasher: Hasher, jobs: int = 1,
     folders = list(_all_folders(top))
     if manifests:  # something was rebuilt: forget the remembered folders under rel that are gone
         stats.forget_folders(rel, {f.rel for f in folders})
-    return Tree("dir", root_entry.oid, root_entry.size, root_entry.files, manifests, flat, hashed,
+    return Tree(Kind.DIR, root_entry.oid, root_entry.size, root_entry.files, manifests, flat, hashed,
                 complete=not any(f.reused for f in folders))
 
 

@@ -14,7 +14,7 @@ from vtool.hashing import Oid
 from vtool.manifest import KIND_EXEC
 from vtool.ops.project import Dataset, Project, dataset_for, open_project, read_small_file
 from vtool.ops.status import holds_all, tree_loader
-from vtool.pointer import POINTER_SUFFIX, Pointer
+from vtool.pointer import POINTER_SUFFIX, Kind, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.workspace import Baseline, Tree
 
@@ -110,7 +110,7 @@ def _add_one(project: Project, ds: Dataset) -> Added:
     tree = project.scan(ds.data_rel, cache.insert, baseline=_stored_baseline(project, old))
     _ensure_stored(project, tree, root / ds.data_rel)
     cache.sync()  # every object durable before the pointer that names them
-    executable = tree.kind == "file" and tree.file_oids[""].kind == KIND_EXEC
+    executable = tree.kind == Kind.FILE and tree.file_oids[""].kind == KIND_EXEC
     new = Pointer(ds.name, tree.kind, tree.oid, tree.size, tree.files,
                   old.meta if old else {}, old.extra if old else {}, executable)
     data = ptr.dumps(new)
@@ -125,7 +125,7 @@ def _add_one(project: Project, ds: Dataset) -> Added:
 def _stored_baseline(project: Project, old: Pointer | None) -> Baseline | None:
     """Compare the scan with the previous version when the cache provably holds all of it: folders equal to
     it are then neither rebuilt nor stored again (status remembers such a whole version)."""
-    if old is None or old.kind != "dir" or not holds_all(project, old):
+    if old is None or old.kind != Kind.DIR or not holds_all(project, old):
         return None
     return Baseline(old.oid, tree_loader(project))
 

@@ -17,7 +17,7 @@ from vtool.hashing import Oid
 from vtool.ops.objects import Tracked, collect, revision_pointers, workspace_pointers
 from vtool.ops.project import Dataset, Project
 from vtool.ops.sync import connected, fetch_manifests
-from vtool.pointer import POINTER_SUFFIX, Pointer
+from vtool.pointer import POINTER_SUFFIX, Kind, Pointer
 from vtool.remote.base import Remote
 from vtool.transfer import Obj
 from vtool.workspace import Tree
@@ -120,13 +120,13 @@ class Source:
         return found
 
     def _dataset_target(self, t: Tracked) -> Target:
-        if t.pointer.kind == "file":
+        if t.pointer.kind == Kind.FILE:
             return next(iter(self._files(t)))
         local = self.project.root / t.ds.data_rel if self.sha is None else None
         if local is not None and not os.path.lexists(local):
             return Target(t.ds.data_rel, t, "absent", t.pointer.oid, t.pointer.size, None)
         oid = t.pointer.oid if local is None else self._scan(t).oid
-        return Target(t.ds.data_rel, t, "dir", oid, t.pointer.size, local)
+        return Target(t.ds.data_rel, t, Kind.DIR, oid, t.pointer.size, local)
 
     def _scan(self, t: Tracked) -> Tree:
         return self.project.scan(t.ds.data_rel)
@@ -143,22 +143,22 @@ class Source:
             if not os.path.lexists(self.project.root / rel):
                 return [Target(rel, t, "absent", t.pointer.oid, t.pointer.size, None)]
             tree = self._scan(t)
-            return [Target(f"{rel}/{name}" if name else rel, t, "file", e.oid, e.size,
+            return [Target(f"{rel}/{name}" if name else rel, t, Kind.FILE, e.oid, e.size,
                             self.project.root / rel / name if name else self.project.root / rel)
                     for name, e in tree.file_oids.items()]
-        if t.pointer.kind == "file":
-            return [Target(rel, t, "file", t.pointer.oid, t.pointer.size, None)]
+        if t.pointer.kind == Kind.FILE:
+            return [Target(rel, t, Kind.FILE, t.pointer.oid, t.pointer.size, None)]
         if collect(self.project, [t]).unreadable:
             got = fetch_manifests(self.project, self.remote(), self.project.config.jobs, [t.pointer.oid])
             if got.failed:
                 raise TransferError(got.failed, "fetch manifests", self.remote().name)
         entries = manifest.files(lambda oid: self.project.read_manifest(oid)[0], t.pointer.oid)
-        return [Target(f"{rel}/{name}", t, "file", e.oid, e.size, None) for name, e in entries.items()]
+        return [Target(f"{rel}/{name}", t, Kind.FILE, e.oid, e.size, None) for name, e in entries.items()]
 
     def prefetch(self, targets: list[Target]) -> None:
         """Fetch, in one transfer, the objects of a revision's files that the cache lacks."""
         cache = self.project.cache
-        wanted = {t.oid: Obj(t.oid, t.size) for t in targets if t.local is None and t.kind == "file"
+        wanted = {t.oid: Obj(t.oid, t.size) for t in targets if t.local is None and t.kind == Kind.FILE
                   and not cache.has(t.oid, t.size)}
         if not wanted:
             return

@@ -17,7 +17,7 @@ from vtool.ops.project import Dataset, Project, file_entry, open_project
 from vtool.ops.status import tree_loader
 from vtool.ops.sync import SyncOptions, SyncResult, connected, fetch_tracked
 from vtool.ops.targets import Tracked, narrowed, workspace_pointers
-from vtool.pointer import Pointer
+from vtool.pointer import Kind, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import Stamp
 from vtool.workspace import link_out, write_out
@@ -130,7 +130,7 @@ def check_plans(project: Project, plans: list[Plan], force: bool) -> None:
 
 def target_files(project: Project, pointer: Pointer) -> tuple[dict[str, Entry], set[str]]:
     """Return the pointer's files by dataset-relative path, and its folders."""
-    if pointer.kind == "file":
+    if pointer.kind == Kind.FILE:
         return {"": file_entry(pointer)}, set()
     files: dict[str, Entry] = {}
     folders: set[str] = set()
@@ -227,7 +227,7 @@ def _apply(project: Project, p: Plan, verify: bool) -> CheckedOut:
         progress.advance(1, entry.size)
     progress.done()
     _remember(project, written)
-    for folder in sorted(p.folders | ({""} if p.pointer.kind == "dir" and not p.removed else set())):
+    for folder in sorted(p.folders | ({""} if p.pointer.kind == Kind.DIR and not p.removed else set())):
         make_dirs_inside(project.root, base / folder if folder else base)  # "": a folder dataset with no files
     if corrupt:
         raise CorruptObjectError(
@@ -244,7 +244,7 @@ def _prune_folders(base: Path, p: Plan) -> None:
     """
     if not base.is_dir() or base.is_symlink():
         return
-    keep = set(p.folders) if p.pointer.kind == "dir" and not p.removed else None
+    keep = set(p.folders) if p.pointer.kind == Kind.DIR and not p.removed else None
     for folder, _, names in sorted(os.walk(base), key=lambda t: -len(t[0])):
         for name in names:
             if is_temp_name(name):

@@ -21,7 +21,7 @@ from vtool.pipeline import env as envmod
 from vtool.pipeline.dag import overlaps
 from vtool.pipeline.graph import DATA, ancestor_stages, short
 from vtool.pipeline.lockfile import LockEntry
-from vtool.pointer import POINTER_SUFFIX
+from vtool.pointer import POINTER_SUFFIX, Kind
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.transfer import Obj
 
@@ -164,7 +164,7 @@ def _retrievable(project: Project, pipe: PipelineAt, entries: dict[str, LockEntr
         return [f"{len(lacking)} object(s) missing from the cache, and no remote is configured"]
     with connected(project, None, None) as (remote, jobs):
         if objects.unreadable:  # learn the trees from the remote's own manifests, then judge the files
-            fetch_manifests(project, remote, jobs, [t.pointer.oid for t in tracked if t.pointer.kind == "dir"])
+            fetch_manifests(project, remote, jobs, [t.pointer.oid for t in tracked if t.pointer.kind == Kind.DIR])
             objects = collect(project, tracked)
             lacking = project.cache.missing([*objects.files, *(m.oid for m in objects.manifests)])
             lacking |= set(objects.unreadable)

@@ -21,6 +21,7 @@ from vtool.ops.objects import ObjectSet, collect
 from vtool.ops.project import Project, open_project
 from vtool.ops.sync import connected, fetch_manifests
 from vtool.ops.targets import Tracked, revision_pointers, workspace_pointers, worktree_pointers
+from vtool.pointer import Kind
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.remote.base import object_key
 from vtool.store import remote as store
@@ -109,7 +110,7 @@ def _unknown_reach(project: Project, tracked: list[Tracked], objects: ObjectSet,
     """Name the unreadable manifests and the revisions that reach them (slow, but only on this error path)."""
     roots: dict[Oid, Tracked] = {}
     for t in tracked:
-        if t.pointer.kind == "dir":
+        if t.pointer.kind == Kind.DIR:
             roots.setdefault(t.pointer.oid, t)
     culprits = [t for t in roots.values() if collect(project, [t]).unreadable]
     missing = sorted(objects.unreadable)
@@ -163,7 +164,7 @@ def _gc_cache(project: Project, tracked: list[Tracked], delete: bool) -> GcResul
 
 def _gc_remote(project: Project, target: Target, jobs: int, tracked: list[Tracked], delete: bool) -> GcResult:
     # Manifests the cache lacks are fetched from this remote first; what neither holds cannot be walked.
-    fetch_manifests(project, target, jobs, [t.pointer.oid for t in tracked if t.pointer.kind == "dir"])
+    fetch_manifests(project, target, jobs, [t.pointer.oid for t in tracked if t.pointer.kind == Kind.DIR])
     keep = _reachable(project, tracked, target.name)
     if target.view.packed:
         return _gc_packed_remote(project, target, jobs, keep, delete)

@@ -13,6 +13,7 @@ from vtool.manifest import Entry
 from vtool.ops.project import Project, dataset_for, open_project
 from vtool.ops.sync import connected, fetch_manifests, fetch_path
 from vtool.ops.targets import Tracked, narrow, require_found, revision_pointers, workspace_pointers
+from vtool.pointer import Kind
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.workspace import Tree
 
@@ -150,7 +151,7 @@ def ensure_manifests(project: Project, roots: list[Oid]) -> str | None:
 
 def require_manifests(project: Project, parts: list[Tracked]) -> None:
     """Fetch what reading these folders needs, and say which dataset, revision and remote lack what is not found."""
-    lacking = [t for t in parts if t.pointer.kind == "dir" and not _tree_complete(project, t.pointer.oid)]
+    lacking = [t for t in parts if t.pointer.kind == Kind.DIR and not _tree_complete(project, t.pointer.oid)]
     if not lacking:
         return
     remote = ensure_manifests(project, [t.pointer.oid for t in lacking])
@@ -196,7 +197,7 @@ def diff(revs: list[str], targets: list[str], progress: Progress = NULL_PROGRESS
 def _diff_files(load: manifest.Loader, old: Version | None, new: Version | None
                 ) -> tuple[dict[str, Entry], dict[str, Entry], dict[str, tuple[Entry, Entry]]]:
     """Changed files between two versions, descending only into differing subtrees when both are folders."""
-    if old is not None and new is not None and old.kind == new.kind == "dir":
+    if old is not None and new is not None and old.kind == new.kind == Kind.DIR:
         changes = manifest.diff(load, old.oid, new.oid)
         return dict(changes.added), dict(changes.deleted), changes.modified
     before, after = _files(load, old), _files(load, new)
@@ -209,7 +210,7 @@ def _diff_files(load: manifest.Loader, old: Version | None, new: Version | None
 def _files(load: manifest.Loader, v: Version | None) -> dict[str, Entry]:
     if v is None:
         return {}
-    if v.kind == "file":
+    if v.kind == Kind.FILE:
         return {"": Entry("", manifest.KIND_FILE, v.oid, v.size, 1)}
     return manifest.files(load, v.oid)
 
@@ -286,7 +287,7 @@ def _dataset_log(project: Project, pointer_rel: str, data_rel: str, limit: int |
             return []
         raise UsageError(f"{data_rel}: no commits change {pointer_rel}", "commit the pointer first")
     versions = [_version_at(project, sha, data_rel) for sha, *_ in records]
-    ensure_manifests(project, [v.oid for v in versions if v is not None and v.kind == "dir"])
+    ensure_manifests(project, [v.oid for v in versions if v is not None and v.kind == Kind.DIR])
     load = loader(project, [])
     out = []
     for i, (sha, date, author, subject) in enumerate(records[:limit] if limit else records):

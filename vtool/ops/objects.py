@@ -9,6 +9,7 @@ from vtool.errors import CacheError
 from vtool.hashing import Oid
 from vtool.ops.project import Project
 from vtool.ops.targets import Tracked, narrow, revision_pointers, workspace_pointers
+from vtool.pointer import Kind
 from vtool.transfer import Obj
 
 
@@ -48,7 +49,7 @@ def collect(project: Project, tracked: list[Tracked]) -> ObjectSet:
         if item is None:
             continue
         p = item.pointer
-        if p.kind == "file":
+        if p.kind == Kind.FILE:
             result.files[p.oid] = Obj(p.oid, p.size)
         else:
             _walk(project, p.oid, 0, seen, result)

@@ -19,7 +19,7 @@ from vtool.hashing import Oid, hash_stream
 from vtool.lock import LOCK_TIMEOUT_S, locked
 from vtool.manifest import Entry
 from vtool.ops import journal
-from vtool.pointer import POINTER_SUFFIX, Pointer
+from vtool.pointer import POINTER_SUFFIX, Kind, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import StatCache
 from vtool.workspace import Baseline, Hasher, Tree
@@ -66,7 +66,7 @@ class Project:
 
     def claim_totals(self, pointer: Pointer, where: str) -> None:
         """Hold a folder pointer's root manifest to the size and file count the pointer states."""
-        if pointer.kind == ptr.KIND_DIR:
+        if pointer.kind == ptr.Kind.DIR:
             self.totals.claim(pointer.oid, pointer.size, pointer.files, where)
 
     def whole_in_cache(self, pointer: Pointer, signature: str | None) -> bool:
@@ -103,7 +103,7 @@ def matches(tree: Tree, pointer: Pointer) -> bool:
     """Tell whether scanned data is what the pointer names (a file dataset's exec bit included)."""
     if (tree.kind, tree.oid) != (pointer.kind, pointer.oid):
         return False
-    return pointer.kind != "file" or tree.file_oids[""].kind == file_entry(pointer).kind
+    return pointer.kind != Kind.FILE or tree.file_oids[""].kind == file_entry(pointer).kind
 
 
 def project_root(start: Path | None = None) -> Path:

@@ -16,7 +16,7 @@ from vtool.ops.project import Dataset, Project, matches, open_project, project_r
 from vtool.ops.stagestate import StaleLockError, lock_mismatches
 from vtool.ops.targets import Tracked, narrow, workspace_pointers
 from vtool.pipeline import lockfile
-from vtool.pointer import POINTER_SUFFIX, Pointer
+from vtool.pointer import POINTER_SUFFIX, Kind, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.workspace import Baseline, Tree
 
@@ -103,12 +103,12 @@ def _one(project: Project, ds: Dataset, pointer: Pointer) -> DatasetStatus:
 def _baseline(project: Project, pointer: Pointer) -> Baseline | None:
     """Compare a scan with a folder pointer: folders unchanged since the last scan and equal to the pointer's
     are then taken as remembered (the Tree is not complete)."""
-    return Baseline(pointer.oid, tree_loader(project)) if pointer.kind == "dir" else None
+    return Baseline(pointer.oid, tree_loader(project)) if pointer.kind == Kind.DIR else None
 
 
 def _changes(project: Project, pointer: Pointer, tree: Tree) -> tuple[list[str], list[str], list[str]]:
     """List changed files, when the pointer's manifests are at hand."""
-    if pointer.kind != "dir" or tree.kind != "dir":
+    if pointer.kind != Kind.DIR or tree.kind != Kind.DIR:
         return [], [""], []
     loader = tree_loader(project, tree)
     try:
@@ -139,7 +139,7 @@ def count_missing(project: Project, pointer: Pointer, tree: Tree | None) -> int:
     signature says nothing has left the cache since.
     """
     cache = project.cache
-    if pointer.kind == "file":
+    if pointer.kind == Kind.FILE:
         return 0 if cache.has(pointer.oid, pointer.size) else 1
     signature = cache.signature()  # taken before the listing: an object removed after it changes it
     if project.whole_in_cache(pointer, signature):

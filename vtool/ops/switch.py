@@ -161,7 +161,7 @@ def _graft(project: Project, current: dict[str, Tracked], parts: list[tuple[Trac
 
 def _kind(part: Pointer) -> str:
     """The manifest kind of a narrowed part: a folder, or a file with or without its exec bit."""
-    if part.kind == ptr.KIND_DIR:
+    if part.kind == ptr.Kind.DIR:
         return manifest.KIND_DIR
     return manifest.KIND_EXEC if part.executable else manifest.KIND_FILE
 

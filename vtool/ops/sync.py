@@ -13,6 +13,7 @@ from vtool.hashing import Oid
 from vtool.ops.objects import collect, gather
 from vtool.ops.project import Project, open_project, project_root_or_none
 from vtool.ops.targets import Tracked, narrowed
+from vtool.pointer import Kind
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.remote import open_remote
 from vtool.transfer import Obj, Target
@@ -93,8 +94,8 @@ def fetch_tracked(project: Project, remote: Target, jobs: int, tracked: list[Tra
     for t in tracked:
         project.claim_totals(t.pointer, f"{t.rev}:{t.ds.pointer_rel}" if t.rev else t.ds.pointer_rel)
     parts, path = fetch_paths(project, remote, jobs, tracked)
-    files = {t.pointer.oid: Obj(t.pointer.oid, t.pointer.size) for t in parts if t.pointer.kind == "file"}
-    roots = [t.pointer.oid for t in parts if t.pointer.kind == "dir"]
+    files = {t.pointer.oid: Obj(t.pointer.oid, t.pointer.size) for t in parts if t.pointer.kind == Kind.FILE}
+    roots = [t.pointer.oid for t in parts if t.pointer.kind == Kind.DIR]
     first = fetch_manifests(project, remote, jobs, roots, files)
     got = transfer.fetch(project.cache, remote, list(files.values()), jobs, project.progress, "fetch")
     steps = (path, first, got)
@@ -204,7 +205,7 @@ def remote_status(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> R
         tracked = gather(project, options.targets, [], False)
         with connected(project, options.remote, options.jobs) as (remote, jobs):
             if collect(project, tracked).unreadable:  # learn the trees from the remote's own manifests
-                fetch_manifests(project, remote, jobs, [t.pointer.oid for t in tracked if t.pointer.kind == "dir"])
+                fetch_manifests(project, remote, jobs, [t.pointer.oid for t in tracked if t.pointer.kind == Kind.DIR])
             sets = {t.path: collect(project, [t]) for t in tracked}
             every = {o.oid: o for s in sets.values() for o in [*s.files.values(), *s.manifests]}
             held = transfer.remote_has(remote, every.values(), jobs)
@@ -223,9 +224,9 @@ def ensure_local(project: Project, tracked: list[Tracked], remote_name: str | No
     Folder pointers the cache was found to hold whole are not walked again while its signature is unchanged.
     """
     signature = project.cache.signature()  # before the listing: an object removed after it changes it
-    folders = [t.pointer for t in tracked if t.pointer.kind == "dir"]
+    folders = [t.pointer for t in tracked if t.pointer.kind == Kind.DIR]
     if all(project.whole_in_cache(p, signature) for p in folders) and all(
-            project.cache.has(t.pointer.oid) for t in tracked if t.pointer.kind != "dir"):
+            project.cache.has(t.pointer.oid) for t in tracked if t.pointer.kind != Kind.DIR):
         return None
     objects = collect(project, tracked)
     lacking = sorted(project.cache.missing(objects.files))  # sizes are checked again before anything is written

@@ -19,7 +19,7 @@ from vtool.ops.project import (
     read_pointer,
     select,
 )
-from vtool.pointer import KIND_DIR, KIND_FILE, Pointer
+from vtool.pointer import Kind, Pointer
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def workspace_pointers(project: Project, targets: list[str]) -> list[Tracked]:
 
 def _inside(t: Tracked, sub: str) -> Tracked:
     """Aim a dataset's pointer at a path inside it, which only a folder dataset has."""
-    if sub and t.pointer.kind != KIND_DIR:
+    if sub and t.pointer.kind != Kind.DIR:
         raise UsageError(f"{t.ds.data_rel}/{sub}: {t.ds.data_rel} is a file, not a folder",
                          f"name the dataset itself: {t.ds.data_rel}")
     return replace(t, sub=sub)
@@ -99,7 +99,7 @@ def narrow(project: Project, t: Tracked, load: manifest.Loader | None = None) ->
     entry = manifest.entry_at(load or (lambda oid: project.read_manifest(oid)[0]), t.pointer.oid, t.sub)
     if entry is None:
         return None
-    part = Pointer(entry.name, KIND_DIR if entry.is_dir else KIND_FILE, entry.oid, entry.size,
+    part = Pointer(entry.name, Kind.DIR if entry.is_dir else Kind.FILE, entry.oid, entry.size,
                    entry.files if entry.is_dir else 1, executable=entry.kind == manifest.KIND_EXEC)
     return Tracked(Dataset(t.ds.pointer_rel, t.path), part, t.rev)
 

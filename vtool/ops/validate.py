@@ -18,7 +18,7 @@ from vtool.hashing import new_hasher, oid_of
 from vtool.ops.checkdata import Source, Target, covers
 from vtool.ops.project import STATE_DIR, Project, open_project, repo_relative
 from vtool.pipeline.stages import TOP_KEYS
-from vtool.pointer import POINTER_SUFFIX
+from vtool.pointer import POINTER_SUFFIX, Kind
 from vtool.progress import NULL_PROGRESS, Progress
 
 MAX_CONFIG_BYTES = 1 << 20
@@ -184,7 +184,7 @@ def _judge(project: Project, source: Source, check: Check, target: Target, now: 
 def _facts(project: Project, source: Source, check: Check, target: Target,
            counters: _Counters) -> tuple[table.Facts | Outcome, bool]:
     """Return the table facts for a target from the results cache, or by reading it once."""
-    if target.kind == "dir":
+    if target.kind == Kind.DIR:
         return Outcome("read", ERROR, "is a folder; schema, rows, pii and freshness columns apply to files "
                        f"(key a file or a glob such as {target.path}/*.csv)", count=1), False
     fmt = check.format or readers.format_of(target.path)

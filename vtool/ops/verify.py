@@ -18,6 +18,7 @@ from vtool.ops.project import Project, matches, open_project
 from vtool.ops.status import IN_SYNC, MODIFIED, NOT_IN_WORKSPACE, DatasetStatus, tree_loader
 from vtool.ops.sync import connected
 from vtool.ops.targets import Tracked, narrowed, workspace_pointers
+from vtool.pointer import Kind
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.remote.base import object_key
 from vtool.store import remote as store
@@ -280,7 +281,7 @@ def _verify_objects(target: str, tracked: list[Tracked], source: Source, jobs: i
     reach: dict[Oid, set[str]] = {}
     sizes: dict[Oid, int] = {}
     for t in tracked:
-        if t.pointer.kind == "file":
+        if t.pointer.kind == Kind.FILE:
             sizes.setdefault(t.pointer.oid, t.pointer.size)
             reach.setdefault(t.pointer.oid, set()).add(t.ds.data_rel)
         else:
@@ -301,7 +302,7 @@ def _verify_objects(target: str, tracked: list[Tracked], source: Source, jobs: i
 
 def _check_manifests(tracked: list[Tracked], source: Source, jobs: int, progress: Progress) -> dict[Oid, _Check]:
     checks: dict[Oid, _Check] = {}
-    level = list(dict.fromkeys(t.pointer.oid for t in tracked if t.pointer.kind == "dir"))
+    level = list(dict.fromkeys(t.pointer.oid for t in tracked if t.pointer.kind == Kind.DIR))
     while level:
         got = _pool(jobs, source.manifest, level, progress, "verify manifests")
         checks.update(got)
@@ -353,7 +354,7 @@ def _workspace(project: Project, t: Tracked, jobs: int) -> DatasetStatus:
     added: list[str] = []
     modified: list[str] = [""]
     deleted: list[str] = []
-    if pointer.kind == "dir" and tree.kind == "dir":
+    if pointer.kind == Kind.DIR and tree.kind == Kind.DIR:
         try:
             changes = manifest.diff(tree_loader(project, tree), pointer.oid, tree.oid)
             added, modified, deleted = sorted(changes.added), sorted(changes.modified), sorted(changes.deleted)
