@@ -7,6 +7,7 @@ from pathlib import Path
 from projectkit import Workdir, git_in
 
 from integration.s3helpers import S3Bucket
+from vtool.hashing import hash_bytes
 
 V1 = {"raw/2023/a.csv": "a 2023\n", "raw/2024/b.csv": "b 2024\n", "raw/2024/c.csv": "c 2024\n", "readme": "r\n"}
 V2 = {**V1, "raw/2024/b.csv": "b 2024, fixed\n", "raw/2025/d.csv": "d 2025\n"}
@@ -34,6 +35,15 @@ def _two_pushed_versions(project: Workdir, bucket: S3Bucket) -> None:
 def _clone(project: Workdir, dest: Path) -> Workdir:
     git_in(dest.parent, "clone", "-q", str(project.root), dest.name)
     return Workdir(dest)
+
+
+def _oid(text: str) -> str:
+    return hash_bytes(text.encode())
+
+
+def _file_objects(project: Workdir) -> set[str]:
+    """The cache's objects that are file contents, not folder manifests."""
+    return {o for o in project.cache_oids() if not project.object_bytes(o).startswith(b"vtool-manifest 1\n")}
 
 
 def _files(project: Workdir, base: str = "data") -> dict[str, str]:
@@ -67,15 +77,16 @@ def test_a_fresh_clone_pulls_one_sub_folder_and_rolls_it_back(project: Workdir, 
     clone = _clone(project, tmp_path / "clone")
     pulled = clone.ok("pull", "data/raw/2024", "--json").json()
     assert pulled["fetch"]["failed"] == {}
-    # the manifests of data/ and data/raw/ (to find the folder), its own manifest and its two files
-    assert pulled["fetch"]["transferred"] == len(clone.cache_oids()) == 5
+    # the folder's two files, plus whatever small neighbours a coalesced pack range carried along
+    assert _file_objects(clone) >= {_oid(V2["raw/2024/b.csv"]), _oid(V2["raw/2024/c.csv"])}
     assert _files(clone) == {"raw/2024/b.csv": V2["raw/2024/b.csv"], "raw/2024/c.csv": V2["raw/2024/c.csv"]}
     assert clone.status("data/raw/2024")["data/raw/2024"]["state"] == "in sync"
     assert clone.ok("pull", "data/readme", "--json").json()["fetch"]["transferred"] == 1
     assert clone.read("data/readme") == b"r\n"
 
     rolled = clone.ok("checkout", "--json", "v1", "--", "data/raw/2024").json()
-    assert rolled["fetched"] == 4  # v1's manifests of data/, raw/ and raw/2024/, and its b.csv; c.csv is shared
+    assert rolled["fetched"] >= 1  # v1's b.csv (and any manifests not yet here); c.csv is shared
+    assert _oid(V1["raw/2024/b.csv"]) in _file_objects(clone)
     assert _files(clone, "data/raw/2024") == {"b.csv": V1["raw/2024/b.csv"], "c.csv": V1["raw/2024/c.csv"]}
     assert not clone.path("data/raw/2023").exists()  # never pulled, and a partial checkout deletes nothing else
     assert clone.git("status", "--porcelain").splitlines() == [" M data.vtool"]  # a new tree, ready to commit

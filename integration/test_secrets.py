@@ -82,7 +82,7 @@ def _runs(project: Workdir, env: dict[str, str]) -> list[Result]:
         results.append(_run(project, args, {**env, **DEBUG} if i % 2 else env))
         if args[0] == "push":
             for oid in project.cache_oids():
-                os.unlink(project.object_path(oid))
+                project.drop_object(oid)
     return results
 
 
@@ -146,7 +146,7 @@ def echoing(project: Workdir) -> Iterator[tuple[Workdir, FaultServer]]:
     project.write_tree("data", {"a.csv": "a,b\n1,2\n"})
     project.add("data")
     for oid in project.cache_oids():
-        os.unlink(project.object_path(oid))
+        project.drop_object(oid)
     project.ok("remote", "add", "origin", "s3://bucket/p", "--endpoint-url", server.endpoint, "--default")
     yield project, server
     server.stop()

@@ -248,7 +248,7 @@ def test_add_after_a_change_stores_the_changed_folders_and_reuses_the_rest(proje
     fresh = scan(project.root, "data", StatCache(project.root / "fresh.db"), hash_stream)
     assert project.pointer("data").oid == fresh.oid
     objects = {*fresh.manifests, *(e.oid for e in fresh.file_oids.values())}
-    assert all(project.object_path(oid).is_file() for oid in objects)
+    assert objects <= project.cache_oids()
 
 
 def test_checkout_of_a_revision_walks_the_cache_again_once_an_object_left_it(project: Workdir,
@@ -273,7 +273,7 @@ def test_checkout_of_a_revision_walks_the_cache_again_once_an_object_left_it(pro
         project.ok("checkout", "v1")
     assert project.path("data/b/c").read_bytes() == b"2"
     project.ok("checkout", "v2")
-    project.object_path(hash_bytes(b"2")).unlink()
+    project.drop_object(hash_bytes(b"2"))
     _settle()
     result = project.fails("checkout", "v1")
     assert hash_bytes(b"2") in result.err
