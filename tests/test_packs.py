@@ -185,3 +185,21 @@ def test_an_interrupted_local_pack_write_leaves_no_pack_and_gc_clears_it(project
     os.utime(debris, (os.path.getmtime(debris) - old, os.path.getmtime(debris) - old))
     assert project.ok("gc", "--yes", "--json").json()["temp_files"] == 1
     assert not debris.exists()
+
+
+def test_an_empty_object_sharing_an_offset_with_its_neighbour_is_cut_whole_from_a_range() -> None:
+    """An empty object starts where the next one does; in either order the cutter must hand out all three intact."""
+    from vtool.store.remote import Range, _Cutter
+
+    first, last = b"neighbour bytes", b"and the object after"
+    empty = pack.Slot(hash_bytes(b""), 100, 0)
+    full = pack.Slot(hash_bytes(first), 100, len(first))
+    after = pack.Slot(hash_bytes(last), 100 + len(first), len(last))
+    for order in ((full, empty, after), (empty, full, after)):
+        got: dict[str, bytes] = {}
+        rng = Range("p" * 32, 100, len(first) + len(last), order)
+        cutter = _Cutter(rng, lambda oid, raw, got=got: got.__setitem__(oid, raw))
+        cutter.write(first + last)
+        cutter.finish()
+        assert cutter.failed == {}
+        assert got == {empty.oid: b"", full.oid: first, after.oid: last}

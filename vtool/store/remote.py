@@ -182,11 +182,11 @@ class Range:
 
 def plan_ranges(info: PackInfo, wanted: Iterable[Slot]) -> list[Range]:
     """Coalesce wanted objects into ranges: split on gaps over GAP_MAX or past RANGE_MAX; whole when most is wanted."""
-    slots = sorted(set(wanted), key=lambda s: s.offset)
+    slots = sorted(set(wanted), key=_in_pack_order)
     if not slots:
         return []
     if info.kind == KIND_TREE or sum(s.length for s in slots) >= WHOLE_FRACTION * info.data_bytes:
-        everything = slots if info.kind != KIND_TREE else list(info.slots)
+        everything = slots if info.kind != KIND_TREE else sorted(info.slots, key=_in_pack_order)
         if info.data_bytes <= RANGE_MAX:
             return [Range(info.name, HEADER_SIZE, info.data_bytes, tuple(everything))]
     ranges: list[Range] = []
@@ -199,6 +199,11 @@ def plan_ranges(info: PackInfo, wanted: Iterable[Slot]) -> list[Range]:
         group.append(slot)
     ranges.append(_range(info.name, group))
     return ranges
+
+
+def _in_pack_order(slot: Slot) -> tuple[int, int]:
+    """Order slots as the cutter meets them: an empty object before the one starting at the same offset."""
+    return slot.offset, slot.length
 
 
 def _range(pack_name: str, group: list[Slot]) -> Range:
@@ -240,6 +245,9 @@ class _Cutter:
                 self.pos += len(view)
                 break
             slot = self.slots[self.i]
+            if slot.length == 0 and self.pos >= slot.offset:  # an empty object takes no bytes of the stream
+                self._complete(slot)
+                continue
             if self.pos < slot.offset:  # a gap between wanted objects
                 skip = min(len(view), slot.offset - self.pos)
                 view, self.pos = view[skip:], self.pos + skip
