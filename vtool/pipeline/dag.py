@@ -71,14 +71,7 @@ def order(stages: dict[str, Stage], error: type[VtoolError] = PipelineError) -> 
 def ancestors(stages: dict[str, Stage], names: list[str]) -> set[str]:
     """Return the named stages and every stage they need, transitively."""
     parents = upstream(stages)
-    found: set[str] = set()
-    todo = list(names)
-    while todo:
-        name = todo.pop()
-        if name not in found:
-            found.add(name)
-            todo.extend(parents[name])
-    return found
+    return _reach(parents, names)
 
 
 def descendants(stages: dict[str, Stage], names: list[str]) -> set[str]:
@@ -87,11 +80,16 @@ def descendants(stages: dict[str, Stage], names: list[str]) -> set[str]:
     for child, parents in upstream(stages).items():
         for parent in parents:
             children[parent].append(child)
+    return _reach(children, names)
+
+
+def _reach(edges: dict[str, list[str]], names: list[str]) -> set[str]:
+    """Return names and everything reachable from them along edges (one walk for both directions)."""
     found: set[str] = set()
     todo = list(names)
     while todo:
         name = todo.pop()
         if name not in found:
             found.add(name)
-            todo.extend(children[name])
+            todo.extend(edges[name])
     return found
