@@ -26,6 +26,9 @@ COARSE_WINDOW_NS = 2_000_000_000
 NS_PER_SECOND = 1_000_000_000
 BUSY_TIMEOUT_S = 30.0
 IN_MEMORY = ":memory:"
+# Queued entries are written once this many wait (each batch one transaction), so a huge scan holds a batch, not
+# the tree; a kill between batches leaves only whole, true rows.
+FLUSH_BATCH = 20_000
 # sqlite's names for a file that is not (or no longer) a database; anything else (full, read-only) is not damage.
 DAMAGED = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
 SCHEMA = (
@@ -95,7 +98,7 @@ def settle(changed: int) -> None:
 
 
 class StatCache:
-    """A sqlite table of repo-relative path -> (stamp, oid), loaded whole for fast lookups."""
+    """A sqlite table of repo-relative path -> (stamp, oid), read one folder at a time for fast lookups."""
 
     def __init__(self, db_path: Path, warn: Callable[[str], None] | None = None) -> None:
         if db_path.is_symlink():
@@ -103,7 +106,8 @@ class StatCache:
         self._warn = warn
         self._warned = False
         self._db = self._connect(db_path)
-        self._rows: dict[str, tuple[int, int, int, int, str, int]] | None = None
+        self._rows: dict[str, tuple[int, int, int, int, str, int]] = {}
+        self._rows_folder: str | None = None  # the folder whose rows _rows holds
         self._pending: dict[str, tuple[Stamp, Oid, int | None]] = {}
         self._folders: dict[str, FolderMemo] | None = None
         self._new_folders: dict[str, FolderMemo] = {}
@@ -142,19 +146,25 @@ class StatCache:
             db.execute(statement)
         return db
 
-    def _load(self) -> dict[str, tuple[int, int, int, int, str, int]]:
-        if self._rows is None:
+    def _load(self, folder: str) -> dict[str, tuple[int, int, int, int, str, int]]:
+        """Read the rows of the files directly in one folder (one indexed range query), dropping the last folder's."""
+        if self._rows_folder != folder:
+            start = folder + "/" if folder else ""
+            end = folder + "0" if folder else "\U0010ffff"  # "0" follows "/": the range holds exactly folder/...
             try:
-                cursor = self._db.execute("SELECT path, ino, size, mtime_ns, ctime_ns, oid, recorded_ns FROM stat")
+                cursor = self._db.execute(
+                    "SELECT path, ino, size, mtime_ns, ctime_ns, oid, recorded_ns FROM stat "
+                    "WHERE path >= ? AND path < ? AND instr(substr(path, ?), '/') = 0", (start, end, len(start) + 1))
                 self._rows = {row[0]: row[1:] for row in cursor}
             except sqlite3.Error as exc:  # unreadable: vouch for nothing, so every file is hashed
                 self._skip(exc)
                 self._rows = {}
+            self._rows_folder = folder
         return self._rows
 
     def lookup(self, path: str, stamp: Stamp) -> Oid | None:
         """Return the remembered oid if the file is provably unchanged since it was recorded."""
-        row = self._load().get(path)
+        row = self._load(path.rpartition("/")[0]).get(path)
         if row is None:
             return None
         ino, size, mtime_ns, ctime_ns, oid, recorded_ns = row
@@ -216,7 +226,12 @@ class StatCache:
                                  (new, len(old) + 1, old, below, old + "/"))
         except (sqlite3.Error, OSError) as exc:  # as in flush: the move stands, the next status rehashes
             self._skip(exc)
-        self._rows = None
+        self._rows_folder = None
+
+    def flush_if_full(self) -> None:
+        """Write the queued entries once a batch is full (called between folders, on the thread that owns the db)."""
+        if len(self._pending) >= FLUSH_BATCH:
+            self.flush()
 
     def flush(self) -> None:
         """Write queued entries in one transaction; files we wrote are stamped once the racy window is past."""
@@ -248,8 +263,7 @@ class StatCache:
         except (sqlite3.Error, OSError) as exc:  # disk full, read-only: the entries are simply not kept
             self._skip(exc)
             return
-        if self._rows is not None:
-            self._rows.update({row[0]: row[1:] for row in rows})
+        self._rows_folder = None  # read again: the rows just written may be in it
         if self._folders is not None:
             for path in gone:
                 self._folders.pop(path, None)

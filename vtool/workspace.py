@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,19 +56,28 @@ class _File:
 
 @dataclass(slots=True)
 class _Folder:
-    """A listed folder: its raw stat results, its signature and, once known, its manifest entry."""
+    """A folder as the signing walk saw it: its signature and its subfolders, never its files (memory per folder)."""
 
     name: str
-    rel: str
-    listed: list[tuple[str, str, os.stat_result, bool, bool]] = field(default_factory=list)
-    folders: list[_Folder] = field(default_factory=list)
-    signature: str = ""
-    settled: bool = True  # every stamp below was older than the racy window when the walk began
-    files: list[_File] = field(default_factory=list)  # built only for a folder that is not reused
-    entry: Entry | None = None
-    reused: bool = False
+    signature: str
+    settled: bool  # every stamp below was older than the racy window when the walk began
+    folders: dict[str, _Folder]
 
 
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """A folder resolved: its manifest entry, its signature and whether it was taken as remembered."""
+
+    entry: Entry
+    signature: str
+    settled: bool
+    reused: bool
+
+
+# One listed file: name, path, stat result, executable, a symlink into the cache.
+_Listed = tuple[str, str, os.stat_result, bool, bool]
+# Receives each folder a scan rebuilt, bottom-up: its dataset-relative prefix, manifest oid and bytes, and files.
+FolderSink = Callable[[str, Oid, bytes, list[tuple[str, Entry]]], None]
 @dataclass(frozen=True)
 class Baseline:
     """The tree a scan is compared with (a pointer's): a folder unchanged since it was remembered with the
@@ -118,23 +128,17 @@ def _cache_link(path: str, cache_root: Path | None) -> os.stat_result | None:
     return os.stat(target)
 
 
-def _walk(path: str, rel: str, name: str, cache_root: Path | None, since_ns: int, depth: int = 0) -> _Folder:
-    """List a folder recursively with one scandir pass and one lstat per file; paths stay strings.
-
-    Names are checked later, and only in folders that changed: a reused folder's names are the ones
-    checked when it was remembered (its signature covers them).
-    """
-    if depth > manifest.MAX_DEPTH:
-        raise WorkspaceError(f"{rel}: folders nest deeper than {manifest.MAX_DEPTH} levels")
-    folder = _Folder(name, rel)
-    listed = folder.listed
+def _list(path: str, rel: str, cache_root: Path | None) -> tuple[list[_Listed], list[tuple[str, str]]]:
+    """List one folder with one scandir pass and one lstat per file: its files, and its subfolders (name, path)."""
+    listed: list[_Listed] = []
+    subdirs: list[tuple[str, str]] = []
     with os.scandir(path) as it:
         for entry in it:
             ename = entry.name
             if is_temp_name(ename):
                 continue
             if entry.is_dir(follow_symlinks=False):
-                folder.folders.append(_walk(entry.path, f"{rel}/{ename}", ename, cache_root, since_ns, depth + 1))
+                subdirs.append((ename, entry.path))
             elif entry.is_file(follow_symlinks=False):
                 st = entry.stat(follow_symlinks=False)
                 listed.append((ename, entry.path, st, st.st_mode & EXEC_BITS != 0, False))
@@ -145,56 +149,55 @@ def _walk(path: str, rel: str, name: str, cache_root: Path | None, since_ns: int
                 listed.append((ename, entry.path, linked, False, True))
             else:
                 raise WorkspaceError(f"{rel}/{ename} is not a regular file or folder")
-    _sign(folder, since_ns)
-    return folder
+    return listed, subdirs
 
 
-def _sign(folder: _Folder, since_ns: int) -> None:
-    """Hash what the folder holds (names, stamps, exec bits, subfolder signatures) into its signature.
+def _check_depth(rel: str, depth: int) -> None:
+    if depth > manifest.MAX_DEPTH:
+        raise WorkspaceError(f"{rel}: folders nest deeper than {manifest.MAX_DEPTH} levels")
+
+
+def _walk(path: str, rel: str, name: str, cache_root: Path | None, since_ns: int, depth: int = 0) -> _Folder:
+    """Sign a folder and everything below it, keeping only signatures: folders equal to remembered ones are
+    then reused without listing them again, and only changed folders are listed a second time to be built.
+
+    Names are checked later, and only in folders that changed: a reused folder's names are the ones
+    checked when it was remembered (its signature covers them).
+    """
+    _check_depth(rel, depth)
+    listed, subdirs = _list(path, rel, cache_root)
+    subs = {sname: _walk(spath, f"{rel}/{sname}", sname, cache_root, since_ns, depth + 1) for sname, spath in subdirs}
+    signature, settled = _sign(listed, [(s.name, s.signature, s.settled) for s in subs.values()], since_ns)
+    return _Folder(name, signature, settled, subs)
+
+
+def _sign(listed: list[_Listed], subs: list[tuple[str, str, bool]], since_ns: int) -> tuple[str, bool]:
+    """Hash what a folder holds (names, stamps, exec bits, subfolder signatures) into its signature; say if settled.
 
     An equal signature proves an unchanged folder only if every stamp in it was settled (older than the
     racy window) when it was remembered, the stat cache's own rule; so an unsettled folder is never remembered.
     """
-    listed = folder.listed
     parts = [f"{name}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{executable:d}"
              for name, _, st, executable, _ in listed]
+    settled = True
     if listed:
         newest = max(max(st.st_mtime_ns for _, _, st, _, _ in listed),
                      max(st.st_ctime_ns for _, _, st, _, _ in listed))
         # Older than the widest window: settled whatever the clock's resolution, without a test per file.
-        folder.settled = since_ns - newest >= COARSE_WINDOW_NS or all(
+        settled = since_ns - newest >= COARSE_WINDOW_NS or all(
             is_settled(st.st_mtime_ns, st.st_ctime_ns, since_ns) for _, _, st, _, _ in listed)
-    for sub in folder.folders:
-        parts.append(f"{sub.name}/\0{sub.signature}")
-        folder.settled = folder.settled and sub.settled
+    for name, signature, sub_settled in subs:
+        parts.append(f"{name}/\0{signature}")
+        settled = settled and sub_settled
     parts.sort()
-    folder.signature = hash_bytes("\n".join([SIGNATURE_VERSION, *parts]).encode("utf-8", "surrogateescape"))
+    return hash_bytes("\n".join([SIGNATURE_VERSION, *parts]).encode("utf-8", "surrogateescape")), settled
 
 
-def _check_names(folder: _Folder) -> None:
+def _check_names(rel: str, names: Iterable[str]) -> None:
     """Refuse a name that is unsafe or would break the manifest format, before anything is hashed."""
-    for name in [name for name, _, _, _, _ in folder.listed] + [sub.name for sub in folder.folders]:
+    for name in names:
         if not manifest.is_plain_name(name):
-            manifest.check_name(name, f"{folder.rel}/{name}")
-
-
-def _pending(folder: _Folder, remembered: dict[str, FolderMemo], expected: Oid | None,
-             baseline: Baseline | None) -> list[_File]:
-    """Reuse each folder the stat cache remembers unchanged with the oid the baseline has there; list the files
-    of all the others. Only baseline manifests on the way to a change are loaded."""
-    memo = remembered.get(folder.rel)
-    if memo is not None and memo.signature == folder.signature and memo.oid == expected:
-        folder.entry = Entry(folder.name, KIND_DIR, memo.oid, memo.size, memo.files)
-        folder.reused = True
-        return []
-    _check_names(folder)
-    folder.files = [_File(name, path, f"{folder.rel}/{name}", Stamp.of(st), executable, st.st_dev, linked)
-                    for name, path, st, executable, linked in folder.listed]
-    below = _baseline_folders(baseline, expected)
-    out = list(folder.files)
-    for sub in folder.folders:
-        out.extend(_pending(sub, remembered, below.get(sub.name), baseline))
-    return out
+            manifest.check_name(name, f"{rel}/{name}")
 
 
 def _baseline_folders(baseline: Baseline | None, oid: Oid | None) -> dict[str, Oid]:
@@ -207,12 +210,87 @@ def _baseline_folders(baseline: Baseline | None, oid: Oid | None) -> dict[str, O
         return {}
 
 
-def _fill_oids(files: list[_File], stats: StatCache, hasher: Hasher, jobs: int, progress: Progress,
-               trust_stats: bool) -> int:
+@dataclass
+class _Scan:
+    """What every folder of one scan shares, and what it counts."""
+
+    stats: StatCache
+    hasher: Hasher
+    jobs: int
+    progress: Progress
+    trust_stats: bool
+    cache_root: Path | None
+    baseline: Baseline | None
+    remembered: dict[str, FolderMemo]
+    since_ns: int
+    sink: FolderSink
+    pool: ThreadPoolExecutor | None = None
+    hashed: int = 0
+    reused: int = 0
+    seen: set[str] = field(default_factory=set)
+
+
+def _resolve(scan: _Scan, path: str, rel: str, prefix: str, known: _Folder | None, expected: Oid | None,
+             depth: int) -> _Done:
+    """Take a folder as the stat cache remembers it when it is unchanged and equal to the baseline's; else build it."""
+    memo = scan.remembered.get(rel) if known is not None else None
+    if known is not None and memo is not None and memo.signature == known.signature and memo.oid == expected:
+        scan.reused += 1
+        scan.seen.update(_below(known, rel))
+        return _Done(Entry(known.name, KIND_DIR, memo.oid, memo.size, memo.files), known.signature, known.settled,
+                     True)
+    return _build(scan, path, rel, prefix, known, expected, depth)
+
+
+def _below(folder: _Folder, rel: str) -> Iterator[str]:
+    """Yield the repo-relative path of a folder and of every folder below it."""
+    yield rel
+    for name, sub in folder.folders.items():
+        yield from _below(sub, f"{rel}/{name}")
+
+
+def _build(scan: _Scan, path: str, rel: str, prefix: str, known: _Folder | None, expected: Oid | None,
+           depth: int) -> _Done:
+    """List one folder again, resolve its subfolders, hash its files, hand its manifest to the sink, remember it.
+
+    Only this folder's files and its ancestors' partial state are held: memory follows the largest folder.
+    """
+    _check_depth(rel, depth)
+    listed, subdirs = _list(path, rel, scan.cache_root)
+    _check_names(rel, [name for name, _, _, _, _ in listed] + [name for name, _ in subdirs])
+    below = _baseline_folders(scan.baseline, expected)
+    known_subs = known.folders if known is not None else {}
+    subs = {sname: _resolve(scan, spath, f"{rel}/{sname}", f"{prefix}{sname}/", known_subs.get(sname),
+                            below.get(sname), depth + 1) for sname, spath in sorted(subdirs)}
+    files = [_File(name, fpath, f"{rel}/{name}", Stamp.of(st), executable, st.st_dev, linked)
+             for name, fpath, st, executable, linked in listed]
+    scan.hashed += _fill_oids(files, scan)
+    signature, settled = _sign(listed, [(n, d.signature, d.settled) for n, d in subs.items()], scan.since_ns)
+    flat = [(prefix + f.name, _file_entry(f)) for f in files]
+    entries = [e for _, e in flat] + [d.entry for d in subs.values()]
+    oid, data = manifest.build(entries)
+    scan.sink(prefix, oid, data, flat)
+    entry = Entry(path.rsplit(os.sep, 1)[-1], KIND_DIR, oid, sum(e.size for e in entries),
+                  sum(e.files for e in entries))
+    # Remembered only if every oid in it is vouched for by a settled stamp, here and in every subfolder.
+    settled = settled and all(f.vouched for f in files)
+    if settled:
+        scan.stats.remember_folder(rel, FolderMemo(signature, oid, entry.size, entry.files))
+    scan.seen.add(rel)
+    return _Done(entry, signature, settled, False)
+
+
+def _file_entry(f: _File) -> Entry:
+    assert f.oid is not None
+    return Entry(f.name, KIND_EXEC if f.executable else KIND_FILE, f.oid, f.stamp.size, 1)
+
+
+def _fill_oids(files: list[_File], scan: _Scan) -> int:
     """Take oids from the stat cache (if trusted), hash the rest in a thread pool; return how many were hashed."""
+    stats, progress = scan.stats, scan.progress
     misses = []
     for f in files:
-        f.oid = stats.lookup(f.rel, f.stamp) if trust_stats else None
+        f.oid = stats.lookup(f.rel, f.stamp) if scan.trust_stats else None
         if f.oid is None:
             misses.append(f)
     if not misses:
@@ -221,10 +299,11 @@ def _fill_oids(files: list[_File], stats: StatCache, hasher: Hasher, jobs: int, 
     # once every file is older than the window (one short sleep after a fresh write), and say when.
     settle(max(changed_ns(f.stamp) for f in misses))
     read_ns = time.time_ns()
-    progress.start("hashing", total=len(misses), total_bytes=sum(f.stamp.size for f in misses))
+    if not scan.hashed:
+        progress.start("hashing")
 
     def one(f: _File) -> None:
-        oid, stamp = read_consistently(f, hasher)
+        oid, stamp = read_consistently(f, scan.hasher)
         if stamp == f.stamp:
             stats.record(f.rel, stamp, oid, read_ns)
         else:  # changed since the scan (and read whole since): right, but not provably settled
@@ -233,13 +312,12 @@ def _fill_oids(files: list[_File], stats: StatCache, hasher: Hasher, jobs: int, 
         f.oid = oid
         progress.advance(1, stamp.size)
 
-    if jobs > 1 and len(misses) > 1:
-        with ThreadPoolExecutor(jobs) as pool:
-            list(pool.map(one, misses))
+    if scan.pool is not None and len(misses) > 1:
+        list(scan.pool.map(one, misses))
     else:
         for f in misses:
             one(f)
-    progress.done()
+    stats.flush_if_full()
     return len(misses)
 
 
@@ -267,66 +345,53 @@ def read_consistently(f: _File, hasher: Hasher) -> tuple[Oid, Stamp]:
                          "wait until whatever writes it has finished, then run the command again")
 
 
-def _build(folder: _Folder, prefix: str, manifests: dict[Oid, bytes], flat: dict[str, Entry],
-           stats: StatCache) -> Entry:
-    """Return the folder's entry, building the manifest of every folder not reused, and remember it."""
-    if folder.entry is not None:
-        return folder.entry
-    entries: list[Entry] = []
-    for f in folder.files:
-        assert f.oid is not None
-        e = Entry(f.name, KIND_EXEC if f.executable else KIND_FILE, f.oid, f.stamp.size, 1)
-        entries.append(e)
-        flat[prefix + f.name] = e
-    for sub in folder.folders:
-        entries.append(_build(sub, f"{prefix}{sub.name}/", manifests, flat, stats))
-    oid, data = manifest.build(entries)
-    manifests[oid] = data
-    folder.entry = Entry(folder.name, KIND_DIR, oid, sum(e.size for e in entries), sum(e.files for e in entries))
-    # Remembered only if every oid in it is vouched for by a settled stamp, here and in every subfolder.
-    folder.settled = (folder.settled and all(f.vouched for f in folder.files)
-                      and all(sub.settled for sub in folder.folders))
-    if folder.settled:
-        stats.remember_folder(folder.rel, FolderMemo(folder.signature, oid, folder.entry.size, folder.entry.files))
-    return folder.entry
-
-
-def _all_folders(folder: _Folder) -> Iterator[_Folder]:
-    yield folder
-    for sub in folder.folders:
-        yield from _all_folders(sub)
-
-
 def scan(root: Path, rel: str, stats: StatCache, hasher: Hasher, jobs: int = 1,
          progress: Progress = NULL_PROGRESS, cache_root: Path | None = None, baseline: Baseline | None = None, *,
-         trust_stats: bool = True) -> Tree:
+         trust_stats: bool = True, sink: FolderSink | None = None) -> Tree:
     """Describe the tracked path rel (file or folder) as a Tree, hashing only files the stat cache cannot vouch for.
 
     With a baseline, folders equal to the baseline's and unchanged since remembered are taken as they are,
     without a look at their files: the root oid is exact, but the Tree is not complete (status needs no more).
     With trust_stats False every file is hashed (verify); fresh hashes still refresh the stat cache.
+    With a sink, each rebuilt folder goes to it as it is built and the Tree lists none (memory per folder).
     """
     path = root / rel
     st = _cache_link(str(path), cache_root) if path.is_symlink() else None
     st = st or _stat_file(path, rel)
     if stat.S_ISREG(st.st_mode):
-        f = _File(path.name, str(path), rel, Stamp.of(st), bool(st.st_mode & EXEC_BITS), st.st_dev,
-                  path.is_symlink())
-        hashed = _fill_oids([f], stats, hasher, 1, progress, trust_stats)
-        assert f.oid is not None
-        entry = Entry(f.name, KIND_EXEC if f.executable else KIND_FILE, f.oid, f.stamp.size, 1)
-        return Tree(Kind.FILE, f.oid, f.stamp.size, 1, {}, {"": entry}, hashed)
-    top = _walk(str(path), rel, path.name, cache_root, time.time_ns())
-    pending = _pending(top, stats.folders() if baseline else {}, baseline and baseline.oid, baseline)
-    hashed = _fill_oids(pending, stats, hasher, jobs, progress, trust_stats)
+        return _scan_file(path, rel, st, stats, hasher, progress, trust_stats)
     manifests: dict[Oid, bytes] = {}
     flat: dict[str, Entry] = {}
-    root_entry = _build(top, "", manifests, flat, stats)
-    folders = list(_all_folders(top))
-    if manifests:  # something was rebuilt: forget the remembered folders under rel that are gone
-        stats.forget_folders(rel, {f.rel for f in folders})
-    return Tree(Kind.DIR, root_entry.oid, root_entry.size, root_entry.files, manifests, flat, hashed,
-                complete=not any(f.reused for f in folders))
+
+    def keep(prefix: str, oid: Oid, data: bytes, files: list[tuple[str, Entry]]) -> None:
+        manifests[oid] = data
+        flat.update(files)
+
+    since_ns = time.time_ns()
+    known = _walk(str(path), rel, path.name, cache_root, since_ns) if baseline else None
+    state = _Scan(stats, hasher, jobs, progress, trust_stats, cache_root, baseline,
+                  stats.folders() if baseline else {}, since_ns, sink or keep)
+    with ThreadPoolExecutor(jobs) if jobs > 1 else contextlib.nullcontext() as pool:
+        state.pool = pool
+        top = _resolve(state, str(path), rel, "", known, baseline and baseline.oid, 0)
+    if state.hashed:
+        progress.done()
+    if not top.reused:  # something was rebuilt: forget the remembered folders under rel that are gone
+        stats.forget_folders(rel, state.seen)
+    return Tree(Kind.DIR, top.entry.oid, top.entry.size, top.entry.files, manifests, flat, state.hashed,
+                complete=not state.reused and sink is None)
+
+
+def _scan_file(path: Path, rel: str, st: os.stat_result, stats: StatCache, hasher: Hasher, progress: Progress,
+               trust_stats: bool) -> Tree:
+    """Describe a tracked single file."""
+    f = _File(path.name, str(path), rel, Stamp.of(st), bool(st.st_mode & EXEC_BITS), st.st_dev, path.is_symlink())
+    state = _Scan(stats, hasher, 1, progress, trust_stats, None, None, {}, 0, lambda *_: None)
+    hashed = _fill_oids([f], state)
+    if hashed:
+        progress.done()
+    entry = _file_entry(f)
+    return Tree(Kind.FILE, entry.oid, entry.size, 1, {}, {"": entry}, hashed)
 
 
 def link_out(src: Path, dest: Path, entry: Entry, link: str, check_shared: bool) -> bool:

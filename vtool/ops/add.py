@@ -11,12 +11,12 @@ from vtool.errors import FormatError, UsageError, WorkspaceError
 from vtool.fsutil import atomic_write
 from vtool.gitrepo import ensure_ignored, ignore_rules, is_tracked, list_pointer_files
 from vtool.hashing import Oid
-from vtool.manifest import KIND_EXEC
+from vtool.manifest import KIND_EXEC, Entry
 from vtool.ops.project import Dataset, Project, dataset_for, open_project, read_small_file
 from vtool.ops.status import holds_all, tree_loader
 from vtool.pointer import POINTER_SUFFIX, Kind, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.workspace import Baseline, Tree
+from vtool.workspace import Baseline
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,11 @@ def _checked(project: Project, user_path: str) -> Dataset:
 def _add_one(project: Project, ds: Dataset) -> Added:
     root, cache = project.root, project.cache
     old = _old_pointer(root / ds.pointer_rel)
-    tree = project.scan(ds.data_rel, cache.insert, baseline=_stored_baseline(project, old))
-    _ensure_stored(project, tree, root / ds.data_rel)
+    base = root / ds.data_rel
+    tree = project.scan(ds.data_rel, cache.insert, baseline=_stored_baseline(project, old),
+                        sink=lambda _, oid, data, files: _store_folder(project, base, oid, data, files))
+    if tree.kind == Kind.FILE:
+        _store_folder(project, base, None, b"", list(tree.file_oids.items()))
     cache.sync()  # every object durable before the pointer that names them
     executable = tree.kind == Kind.FILE and tree.file_oids[""].kind == KIND_EXEC
     new = Pointer(ds.name, tree.kind, tree.oid, tree.size, tree.files,
@@ -140,20 +143,19 @@ def _old_pointer(path: Path) -> Pointer | None:
         raise FormatError(f"cannot update {path.name}: {exc}", f"fix or delete {path.name}, then add again") from None
 
 
-def _ensure_stored(project: Project, tree: Tree, base: Path) -> None:
-    """Store manifests, and any file the stat cache vouched for but the cache no longer holds.
+def _store_folder(project: Project, base: Path, oid: Oid | None, data: bytes, files: list[tuple[str, Entry]]) -> None:
+    """Store a folder's manifest as the scan builds it, and any file the stat cache vouched for but the cache
+    no longer holds; one folder at a time, so add holds a folder, not the tree.
 
-    Folders the scan reused from the baseline are not in the tree: the cache holds them whole already.
+    Folders the scan reused from the baseline never come here: the cache holds them whole already.
     """
     cache = project.cache
-    absent = cache.missing({*tree.manifests, *(e.oid for e in tree.file_oids.values())} or {tree.oid})
-    for oid, data in tree.manifests.items():
-        if oid in absent:
-            cache.put_manifest(data)
-    for rel, entry in tree.file_oids.items():
+    absent = cache.missing({*([oid] if oid else []), *(e.oid for _, e in files)})
+    if oid is not None and oid in absent:
+        cache.put_manifest(data)
+    for rel, entry in files:
         if entry.oid in absent:
             path = base / rel if rel else base
-            oid, _ = cache.insert_file(path)
-            if oid != entry.oid:
+            got, _ = cache.insert_file(path)
+            if got != entry.oid:
                 raise WorkspaceError(f"{path} changed while it was being added", "run vtool add again")
-

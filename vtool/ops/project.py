@@ -22,7 +22,7 @@ from vtool.ops import journal
 from vtool.pointer import POINTER_SUFFIX, Kind, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import StatCache
-from vtool.workspace import Baseline, Hasher, Tree
+from vtool.workspace import Baseline, FolderSink, Hasher, Tree
 
 STATE_DIR = "state"
 STAT_DB = "stat.db"
@@ -59,10 +59,10 @@ class Project:
         return found
 
     def scan(self, data_rel: str, hasher: Hasher = hash_stream, *, baseline: Baseline | None = None,
-             trust_stats: bool = True, jobs: int | None = None) -> Tree:
+             trust_stats: bool = True, jobs: int | None = None, sink: FolderSink | None = None) -> Tree:
         """Scan a tracked path with this project's stat cache, jobs and cache folder (links into it are data)."""
         return workspace.scan(self.root, data_rel, self.stats, hasher, jobs or self.config.jobs, self.progress,
-                              self.config.cache_dir, baseline, trust_stats=trust_stats)
+                              self.config.cache_dir, baseline, trust_stats=trust_stats, sink=sink)
 
     def claim_totals(self, pointer: Pointer, where: str) -> None:
         """Hold a folder pointer's root manifest to the size and file count the pointer states."""
