@@ -166,7 +166,9 @@ def _walk(path: str, rel: str, name: str, cache_root: Path | None, since_ns: int
     """
     _check_depth(rel, depth)
     listed, subdirs = _list(path, rel, cache_root)
-    subs = {sname: _walk(spath, f"{rel}/{sname}", sname, cache_root, since_ns, depth + 1) for sname, spath in subdirs}
+    subs: dict[str, _Folder] = {}
+    for sname, spath in subdirs:  # a loop, not a comprehension: one stack frame per level of nesting
+        subs[sname] = _walk(spath, f"{rel}/{sname}", sname, cache_root, since_ns, depth + 1)
     signature, settled = _sign(listed, [(s.name, s.signature, s.settled) for s in subs.values()], since_ns)
     return _Folder(name, signature, settled, subs)
 
@@ -230,16 +232,14 @@ class _Scan:
     seen: set[str] = field(default_factory=set)
 
 
-def _resolve(scan: _Scan, path: str, rel: str, prefix: str, known: _Folder | None, expected: Oid | None,
-             depth: int) -> _Done:
-    """Take a folder as the stat cache remembers it when it is unchanged and equal to the baseline's; else build it."""
+def _reused(scan: _Scan, rel: str, known: _Folder | None, expected: Oid | None) -> _Done | None:
+    """Take a folder as the stat cache remembers it when it is unchanged and equal to the baseline's (else None)."""
     memo = scan.remembered.get(rel) if known is not None else None
-    if known is not None and memo is not None and memo.signature == known.signature and memo.oid == expected:
-        scan.reused += 1
-        scan.seen.update(_below(known, rel))
-        return _Done(Entry(known.name, KIND_DIR, memo.oid, memo.size, memo.files), known.signature, known.settled,
-                     True)
-    return _build(scan, path, rel, prefix, known, expected, depth)
+    if known is None or memo is None or memo.signature != known.signature or memo.oid != expected:
+        return None
+    scan.reused += 1
+    scan.seen.update(_below(known, rel))
+    return _Done(Entry(known.name, KIND_DIR, memo.oid, memo.size, memo.files), known.signature, known.settled, True)
 
 
 def _below(folder: _Folder, rel: str) -> Iterator[str]:
@@ -260,8 +260,11 @@ def _build(scan: _Scan, path: str, rel: str, prefix: str, known: _Folder | None,
     _check_names(rel, [name for name, _, _, _, _ in listed] + [name for name, _ in subdirs])
     below = _baseline_folders(scan.baseline, expected)
     known_subs = known.folders if known is not None else {}
-    subs = {sname: _resolve(scan, spath, f"{rel}/{sname}", f"{prefix}{sname}/", known_subs.get(sname),
-                            below.get(sname), depth + 1) for sname, spath in sorted(subdirs)}
+    subs: dict[str, _Done] = {}
+    for sname, spath in sorted(subdirs):  # a loop, not a comprehension: one stack frame per level of nesting
+        srel, sknown, sexpected = f"{rel}/{sname}", known_subs.get(sname), below.get(sname)
+        subs[sname] = (_reused(scan, srel, sknown, sexpected)
+                       or _build(scan, spath, srel, f"{prefix}{sname}/", sknown, sexpected, depth + 1))
     files = [_File(name, fpath, f"{rel}/{name}", Stamp.of(st), executable, st.st_dev, linked)
              for name, fpath, st, executable, linked in listed]
     scan.hashed += _fill_oids(files, scan)
@@ -373,7 +376,8 @@ def scan(root: Path, rel: str, stats: StatCache, hasher: Hasher, jobs: int = 1,
                   stats.folders() if baseline else {}, since_ns, sink or keep)
     with ThreadPoolExecutor(jobs) if jobs > 1 else contextlib.nullcontext() as pool:
         state.pool = pool
-        top = _resolve(state, str(path), rel, "", known, baseline and baseline.oid, 0)
+        expected = baseline and baseline.oid
+        top = _reused(state, rel, known, expected) or _build(state, str(path), rel, "", known, expected, 0)
     if state.hashed:
         progress.done()
     if not top.reused:  # something was rebuilt: forget the remembered folders under rel that are gone
