@@ -9,6 +9,7 @@ import typer
 from vtool.cli.app import app
 from vtool.cli.common import JobsOpt, JsonOpt, RemoteOpt, TargetsArg, command
 from vtool.cli.ui import ui
+from vtool.config import LOOSE_LAYOUT, RemoteConfig
 from vtool.ops.checkout import pull
 from vtool.ops.remotes import RemoteSpec, add_remote, list_remotes, remove_remote, set_default
 from vtool.ops.sync import SyncOptions, SyncResult, fetch, push
@@ -34,7 +35,8 @@ def remote_add_cmd(
                                         "packs).")] = False,
 ) -> None:
     """Add a remote (stored in the tracked .vtool/config.yaml; no secrets)."""
-    info = add_remote(RemoteSpec(name, url, endpoint_url, region, profile, default, force, loose))
+    layout = LOOSE_LAYOUT if loose else None
+    info = add_remote(RemoteSpec(RemoteConfig(name, url, endpoint_url, region, profile, layout), default, force))
     ui.info(f"remote {info.name} -> {info.url}{' (default)' if info.default else ''}")
 
 

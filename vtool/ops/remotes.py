@@ -29,16 +29,11 @@ class RemoteInfo:
 
 @dataclass(frozen=True)
 class RemoteSpec:
-    """What `vtool remote add` was given."""
+    """What `vtool remote add` was given: the remote as it will be configured, and how to add it."""
 
-    name: str
-    url: str
-    endpoint_url: str | None = None
-    region: str | None = None
-    profile: str | None = None
+    remote: cfg.RemoteConfig
     default: bool = False
     force: bool = False
-    loose: bool = False
 
 
 def normalise_url(url: str, root: Path) -> str:
@@ -56,24 +51,25 @@ def normalise_url(url: str, root: Path) -> str:
 
 def add_remote(spec: RemoteSpec, start: Path | None = None) -> RemoteInfo:
     """Add (or with force, replace) a remote in the tracked config."""
-    if not cfg.REMOTE_NAME.match(spec.name):
-        raise ConfigError(f"invalid remote name {spec.name!r}", "use letters, digits, '.', '_' and '-'")
+    new = spec.remote
+    if not cfg.REMOTE_NAME.match(new.name):
+        raise ConfigError(f"invalid remote name {new.name!r}", "use letters, digits, '.', '_' and '-'")
     root = project_root(start)
     tracked, _ = cfg.config_paths(root)
     doc = cfg.read_doc(tracked)
     remotes = doc.setdefault("remotes", {})
-    if spec.name in remotes and not spec.force:
-        raise ConfigError(f"remote {spec.name!r} already exists", "pass --force to replace it")
-    if spec.endpoint_url is not None:
-        cfg.check_endpoint(spec.endpoint_url, "--endpoint-url")
-    cfg.check_no_userinfo(spec.name, spec.url)
-    settings = {"url": normalise_url(spec.url, root), "endpoint_url": spec.endpoint_url,
-                "region": spec.region, "profile": spec.profile, "layout": "loose" if spec.loose else None}
-    remotes[spec.name] = {k: v for k, v in settings.items() if v}
+    if new.name in remotes and not spec.force:
+        raise ConfigError(f"remote {new.name!r} already exists", "pass --force to replace it")
+    if new.endpoint_url is not None:
+        cfg.check_endpoint(new.endpoint_url, "--endpoint-url")
+    cfg.check_no_userinfo(new.name, new.url)
+    settings = {"url": normalise_url(new.url, root), "endpoint_url": new.endpoint_url,
+                "region": new.region, "profile": new.profile, "layout": new.layout}
+    remotes[new.name] = {k: v for k, v in settings.items() if v}
     if spec.default or len(remotes) == 1:
-        doc.setdefault("core", {})["remote"] = spec.name
+        doc.setdefault("core", {})["remote"] = new.name
     cfg.write_doc(tracked, doc)
-    return next(r for r in list_remotes(start) if r.name == spec.name)
+    return next(r for r in list_remotes(start) if r.name == new.name)
 
 
 def list_remotes(start: Path | None = None) -> list[RemoteInfo]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +43,9 @@ class SyncResult:
     failed: dict[Oid, str]
 
 
+Mover = Callable[[Project, Target, int, list[Tracked]], SyncResult]
+
+
 @contextlib.contextmanager
 def connected(project: Project, name: str | None, jobs: int | None) -> Iterator[tuple[Target, int]]:
     """Open the named (or default) remote with a pool sized to the jobs, its store view loaded once."""
@@ -55,12 +58,17 @@ def connected(project: Project, name: str | None, jobs: int | None) -> Iterator[
         remote.close()
 
 
-def push(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> SyncResult:
-    """Upload the objects the selected pointers reach and the remote lacks."""
+def _on_remote(options: SyncOptions, progress: Progress, move: Mover) -> SyncResult:
+    """Select the pointers the options name and move their objects over the named remote (push and fetch)."""
     with open_project(progress) as project:
         tracked = gather(project, options.targets, options.revs, options.all_commits)
         with connected(project, options.remote, options.jobs) as (remote, jobs):
-            return push_tracked(project, remote, jobs, tracked)
+            return move(project, remote, jobs, tracked)
+
+
+def push(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> SyncResult:
+    """Upload the objects the selected pointers reach and the remote lacks."""
+    return _on_remote(options, progress, push_tracked)
 
 
 def push_tracked(project: Project, remote: Target, jobs: int, tracked: list[Tracked]) -> SyncResult:
@@ -80,10 +88,7 @@ def push_tracked(project: Project, remote: Target, jobs: int, tracked: list[Trac
 
 def fetch(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> SyncResult:
     """Download into the cache what the selected pointers reach, manifests level by level, then files."""
-    with open_project(progress) as project:
-        tracked = gather(project, options.targets, options.revs, options.all_commits)
-        with connected(project, options.remote, options.jobs) as (remote, jobs):
-            return fetch_tracked(project, remote, jobs, tracked)
+    return _on_remote(options, progress, fetch_tracked)
 
 
 def fetch_tracked(project: Project, remote: Target, jobs: int, tracked: list[Tracked]) -> SyncResult:

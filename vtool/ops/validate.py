@@ -44,18 +44,12 @@ class ValidateOptions:
     junit: Path | None = None
 
 
-@dataclass(frozen=True)
-class RuleResult:
-    """One rule's verdict on one file: ok, fail or error, with the first offending lines and a count."""
+@dataclass(frozen=True, kw_only=True)
+class RuleResult(Outcome):
+    """A rule's outcome, named by the file and check it judged, and whether it came from the results cache."""
 
     path: str
     check: str
-    rule: str
-    status: str
-    message: str
-    column: str | None = None
-    lines: list[int] = field(default_factory=list)
-    count: int = 0
     cached: bool = False
 
 
@@ -117,8 +111,8 @@ def _run(project: Project, options: ValidateOptions, now: float | None = None,
                 _require_covered(wanted, checks, pairs)
         source.prefetch([t for c, t in pairs if c.needs_table])
         counters = _Counters()
-        results = [RuleResult(c.key, c.key, "path", rules.FAIL, "no tracked file matches this check", count=1)
-                   for c in unmatched]
+        results = [RuleResult("path", rules.FAIL, "no tracked file matches this check", count=1,
+                              path=c.key, check=c.key) for c in unmatched]
         project.progress.start("validating", total=len(pairs))
         moment = time.time() if now is None else now
         for check, target in pairs:
@@ -163,8 +157,8 @@ def _judge(project: Project, source: Source, check: Check, target: Target, now: 
            counters: _Counters) -> list[RuleResult]:
     """Run every rule of a check on one target."""
     if target.kind == "absent":
-        return [RuleResult(target.path, check.key, "read", ERROR,
-                           "not in the workspace (run: vtool checkout, or validate --rev HEAD)", count=1)]
+        return [RuleResult("read", ERROR, "not in the workspace (run: vtool checkout, or validate --rev HEAD)",
+                           count=1, path=target.path, check=check.key)]
     outcomes: list[Outcome] = []
     if check.hash is not None:
         outcomes.append(rules.hash_rule(check, target.oid))
@@ -177,8 +171,7 @@ def _judge(project: Project, source: Source, check: Check, target: Target, now: 
     if check.needs_table:
         facts, cached = _facts(project, source, check, target, counters)
         outcomes += rules.table_rules(check, facts, now) if isinstance(facts, table.Facts) else [facts]
-    return [RuleResult(target.path, check.key, o.rule, o.status, o.message, o.column, o.lines, o.count, cached)
-            for o in outcomes]
+    return [RuleResult(**vars(o), path=target.path, check=check.key, cached=cached) for o in outcomes]
 
 
 def _facts(project: Project, source: Source, check: Check, target: Target,
