@@ -30,7 +30,8 @@ def gc_cmd(workspace: Annotated[bool, typer.Option("--workspace", "-w", help="Ke
            yes: Annotated[bool, typer.Option("--yes", "-y", help="Really delete (default: dry run).")] = False,
            jobs: JobsOpt = None, json_out: JsonOpt = False) -> None:
     """Remove objects nothing kept reaches (kept: workspace, branch and tag tips); a dry run unless --yes."""
-    result = gc(GcOptions(workspace, all_commits, rev or [], remote, yes, jobs), ui.progress())
+    result = gc(GcOptions(revs=rev or [], all_commits=all_commits, remote=remote, jobs=jobs,
+                          workspace_only=workspace, delete=yes), ui.progress())
     ui.json(result) if json_out else _render_gc(result)
 
 

@@ -83,7 +83,7 @@ def _report(verb: str, result: SyncResult, json_out: bool) -> None:
 def push_cmd(targets: TargetsArg = None, remote: RemoteOpt = None, jobs: JobsOpt = None, rev: RevOpt = None,
              all_commits: AllCommitsOpt = False, json_out: JsonOpt = False) -> None:
     """Upload the objects the remote lacks (files first, then their manifests)."""
-    options = SyncOptions(targets or [], rev or [], all_commits, remote, jobs)
+    options = SyncOptions(revs=rev or [], all_commits=all_commits, remote=remote, jobs=jobs, targets=targets or [])
     _report("uploaded", push(options, ui.progress()), json_out)
 
 
@@ -91,7 +91,7 @@ def push_cmd(targets: TargetsArg = None, remote: RemoteOpt = None, jobs: JobsOpt
 def fetch_cmd(targets: TargetsArg = None, remote: RemoteOpt = None, jobs: JobsOpt = None, rev: RevOpt = None,
               all_commits: AllCommitsOpt = False, json_out: JsonOpt = False) -> None:
     """Download missing objects into the cache, each verified before it is kept."""
-    options = SyncOptions(targets or [], rev or [], all_commits, remote, jobs)
+    options = SyncOptions(revs=rev or [], all_commits=all_commits, remote=remote, jobs=jobs, targets=targets or [])
     _report("downloaded", fetch(options, ui.progress()), json_out)
 
 
@@ -100,7 +100,7 @@ def pull_cmd(targets: TargetsArg = None, remote: RemoteOpt = None, jobs: JobsOpt
              force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite uncached workspace data.")] = False,
              json_out: JsonOpt = False) -> None:
     """Fetch, then check out: the workspace matches the pointers, byte for byte."""
-    result = pull(SyncOptions(targets or [], [], False, remote, jobs), force, ui.progress())
+    result = pull(SyncOptions(remote=remote, jobs=jobs, targets=targets or []), force, ui.progress())
     if json_out:
         return ui.json(result)
     _report("downloaded", result.fetch, False)

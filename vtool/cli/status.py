@@ -23,7 +23,7 @@ def status_cmd(targets: TargetsArg = None, json_out: JsonOpt = False,
     if remote or remote_name:
         from vtool.ops.sync import SyncOptions, remote_status  # the remote layers only when a remote is asked for
 
-        result = remote_status(SyncOptions(targets or [], remote=remote_name), ui.progress())
+        result = remote_status(SyncOptions(remote=remote_name, targets=targets or []), ui.progress())
         ui.json(result) if json_out else render_remote_status(result)
     else:
         result = status(targets or [], progress=ui.progress())

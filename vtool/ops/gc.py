@@ -6,7 +6,7 @@ import os
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from vtool import gitrepo
@@ -19,7 +19,7 @@ from vtool.manifest import HEADER
 from vtool.ops import gc_remote
 from vtool.ops.objects import ObjectSet, collect
 from vtool.ops.project import Project, open_project
-from vtool.ops.sync import connected, fetch_manifests
+from vtool.ops.sync import RevsOnRemote, connected, fetch_manifests
 from vtool.ops.targets import Tracked, revision_pointers, workspace_pointers, worktree_pointers
 from vtool.pointer import Kind
 from vtool.progress import NULL_PROGRESS, Progress
@@ -35,15 +35,11 @@ SHOWN = 3
 
 
 @dataclass(frozen=True)
-class GcOptions:
-    """What to keep (workspace, branch and tag tips, history, revisions), where to clean, and whether to delete."""
+class GcOptions(RevsOnRemote):
+    """What to keep (workspace, tips, history, revisions), where to clean (no remote: the cache), whether to delete."""
 
     workspace_only: bool = False
-    all_commits: bool = False
-    revs: list[str] = field(default_factory=list)
-    remote: str | None = None
     delete: bool = False
-    jobs: int | None = None
 
 
 @dataclass(frozen=True)

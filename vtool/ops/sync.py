@@ -22,14 +22,20 @@ PUSH_LINE_FIELDS = 4  # git's pre-push stdin: <local ref> <local sha> <remote re
 
 
 @dataclass(frozen=True)
-class SyncOptions:
-    """What to move and how: targets, revisions, remote name, parallelism."""
+class RevsOnRemote:
+    """Which revisions count besides the workspace, the remote to work on, and how many jobs (sync and gc alike)."""
 
-    targets: list[str] = field(default_factory=list)
     revs: list[str] = field(default_factory=list)
     all_commits: bool = False
     remote: str | None = None
     jobs: int | None = None
+
+
+@dataclass(frozen=True)
+class SyncOptions(RevsOnRemote):
+    """What to move: the targets (every dataset if empty) of the chosen revisions, over the chosen remote."""
+
+    targets: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
