@@ -13,22 +13,10 @@ V1 = {"raw/2023/a.csv": "a 2023\n", "raw/2024/b.csv": "b 2024\n", "raw/2024/c.cs
 V2 = {**V1, "raw/2024/b.csv": "b 2024, fixed\n", "raw/2025/d.csv": "d 2025\n"}
 
 
-def _write(project: Workdir, files: dict[str, str]) -> None:
-    for path in sorted(project.path("data").rglob("*"), reverse=True) if project.path("data").exists() else []:
-        path.unlink() if path.is_file() else path.rmdir()
-    project.write_tree("data", files)
-
-
 def _two_pushed_versions(project: Workdir, bucket: S3Bucket) -> None:
     """`data` at v1 then v2, both committed and pushed to the bucket."""
     project.ok("remote", "add", "origin", bucket.url, "--endpoint-url", bucket.server.endpoint, "--default")
-    _write(project, V1)
-    project.add("data")
-    project.commit("v1")
-    project.git("tag", "v1")
-    _write(project, V2)
-    project.add("data")
-    project.commit("v2")
+    project.commit_two_versions("data", V1, V2)
     project.ok("push", "--rev", "v1")
 
 

@@ -25,7 +25,7 @@ from vtool import manifest
 from vtool import pointer as ptr
 from vtool.cache import Cache
 from vtool.fsutil import TEMP_MARK
-from vtool.hashing import OID_PREFIX
+from vtool.hashing import OID_PREFIX, Oid, hash_bytes
 from vtool.store import layout, pack
 
 # Deterministic git and terminal: no user config, fixed identity, no colours, no debug tracebacks.
@@ -175,6 +175,21 @@ class Workdir:
             self.write(f"{base}/{rel}", data)
         return self.root / base
 
+    def replace_tree(self, base: str, files: dict[str, bytes | str]) -> Path:
+        """Write base afresh: whatever it held removed, then these files written."""
+        if self.path(base).exists():
+            shutil.rmtree(self.path(base))
+        return self.write_tree(base, files)
+
+    def commit_two_versions(self, base: str, v1: dict[str, bytes | str], v2: dict[str, bytes | str]) -> None:
+        """Track base as v1, commit it tagged v1, then as v2 and commit: a dataset with one older version."""
+        for version, files in (("v1", v1), ("v2", v2)):
+            self.replace_tree(base, files)
+            self.add(base)
+            self.commit(version)
+            if version == "v1":
+                self.git("tag", "v1")
+
     def read(self, rel: str) -> bytes:
         """Return a file's bytes."""
         return (self.root / rel).read_bytes()
@@ -292,6 +307,31 @@ class Workdir:
         out = {"": root_oid}
         out.update({path: e.oid for path, e in manifest.walk(self.manifest, root_oid) if e.is_dir})
         return out
+
+
+class ManifestStore:
+    """Manifests by oid, built from nested dicts: bytes are files, ("x", bytes) executables, dicts folders."""
+
+    def __init__(self) -> None:
+        self.data: dict[Oid, bytes] = {}
+
+    def tree(self, folder: dict[str, object]) -> manifest.Entry:
+        """Store the manifests of a folder and everything below it; return the folder's entry (unnamed)."""
+        entries = []
+        for name, value in folder.items():
+            if isinstance(value, dict):
+                sub = self.tree(value)
+                entries.append(manifest.Entry(name, manifest.KIND_DIR, sub.oid, sub.size, sub.files))
+            else:
+                kind, data = (manifest.KIND_EXEC, value[1]) if isinstance(value, tuple) else (manifest.KIND_FILE, value)
+                entries.append(manifest.Entry(name, kind, hash_bytes(data), len(data), 1))
+        oid, data = manifest.build(entries)
+        self.data[oid] = data
+        return manifest.Entry("", manifest.KIND_DIR, oid, sum(e.size for e in entries), sum(e.files for e in entries))
+
+    def load(self, oid: Oid) -> list[manifest.Entry]:
+        """Return a stored manifest's entries (the loader manifest's walks take)."""
+        return manifest.decode(self.data[oid], oid)
 
 
 def _make_git_repo(root: Path) -> None:

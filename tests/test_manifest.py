@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from projectkit import ManifestStore
 
 from vtool import manifest
 from vtool.errors import FormatError, UnsafePathError
@@ -137,34 +138,10 @@ def test_oversized_manifest_is_refused_before_parsing(monkeypatch: pytest.Monkey
         manifest.decode(ROOT_BYTES, "m")
 
 
-class Store:
-    """Manifests by oid, built from nested dicts: bytes are files, dicts are folders."""
-
-    def __init__(self) -> None:
-        self.manifests: dict[str, bytes] = {}
-
-    def tree(self, spec: dict[str, object]) -> str:
-        entries = []
-        for name, value in spec.items():
-            if isinstance(value, dict):
-                oid = self.tree(value)
-                sub = manifest.decode(self.manifests[oid], oid)
-                entries.append(Entry(name, "d", oid, sum(e.size for e in sub), sum(e.files for e in sub)))
-            else:
-                kind, data = ("x", value[1]) if isinstance(value, tuple) else ("f", value)
-                entries.append(Entry(name, kind, hash_bytes(data), len(data), 1))
-        oid, data = manifest.build(entries)
-        self.manifests[oid] = data
-        return oid
-
-    def load(self, oid: str) -> list[Entry]:
-        return manifest.decode(self.manifests[oid], oid)
-
-
 def test_diff_reports_added_deleted_modified_and_exec_bit_changes() -> None:
-    store = Store()
-    old = store.tree({"keep": b"k", "gone": b"g", "edit": b"1", "mode": b"m", "sub": {"a": b"a", "b": b"b"}})
-    new = store.tree({"keep": b"k", "new": b"n", "edit": b"2", "mode": ("x", b"m"), "sub": {"a": b"a", "c": b"c"}})
+    store = ManifestStore()
+    old = store.tree({"keep": b"k", "gone": b"g", "edit": b"1", "mode": b"m", "sub": {"a": b"a", "b": b"b"}}).oid
+    new = store.tree({"keep": b"k", "new": b"n", "edit": b"2", "mode": ("x", b"m"), "sub": {"a": b"a", "c": b"c"}}).oid
     changes = manifest.diff(store.load, old, new)
     assert sorted(changes.added) == ["new", "sub/c"]
     assert sorted(changes.deleted) == ["gone", "sub/b"]
@@ -174,9 +151,9 @@ def test_diff_reports_added_deleted_modified_and_exec_bit_changes() -> None:
 
 
 def test_diff_when_a_folder_becomes_a_file_and_back() -> None:
-    store = Store()
-    as_dir = store.tree({"x": {"a": b"1", "deep": {"b": b"2"}}})
-    as_file = store.tree({"x": b"now a file"})
+    store = ManifestStore()
+    as_dir = store.tree({"x": {"a": b"1", "deep": {"b": b"2"}}}).oid
+    as_file = store.tree({"x": b"now a file"}).oid
     changes = manifest.diff(store.load, as_dir, as_file)
     assert sorted(changes.deleted) == ["x/a", "x/deep/b"]
     assert list(changes.added) == ["x"]
@@ -186,8 +163,8 @@ def test_diff_when_a_folder_becomes_a_file_and_back() -> None:
 
 
 def test_diff_against_nothing_and_of_a_tree_with_itself() -> None:
-    store = Store()
-    root = store.tree({"a": b"1", "d": {"b": b"2"}})
+    store = ManifestStore()
+    root = store.tree({"a": b"1", "d": {"b": b"2"}}).oid
     assert sorted(manifest.diff(store.load, None, root).added) == ["a", "d/b"]
     assert sorted(manifest.diff(store.load, root, None).deleted) == ["a", "d/b"]
     same = manifest.diff(store.load, root, root)
@@ -195,10 +172,10 @@ def test_diff_against_nothing_and_of_a_tree_with_itself() -> None:
 
 
 def test_diff_never_loads_subtrees_whose_oids_match() -> None:
-    store = Store()
-    old = store.tree({"big": {"x": b"1"}, "small": b"a"})
-    new = store.tree({"big": {"x": b"1"}, "small": b"b"})
-    big = store.tree({"x": b"1"})
+    store = ManifestStore()
+    old = store.tree({"big": {"x": b"1"}, "small": b"a"}).oid
+    new = store.tree({"big": {"x": b"1"}, "small": b"b"}).oid
+    big = store.tree({"x": b"1"}).oid
     loaded: list[str] = []
 
     def load(oid: str) -> list[Entry]:
@@ -210,8 +187,8 @@ def test_diff_never_loads_subtrees_whose_oids_match() -> None:
 
 
 def test_files_flattens_a_tree_and_walk_yields_folders_too() -> None:
-    store = Store()
-    root = store.tree({"a": b"1", "d": {"b": b"2", "e": {}}})
+    store = ManifestStore()
+    root = store.tree({"a": b"1", "d": {"b": b"2", "e": {}}}).oid
     assert sorted(manifest.files(store.load, root)) == ["a", "d/b"]
     assert [path for path, _ in manifest.walk(store.load, root)] == ["a", "d", "d/b", "d/e"]
 

@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
+from projectkit import ManifestStore
+
 from vtool import manifest
-from vtool.hashing import Oid, hash_bytes
+from vtool.hashing import hash_bytes
 from vtool.manifest import KIND_DIR, KIND_EXEC, KIND_FILE, Entry
-
-
-class Store:
-    """Manifests by oid, built from nested dicts: {name: bytes | dict}."""
-
-    def __init__(self) -> None:
-        self.data: dict[Oid, bytes] = {}
-
-    def tree(self, folder: dict[str, object]) -> Entry:
-        entries = []
-        for name, value in folder.items():
-            if isinstance(value, dict):
-                sub = self.tree(value)
-                entries.append(Entry(name, KIND_DIR, sub.oid, sub.size, sub.files))
-            else:
-                assert isinstance(value, bytes)
-                entries.append(Entry(name, KIND_FILE, hash_bytes(value), len(value), 1))
-        oid, data = manifest.build(entries)
-        self.data[oid] = data
-        return Entry("", KIND_DIR, oid, sum(e.size for e in entries), sum(e.files for e in entries))
-
-    def load(self, oid: Oid) -> list[Entry]:
-        return manifest.decode(self.data[oid], oid)
-
 
 TREE = {"raw": {"2023": {"a.csv": b"a"}, "2024": {"b.csv": b"bb", "c.csv": b"ccc"}}, "readme": b"r", "empty": {}}
 
 
 def test_entry_at_finds_folders_and_files_and_nothing_past_a_file() -> None:
-    store = Store()
+    store = ManifestStore()
     root = store.tree(TREE)
     assert manifest.entry_at(store.load, root.oid, "raw/2024") == Entry(
         "2024", KIND_DIR, store.tree(TREE["raw"]["2024"]).oid, 5, 2)  # type: ignore[index]
@@ -46,10 +24,10 @@ def test_entry_at_finds_folders_and_files_and_nothing_past_a_file() -> None:
 
 
 def test_replace_at_rebuilds_only_the_manifests_on_the_path() -> None:
-    store = Store()
+    store = ManifestStore()
     root = store.tree(TREE)
     old_2023 = manifest.entry_at(store.load, root.oid, "raw/2023")
-    other = Store()
+    other = ManifestStore()
     wanted = other.tree({**TREE, "raw": {**TREE["raw"], "2024": {"b.csv": b"new"}}})  # type: ignore[dict-item]
     new_2024 = manifest.entry_at(other.load, wanted.oid, "raw/2024")
     top, written = manifest.replace_at(store.load, root.oid, "raw/2024", new_2024)
@@ -60,7 +38,7 @@ def test_replace_at_rebuilds_only_the_manifests_on_the_path() -> None:
 
 
 def test_replace_at_adds_removes_and_keeps_the_exec_bit() -> None:
-    store = Store()
+    store = ManifestStore()
     root = store.tree(TREE)
     tool = Entry("run.sh", KIND_EXEC, hash_bytes(b"#!"), 2, 1)
     top, written = manifest.replace_at(store.load, root.oid, "raw/2025/run.sh", tool)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,23 +14,11 @@ V1 = {"raw/2023/a.csv": "a 2023\n", "raw/2024/b.csv": "b 2024\n", "raw/2024/c.cs
 V2 = {**V1, "raw/2024/b.csv": "b 2024, fixed\n", "raw/2025/d.csv": "d 2025\n"}
 
 
-def write_version(project: Workdir, files: dict[str, str]) -> None:
-    if project.path("data").exists():
-        shutil.rmtree(project.path("data"))
-    project.write_tree("data", files)
-
-
 @pytest.fixture
 def history(project: Workdir, remote_dir: Path) -> Workdir:
     """`data` committed as v1 (tagged) and v2, both pushed to a local remote."""
     project.add_remote(remote_dir, default=True)
-    write_version(project, V1)
-    project.add("data")
-    project.commit("v1")
-    project.git("tag", "v1")
-    write_version(project, V2)
-    project.add("data")
-    project.commit("v2")
+    project.commit_two_versions("data", V1, V2)
     project.ok("push", "--rev", "v1")
     return project
 
@@ -135,7 +122,7 @@ def test_diff_and_ls_of_a_sub_path_between_revisions(history: Workdir) -> None:
 
 def test_push_of_a_sub_folder_uploads_only_it(project: Workdir, remote_dir: Path) -> None:
     project.add_remote(remote_dir, default=True)
-    write_version(project, V1)
+    project.replace_tree("data", V1)
     project.add("data")
     pushed = project.ok("push", "data/raw/2024", "--json").json()
     assert pushed["transferred"] == 3  # b.csv, c.csv and the folder's manifest: never data/ above them
@@ -175,13 +162,7 @@ def test_targets_from_a_subfolder_and_overlapping_targets(history: Workdir) -> N
 def test_history_nobody_pushed_names_dataset_revision_remote_and_the_push_that_fixes_it(
         project: Workdir, remote_dir: Path, tmp_path: Path) -> None:
     project.add_remote(remote_dir, default=True)
-    write_version(project, V1)
-    project.add("data")
-    project.commit("v1")
-    project.git("tag", "v1")
-    write_version(project, V2)
-    project.add("data")
-    project.commit("v2")
+    project.commit_two_versions("data", V1, V2)
     project.ok("push")  # v2 only: v1 was committed but never pushed
     other = clone(project, tmp_path)
     for args in (("diff", "v1", "HEAD"), ("ls", "v1")):
