@@ -14,9 +14,10 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 import xxhash
@@ -25,7 +26,7 @@ from vtool import manifest
 from vtool import pointer as ptr
 from vtool.cache import Cache
 from vtool.fsutil import TEMP_MARK
-from vtool.hashing import OID_PREFIX, Oid, hash_bytes
+from vtool.hashing import OID_PREFIX, Oid, hash_bytes, hash_stream
 from vtool.store import layout, pack
 
 # Deterministic git and terminal: no user config, fixed identity, no colours, no debug tracebacks.
@@ -307,6 +308,18 @@ class Workdir:
         out = {"": root_oid}
         out.update({path: e.oid for path, e in manifest.walk(self.manifest, root_oid) if e.is_dir})
         return out
+
+
+def hasher_changing(path: Path) -> Callable[[BinaryIO], tuple[str, int]]:
+    """A scan's hasher that rewrites path, longer, during its first read: a file changing while it is hashed."""
+
+    def hasher(handle: BinaryIO) -> tuple[str, int]:
+        result = hash_stream(handle)
+        if not path.read_bytes().startswith(b"after"):  # changed once, while the first read is under way
+            path.write_bytes(b"after, longer")
+        return result
+
+    return hasher
 
 
 class ManifestStore:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
-from projectkit import Workdir
+from projectkit import Workdir, hasher_changing
 
 from vtool.cache import Cache
 from vtool.hashing import hash_bytes, hash_stream
@@ -145,14 +145,8 @@ def test_a_file_changing_while_it_is_hashed_keeps_its_folder_unremembered(tmp_pa
     _settle()
     path = tmp_path / "data/f"
 
-    def hasher(handle: BinaryIO) -> tuple[str, int]:
-        result = hash_stream(handle)
-        if not path.read_bytes().startswith(b"after"):  # changed once, while the first read is under way
-            path.write_bytes(b"after, longer")
-        return result
-
     stats = StatCache(tmp_path / "stat.db")
-    before = scan(tmp_path, "data", stats, hasher)
+    before = scan(tmp_path, "data", stats, hasher_changing(path))
     stats.flush()
     assert stats.folders() == {}
     after = scan(tmp_path, "data", stats, hash_stream, baseline=_against(before))

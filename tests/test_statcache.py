@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+from projectkit import hasher_changing
 
 from vtool.hashing import hash_bytes, hash_stream
 from vtool.statcache import RACY_WINDOW_NS, Stamp, StatCache
@@ -92,14 +93,8 @@ def test_a_file_changing_while_it_is_hashed_is_not_remembered(tmp_path: Path) ->
     path = tmp_path / "data" / "f"
     path.write_bytes(b"before")
 
-    def hasher(handle: BinaryIO) -> tuple[str, int]:
-        result = hash_stream(handle)
-        if not path.read_bytes().startswith(b"after"):  # changed once, while the first read is under way
-            path.write_bytes(b"after, longer")
-        return result
-
     stats = StatCache(tmp_path / "stat.db")
-    scan(tmp_path, "data", stats, hasher)
+    scan(tmp_path, "data", stats, hasher_changing(path))
     stats.flush()
     assert stats.lookup("data/f", Stamp.of(os.lstat(path))) is None
     assert scan(tmp_path, "data", stats, hash_stream).file_oids["f"].oid == hash_bytes(b"after, longer")
