@@ -34,6 +34,14 @@ def _settle() -> None:
     time.sleep(2 * RACY_WINDOW_NS / 1e9)
 
 
+def _scanned(root: Path, files: dict[str, bytes]) -> tuple[StatCache, Tree]:
+    """Write settled files and scan data once into a new stat cache: the remembered state most tests start from."""
+    _files(root, files)
+    _settle()
+    stats = StatCache(root / "stat.db")
+    return stats, scan(root, "data", stats, hash_stream)
+
+
 def _against(tree: Tree) -> Baseline:
     return Baseline(tree.oid, tree.load)
 
@@ -46,10 +54,7 @@ def _counting_hasher(calls: list[str]):
 
 
 def test_an_unchanged_folder_is_reused_without_reading_its_files(tmp_path: Path) -> None:
-    _files(tmp_path, {"data/a": b"a", "data/sub/b": b"b", "data/sub/deeper/c": b"c"})
-    _settle()
-    stats = StatCache(tmp_path / "stat.db")
-    full = scan(tmp_path, "data", stats, hash_stream)
+    stats, full = _scanned(tmp_path, {"data/a": b"a", "data/sub/b": b"b", "data/sub/deeper/c": b"c"})
     stats.flush()
     assert set(stats.folders()) == {"data", "data/sub", "data/sub/deeper"}
     calls: list[str] = []
@@ -63,10 +68,7 @@ def test_an_unchanged_folder_is_reused_without_reading_its_files(tmp_path: Path)
 def test_a_folder_remembered_with_another_oid_than_the_baseline_is_rebuilt(tmp_path: Path) -> None:
     # The second status after an edit: data/sub is remembered (as edited) but differs from the pointer's,
     # so it is listed in full, as a comparison with the pointer needs, while data/other is reused.
-    _files(tmp_path, {"data/sub/b": b"b", "data/other/c": b"c"})
-    _settle()
-    stats = StatCache(tmp_path / "stat.db")
-    pointer_side = scan(tmp_path, "data", stats, hash_stream)
+    stats, pointer_side = _scanned(tmp_path, {"data/sub/b": b"b", "data/other/c": b"c"})
     _files(tmp_path, {"data/sub/b": b"B, longer"})
     _settle()
     scan(tmp_path, "data", stats, hash_stream)
@@ -79,10 +81,7 @@ def test_a_folder_remembered_with_another_oid_than_the_baseline_is_rebuilt(tmp_p
 
 
 def test_a_change_deep_down_rebuilds_only_the_folders_on_its_path(tmp_path: Path) -> None:
-    _files(tmp_path, {"data/a": b"a", "data/sub/b": b"b", "data/other/c": b"c"})
-    _settle()
-    stats = StatCache(tmp_path / "stat.db")
-    before = scan(tmp_path, "data", stats, hash_stream)
+    stats, before = _scanned(tmp_path, {"data/a": b"a", "data/sub/b": b"b", "data/other/c": b"c"})
     stats.flush()
     _files(tmp_path, {"data/sub/b": b"B, longer"})
     reused = scan(tmp_path, "data", stats, hash_stream, baseline=_against(before))
@@ -96,10 +95,7 @@ def test_a_change_deep_down_rebuilds_only_the_folders_on_its_path(tmp_path: Path
 @pytest.mark.parametrize("change", ["same size, same mtime", "renamed", "removed", "added", "chmod +x",
                                     "new empty folder"])
 def test_every_kind_of_change_is_seen_through_a_remembered_folder(tmp_path: Path, change: str) -> None:
-    _files(tmp_path, {"data/a": b"aaaa", "data/sub/b": b"bbbb"})
-    _settle()
-    stats = StatCache(tmp_path / "stat.db")
-    before = scan(tmp_path, "data", stats, hash_stream)
+    stats, before = _scanned(tmp_path, {"data/a": b"aaaa", "data/sub/b": b"bbbb"})
     stats.flush()
     target = tmp_path / "data" / "sub" / "b"
     if change == "same size, same mtime":
@@ -155,10 +151,7 @@ def test_a_file_changing_while_it_is_hashed_keeps_its_folder_unremembered(tmp_pa
 
 
 def test_folders_that_are_gone_are_forgotten(tmp_path: Path) -> None:
-    _files(tmp_path, {"data/keep/a": b"a", "data/gone/b": b"b", "database/c": b"c"})
-    _settle()
-    stats = StatCache(tmp_path / "stat.db")
-    before = scan(tmp_path, "data", stats, hash_stream)
+    stats, before = _scanned(tmp_path, {"data/keep/a": b"a", "data/gone/b": b"b", "database/c": b"c"})
     scan(tmp_path, "database", stats, hash_stream)
     stats.flush()
     (tmp_path / "data" / "gone" / "b").unlink()
