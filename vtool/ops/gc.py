@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Iterable
@@ -176,15 +177,18 @@ def _gc_remote(project: Project, target: Target, jobs: int, tracked: list[Tracke
                     not delete, doomed, unsized=sum(1 for s in sizes.values() if s is None))
 
 
-def _refuse_emptying(target: Target, doomed: list[Oid], keep: set[Oid]) -> None:
-    if doomed and not keep:
-        raise VtoolError(f"nothing is kept, so gc would empty remote {target.name!r} ({len(doomed)} objects)",
+def _refuse_emptying(target: Target, doomed: Iterable[Oid], keep: set[Oid]) -> None:
+    """Refuse a gc that keeps nothing; the objects are only counted then, never listed."""
+    count = 0 if keep else sum(1 for _ in doomed)
+    if count:
+        raise VtoolError(f"nothing is kept, so gc would empty remote {target.name!r} ({count} objects)",
                          "run gc in a clone whose workspace or history points at data")
 
 
 def _gc_packed_remote(project: Project, target: Target, jobs: int, keep: set[Oid], delete: bool) -> GcResult:
     """Two phases: execute marks older than gc.grace, then mark sparse packs and dead loose objects."""
-    _refuse_emptying(target, [oid for oid, _ in store.loose_objects(target.remote)] + list(target.view.where), keep)
+    stored = itertools.chain((oid for oid, _ in store.loose_objects(target.remote)), target.view.oids())
+    _refuse_emptying(target, stored, keep)
     p = gc_remote.collect(project, target, jobs, keep, delete)
     return GcResult(target.name, len(p.doomed), p.doomed_bytes, p.kept, not delete, p.doomed,
                     marked=len(p.sparse) + len(p.dead_loose), deleted=len(p.due_packs) + len(p.due_loose))

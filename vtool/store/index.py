@@ -43,7 +43,7 @@ def encode(index: Index) -> bytes:
     parts = [HEAD.pack(MAGIC, VERSION, len(index.packs), len(index.marks))]
     for info in index.packs:
         parts.append(PACK_ENTRY.pack(bytes.fromhex(info.name), info.size, info.kind, bytes(3), len(info.slots)))
-        parts.append(pack.encode_table(info.slots))
+        parts.append(pack.table_bytes(info.slots))
     parts += [MARK.pack(m.what, bytes(7), bytes.fromhex(m.digest), m.marked_at) for m in index.marks]
     return b"".join(parts)
 

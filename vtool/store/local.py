@@ -10,11 +10,12 @@ from pathlib import Path
 
 from vtool.errors import FormatError
 from vtool.fsutil import READ_ONLY, atomic_write, remove_file, renaming_writer
-from vtool.hashing import Oid, hash_bytes
+from vtool.hashing import OID_PREFIX, Oid, hash_bytes
 from vtool.store import pack
 from vtool.store.index import is_name
 from vtool.store.layout import PACK_SUFFIX
-from vtool.store.pack import KIND_DATA, KIND_TREE, PACK_TARGET, PackInfo, PackWriter, Slot
+from vtool.store.oidindex import OidIndex, table_records
+from vtool.store.pack import ENTRY, KIND_DATA, KIND_TREE, PACK_TARGET, PackInfo, PackWriter, Slot, table_bytes
 
 DAMAGED = "damaged"
 
@@ -34,7 +35,9 @@ class LocalPacks:
         self.folder = folder
         self._lock = threading.Lock()
         self._infos: dict[str, PackInfo] | None = None
-        self._where: dict[Oid, Located] = {}
+        self._numbered: list[PackInfo | None] = []  # by pack number; None once removed
+        self._numbers: dict[str, int] = {}
+        self._where = OidIndex()
         self._damaged: set[tuple[str, Oid]] = set()
         self._fds: dict[str, int] = {}
         self._staged: dict[int, dict[Oid, tuple[str, bytes]]] = {KIND_DATA: {}, KIND_TREE: {}}
@@ -54,7 +57,7 @@ class LocalPacks:
                     info = self._read_info(name)
                     if info is not None:
                         infos[name] = info
-                        self._index(info)
+                        self._register(info)
                 self._infos = infos
         return self._infos
 
@@ -76,10 +79,18 @@ class LocalPacks:
             self.unreadable.append(str(exc))
             return None
 
-    def _index(self, info: PackInfo) -> None:
-        for slot in info.slots:
-            if (info.name, slot.oid) not in self._damaged and slot.oid not in self._where:
-                self._where[slot.oid] = Located(info.name, slot)
+    def _register(self, info: PackInfo) -> None:
+        """Number a pack and index its objects (the lock is held, or the packs are not yet shared)."""
+        if info.name in self._numbers:
+            return
+        number = self._numbers[info.name] = len(self._numbered)
+        self._numbered.append(info)
+        self._where.add(table_records(number, table_bytes(info.slots), ENTRY.size), len(info.slots))
+
+    def _usable(self, digest: bytes, number: int, slot_no: int) -> bool:
+        """Tell whether a pack's copy counts: the pack is still there and the copy not known to be corrupt."""
+        info = self._numbered[number]
+        return info is not None and (info.name, OID_PREFIX + digest.hex()) not in self._damaged
 
     def _path(self, name: str) -> Path:
         return self.folder / f"{name}{PACK_SUFFIX}"
@@ -91,7 +102,12 @@ class LocalPacks:
     def locate(self, oid: Oid) -> Located | None:
         """Return the intact-as-far-as-known copy of an object, if a pack holds one."""
         self._load()
-        return self._where.get(oid)
+        digest = bytes.fromhex(oid[len(OID_PREFIX):])
+        for number, slot_no in self._where.find(digest):
+            info = self._numbered[number]
+            if info is not None and (info.name, oid) not in self._damaged:
+                return Located(info.name, info.slots[slot_no])
+        return None
 
     def size(self, oid: Oid) -> int | None:
         """Return a packed or staged object's size, None when neither holds it."""
@@ -114,9 +130,9 @@ class LocalPacks:
     def oids(self) -> Iterator[Oid]:
         """Yield every packed or staged object."""
         self._load()
-        yield from list(self._where)
+        yield from (OID_PREFIX + digest.hex() for digest in self._where.unique(self._usable))
         for objects in self._staged.values():
-            yield from [o for o in list(objects) if o not in self._where]
+            yield from [o for o in list(objects) if self.locate(o) is None]
 
     def read(self, oid: Oid) -> tuple[bytes, str] | None:
         """Return an object's stored bytes (unchecked: callers hash them) and the pack they came from."""
@@ -207,22 +223,13 @@ class LocalPacks:
         infos = self._load()
         with self._lock:
             infos[info.name] = info
-            self._index(info)
+            self._register(info)
 
     def mark_damaged(self, oid: Oid, pack_name: str) -> None:
         """Record that this pack's copy of oid is corrupt, so it counts as absent and fetch replaces it."""
         self._load()
         with self._lock:
             self._damaged.add((pack_name, oid))
-            found = self._where.get(oid)
-            if found is not None and found.pack == pack_name:
-                del self._where[oid]
-                for info in self._infos.values() if self._infos else ():
-                    if info.name != pack_name and (info.name, oid) not in self._damaged:
-                        slot = next((s for s in info.slots if s.oid == oid), None)
-                        if slot is not None:
-                            self._where[oid] = Located(info.name, slot)
-                            break
             lines = "".join(f"{p} {o}\n" for p, o in sorted(self._damaged))
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write(self.folder / DAMAGED, lines.encode(), durable=False)
@@ -251,15 +258,12 @@ class LocalPacks:
             if fd is not None:
                 os.close(fd)
             if self._infos is not None:
-                info = self._infos.pop(name, None)
-                for slot in info.slots if info else ():
-                    found = self._where.get(slot.oid)
-                    if found is not None and found.pack == name:
-                        del self._where[slot.oid]
+                self._infos.pop(name, None)
+            number = self._numbers.pop(name, None)
+            if number is not None:
+                self._numbered[number] = None
             self._damaged = {(p, o) for p, o in self._damaged if p != name}
         remove_file(self._path(name))
-        for info in self._infos.values() if self._infos else ():
-            self._index(info)
         lines = "".join(f"{p} {o}\n" for p, o in sorted(self._damaged))
         if lines or (self.folder / DAMAGED).exists():
             atomic_write(self.folder / DAMAGED, lines.encode(), durable=False)

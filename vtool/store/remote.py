@@ -6,6 +6,7 @@ Only packs that an index names and a listing confirms count (index-last: the ind
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import secrets
 from collections.abc import Callable, Container, Iterable, Iterator
@@ -20,7 +21,18 @@ from vtool.store import index as idx
 from vtool.store import layout
 from vtool.store.backend import Listed, Remote
 from vtool.store.index import MARK_PACK, Index, Mark
-from vtool.store.pack import HEADER_SIZE, KIND_TREE, PACK_TARGET, SALT_BYTES, PackInfo, PackWriter, Slot
+from vtool.store.oidindex import OidIndex, table_records
+from vtool.store.pack import (
+    ENTRY,
+    HEADER_SIZE,
+    KIND_TREE,
+    PACK_TARGET,
+    SALT_BYTES,
+    PackInfo,
+    PackWriter,
+    Slot,
+    table_bytes,
+)
 
 MiB = 1 << 20
 GAP_MAX = 1 * MiB  # restic's rules: a gap over this starts a new range...
@@ -38,7 +50,8 @@ class RemoteView:
     remote: Remote
     version: int
     packs: dict[str, PackInfo] = field(default_factory=dict)
-    where: dict[Oid, tuple[PackInfo, Slot]] = field(default_factory=dict)
+    where: OidIndex = field(default_factory=OidIndex)
+    numbered: list[PackInfo] = field(default_factory=list)  # pack numbers the index records
     marks: dict[str, Mark] = field(default_factory=dict)
     indexes: dict[str, Index] = field(default_factory=dict)
     listed_packs: dict[str, int] = field(default_factory=dict)
@@ -52,12 +65,19 @@ class RemoteView:
 
     def live(self, oid: Oid) -> bool:
         """Tell whether an unmarked confirmed pack holds oid: only such copies let a push skip an object."""
-        found = self.where.get(oid)
+        found = self.locate(oid)
         return found is not None and found[0].name not in self.marks
 
     def locate(self, oid: Oid) -> tuple[PackInfo, Slot] | None:
-        """Return a confirmed pack holding oid (marked packs are still readable until deleted)."""
-        return self.where.get(oid)
+        """Return a confirmed pack holding oid, unmarked ones first (marked ones are readable until deleted)."""
+        for number, slot_no in self.where.find(bytes.fromhex(oid[len(OID_PREFIX):])):
+            info = self.numbered[number]
+            return info, info.slots[slot_no]
+        return None
+
+    def oids(self) -> Iterator[Oid]:
+        """Yield every object a confirmed pack holds, once."""
+        return (OID_PREFIX + digest.hex() for digest in self.where.unique(lambda *_: True))
 
     def loose_marked(self, oid: Oid) -> bool:
         """Tell whether gc marked this loose object for deletion."""
@@ -137,9 +157,10 @@ def _build(view: RemoteView) -> None:
         for info in index.packs:
             if view.listed_packs.get(info.name) == info.size:
                 view.packs[info.name] = info
-    for info in sorted(view.packs.values(), key=lambda i: i.name in view.marks):
-        for slot in info.slots:
-            view.where.setdefault(slot.oid, (info, slot))
+    view.numbered = sorted(view.packs.values(), key=lambda i: i.name in view.marks)
+    view.where.add(itertools.chain.from_iterable(table_records(n, table_bytes(info.slots), ENTRY.size)
+                                                 for n, info in enumerate(view.numbered)),
+                   sum(len(info.slots) for info in view.numbered))
 
 
 def loose_objects(remote: Remote) -> Iterator[tuple[Oid, Listed]]:

@@ -1,0 +1,90 @@
+"""The in-memory pack index: compact (bytes per object bounded), exact lookups, preference order, merged views."""
+
+from __future__ import annotations
+
+import random
+import tracemalloc
+
+from vtool.hashing import OID_PREFIX, hash_bytes
+from vtool.store import pack
+from vtool.store.local import LocalPacks
+from vtool.store.oidindex import OidIndex, table_records
+from vtool.store.pack import ENTRY, Slot, Table
+
+INDEXED_OBJECTS = 100_000
+PACK_OBJECTS = 25_000  # objects per synthetic pack table (packs of 16 MiB hold about this many small files)
+MAX_BYTES_PER_OBJECT = 64  # table entry (32) + index record (24) + fan-out and slack
+
+
+def _tables(count: int, per_pack: int, seed: int = 16) -> list[bytes]:
+    rng = random.Random(seed)
+    tables = []
+    for start in range(0, count, per_pack):
+        n = min(per_pack, count - start)
+        tables.append(b"".join(ENTRY.pack(rng.randbytes(16), 16 + i, 1) for i in range(n)))
+    return tables
+
+
+def test_index_and_tables_hold_100k_objects_in_under_the_byte_budget() -> None:
+    raw = _tables(INDEXED_OBJECTS, PACK_OBJECTS)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    tables = [Table(bytes(t)) for t in raw]
+    index = OidIndex()
+    for number, table in enumerate(tables):
+        index.add(table_records(number, table.raw, ENTRY.size), len(table))
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert len(index) == INDEXED_OBJECTS
+    assert held / INDEXED_OBJECTS <= MAX_BYTES_PER_OBJECT, f"{held / INDEXED_OBJECTS:.1f} bytes per object"
+    rng = random.Random(1)
+    for _ in range(200):
+        number = rng.randrange(len(tables))
+        slot_no = rng.randrange(len(tables[number]))
+        digest = tables[number][slot_no].oid[len(OID_PREFIX):]
+        assert list(index.find(bytes.fromhex(digest))) == [(number, slot_no)]
+    assert list(index.find(bytes(16))) == []
+
+
+def test_every_copy_is_found_in_the_order_added_across_merged_segments() -> None:
+    digest = bytes(range(16))
+    index = OidIndex()
+    for number in range(5):  # segments merge as they accumulate; order must survive every merge
+        filler = _tables(40 * (number + 1), 1000, seed=number)[0]
+        entry = ENTRY.pack(digest, 16, 1)
+        index.add(table_records(number, filler + entry, ENTRY.size), len(filler) // ENTRY.size + 1)
+    wanted = [(n, 40 * (n + 1)) for n in range(5)]
+    assert list(index.find(digest)) == wanted
+    assert sum(1 for d in index.unique(lambda *_: True) if d == digest) == 1
+    assert len(set(index.unique(lambda *_: True))) == sum(40 * (n + 1) for n in range(5)) + 1
+
+
+def test_a_digest_straddling_two_records_is_not_a_match() -> None:
+    first, second = bytes([7] * 16), bytes([7] * 8 + [9] * 8)
+    index = OidIndex()
+    table = ENTRY.pack(first, 16, 0) + ENTRY.pack(second, 16, 0)
+    index.add(table_records(0, table, ENTRY.size), 2)
+    inside = first[12:] + b"\x00" * 4 + b"\x00" * 8  # bytes that occur across the first record's tail
+    assert list(index.find(inside)) == []
+    assert list(index.find(second)) == [(0, 1)]
+
+
+def test_table_reads_back_the_slots_it_was_built_from() -> None:
+    slots = (Slot(hash_bytes(b"a"), 16, 1), Slot(hash_bytes(b""), 17, 0))
+    table = Table(pack.encode_table(slots))
+    assert len(table) == 2 and table == slots and list(table) == list(slots)
+    assert table[-1] == slots[1] and table[0:1] == slots[:1]
+
+
+def test_local_packs_find_objects_of_packs_added_after_loading_and_forget_removed_ones(tmp_path) -> None:
+    packs = LocalPacks(tmp_path)
+    first = packs.write([(hash_bytes(b"one"), b"one"), (hash_bytes(b"two"), b"two")], pack.KIND_DATA)[0]
+    assert packs.read(hash_bytes(b"two"))[0] == b"two"
+    second = packs.write([(hash_bytes(b"two"), b"two"), (hash_bytes(b"three"), b"three")], pack.KIND_DATA)[0]
+    assert packs.locate(hash_bytes(b"two")).pack == first.name
+    packs.mark_damaged(hash_bytes(b"two"), first.name)
+    assert packs.locate(hash_bytes(b"two")).pack == second.name
+    packs.remove_pack(first.name)
+    assert packs.locate(hash_bytes(b"one")) is None
+    assert sorted(packs.oids()) == sorted([hash_bytes(b"two"), hash_bytes(b"three")])
+    assert LocalPacks(tmp_path).locate(hash_bytes(b"three")).slot.length == 5

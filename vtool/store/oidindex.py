@@ -1,0 +1,126 @@
+"""Which pack and slot hold an object, in about 24 bytes per object: fixed-width records in one buffer (like
+git's .idx), grouped by the digest's first bits so a lookup is one C-level search of a small bucket."""
+
+from __future__ import annotations
+
+import itertools
+import struct
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+DIGEST_BYTES = 16
+WHERE = struct.Struct(">II")  # pack number, slot number
+RECORD_BYTES = DIGEST_BYTES + WHERE.size
+BUCKET_TARGET = 8  # records per fan-out bucket aimed for: a lookup searches about this many
+PREFIX_BITS_MAX = 16  # at most 65,536 buckets (a 256 KiB fan-out) however many objects
+MERGE_RATIO = 2  # a segment is merged into the one before it once that one is at most this many times larger
+
+Where = tuple[int, int]
+Keep = Callable[[bytes, int, int], bool]
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """Records bucketed by the top `bits` bits of their digest; fanout[b] is where bucket b starts."""
+
+    bits: int
+    fanout: array
+    records: bytes
+
+    @property
+    def count(self) -> int:
+        """Return how many records the segment holds."""
+        return len(self.records) // RECORD_BYTES
+
+    def bucket(self, digest: bytes) -> tuple[int, int]:
+        """Return the byte range of the bucket a digest falls in."""
+        b = (digest[0] << 8 | digest[1]) >> (PREFIX_BITS_MAX - self.bits)
+        return self.fanout[b] * RECORD_BYTES, self.fanout[b + 1] * RECORD_BYTES
+
+    def find(self, digest: bytes) -> Iterator[Where]:
+        """Yield where every record of this digest points, in the order they were added."""
+        lo, hi = self.bucket(digest)
+        pos = self.records.find(digest, lo, hi)
+        while pos >= 0:
+            if pos % RECORD_BYTES == 0:
+                yield WHERE.unpack_from(self.records, pos + DIGEST_BYTES)
+                pos = self.records.find(digest, pos + RECORD_BYTES, hi)
+            else:  # the digest's bytes straddle two records: not a match
+                pos = self.records.find(digest, pos + 1, hi)
+
+    def each(self) -> Iterator[bytes]:
+        """Yield every record."""
+        data = self.records
+        return (data[i:i + RECORD_BYTES] for i in range(0, len(data), RECORD_BYTES))
+
+    def buckets(self) -> Iterator[bytes]:
+        """Yield each non-empty bucket's records as one buffer."""
+        for lo, hi in itertools.pairwise(self.fanout):
+            if hi > lo:
+                yield self.records[lo * RECORD_BYTES:hi * RECORD_BYTES]
+
+
+def _segment(records: Iterable[bytes], count: int) -> _Segment:
+    """Bucket records by digest prefix, keeping their order within each bucket (the lookup preference)."""
+    bits = min(PREFIX_BITS_MAX, (count // BUCKET_TARGET).bit_length())
+    shift = PREFIX_BITS_MAX - bits
+    buckets = [bytearray() for _ in range(1 << bits)]
+    for rec in records:
+        buckets[(rec[0] << 8 | rec[1]) >> shift] += rec
+    fanout = array("I", [0])
+    fanout.extend(itertools.accumulate(len(b) // RECORD_BYTES for b in buckets))
+    return _Segment(bits, fanout, b"".join(buckets))
+
+
+def table_records(pack_no: int, table: bytes, entry_size: int) -> Iterator[bytes]:
+    """Yield one record per entry of a pack table (each entry starts with the object's raw digest)."""
+    for slot_no, start in enumerate(range(0, len(table), entry_size)):
+        yield table[start:start + DIGEST_BYTES] + WHERE.pack(pack_no, slot_no)
+
+
+class OidIndex:
+    """Digest -> (pack number, slot number) over many packs, growing by segments merged as they accumulate.
+
+    Lookups stay near one bucket search and building is linear; readers may run while a writer adds.
+    """
+
+    def __init__(self) -> None:
+        self._segments: tuple[_Segment, ...] = ()
+
+    def __len__(self) -> int:
+        return sum(s.count for s in self._segments)
+
+    @property
+    def nbytes(self) -> int:
+        """Return the bytes the records and fan-outs take."""
+        return sum(len(s.records) + s.fanout.itemsize * len(s.fanout) for s in self._segments)
+
+    def add(self, records: Iterable[bytes], count: int) -> None:
+        """Add records; they are found after every record added before them."""
+        if not count:
+            return
+        segments = [*self._segments, _segment(records, count)]
+        while len(segments) > 1 and segments[-2].count <= MERGE_RATIO * segments[-1].count:
+            last = segments.pop()
+            first = segments.pop()
+            segments.append(_segment(itertools.chain(first.each(), last.each()), first.count + last.count))
+        self._segments = tuple(segments)
+
+    def find(self, digest: bytes) -> Iterator[Where]:
+        """Yield every (pack, slot) recorded for a digest, earliest added first."""
+        for segment in self._segments:
+            yield from segment.find(digest)
+
+    def unique(self, keep: Keep) -> Iterator[bytes]:
+        """Yield each digest once that has a record `keep(digest, pack, slot)` accepts."""
+        segments = self._segments
+        if len(segments) > 1:
+            segments = (_segment(itertools.chain.from_iterable(s.each() for s in segments), len(self)),)
+        for bucket in segments[0].buckets() if segments else ():
+            seen: set[bytes] = set()
+            for start in range(0, len(bucket), RECORD_BYTES):
+                digest = bucket[start:start + DIGEST_BYTES]
+                if digest not in seen and keep(digest, *WHERE.unpack_from(bucket, start + DIGEST_BYTES)):
+                    seen.add(digest)
+                    yield digest
