@@ -14,6 +14,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +141,22 @@ def invoke_process(args: tuple[str, ...], cwd: Path, env: dict[str, str] | None 
     proc = subprocess.run([sys.executable, "-m", "vtool", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, check=False)
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+SPAWN = Path(__file__).resolve().parents[1] / "scripts" / "bench_lib" / "spawn.py"
+
+
+def peak_rss(args: tuple[str, ...], cwd: Path, env: dict[str, str] | None = None) -> tuple[int, int]:
+    """Run the CLI as a process forked from a tiny launcher; return its exit code and its own peak RSS in KiB.
+
+    Forked from pytest itself, a child's ru_maxrss would start at pytest's peak (see scripts/bench_lib/spawn.py).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "rss"
+        proc = subprocess.run([sys.executable, "-S", "-I", str(SPAWN), str(result), sys.executable, "-m", "vtool",
+                               *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, check=False)
+        assert "Traceback" not in proc.stderr.decode(), proc.stderr.decode()
+        return proc.returncode, int(result.read_text().split()[1])
 
 
 class Workdir:

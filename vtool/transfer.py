@@ -31,9 +31,9 @@ REMOTES_DIR = "remotes"
 OUTGOING_DIR = "outgoing"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Obj:
-    """An object to move: its oid, size, and (for manifests) the objects it names."""
+    """An object to move: its oid, size, and (for manifests) the objects it names (slots: one per file moved)."""
 
     oid: Oid
     size: int | None
