@@ -84,16 +84,24 @@ def _packable(obj: Obj) -> bool:
 
 
 def remote_has(target: Target, objs: Iterable[Obj], jobs: int) -> set[Oid]:
-    """Return which objects the remote holds for a push: in an unmarked indexed pack, or as an unmarked loose key.
+    """Return which objects the remote holds for a push: in an unmarked indexed pack, or as an unmarked loose key."""
+    objs = list(objs)
+    holds = _holder(target, objs, jobs)
+    return {o.oid for o in objs if holds(o)}
+
+
+def _holder(target: Target, objs: Iterable[Obj], jobs: int) -> Callable[[Obj], bool]:
+    """Return a test of whether the remote holds an object for a push, asking the remote only about loose keys.
 
     On a packed remote small objects and manifests count only when an index names them (index-last), so only
-    large ones are looked up by key.
+    large ones are looked up by key; packed ones are answered by the compact index, so no set of every held
+    object is built.
     """
-    wanted = {o.oid: o for o in objs}
-    present = {oid for oid in wanted if target.view.live(oid)}
-    rest = [oid for oid, o in wanted.items() if oid not in present and not target.view.loose_marked(oid)
-            and not (target.view.packed and _packable(o))]
-    return present | _loose_has(target.remote, rest, jobs)
+    view = target.view
+    asked = [o.oid for o in objs if not view.live(o.oid) and not view.loose_marked(o.oid)
+             and not (view.packed and _packable(o))]
+    loose = _loose_has(target.remote, asked, jobs)
+    return lambda o: o.oid in loose or view.live(o.oid)
 
 
 def _loose_has(remote: Remote, oids: list[Oid], jobs: int) -> set[Oid]:
@@ -154,8 +162,9 @@ def push(cache: Cache, remote: Remote | Target, files: list[Obj], manifests: lis
     publishes them all at once.
     """
     target = open_target(cache, remote, jobs)
-    present = remote_has(target, files + manifests, jobs)
-    todo_files = [o for o in files if o.oid not in present]
+    holds = _holder(target, itertools.chain(files, manifests), jobs)
+    todo_files = [o for o in files if not holds(o)]
+    todo_manifests = [m for m in manifests if not holds(m)]
     packing = target.packs
     loose = [o for o in todo_files if not packing or not _packable(o)]
     small = [o for o in todo_files if packing and _packable(o)]
@@ -176,7 +185,6 @@ def push(cache: Cache, remote: Remote | Target, files: list[Obj], manifests: lis
                                     cache.root / OUTGOING_DIR, min(jobs, PACK_JOBS), target.view.marks)
     progress.done()
     stuck = set(failed) | (blocked or set())
-    todo_manifests = [m for m in manifests if m.oid not in present]
     ready = _unblocked(todo_manifests, stuck, failed)
     if packing:
         packs += store.upload_packs(target.remote, _readable(cache, ready, failed, NULL_PROGRESS), KIND_TREE,
@@ -188,7 +196,8 @@ def push(cache: Cache, remote: Remote | Target, files: list[Obj], manifests: lis
             failed.update(wave_failed)
             stuck.update(wave_failed)
     sent = [o for o in todo_files + ready if o.oid not in failed]
-    return TransferResult(len(sent), len(present), sum(o.size or 0 for o in sent), failed)
+    present = len(files) - len(todo_files) + len(manifests) - len(todo_manifests)
+    return TransferResult(len(sent), present, sum(o.size or 0 for o in sent), failed)
 
 
 def _unblocked(manifests: list[Obj], stuck: set[Oid], failed: dict[Oid, str]) -> list[Obj]:

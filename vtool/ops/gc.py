@@ -145,8 +145,13 @@ def _gc_cache(project: Project, tracked: list[Tracked], delete: bool) -> GcResul
                                  "gc keeps only what this project's pointers reach")
     keep = _reachable(project, tracked)
     keep |= _linked_objects(project, tracked)
-    present = list(cache.iter_oids())
-    doomed = sorted(oid for oid in present if oid not in keep)
+    present = 0
+    doomed: list[Oid] = []
+    for oid in cache.iter_oids():  # counted as they stream by: only the doomed are listed
+        present += 1
+        if oid not in keep:
+            doomed.append(oid)
+    doomed.sort()
     nbytes = sum(cache.size(oid) or 0 for oid in doomed)
     stale = _stale_temp_files(cache.root)
     if delete:
@@ -155,7 +160,7 @@ def _gc_cache(project: Project, tracked: list[Tracked], delete: bool) -> GcResul
         project.progress.done()
         for path in stale:
             remove_file(path)
-    return GcResult(CACHE_TARGET, len(doomed), nbytes, len(present) - len(doomed), not delete, doomed,
+    return GcResult(CACHE_TARGET, len(doomed), nbytes, present - len(doomed), not delete, doomed,
                     temp_files=len(stale))
 
 
