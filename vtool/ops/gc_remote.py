@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from vtool import transfer
@@ -17,9 +18,11 @@ from vtool.hashing import OID_PREFIX, Oid
 from vtool.ops.project import Project
 from vtool.remote.base import object_key
 from vtool.store import remote as store
+from vtool.store.backend import Listed
 from vtool.store.index import MARK_LOOSE, MARK_PACK, Mark
 from vtool.store.layout import GC_LOCK_KEY, index_key, pack_key
 from vtool.store.pack import KIND_TREE, PackInfo
+from vtool.store.remote import RemoteView
 from vtool.transfer import Obj, Target
 
 # A gc lock older than this was left by a killed gc.
@@ -63,11 +66,27 @@ def plan(target: Target, keep: set[Oid], grace_s: int, now: float) -> RemotePlan
         if live < REPACK_BELOW * max(info.data_bytes, 1) or not any(s.oid in keep for s in info.slots):
             sparse.append(info)
     dead_loose = sorted(oid for oid in loose if oid not in keep and oid[len(OID_PREFIX):] not in view.marks)
-    packed = {s.oid: s.length for info in view.packs.values() for s in info.slots}
-    every = {**{oid: e.size for oid, e in loose.items()}, **packed}
-    doomed = sorted(oid for oid in every if oid not in keep)
-    return RemotePlan(doomed, sum(every[o] for o in doomed), len(every) - len(doomed), due_packs, due_loose,
-                      sparse, dead_loose, rescue)
+    stored = 0
+    doomed: list[Oid] = []
+    doomed_bytes = 0
+    for oid, size in _stored(view, loose):  # counted as they stream by: only the doomed are listed
+        stored += 1
+        if oid not in keep:
+            doomed.append(oid)
+            doomed_bytes += size
+    doomed.sort()
+    return RemotePlan(doomed, doomed_bytes, stored - len(doomed), due_packs, due_loose, sparse, dead_loose, rescue)
+
+
+def _stored(view: RemoteView, loose: dict[Oid, Listed]) -> Iterator[tuple[Oid, int]]:
+    """Yield every object the remote holds once, with its size (a packed copy's length before a loose key's)."""
+    for oid in view.oids():
+        found = view.locate(oid)
+        if found is not None:
+            yield oid, found[1].length
+    for oid, entry in loose.items():
+        if view.locate(oid) is None:
+            yield oid, entry.size
 
 
 def collect(project: Project, target: Target, jobs: int, keep: set[Oid], delete: bool) -> RemotePlan:
