@@ -11,17 +11,15 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from vtool.errors import CacheError, CorruptObjectError, FormatError
-from vtool.fsutil import READ_ONLY, atomic_writer, is_hex, open_regular, remove_file, sync_filesystem, temp_path_for
+from vtool.fsutil import READ_ONLY, atomic_writer, open_regular, remove_file, sync_filesystem, temp_path_for
 from vtool.hashing import OID_PREFIX, Oid, hash_bytes, hash_file, hash_stream, new_hasher, oid_of
 from vtool.manifest import MAX_MANIFEST_BYTES
 from vtool.statcache import is_settled
-from vtool.store.layout import PACKS_DIR
+from vtool.store.layout import PACKS_DIR, is_fanout, key_oid, object_key
 from vtool.store.local import LocalPacks
 from vtool.store.pack import KIND_TREE, PACK_THRESHOLD
 
-FANOUT = 2
 QUARANTINE = "quarantine"
-DIGEST_CHARS = 32
 # gc rewrites a pack once less than this fraction of its bytes is still reachable.
 REPACK_BELOW = 0.5
 SMALL_FILE = PACK_THRESHOLD - 1  # the largest object that goes into a pack
@@ -43,8 +41,7 @@ class Cache:
 
     def path_str(self, oid: Oid) -> str:
         """Return the object's path as a string, for hot loops."""
-        start = len(OID_PREFIX)
-        return f"{self._prefix}{oid[start:start + FANOUT]}/{oid[start + FANOUT:]}"
+        return self._prefix + object_key(oid)
 
     def has(self, oid: Oid, size: int | None = None) -> bool:
         """Tell whether the object exists, and has the expected size when one is given."""
@@ -64,17 +61,17 @@ class Cache:
 
     def missing(self, oids: Iterable[Oid]) -> set[Oid]:
         """Return which oids have no object, listing each fan-out folder once instead of a stat per object."""
-        start = len(OID_PREFIX)
-        wanted: dict[str, set[str]] = {}
+        wanted: dict[str, dict[str, Oid]] = {}
         for oid in oids:
-            wanted.setdefault(oid[start:start + FANOUT], set()).add(oid[start + FANOUT:])
+            folder, _, name = object_key(oid).partition("/")
+            wanted.setdefault(folder, {})[name] = oid
         absent: set[Oid] = set()
-        for folder, rests in wanted.items():
+        for folder, names in wanted.items():
             try:
                 present = set(os.listdir(self._prefix + folder))
             except FileNotFoundError:
                 present = set()
-            absent.update(f"{OID_PREFIX}{folder}{rest}" for rest in rests - present)
+            absent.update(oid for name, oid in names.items() if name not in present)
         return {oid for oid in absent if self.packs.size(oid) is None}
 
     def signature(self) -> str | None:
@@ -299,11 +296,12 @@ class Cache:
         if not self.root.is_dir():
             return
         for folder in os.scandir(self.root):
-            if len(folder.name) != FANOUT or not is_hex(folder.name) or not folder.is_dir():
+            if not is_fanout(folder.name) or not folder.is_dir():
                 continue
             for entry in os.scandir(folder.path):
-                if len(entry.name) == DIGEST_CHARS - FANOUT and is_hex(entry.name):
-                    yield OID_PREFIX + folder.name + entry.name
+                oid = key_oid(f"{folder.name}/{entry.name}")
+                if oid is not None:
+                    yield oid
 
     def sync(self) -> None:
         """Make every object written so far durable: staged ones into fsynced packs, loose ones by one syncfs."""

@@ -16,15 +16,15 @@ from vtool.errors import CacheError, CorruptObjectError, RemoteObjectMissingErro
 from vtool.hashing import OID_PREFIX, Oid, hash_bytes
 from vtool.manifest import MAX_MANIFEST_BYTES
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.remote.base import FANOUT_CHARS, Remote, object_key
+from vtool.remote.base import Remote
 from vtool.store import remote as store
+from vtool.store.layout import fanout_of, key_oid, object_key
 from vtool.store.pack import KIND_DATA, KIND_TREE, PACK_THRESHOLD, PackInfo, Slot
 from vtool.store.remote import RemoteView
 
 # Above this many objects one paginated listing of the remote beats a HEAD request per object.
 LIST_THRESHOLD = 256
 LIST_PAGE = 1000  # keys per S3 listing page
-LOOSE_KEY_CHARS = 33  # `<2 hex>/<30 hex>`
 # Parallel pack uploads and ranged reads: a few streams fill a link; more only hold more 16 MiB buffers.
 PACK_JOBS = 4
 REMOTES_DIR = "remotes"
@@ -115,12 +115,12 @@ def _loose_has(remote: Remote, oids: list[Oid], jobs: int) -> set[Oid]:
     if len(wanted) > LIST_THRESHOLD:
         first_page = list(itertools.islice(remote.list(""), LIST_PAGE))
         if len(first_page) < LIST_PAGE:
-            return wanted & {OID_PREFIX + e.key.replace("/", "") for e in first_page if len(e.key) == LOOSE_KEY_CHARS}
+            return wanted & {key_oid(e.key) for e in first_page}
         # Listing the fan-out folders in parallel beats one long sequential pagination.
-        fanouts = sorted({oid[len(OID_PREFIX):len(OID_PREFIX) + FANOUT_CHARS] for oid in wanted})
+        fanouts = sorted({fanout_of(oid) for oid in wanted})
         present: set[Oid] = set()
         with ThreadPoolExecutor(jobs) as pool:
-            for found in pool.map(lambda f: {OID_PREFIX + e.key.replace("/", "") for e in remote.list(f"{f}/")},
+            for found in pool.map(lambda f: {key_oid(e.key) for e in remote.list(f"{f}/")},
                                   fanouts):
                 present |= found
         return wanted & present

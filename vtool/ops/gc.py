@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vtool import gitrepo
-from vtool.cache import DIGEST_CHARS, FANOUT, Cache
+from vtool.cache import Cache
 from vtool.config import VTOOL_DIR
 from vtool.errors import CacheError, UsageError, VtoolError
 from vtool.fsutil import is_hex, is_temp_name, remove_file
-from vtool.hashing import OID_PREFIX, Oid
+from vtool.hashing import Oid
 from vtool.manifest import HEADER
 from vtool.ops import gc_remote
 from vtool.ops.objects import ObjectSet, collect
@@ -24,9 +24,8 @@ from vtool.ops.sync import RevsOnRemote, connected, fetch_manifests
 from vtool.ops.targets import Tracked, revision_pointers, workspace_pointers, worktree_pointers
 from vtool.pointer import Kind
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.remote.base import object_key
 from vtool.store import remote as store
-from vtool.store.layout import PACKS_DIR
+from vtool.store.layout import PACKS_DIR, is_fanout, key_oid, object_key
 from vtool.transfer import OUTGOING_DIR, Target
 
 # A temp file this old cannot belong to a live writer (we also hold the cache lock exclusively).
@@ -235,8 +234,9 @@ def _linked_objects(project: Project, tracked: list[Tracked]) -> set[Oid]:
                 target = os.path.realpath(link)
                 folder, name = os.path.split(target)
                 parent, fan = os.path.split(folder)
-                if parent == real_cache and len(fan) == FANOUT and len(name) == DIGEST_CHARS - FANOUT:
-                    found.add(OID_PREFIX + fan + name)
+                oid = key_oid(f"{fan}/{name}")
+                if parent == real_cache and oid is not None:
+                    found.add(oid)
     return found
 
 
@@ -259,7 +259,7 @@ def _stale_temp_files(root: Path) -> list[Path]:
         return []
     cutoff = time.time() - STALE_TEMP_S
     folders = [root] + [Path(e.path) for e in os.scandir(root)
-                        if len(e.name) == FANOUT and is_hex(e.name) and e.is_dir(follow_symlinks=False)]
+                        if is_fanout(e.name) and e.is_dir(follow_symlinks=False)]
     folders += [p for p in (root / PACKS_DIR, root / OUTGOING_DIR) if p.is_dir()]
     out = []
     for folder in folders:

@@ -16,11 +16,10 @@ from vtool import transfer
 from vtool.errors import RemoteError
 from vtool.hashing import OID_PREFIX, Oid
 from vtool.ops.project import Project
-from vtool.remote.base import object_key
 from vtool.store import remote as store
 from vtool.store.backend import Listed
 from vtool.store.index import MARK_LOOSE, MARK_PACK, Mark
-from vtool.store.layout import GC_LOCK_KEY, index_key, pack_key
+from vtool.store.layout import GC_LOCK_KEY, index_key, object_key, pack_key
 from vtool.store.pack import KIND_TREE, PackInfo
 from vtool.store.remote import RemoteView
 from vtool.transfer import Obj, Target

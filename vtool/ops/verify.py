@@ -20,10 +20,9 @@ from vtool.ops.sync import connected
 from vtool.ops.targets import Tracked, narrowed, workspace_pointers
 from vtool.pointer import Kind
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.remote.base import object_key
 from vtool.store import remote as store
 from vtool.store.index import MARK_PACK, Mark
-from vtool.store.layout import pack_key
+from vtool.store.layout import object_key, pack_key
 from vtool.store.pack import PackInfo, Slot
 from vtool.transfer import Target
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from vtool.config import RemoteConfig
 from vtool.hashing import OID_PREFIX
 from vtool.store.backend import Remote
-from vtool.store.layout import FANOUT as FANOUT_CHARS
 from vtool.store.layout import object_key
 
-__all__ = ["FANOUT_CHARS", "OID_PREFIX", "Remote", "RemoteConfig", "object_key"]
+__all__ = ["OID_PREFIX", "Remote", "RemoteConfig", "object_key"]

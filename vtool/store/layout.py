@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vtool.errors import FormatError, RemoteError
+from vtool.fsutil import is_hex
 from vtool.hashing import OID_PREFIX, Oid
 
 FORMAT_KEY = "vtool-format"
@@ -15,13 +16,34 @@ INDEX_DIR = "index"
 PACK_SUFFIX = ".pack"
 INDEX_SUFFIX = ".idx"
 GC_LOCK_KEY = "locks/gc"
+# Loose objects live under `<2 hex>/<30 hex>` in the cache and on every remote (git's loose-object fan-out).
 FANOUT = 2
+DIGEST_CHARS = 32
+LOOSE_KEY_CHARS = DIGEST_CHARS + 1
 
 
 def object_key(oid: Oid) -> str:
     """Map `xxh128:<32 hex>` to the relative key `<2 hex>/<30 hex>` used by the cache and every remote."""
     digest = oid[len(OID_PREFIX):]
     return f"{digest[:FANOUT]}/{digest[FANOUT:]}"
+
+
+def fanout_of(oid: Oid) -> str:
+    """Return the `<2 hex>` folder a loose object is kept in."""
+    return oid[len(OID_PREFIX):len(OID_PREFIX) + FANOUT]
+
+
+def is_fanout(name: str) -> bool:
+    """Tell whether a folder name is a `<2 hex>` fan-out folder."""
+    return len(name) == FANOUT and is_hex(name)
+
+
+def key_oid(key: str) -> Oid | None:
+    """Return the oid a loose key `<2 hex>/<30 hex>` names, or None for anything else (temp files, packs, strays)."""
+    if len(key) != LOOSE_KEY_CHARS or key[FANOUT] != "/":
+        return None
+    digest = key[:FANOUT] + key[FANOUT + 1:]
+    return OID_PREFIX + digest if is_hex(digest) else None
 
 
 def pack_key(name: str) -> str:
@@ -59,7 +81,4 @@ def parse_format(data: bytes | None, remote: str) -> int:
 
 def shown_key(key: str) -> str:
     """Name a key for messages: a loose object by its oid (what users see everywhere else), others as they are."""
-    digest = key.replace("/", "")
-    if len(key) == FANOUT + 1 + 30 and key[FANOUT] == "/" and all(c in "0123456789abcdef" for c in digest):
-        return OID_PREFIX + digest
-    return key
+    return key_oid(key) or key

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import re
 import secrets
 from collections.abc import Callable, Container, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,7 +39,6 @@ RANGE_MAX = 32 * MiB  # ...and so does a range that would grow past this
 WHOLE_FRACTION = 0.5  # wanting this much of a pack's bytes fetches all of them in one range
 
 Accept = Callable[[Oid, bytes], None]
-LOOSE_KEY = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{30}$")
 
 
 @dataclass
@@ -166,8 +164,9 @@ def _build(view: RemoteView) -> None:
 def loose_objects(remote: Remote) -> Iterator[tuple[Oid, Listed]]:
     """List every loose object (keys shaped `<2 hex>/<30 hex>`); anything else under the prefix is ignored."""
     for entry in remote.list(""):
-        if LOOSE_KEY.match(entry.key):
-            yield OID_PREFIX + entry.key.replace("/", ""), entry
+        oid = layout.key_oid(entry.key)
+        if oid is not None:
+            yield oid, entry
 
 
 def read_small(remote: Remote, key: str, limit: int = layout.MAX_FORMAT_BYTES) -> bytes | None:
