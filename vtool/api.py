@@ -24,7 +24,7 @@ from vtool import pointer as ptr
 from vtool.cache import Cache
 from vtool.errors import CacheError, ConfigError, CorruptObjectError, UsageError, VtoolError
 from vtool.gitrepo import ls_tree, read_blobs, resolve
-from vtool.hashing import CHUNK_SIZE, Oid, hash_bytes, new_hasher, oid_of
+from vtool.hashing import Oid, hash_bytes, hash_stream
 from vtool.lock import locked
 from vtool.manifest import Entry
 from vtool.ops.project import (
@@ -202,11 +202,8 @@ def _open_verified(cache: Cache, entry: Entry) -> IO[bytes]:
     """Open the object and hash it through the same handle, so the bytes checked are the bytes returned."""
     handle = _open_object(cache, entry)
     try:
-        hasher, size = new_hasher(), 0
-        while chunk := handle.read(CHUNK_SIZE):
-            hasher.update(chunk)
-            size += len(chunk)
-        if oid_of(hasher) != entry.oid or size != entry.size:
+        oid, size = hash_stream(handle)
+        if oid != entry.oid or size != entry.size:
             raise _corrupt(entry)
         handle.seek(0)
     except BaseException:

@@ -74,6 +74,28 @@ def hash_stream(src: BinaryIO, sink: Callable[[bytes | memoryview], object] | No
     return OID_PREFIX + hasher.hexdigest(), size
 
 
+class HashingSink:
+    """A write-only file object that hashes and counts what passes through it on its way to out (if any)."""
+
+    def __init__(self, out: Callable[[bytes], object] | None = None) -> None:
+        self.hasher = xxhash.xxh3_128()
+        self.size = 0
+        self.out = out
+
+    def write(self, data: bytes) -> int:
+        """Hash, count and pass on one chunk."""
+        self.hasher.update(data)
+        self.size += len(data)
+        if self.out is not None:
+            self.out(data)
+        return len(data)
+
+    @property
+    def oid(self) -> Oid:
+        """Return the oid of everything written so far."""
+        return OID_PREFIX + self.hasher.hexdigest()
+
+
 def hash_file(path: str | os.PathLike[str]) -> tuple[Oid, int]:
     """Hash a file's content; small files in one read, large ones streamed."""
     with open(path, "rb", buffering=0) as src:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from vtool.checks.rules import ERROR, OK, Outcome
 from vtool.checks.spec import Check
 from vtool.errors import CorruptObjectError, UsageError, VtoolError
 from vtool.fsutil import atomic_write, check_real_folder
-from vtool.hashing import new_hasher, oid_of
+from vtool.hashing import HashingSink
 from vtool.ops.checkdata import Source, Target, covers
 from vtool.ops.project import STATE_DIR, Project, open_project, repo_relative
 from vtool.pipeline.stages import TOP_KEYS
@@ -203,22 +202,18 @@ def _facts(project: Project, source: Source, check: Check, target: Target,
 def _read(source: Source, check: Check, target: Target, fmt: str,
           counters: _Counters) -> tuple[table.Facts, bool]:
     """Scan the table, hashing text formats as they stream so the cached facts belong to exactly this oid."""
-    hasher = new_hasher()
-    update: Callable[[bytes], object] | None = None
-    if fmt != "parquet":
-        def update(chunk: bytes) -> None:
-            hasher.update(chunk)
-            counters.nbytes += len(chunk)
+    sink = HashingSink()
     with source.open(target) as handle:
-        facts = table.scan(handle, fmt, check, update)
+        facts = table.scan(handle, fmt, check, None if fmt == "parquet" else sink.write)
         if fmt == "parquet":
             counters.nbytes += target.size
             counters.rows += facts.rows
             return facts, True
         while chunk := handle.read(readers.CHUNK):  # an early error still hashes the rest
-            hasher.update(chunk)
+            sink.write(chunk)
+    counters.nbytes += sink.size
     counters.rows += facts.rows
-    if oid_of(hasher) == target.oid:
+    if sink.oid == target.oid:
         return facts, True
     if target.local is None:
         raise CorruptObjectError(f"cache object {target.oid} ({target.path}) is corrupt", "run: vtool fetch")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from vtool import manifest
 from vtool.cache import Cache
 from vtool.errors import CacheError, FormatError, RemoteObjectMissingError
-from vtool.hashing import OID_PREFIX, Oid, hash_bytes, new_hasher, oid_of
+from vtool.hashing import OID_PREFIX, HashingSink, Oid
 from vtool.manifest import MAX_MANIFEST_BYTES, Entry
 from vtool.ops.project import Project, matches, open_project
 from vtool.ops.status import IN_SYNC, MODIFIED, NOT_IN_WORKSPACE, DatasetStatus, tree_loader
@@ -164,7 +164,7 @@ class _RemoteSource:
             for failed in pool.map(lambda r: store.fetch_range(self.target.remote, r, seen), ranges):
                 self._failed.update(failed)
 
-    def _get(self, oid: Oid, sink: _Sink) -> str | None:
+    def _get(self, oid: Oid, sink: HashingSink) -> str | None:
         """Stream the object into sink; return the pack it came from (None when loose)."""
         found = self.target.view.locate(oid)
         if found is None:
@@ -190,15 +190,16 @@ class _RemoteSource:
         return number % self.sample[1] == self.sample[0]
 
     def manifest(self, oid: Oid) -> _Check:
-        sink = _Sink(keep=True)
+        buffer = io.BytesIO()
+        sink = HashingSink(_capped(buffer))
         try:
             where = self._get(oid, sink)
         except RemoteObjectMissingError:
             return _Check(MISSING, data=self._local(oid))
         except _TooLarge:  # unread, so unjudged: only a pointer or manifest calls this object a folder
             return _Check(NOT_A_MANIFEST, sink.size)
-        data = sink.buffer.getvalue()
-        if hash_bytes(data) != oid:
+        data = buffer.getvalue()
+        if sink.oid != oid:
             return _Check(CORRUPT, len(data), self._local(oid), removed=self._condemn(oid, where))
         return _decoded(oid, data)
 
@@ -221,12 +222,12 @@ class _RemoteSource:
                 return _Check(MISSING)
             self.bad_packs.add(found[0].name)
             return _Check(CORRUPT, size)
-        sink = _Sink(keep=False)
+        sink = HashingSink()
         try:
             where = self._get(oid, sink)
         except RemoteObjectMissingError:
             return _Check(MISSING)
-        if oid_of(sink.hasher) == oid:
+        if sink.oid == oid:
             return _Check(None if sink.size == size else WRONG_SIZE, sink.size)
         removed = self._condemn(oid, where)
         return _Check(TRUNCATED if sink.size != size else CORRUPT, sink.size, removed=removed)
@@ -251,22 +252,13 @@ class _TooLarge(Exception):
     """A 'manifest' longer than any valid manifest."""
 
 
-class _Sink:
-    """A write-only file object that hashes and counts what passes through, keeping it only for manifests."""
-
-    def __init__(self, keep: bool) -> None:
-        self.hasher = new_hasher()
-        self.size = 0
-        self.buffer = io.BytesIO() if keep else None
-
-    def write(self, data: bytes) -> int:
-        self.hasher.update(data)
-        self.size += len(data)
-        if self.buffer is not None:
-            if self.size > MAX_MANIFEST_BYTES:
-                raise _TooLarge
-            self.buffer.write(data)
-        return len(data)
+def _capped(buffer: io.BytesIO) -> Callable[[bytes], object]:
+    """Keep a manifest's bytes, refusing more than any manifest can hold."""
+    def keep(data: bytes) -> None:
+        if buffer.tell() + len(data) > MAX_MANIFEST_BYTES:
+            raise _TooLarge
+        buffer.write(data)
+    return keep
 
 
 Source = _CacheSource | _RemoteSource
