@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from vtool.errors import CacheError, CorruptObjectError, FormatError
-from vtool.fsutil import READ_ONLY, atomic_writer, open_regular, remove_file, sync_filesystem, temp_path_for
-from vtool.hashing import OID_PREFIX, Oid, hash_bytes, hash_file, hash_stream, new_hasher, oid_of
+from vtool.fsutil import READ_ONLY, atomic_writer, open_regular, remove_file, staged, sync_filesystem
+from vtool.hashing import OID_PREFIX, HashingSink, Oid, hash_bytes, hash_file, hash_stream, new_hasher
 from vtool.manifest import MAX_MANIFEST_BYTES
 from vtool.statcache import is_settled
 from vtool.store.layout import PACKS_DIR, is_fanout, key_oid, object_key
@@ -143,34 +143,29 @@ class Cache:
     def _insert_stream(self, fin: BinaryIO, head: bytes) -> tuple[Oid, int]:
         """Copy a large file into a temp file while hashing, then rename it to its oid."""
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = temp_path_for(self.root / "incoming")
-        try:
-            with open(tmp, "xb", buffering=0) as out:
+        with staged(self.root / "incoming") as stage:
+            with open(stage.tmp, "xb", buffering=0) as out:
                 hasher = new_hasher()
                 hasher.update(head)
                 out.write(head)
                 oid, rest = hash_stream(fin, out.write, hasher)
             size = len(head) + rest
             if self.has(oid, size):
-                remove_file(tmp)
+                stage.dest = None
             else:
                 self._folder(oid)
-                os.chmod(tmp, READ_ONLY)
-                os.replace(tmp, self.path(oid))
-        except BaseException:
-            remove_file(tmp)
-            raise
+                os.chmod(stage.tmp, READ_ONLY)
+                stage.dest = self.path(oid)
         return oid, size
 
     @contextlib.contextmanager
     def receiving(self, oid: Oid) -> Iterator[IO[bytes]]:
         """Yield a sink for a download; it enters the cache only if its bytes hash to `oid`."""
-        sink = _HashingSink()
         self._folder(oid)
         with atomic_writer(self.path(oid), READ_ONLY) as out:
-            sink.out = out
+            sink = HashingSink(out.write)
             yield sink  # type: ignore[misc]
-            got = oid_of(sink.hasher)
+            got = sink.oid
             if got != oid:
                 raise CorruptObjectError(f"download of {oid} is corrupt (its bytes hash to {got})")
 
@@ -223,12 +218,10 @@ class Cache:
             yield self.path(oid)
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = temp_path_for(self.root / "export")
-        try:
-            tmp.write_bytes(self._read_packed(oid))
-            yield tmp
-        finally:
-            remove_file(tmp)
+        with staged(self.root / "export") as stage:
+            stage.dest = None  # a scratch copy: it never takes a final name
+            stage.tmp.write_bytes(self._read_packed(oid))
+            yield stage.tmp
 
     def open_object(self, oid: Oid) -> IO[bytes]:
         """Open an object for reading: its own file when loose, its verified bytes when packed."""
@@ -326,16 +319,3 @@ class _PackedReader(io.BytesIO):
 
     def write(self, data: object) -> int:
         raise io.UnsupportedOperation("not writable")
-
-
-class _HashingSink:
-    """A write-only file object that hashes what passes through it."""
-
-    def __init__(self) -> None:
-        self.hasher = new_hasher()
-        self.out: IO[bytes] | None = None
-
-    def write(self, data: bytes) -> int:
-        self.hasher.update(data)
-        assert self.out is not None
-        return self.out.write(data)

@@ -11,6 +11,7 @@ import stat
 import string
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -19,7 +20,8 @@ from vtool.errors import SpecialFileError, UnsafePathError
 TEMP_MARK = ".vtool-tmp-"
 TEMP_RANDOM_BYTES = 6  # 12 hex characters: unique enough for temp names in one folder
 TEMP_NAME_CHARS = 40
-# A temp file this old beside a pointer or config file belongs to a write that was killed.
+# A temp file this old belongs to a write that was killed (beside a pointer or config file, or in the cache
+# while gc holds it exclusively); sweeps leave younger ones to a writer that may still be live.
 STALE_TEMP_S = 60
 FICLONE = 0x40049409
 HEX_DIGITS = frozenset(string.hexdigits.lower())
@@ -47,6 +49,29 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(TEMP_MARK)
 
 
+@dataclass
+class Staged:
+    """A temp file on its way to dest; dest may be re-aimed, or set to None to drop the file, before the end."""
+
+    tmp: Path
+    dest: Path | None
+
+
+@contextlib.contextmanager
+def staged(dest: Path) -> Iterator[Staged]:
+    """The one temp-then-rename: yield a temp path beside dest, renamed over it at the end, gone on any exception."""
+    stage = Staged(temp_path_for(dest), dest)
+    try:
+        yield stage
+        if stage.dest is not None:
+            os.replace(stage.tmp, stage.dest)
+            return
+    except BaseException:
+        remove_file(stage.tmp)
+        raise
+    remove_file(stage.tmp)
+
+
 class Pending:
     """A temp file being written, and the final name it gets when the block ends (set by the writer)."""
 
@@ -61,9 +86,8 @@ def renaming_writer(folder: Path, hint: str, mode: int = MODE_FILE, durable: boo
 
     The final name may be chosen while writing (a pack is named by the hash of its bytes).
     """
-    tmp = temp_path_for(folder / hint)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
+    with staged(folder / hint) as stage:
+        fd = os.open(stage.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with os.fdopen(fd, "wb") as handle:
             pending = Pending(handle, None)
             yield pending
@@ -72,12 +96,8 @@ def renaming_writer(folder: Path, hint: str, mode: int = MODE_FILE, durable: boo
                 os.fsync(handle.fileno())
         if pending.dest is None:
             raise AssertionError("renaming_writer: the block never named its file")
-        os.chmod(tmp, mode)
-        os.replace(tmp, pending.dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        os.chmod(stage.tmp, mode)
+        stage.dest = pending.dest
     if durable:
         fsync_dir(pending.dest.parent)
 
@@ -99,14 +119,25 @@ def atomic_write(dest: Path, data: bytes, mode: int = MODE_FILE, durable: bool =
 
 def remove_stale_temps(dest: Path) -> None:
     """Delete temp files a killed write of dest left beside it, so they never show up in `git status`."""
-    suffix = f"-{dest.name[:TEMP_NAME_CHARS]}"
+    for path in stale_temp_files(dest.parent, f"-{dest.name[:TEMP_NAME_CHARS]}"):
+        remove_file(path)
+
+
+def stale_temp_files(folder: Path, suffix: str = "", scratch: bool = False) -> list[Path]:
+    """List our temp files in folder (ending in suffix) older than STALE_TEMP_S: no live writer owns them.
+
+    With scratch every file in folder counts as a temp file (a folder that holds nothing else).
+    """
     cutoff = time.time() - STALE_TEMP_S
+    found = []
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        for entry in os.scandir(dest.parent):
-            if is_temp_name(entry.name) and entry.name.endswith(suffix):
+        for entry in os.scandir(folder):
+            ours = scratch or (is_temp_name(entry.name) and entry.name.endswith(suffix))
+            if ours and entry.is_file(follow_symlinks=False):
                 with contextlib.suppress(FileNotFoundError):
                     if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                        os.unlink(entry.path)
+                        found.append(Path(entry.path))
+    return found
 
 
 def fsync_dir(path: Path) -> None:
@@ -148,15 +179,9 @@ def try_reflink(src: Path, dest: Path) -> bool:
 
 def atomic_copy(src: Path, dest: Path, mode: int = MODE_FILE) -> None:
     """Copy src to dest through a temp file (kernel copy where possible)."""
-    tmp = temp_path_for(dest)
-    try:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, mode)
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with staged(dest) as stage:
+        shutil.copyfile(src, stage.tmp)
+        os.chmod(stage.tmp, mode)
 
 
 def open_regular(path: str | os.PathLike[str], shown: str) -> IO[bytes]:

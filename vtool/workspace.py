@@ -20,8 +20,7 @@ from vtool.fsutil import (
     MODE_FILE,
     is_temp_name,
     open_regular,
-    remove_file,
-    temp_path_for,
+    staged,
     try_reflink,
 )
 from vtool.hashing import Oid, hash_bytes, hash_file, hash_stream
@@ -405,30 +404,20 @@ def link_out(src: Path, dest: Path, entry: Entry, link: str, check_shared: bool)
     are hashed before the rename, and corrupt bytes never appear under the final name.
     """
     executable = entry.kind == KIND_EXEC
-    tmp = temp_path_for(dest)
-    try:
-        verified = _materialise(src, tmp, entry, link, executable) is not None
+    with staged(dest) as stage:
+        verified = _materialise(src, stage.tmp, entry, link, executable) is not None
         if not verified and check_shared:
             verify_object(src, entry)
             verified = True
-        os.replace(tmp, dest)
-    except BaseException:
-        remove_file(tmp)
-        raise
     return verified
 
 
 def write_out(data: bytes, dest: Path, entry: Entry) -> None:
     """Place a packed object's (already verified) bytes at dest via a temp file and rename."""
-    tmp = temp_path_for(dest)
-    try:
-        with open(tmp, "xb", buffering=0) as out:
+    with staged(dest) as stage:
+        with open(stage.tmp, "xb", buffering=0) as out:
             out.write(data)
-        os.chmod(tmp, MODE_EXEC if entry.kind == KIND_EXEC else MODE_FILE)
-        os.replace(tmp, dest)
-    except BaseException:
-        remove_file(tmp)
-        raise
+        os.chmod(stage.tmp, MODE_EXEC if entry.kind == KIND_EXEC else MODE_FILE)
 
 
 def _materialise(src: Path, tmp: Path, entry: Entry, link: str, executable: bool) -> Oid | None:

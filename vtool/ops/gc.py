@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from vtool import gitrepo
 from vtool.cache import Cache
 from vtool.config import VTOOL_DIR
 from vtool.errors import CacheError, UsageError, VtoolError
-from vtool.fsutil import is_hex, is_temp_name, remove_file
+from vtool.fsutil import is_hex, remove_file, stale_temp_files
 from vtool.hashing import Oid
 from vtool.manifest import HEADER
 from vtool.ops import gc_remote
@@ -28,8 +27,6 @@ from vtool.store import remote as store
 from vtool.store.layout import PACKS_DIR, is_fanout, key_oid, object_key
 from vtool.transfer import OUTGOING_DIR, Target
 
-# A temp file this old cannot belong to a live writer (we also hold the cache lock exclusively).
-STALE_TEMP_S = 3600
 CACHE_TARGET = "cache"
 SHOWN = 3
 
@@ -257,14 +254,6 @@ def _stale_temp_files(root: Path) -> list[Path]:
     killed push built in outgoing/ (every file there is the push's own scratch)."""
     if not root.is_dir():
         return []
-    cutoff = time.time() - STALE_TEMP_S
-    folders = [root] + [Path(e.path) for e in os.scandir(root)
-                        if is_fanout(e.name) and e.is_dir(follow_symlinks=False)]
-    folders += [p for p in (root / PACKS_DIR, root / OUTGOING_DIR) if p.is_dir()]
-    out = []
-    for folder in folders:
-        for entry in os.scandir(folder):
-            scratch = is_temp_name(entry.name) or folder.name == OUTGOING_DIR
-            if scratch and entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                out.append(Path(entry.path))
-    return out
+    folders = [root] + [Path(e.path) for e in os.scandir(root) if is_fanout(e.name) and e.is_dir(follow_symlinks=False)]
+    found = [path for folder in (*folders, root / PACKS_DIR) for path in stale_temp_files(folder)]
+    return found + stale_temp_files(root / OUTGOING_DIR, scratch=True)
