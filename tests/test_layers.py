@@ -21,7 +21,7 @@ LAYERS = [
     {"manifest"},
     {"pointer"},
     {"config"},
-    {"hashing", "safeyaml", "scrub"},
+    {"hashing", "safeyaml", "scrub", "workers"},
     {"fsutil"},
     {"progress"},
     {"errors"},

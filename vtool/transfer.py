@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -21,6 +20,7 @@ from vtool.store import remote as store
 from vtool.store.layout import fanout_of, key_oid, object_key
 from vtool.store.pack import KIND_DATA, KIND_TREE, PACK_THRESHOLD, PackInfo, Slot
 from vtool.store.remote import RemoteView
+from vtool.workers import completed, pooled
 
 # Above this many objects one paginated listing of the remote beats a HEAD request per object.
 LIST_THRESHOLD = 256
@@ -119,36 +119,25 @@ def _loose_has(remote: Remote, oids: list[Oid], jobs: int) -> set[Oid]:
         # Listing the fan-out folders in parallel beats one long sequential pagination.
         fanouts = sorted({fanout_of(oid) for oid in wanted})
         present: set[Oid] = set()
-        with ThreadPoolExecutor(jobs) as pool:
-            for found in pool.map(lambda f: {key_oid(e.key) for e in remote.list(f"{f}/")},
-                                  fanouts):
-                present |= found
+        for found in pooled(lambda f: {key_oid(e.key) for e in remote.list(f"{f}/")}, fanouts, jobs):
+            present |= found
         return wanted & present
-    with ThreadPoolExecutor(jobs) as pool:
-        found = dict(zip(wanted, pool.map(lambda o: remote.stat(object_key(o)) is not None, wanted), strict=True))
+    ordered = list(wanted)
+    found = dict(zip(ordered, pooled(lambda o: remote.stat(object_key(o)) is not None, ordered, jobs), strict=True))
     return {oid for oid, ok in found.items() if ok}
 
 
 def _run(objs: list[Obj], action: Callable[[Obj], None], jobs: int, progress: Progress) -> dict[Oid, str]:
     """Apply action to every object in a pool, largest first; return per-object failures."""
     failed: dict[Oid, str] = {}
-    ordered = sorted(objs, key=lambda o: -(o.size or 0))
-    with ThreadPoolExecutor(jobs) as pool:
-        futures: dict[Future[None], Obj] = {pool.submit(action, o): o for o in ordered}
-        try:
-            for fut in as_completed(futures):
-                obj = futures[fut]
-                exc = fut.exception()
-                if exc is None:
-                    progress.advance(1, obj.size or 0)
-                elif isinstance(exc, VtoolError) and not exc.fatal:
-                    failed[obj.oid] = str(exc)
-                else:
-                    raise exc
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
+    for obj, fut in completed(action, sorted(objs, key=lambda o: -(o.size or 0)), jobs):
+        exc = fut.exception()
+        if exc is None:
+            progress.advance(1, obj.size or 0)
+        elif isinstance(exc, VtoolError) and not exc.fatal:
+            failed[obj.oid] = str(exc)
+        else:
+            raise exc
     return failed
 
 
@@ -277,9 +266,8 @@ def _fetch_packed(cache: Cache, target: Target, by_pack: dict[str, tuple[PackInf
 
     ranges = [r for info, slots in by_pack.values() for r in store.plan_ranges(info, slots)]
     failed: dict[Oid, str] = {}
-    with ThreadPoolExecutor(max(1, min(jobs, PACK_JOBS))) as pool:
-        for got in pool.map(lambda r: store.fetch_range(target.remote, r, accept), ranges):
-            failed.update({oid: f"{why} (remote {target.name})" for oid, why in got.items() if oid in wanted})
+    for got in pooled(lambda r: store.fetch_range(target.remote, r, accept), ranges, min(jobs, PACK_JOBS)):
+        failed.update({oid: f"{why} (remote {target.name})" for oid, why in got.items() if oid in wanted})
     return failed
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from vtool.progress import NULL_PROGRESS, Progress
 from vtool.store import remote as store
 from vtool.store.layout import PACKS_DIR, is_fanout, key_oid, object_key
 from vtool.transfer import OUTGOING_DIR, Target
+from vtool.workers import pooled
 
 CACHE_TARGET = "cache"
 SHOWN = 3
@@ -201,9 +201,8 @@ def _remove_remote(target: Target, doomed: list[Oid], cache: Cache, jobs: int, p
     rest = sorted(set(doomed) - set(manifests))
     progress.start(f"gc {target.name}", total=len(doomed))
     for batch in (manifests, rest):
-        with ThreadPoolExecutor(jobs) as pool:
-            for _ in pool.map(lambda oid: target.remote.remove(object_key(oid)), batch):
-                progress.advance()
+        for _ in pooled(lambda oid: target.remote.remove(object_key(oid)), batch, jobs):
+            progress.advance()
     progress.done()
 
 

@@ -6,7 +6,6 @@ import io
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from vtool import manifest
@@ -25,6 +24,7 @@ from vtool.store.index import MARK_PACK, Mark
 from vtool.store.layout import object_key, pack_key
 from vtool.store.pack import PackInfo, Slot
 from vtool.transfer import Target
+from vtool.workers import pooled
 
 CORRUPT = "corrupt"
 TRUNCATED = "truncated"
@@ -160,9 +160,8 @@ class _RemoteSource:
         def seen(oid: Oid, data: bytes) -> None:
             self._read_ahead[oid] = len(data)
 
-        with ThreadPoolExecutor(jobs) as pool:
-            for failed in pool.map(lambda r: store.fetch_range(self.target.remote, r, seen), ranges):
-                self._failed.update(failed)
+        for failed in pooled(lambda r: store.fetch_range(self.target.remote, r, seen), ranges, jobs):
+            self._failed.update(failed)
 
     def _get(self, oid: Oid, sink: HashingSink) -> str | None:
         """Stream the object into sink; return the pack it came from (None when loose)."""
@@ -326,10 +325,9 @@ def _pool(jobs: int, check: Callable[[Oid], _Check], oids: list[Oid], progress: 
     """Run check over oids in a thread pool, reporting progress per object."""
     progress.start(what, total=len(oids), total_bytes=total_bytes)
     out: dict[Oid, _Check] = {}
-    with ThreadPoolExecutor(jobs) as pool:
-        for oid, result in zip(oids, pool.map(check, oids), strict=True):
-            out[oid] = result
-            progress.advance(1, result.nbytes)
+    for oid, result in zip(oids, pooled(check, oids, jobs), strict=True):
+        out[oid] = result
+        progress.advance(1, result.nbytes)
     progress.done()
     return out
 

@@ -32,6 +32,7 @@ from vtool.store.pack import (
     Slot,
     table_bytes,
 )
+from vtool.workers import pooled
 
 MiB = 1 << 20
 GAP_MAX = 1 * MiB  # restic's rules: a gap over this starts a new range...
@@ -93,8 +94,7 @@ def load_view(remote: Remote, index_cache: Path, jobs: int) -> RemoteView:
     for name, entry in listed_packs(remote):
         view.listed_packs[name] = entry.size
         view.pack_mtimes[name] = entry.mtime
-    with ThreadPoolExecutor(max(1, min(jobs, len(names) or 1))) as pool:
-        loaded = list(pool.map(lambda n: _load_index(remote, index_cache, n), [n for n in names if idx.is_name(n)]))
+    loaded = list(pooled(lambda n: _load_index(remote, index_cache, n), [n for n in names if idx.is_name(n)], jobs))
     for name, got in loaded:
         if isinstance(got, str):
             view.rejected.append(got)
