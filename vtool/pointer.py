@@ -29,6 +29,16 @@ class Kind(StrEnum):
 
 
 @dataclass(frozen=True)
+class Version:
+    """One version of a dataset: its kind, root oid, total size and file count (a pointer, or a scanned tree)."""
+
+    kind: Kind
+    oid: Oid
+    size: int
+    files: int
+
+
+@dataclass(frozen=True)
 class Pointer:
     """What a pointer file says: the tracked name beside it, its kind, root oid, size and file count."""
 
@@ -40,6 +50,11 @@ class Pointer:
     meta: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     executable: bool = False  # a file dataset's exec bit (a folder's are in its manifests)
+
+    @property
+    def version(self) -> Version:
+        """Return the version of the data this pointer names."""
+        return Version(self.kind, self.oid, self.size, self.files)
 
     def same_data(self, other: Pointer | None) -> bool:
         """Tell whether two pointers name the same content, ignoring notes."""

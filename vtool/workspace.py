@@ -25,7 +25,7 @@ from vtool.fsutil import (
 )
 from vtool.hashing import Oid, hash_bytes, hash_file, hash_stream
 from vtool.manifest import KIND_DIR, KIND_EXEC, KIND_FILE, Entry
-from vtool.pointer import Kind
+from vtool.pointer import Kind, Version
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import COARSE_WINDOW_NS, FolderMemo, Stamp, StatCache, changed_ns, is_settled, settle
 
@@ -102,6 +102,11 @@ class Tree:
     file_oids: dict[str, Entry]
     hashed: int
     complete: bool = True
+
+    @property
+    def version(self) -> Version:
+        """Return what a pointer to this tree would record."""
+        return Version(Kind(self.kind), self.oid, self.size, self.files)
 
     def load(self, oid: Oid) -> list[Entry]:
         """Read one of this tree's manifests (a manifest.Loader)."""

@@ -13,21 +13,11 @@ from vtool.manifest import Entry
 from vtool.ops.project import Project, dataset_for, open_project
 from vtool.ops.sync import connected, fetch_manifests, fetch_path
 from vtool.ops.targets import Tracked, narrow, require_found, revision_pointers, workspace_pointers
-from vtool.pointer import Kind
+from vtool.pointer import Kind, Version
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.workspace import Tree
 
 WORKSPACE = "workspace"
-
-
-@dataclass(frozen=True)
-class Version:
-    """One dataset as one side of a comparison has it."""
-
-    kind: str
-    oid: Oid
-    size: int
-    files: int
 
 
 @dataclass(frozen=True)
@@ -93,8 +83,7 @@ def _rev_side(project: Project, rev: str, targets: list[str]) -> _Side:
     side = _Side(rev)
     committed = revision_pointers(project, gitrepo.resolve(project.root, rev), targets)
     for t in _parts(project, [replace(t, rev=rev) for t in committed]):  # the user's name for it, in messages
-        p = t.pointer
-        side.versions[t.ds.data_rel] = Version(p.kind, p.oid, p.size, p.files)
+        side.versions[t.ds.data_rel] = t.pointer.version
         side.parts.append(t)
     return side
 
@@ -105,7 +94,7 @@ def _workspace_side(project: Project, targets: list[str]) -> _Side:
         if not os.path.lexists(project.root / t.path):
             continue
         tree = project.scan(t.path)
-        side.versions[t.path] = Version(tree.kind, tree.oid, tree.size, tree.files)
+        side.versions[t.path] = tree.version
         side.trees[tree.oid] = tree
     return side
 
@@ -301,8 +290,7 @@ def _version_at(project: Project, sha: str, data_rel: str) -> Version | None:
     found = [t.pointer for t in revision_pointers(project, sha, []) if t.ds.data_rel == data_rel]
     if not found:
         return None
-    p = found[0]
-    return Version(p.kind, p.oid, p.size, p.files)
+    return found[0].version
 
 
 def _change(load: manifest.Loader, old: Version | None, new: Version | None) -> Totals | None:
@@ -343,7 +331,6 @@ def ls(rev: str | None, targets: list[str], progress: Progress = NULL_PROGRESS) 
         load = loader(project, [])
         files = []
         for t in parts:
-            v = Version(t.pointer.kind, t.pointer.oid, t.pointer.size, t.pointer.files)
-            for rel, e in sorted(_files(load, v).items()):
+            for rel, e in sorted(_files(load, t.pointer.version).items()):
                 files.append(ListedFile(_join(t.ds.data_rel, rel), e.size, e.oid, e.kind == manifest.KIND_EXEC))
         return LsResult(rev or WORKSPACE, files)
