@@ -178,6 +178,21 @@ def check_depth(depth: int, oid: Oid) -> None:
         raise FormatError(f"{oid}: manifest tree is nested deeper than {MAX_DEPTH} folders")
 
 
+def by_level(roots: Iterable[Oid], visit: Callable[[list[Oid]], Iterable[Oid]]) -> None:
+    """Visit manifest trees a level at a time (each level fetched or checked in parallel), each manifest once.
+
+    visit handles one level and returns the folders' manifests below it.
+    """
+    seen: set[Oid] = set()
+    level = list(dict.fromkeys(roots))
+    depth = 0
+    while level:
+        check_depth(depth, level[0])  # a hostile chain of manifests ends here, not after a million rounds
+        depth += 1
+        seen.update(level)
+        level = [oid for oid in dict.fromkeys(visit(level)) if oid not in seen]
+
+
 def walk(load: Loader, root: Oid, prefix: str = "", depth: int = 0) -> Iterator[tuple[str, Entry]]:
     """Yield (relative path, entry) for every file and folder below the manifest root, depth first."""
     check_depth(depth, root)

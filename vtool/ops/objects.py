@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from vtool import gitrepo, manifest
 from vtool.errors import CacheError
 from vtool.hashing import Oid
+from vtool.manifest import Entry
 from vtool.ops.project import Project
 from vtool.ops.targets import Tracked, narrow, revision_pointers, workspace_pointers
-from vtool.pointer import Kind
+from vtool.pointer import Kind, Version
 from vtool.transfer import Obj
+
+ManifestReader = Callable[[Oid], tuple[list[Entry], int]]
 
 
 @dataclass
@@ -46,29 +50,43 @@ def collect(project: Project, tracked: list[Tracked]) -> ObjectSet:
         except CacheError as exc:  # a manifest on the way down to the target
             result.unreadable[whole.pointer.oid] = str(exc)
             continue
-        if item is None:
-            continue
-        p = item.pointer
-        if p.kind == Kind.FILE:
-            result.files[p.oid] = Obj(p.oid, p.size)
-        else:
-            _walk(project, p.oid, 0, seen, result)
+        if item is not None:
+            _reach_one(project.read_manifest, item.pointer.version, seen, result)
     return result
 
 
-def _walk(project: Project, oid: Oid, depth: int, seen: set[Oid], out: ObjectSet) -> None:
+def reach(read: ManifestReader, versions: Iterable[Version]) -> ObjectSet:
+    """The one walk of manifest trees by object: every object the versions reach, each shared subtree once.
+
+    read returns a manifest's entries and byte size, or raises CacheError (the manifest is then unreadable).
+    """
+    result = ObjectSet()
+    seen: set[Oid] = set()
+    for v in versions:
+        _reach_one(read, v, seen, result)
+    return result
+
+
+def _reach_one(read: ManifestReader, v: Version, seen: set[Oid], out: ObjectSet) -> None:
+    if v.kind == Kind.FILE:
+        out.files[v.oid] = Obj(v.oid, v.size)
+    else:
+        _reach_below(read, v.oid, 0, seen, out)
+
+
+def _reach_below(read: ManifestReader, oid: Oid, depth: int, seen: set[Oid], out: ObjectSet) -> None:
     if oid in seen:
         return
     manifest.check_depth(depth, oid)
     seen.add(oid)
     try:
-        entries, size = project.read_manifest(oid)
+        entries, size = read(oid)
     except CacheError as exc:
         out.unreadable[oid] = str(exc)
         return
     for e in entries:
         if e.is_dir:
-            _walk(project, e.oid, depth + 1, seen, out)
+            _reach_below(read, e.oid, depth + 1, seen, out)
         else:
             out.files.setdefault(e.oid, Obj(e.oid, e.size))
     out.manifests.append(Obj(oid, size, tuple(e.oid for e in entries)))

@@ -150,33 +150,25 @@ def fetch_path(project: Project, remote: Target, jobs: int, root: Oid, sub: str)
 def fetch_manifests(project: Project, remote: Target, jobs: int, roots: list[Oid],
                     files: dict[Oid, Obj] | None = None) -> transfer.TransferResult:
     """Fetch the manifest trees under roots level by level, collecting the file objects they name into files."""
-    cache = project.cache
-    level = list(dict.fromkeys(roots))
-    failed: dict[Oid, str] = {}
-    moved = present = nbytes = 0
-    seen: set[Oid] = set()
-    depth = 0
-    while level:
-        manifest.check_depth(depth, level[0])  # a hostile chain of manifests ends here, not after a million rounds
-        depth += 1
-        seen.update(level)
+    levels: list[transfer.TransferResult] = []
+
+    def visit(level: list[Oid]) -> list[Oid]:
         for oid in level:
             _drop_if_corrupt(project, oid)
-        got = transfer.fetch(cache, remote, [Obj(o, None) for o in level], jobs, project.progress,
+        got = transfer.fetch(project.cache, remote, [Obj(o, None) for o in level], jobs, project.progress,
                              "fetch manifests")
-        failed.update(got.failed)
-        moved, present, nbytes = moved + got.transferred, present + got.present, nbytes + got.nbytes
-        next_level: list[Oid] = []
-        for oid in level:
-            if oid in got.failed:
-                continue
-            for entry in project.read_manifest(oid)[0]:
-                if entry.is_dir and entry.oid not in seen:
-                    next_level.append(entry.oid)
-                elif not entry.is_dir and files is not None:
-                    files.setdefault(entry.oid, Obj(entry.oid, entry.size))
-        level = list(dict.fromkeys(next_level))
-    return transfer.TransferResult(moved, present, nbytes, failed)
+        levels.append(got)
+        below: list[Oid] = []
+        for entry in (e for oid in level if oid not in got.failed for e in project.read_manifest(oid)[0]):
+            if entry.is_dir:
+                below.append(entry.oid)
+            elif files is not None:
+                files.setdefault(entry.oid, Obj(entry.oid, entry.size))
+        return below
+
+    manifest.by_level(roots, visit)
+    return transfer.TransferResult(sum(g.transferred for g in levels), sum(g.present for g in levels),
+                                   sum(g.nbytes for g in levels), {k: v for g in levels for k, v in g.failed.items()})
 
 
 def _drop_if_corrupt(project: Project, oid: Oid) -> None:

@@ -13,6 +13,7 @@ from vtool.cache import Cache
 from vtool.errors import CacheError, FormatError, RemoteObjectMissingError
 from vtool.hashing import OID_PREFIX, HashingSink, Oid
 from vtool.manifest import MAX_MANIFEST_BYTES, Entry
+from vtool.ops import objects
 from vtool.ops.project import Project, matches, open_project
 from vtool.ops.status import IN_SYNC, MODIFIED, NOT_IN_WORKSPACE, DatasetStatus, tree_loader
 from vtool.ops.sync import connected
@@ -268,14 +269,20 @@ def _verify_objects(target: str, tracked: list[Tracked], source: Source, jobs: i
     """Check every manifest level by level, then every file they name, each object once."""
     checks = _check_manifests(tracked, source, jobs, progress)
     entries = {oid: manifest.decode(c.data, oid) for oid, c in checks.items() if c.data is not None}
+
+    def read(oid: Oid) -> tuple[list[Entry], int]:
+        if oid not in entries:
+            raise CacheError(f"manifest {oid} could not be read")
+        return entries[oid], 0
+
     reach: dict[Oid, set[str]] = {}
     sizes: dict[Oid, int] = {}
     for t in tracked:
-        if t.pointer.kind == Kind.FILE:
-            sizes.setdefault(t.pointer.oid, t.pointer.size)
-            reach.setdefault(t.pointer.oid, set()).add(t.ds.data_rel)
-        else:
-            _reach(entries, t.pointer.oid, t.ds.data_rel, reach, sizes, set(), 0)
+        objs = objects.reach(read, [t.pointer.version])
+        for oid in [*objs.unreadable, *(m.oid for m in objs.manifests), *objs.files]:
+            reach.setdefault(oid, set()).add(t.ds.data_rel)
+        for oid, obj in objs.files.items():
+            sizes.setdefault(oid, obj.size or 0)
     source.prepare(sizes, jobs)
     files = _pool(jobs, lambda oid: source.file(oid, sizes[oid]), list(sizes), progress,
                   "verify", sum(sizes.values()))
@@ -292,32 +299,14 @@ def _verify_objects(target: str, tracked: list[Tracked], source: Source, jobs: i
 
 def _check_manifests(tracked: list[Tracked], source: Source, jobs: int, progress: Progress) -> dict[Oid, _Check]:
     checks: dict[Oid, _Check] = {}
-    level = list(dict.fromkeys(t.pointer.oid for t in tracked if t.pointer.kind == Kind.DIR))
-    while level:
+
+    def visit(level: list[Oid]) -> list[Oid]:
         got = _pool(jobs, source.manifest, level, progress, "verify manifests")
         checks.update(got)
-        below: list[Oid] = []
-        for oid, check in got.items():
-            if check.data is not None:
-                below += [e.oid for e in manifest.decode(check.data, oid) if e.is_dir and e.oid not in checks]
-        level = list(dict.fromkeys(below))
+        return [e.oid for oid, c in got.items() if c.data is not None for e in manifest.decode(c.data, oid) if e.is_dir]
+
+    manifest.by_level([t.pointer.oid for t in tracked if t.pointer.kind == Kind.DIR], visit)
     return checks
-
-
-def _reach(entries: dict[Oid, list[Entry]], oid: Oid, dataset: str, reach: dict[Oid, set[str]],
-           sizes: dict[Oid, int], seen: set[Oid], depth: int) -> None:
-    """Record that dataset reaches the manifest oid and everything below it that could be read."""
-    if oid in seen:
-        return
-    manifest.check_depth(depth, oid)
-    seen.add(oid)
-    reach.setdefault(oid, set()).add(dataset)
-    for e in entries.get(oid, []):
-        if e.is_dir:
-            _reach(entries, e.oid, dataset, reach, sizes, seen, depth + 1)
-        else:
-            sizes.setdefault(e.oid, e.size)
-            reach.setdefault(e.oid, set()).add(dataset)
 
 
 def _pool(jobs: int, check: Callable[[Oid], _Check], oids: list[Oid], progress: Progress, what: str,
