@@ -86,6 +86,10 @@ class StalePointerError(WorkspaceError):
         self.paths = paths
 
 
+class PathNotTrackedError(VtoolError, FileNotFoundError):
+    """The path is not tracked by vtool at that revision (also a FileNotFoundError, as open() users expect)."""
+
+
 class CacheError(VtoolError):
     """An object is missing from or corrupt in the cache."""
 

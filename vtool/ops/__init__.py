@@ -16,6 +16,7 @@ Which module holds which command (the CLI calls exactly one of these per command
     gc.py          vtool gc (gc_remote.py: gc -r on a packed remote)
     verify.py      vtool verify
     hooks.py       vtool install-hooks (the hook scripts and their installer)
+    read.py        vtool.api.open / read_bytes (one tracked file at any revision, verified)
     stage.py       vtool stage add / list
     repro.py       vtool repro (runstage.py runs one stage, stagestate.py says whether it is stale)
     lineage.py     vtool lineage
@@ -26,6 +27,7 @@ Shared by all of them:
 
     project.py     open_project (root, config, cache, stat cache, locks), Project.scan, datasets
     targets.py     which pointers an op works on (workspace or revision, whole or a path inside)
-    objects.py     the objects a set of pointers reaches (collect)
+    objects.py     the objects a set of pointers reaches: collect, and reach(), the one walk of manifest
+                   trees by object (manifest.by_level is the one level-at-a-time visit, manifest.walk by path)
     pipesource.py  the pipeline (stages, lock, run records) as the workspace or a commit holds it
 """
