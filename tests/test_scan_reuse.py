@@ -13,10 +13,11 @@ from projectkit import Workdir, hasher_changing
 
 from vtool.cache import Cache
 from vtool.hashing import hash_bytes, hash_stream
-from vtool.statcache import COARSE_WINDOW_NS, RACY_WINDOW_NS, StatCache
+from vtool.statcache import COARSE_WINDOW_NS, NS_PER_SECOND, RACY_WINDOW_NS, StatCache
 from vtool.workspace import Baseline, Tree, scan
 
 OLD_NS = 10 * COARSE_WINDOW_NS + 123  # age of "old" files: settled whatever the clock's resolution
+YOUNG_AHEAD_NS = 60 * NS_PER_SECOND  # a "fresh" file dated this far ahead is racy for the whole test
 
 
 def _files(root: Path, files: dict[str, bytes], age_ns: int = OLD_NS) -> None:
@@ -122,7 +123,8 @@ def test_a_folder_with_a_file_inside_the_racy_window_is_never_remembered(tmp_pat
     # stamp field, so a folder whose newest stamp is that young must not be vouched for by its signature.
     _files(tmp_path, {"data/old/a": b"a"})
     _settle()
-    _files(tmp_path, {"data/fresh/b": b"b"}, age_ns=0)
+    # Dated ahead of the clock, the file stays inside the window however long a loaded machine takes to scan.
+    _files(tmp_path, {"data/fresh/b": b"b"}, age_ns=-YOUNG_AHEAD_NS)
     stats = StatCache(tmp_path / "stat.db")
     before = scan(tmp_path, "data", stats, hash_stream)
     stats.flush()
