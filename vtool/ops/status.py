@@ -88,7 +88,7 @@ def _one(project: Project, ds: Dataset, pointer: Pointer) -> DatasetStatus:
         elif holds_all(project, pointer):
             missing = 0
         else:  # count exactly what is missing
-            missing = count_missing(project, pointer, project.scan(ds.data_rel))
+            missing = count_missing_scanned(project, pointer, ds.data_rel)
         state = NOT_IN_CACHE if missing else IN_SYNC
         return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, state, missing_from_cache=missing,
                              hashed=tree.hashed)
@@ -156,6 +156,23 @@ def count_missing(project: Project, pointer: Pointer, tree: Tree | None) -> int:
         manifests = [pointer.oid] + [e.oid for _, e in walked if e.is_dir]
         files = [e for _, e in walked if not e.is_dir]
     missing = len(cache.missing({*manifests, *(e.oid for e in files)}))
+    if not missing and signature is not None:
+        project.stats.remember_complete(pointer.oid, signature)
+    return missing
+
+
+def count_missing_scanned(project: Project, pointer: Pointer, data_rel: str) -> int:
+    """Count what the cache lacks of a workspace folder equal to its pointer, scanning it one folder at a time
+    (each folder's objects looked up as it is built), so a huge tree is never held whole."""
+    cache = project.cache
+    signature = cache.signature()  # taken before the lookups: an object removed after it changes it
+    missing = 0
+
+    def count(_: str, oid: Oid, data: bytes, files: list[tuple[str, Entry]]) -> None:
+        nonlocal missing
+        missing += len(cache.missing({oid, *(e.oid for _, e in files)}))
+
+    project.scan(data_rel, sink=count)
     if not missing and signature is not None:
         project.stats.remember_complete(pointer.oid, signature)
     return missing
