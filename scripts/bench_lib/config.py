@@ -56,9 +56,12 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("mixed", 2_000, 10, 10, 4 * KIB, 4 * MIB, log_sizes=True),
         Scenario("few-large", 4, 2, 1, 512 * MIB, 512 * MIB, log_sizes=False),
         Scenario("smoke", 400, 4, 5, 1 * KIB, 256 * KIB, log_sizes=True),
+        # A million small files in 1,000 folders of 1,000 (issue 16): memory must follow the folder, not the tree.
+        Scenario("huge", 1_000_000, 10, 100, 100, 1 * KIB, log_sizes=False),
     )
 }
-# "all" runs the real scenarios; smoke is a seconds-long check of the harness itself.
+# "all" runs the real scenarios; smoke is a seconds-long check of the harness itself; huge (hours beside DVC)
+# runs only when named.
 MAIN_SCENARIOS = ("many-small", "mixed", "few-large")
 
 

@@ -1,0 +1,64 @@
+"""Memory follows the largest folder, not the tree: status on 10x the files peaks within a fixed budget."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SMALL_FILES = 2_000
+LARGE_FILES = 20_000
+FILES_PER_FOLDER = 1_000  # the largest folder, equal in both trees
+MIN_SIZE, MAX_SIZE = 100, 1_024
+# What ten times the files may add to status's peak RSS. Before the streaming scan status added about 1.8 KB a
+# file (37 -> 90 MB from 3,000 to 30,000 files); a bounded scan adds a batch, not the tree. add is not held to it
+# yet: outside Python's own allocations its peak still grows about 4 KB a file (docs/performance.md, huge).
+BUDGET_BYTES = 20 * 1024 * 1024
+KIB = 1024
+SEED = 16
+
+
+def _tree(root: Path, files: int) -> None:
+    """Write files of seeded random bytes, FILES_PER_FOLDER to a folder."""
+    rng = random.Random(SEED)
+    for i in range(files):
+        folder = root / "data" / f"d{i // FILES_PER_FOLDER:03d}"
+        if i % FILES_PER_FOLDER == 0:
+            folder.mkdir(parents=True)
+        (folder / f"f{i:06d}.bin").write_bytes(rng.randbytes(rng.randint(MIN_SIZE, MAX_SIZE)))
+
+
+def _peak(root: Path, *args: str) -> int:
+    """Run vtool in a child process and return its peak RSS in bytes (from its own rusage, not the test's)."""
+    proc = subprocess.Popen([sys.executable, "-m", "vtool", *args], cwd=root, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, err.decode()
+    return usage.ru_maxrss * KIB  # Linux reports kilobytes
+
+
+def _peaks(template: Path, where: Path, files: int) -> dict[str, int]:
+    """Peak RSS of a status right after add (it scans and counts the cache), and of one with nothing changed."""
+    shutil.copytree(template, where, symlinks=True)
+    _tree(where, files)
+    _peak(where, "add", "data")
+    return {"status": _peak(where, "status"), "status again": _peak(where, "status")}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss is in kilobytes on Linux only")
+def test_status_peaks_within_a_fixed_budget_over_a_tree_ten_times_smaller(
+        project_template: Path, tmp_path: Path) -> None:
+    small = _peaks(project_template, tmp_path / "small", SMALL_FILES)
+    large = _peaks(project_template, tmp_path / "large", LARGE_FILES)
+    grown = {cmd: large[cmd] - small[cmd] for cmd in small}
+    over = {cmd: f"{small[cmd] >> 20} -> {large[cmd] >> 20} MB" for cmd, extra in grown.items()
+            if extra > BUDGET_BYTES}
+    assert not over, f"peak RSS grew with the tree beyond {BUDGET_BYTES >> 20} MB: {over}"
