@@ -15,9 +15,9 @@ SMALL_FILES = 2_000
 LARGE_FILES = 20_000
 FILES_PER_FOLDER = 1_000  # the largest folder, equal in both trees
 MIN_SIZE, MAX_SIZE = 100, 1_024
-# What ten times the files may add to status's peak RSS. Before the streaming scan status added about 1.8 KB a
-# file (37 -> 90 MB from 3,000 to 30,000 files); a bounded scan adds a batch, not the tree. add is not held to it
-# yet: outside Python's own allocations its peak still grows about 4 KB a file (docs/performance.md, huge).
+# What ten times the files may add to status's peak RSS. Before the streaming scan status added about 1.7 KB a
+# file (38 -> 72 MB from 2,000 to 20,000 files); a bounded scan adds a batch, not the tree. add is not held to
+# this budget: it stages up to a pack's worth (PACK_TARGET bytes) of small objects, more than 20,000 files here.
 BUDGET_BYTES = 20 * 1024 * 1024
 KIB = 1024
 SEED = 16

@@ -134,8 +134,15 @@ class Cache:
             return self.insert(fin)
 
     def insert(self, fin: BinaryIO) -> tuple[Oid, int]:
-        """Hash an open file and store it in one pass; small files are read once into memory."""
-        head = fin.read(SMALL_FILE + 1)
+        """Hash an open file and store it in one pass; small files are read once into memory.
+
+        The first read asks for the file's size (plus one byte to see it grew), not SMALL_FILE: a 1 MiB
+        read shrunk to a small file's bytes keeps a whole page of the allocation per staged object.
+        """
+        want = min(os.fstat(fin.fileno()).st_size, SMALL_FILE) + 1
+        head = fin.read(want)
+        if len(head) == want:  # grew since, or larger than a packed object: read up to the pack threshold
+            head += fin.read(SMALL_FILE + 1 - want)
         if len(head) <= SMALL_FILE:
             return self.put_bytes(head, str(fin.name)), len(head)  # the path orders small objects in packs
         return self._insert_stream(fin, head)
