@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from projectkit import peak_rss
 
 SMALL_FILES = 2_000
 LARGE_FILES = 20_000
@@ -34,15 +33,10 @@ def _tree(root: Path, files: int) -> None:
 
 
 def _peak(root: Path, *args: str) -> int:
-    """Run vtool in a child process and return its peak RSS in bytes (from its own rusage, not the test's)."""
-    proc = subprocess.Popen([sys.executable, "-m", "vtool", *args], cwd=root, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0, err.decode()
-    return usage.ru_maxrss * KIB  # Linux reports kilobytes
+    """Run vtool as its own process and return its peak RSS in bytes."""
+    code, kib = peak_rss(args, root)
+    assert code == 0, f"vtool {' '.join(args)} exited {code}"
+    return kib * KIB
 
 
 def _peaks(template: Path, where: Path, files: int) -> dict[str, int]:
