@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from projectkit import peak_rss
+
+from tests.projectkit import peak_rss
 
 SMALL_FILES = 2_000
 LARGE_FILES = 20_000
