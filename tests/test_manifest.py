@@ -160,6 +160,8 @@ def test_diff_when_a_folder_becomes_a_file_and_back() -> None:
     assert changes.modified == {}
     back = manifest.diff(store.load, as_file, as_dir)
     assert (sorted(back.added), list(back.deleted)) == (["x/a", "x/deep/b"], ["x"])
+    assert (changes.deleted_folders, changes.added_folders) == ({"x", "x/deep"}, set())
+    assert (back.added_folders, back.deleted_folders) == ({"x", "x/deep"}, set())
 
 
 def test_diff_against_nothing_and_of_a_tree_with_itself() -> None:
@@ -169,6 +171,7 @@ def test_diff_against_nothing_and_of_a_tree_with_itself() -> None:
     assert sorted(manifest.diff(store.load, root, None).deleted) == ["a", "d/b"]
     same = manifest.diff(store.load, root, root)
     assert (same.added, same.deleted, same.modified) == ({}, {}, {})
+    assert manifest.diff(store.load, None, root).added_folders == {"d"}
 
 
 def test_diff_never_loads_subtrees_whose_oids_match() -> None:

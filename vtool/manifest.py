@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vtool.errors import FormatError
 from vtool.hashing import Oid, hash_bytes, is_oid
@@ -157,8 +157,9 @@ class TotalsCheck:
     def read(self, oid: Oid, entries: list[Entry]) -> None:
         """Check a folder just read against its claim, then note the claims it makes for its subfolders."""
         actual = self._actual[oid] = totals(entries)
-        for claim in self._claims.pop(oid, ()):
+        for claim in self._claims.get(oid, ()):  # kept until all pass, so a folder refused once is refused again
             self._compare(oid, claim, actual)
+        self._claims.pop(oid, None)
         for e in entries:
             if e.is_dir:
                 self.claim(e.oid, e.size, e.files, f"folder {oid} (entry {e.name!r})")
@@ -215,37 +216,38 @@ class TreeDiff:
     added: dict[str, Entry]
     deleted: dict[str, Entry]
     modified: dict[str, tuple[Entry, Entry]]
+    # Folders (relative paths) only the new tree has, and only the old one has.
+    added_folders: set[str] = field(default_factory=set)
+    deleted_folders: set[str] = field(default_factory=set)
 
 
 def diff(load: Loader, old: Oid | None, new: Oid | None) -> TreeDiff:
     """Compare two trees, descending only into subfolders whose manifest oids differ."""
-    added: dict[str, Entry] = {}
-    deleted: dict[str, Entry] = {}
-    modified: dict[str, tuple[Entry, Entry]] = {}
-    _diff_into(load, old, new, "", added, deleted, modified, 0)
-    return TreeDiff(added, deleted, modified)
+    out = TreeDiff({}, {}, {})
+    _diff_into(load, old, new, "", out, 0)
+    return out
 
 
-def _diff_into(
-    load: Loader, old: Oid | None, new: Oid | None, prefix: str,
-    added: dict[str, Entry], deleted: dict[str, Entry], modified: dict[str, tuple[Entry, Entry]], depth: int,
-) -> None:
+def _diff_into(load: Loader, old: Oid | None, new: Oid | None, prefix: str, out: TreeDiff, depth: int) -> None:
     if old == new:
         return
     check_depth(depth, new or old or "")
     before = {e.name: e for e in load(old)} if old else {}
     after = {e.name: e for e in load(new)} if new else {}
+    added, deleted, modified = out.added, out.deleted, out.modified
     for name in before.keys() | after.keys():
         a, b = before.get(name), after.get(name)
         path = prefix + name
         if a is not None and b is not None and a.is_dir and b.is_dir:
-            _diff_into(load, a.oid, b.oid, path + "/", added, deleted, modified, depth + 1)
+            _diff_into(load, a.oid, b.oid, path + "/", out, depth + 1)
             continue
         if a is not None and a.is_dir:
-            _diff_into(load, a.oid, None, path + "/", added, deleted, modified, depth + 1)
+            out.deleted_folders.add(path)
+            _diff_into(load, a.oid, None, path + "/", out, depth + 1)
             a = None
         if b is not None and b.is_dir:
-            _diff_into(load, None, b.oid, path + "/", added, deleted, modified, depth + 1)
+            out.added_folders.add(path)
+            _diff_into(load, None, b.oid, path + "/", out, depth + 1)
             b = None
         if a is not None and b is not None:
             if (a.oid, a.kind) != (b.oid, b.kind):

@@ -20,7 +20,7 @@ from vtool.ops.targets import Tracked, narrowed, workspace_pointers
 from vtool.pointer import Kind, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import Stamp
-from vtool.workspace import link_out, write_out
+from vtool.workspace import Baseline, link_out, write_out
 
 VERIFIED_KEY = "\0verified/"
 
@@ -62,6 +62,9 @@ class Plan:
     lost: list[str] = field(default_factory=list)
     unchanged: int = 0
     removed: bool = False
+    # Planned by folder oids: only these folders are touched (None: the whole dataset is walked).
+    touched: set[str] | None = None
+    gone: set[str] = field(default_factory=set)
 
 
 def checkout(targets: list[str], force: bool = False, progress: Progress = NULL_PROGRESS,
@@ -141,8 +144,11 @@ def target_files(project: Project, pointer: Pointer) -> tuple[dict[str, Entry], 
 
 def plan(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
     """Work out what to write and delete for one dataset, and what that would lose."""
-    check_real_folder(project.root, project.root / ds.data_rel)  # before reading anything through it
+    path = project.root / ds.data_rel
+    check_real_folder(project.root, path)  # before reading anything through it
     project.claim_totals(pointer, ds.pointer_rel)  # a tree bigger than its pointer says is refused as it is read
+    if pointer.kind == Kind.DIR and path.is_dir() and not path.is_symlink():
+        return _plan_folders(project, ds, pointer)
     wanted, folders = target_files(project, pointer)
     result = Plan(ds, pointer, folders=folders)
     current: dict[str, Entry] = {}
@@ -163,6 +169,27 @@ def plan(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
             result.delete.append(rel)
             if not cache_keeps(project, base / rel if rel else base, have):
                 result.lost.append(rel)
+    return result
+
+
+def _plan_folders(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
+    """Plan a folder over a folder by comparing folder oids top-down: only folders that differ are read.
+
+    The scan takes folders the stat cache remembers unchanged with the target's oid as they are, so an
+    untouched, unchanged folder costs one stat per file and no manifest.
+    """
+    tree = project.scan(ds.data_rel, baseline=Baseline(pointer.oid, tree_loader(project)))
+    changes = manifest.diff(tree_loader(project, tree), tree.oid, pointer.oid)
+    base = project.root / ds.data_rel
+    result = Plan(ds, pointer, folders=changes.added_folders, gone=changes.deleted_folders)
+    result.write = {**changes.added, **{rel: want for rel, (_, want) in changes.modified.items()}}
+    result.delete = sorted(changes.deleted)
+    result.unchanged = pointer.files - len(result.write)
+    for rel, (have, want) in changes.modified.items():
+        if have.oid != want.oid and not cache_keeps(project, base / rel, have):
+            result.lost.append(rel)
+    result.lost += [rel for rel, have in changes.deleted.items() if not cache_keeps(project, base / rel, have)]
+    result.touched = result.gone | {os.path.dirname(rel) for rel in [*result.write, *result.delete]}
     return result
 
 
@@ -244,6 +271,9 @@ def _prune_folders(base: Path, p: Plan) -> None:
     """
     if not base.is_dir() or base.is_symlink():
         return
+    if p.touched is not None:
+        _prune_touched(base, p.touched, p.gone)
+        return
     keep = set(p.folders) if p.pointer.kind == Kind.DIR and not p.removed else None
     for folder, _, names in sorted(os.walk(base), key=lambda t: -len(t[0])):
         for name in names:
@@ -252,6 +282,19 @@ def _prune_folders(base: Path, p: Plan) -> None:
         rel = os.path.relpath(folder, base)
         wanted = keep is not None and (rel == "." or rel in keep)
         if not wanted:
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+
+
+def _prune_touched(base: Path, touched: set[str], gone: set[str]) -> None:
+    """Clear temp files from the folders a plan touches and remove those the target lacks, deepest first."""
+    for rel in sorted(touched, key=lambda r: -r.count("/") - bool(r)):
+        folder = base / rel if rel else base
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            for name in os.listdir(folder):
+                if is_temp_name(name):
+                    remove_file(folder / name)
+        if rel in gone:
             with contextlib.suppress(OSError):
                 os.rmdir(folder)
 
