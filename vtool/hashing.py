@@ -14,6 +14,9 @@ OID_PREFIX = "xxh128:"
 DIGEST_HEX_CHARS = 32
 OID_LENGTH = len(OID_PREFIX) + DIGEST_HEX_CHARS
 CHUNK_SIZE = 1 << 20
+# The first read of a stream: most files are small, and a fresh 1 MiB buffer per file (zeroed, or
+# mapped and unmapped by malloc) costs more than reading and hashing a 16 KiB file (docs/performance.md).
+FIRST_READ = 64 << 10
 _HEX = frozenset("0123456789abcdef")
 
 Oid = str
@@ -59,8 +62,7 @@ def hash_stream(src: BinaryIO, sink: Callable[[bytes | memoryview], object] | No
     a hasher already fed with a first part of the stream may be passed to continue it.
     """
     hasher = hasher or xxhash.xxh3_128()
-    buf = bytearray(CHUNK_SIZE)
-    view = memoryview(buf)
+    view = memoryview(bytearray(FIRST_READ))
     size = 0
     while True:
         n = src.readinto(view)  # type: ignore[attr-defined]
@@ -70,6 +72,8 @@ def hash_stream(src: BinaryIO, sink: Callable[[bytes | memoryview], object] | No
         hasher.update(chunk)
         if sink is not None:
             sink(chunk)
+        if n == len(view) < CHUNK_SIZE:  # a big file: full-size chunks from here on
+            view = memoryview(bytearray(CHUNK_SIZE))
         size += n
     return OID_PREFIX + hasher.hexdigest(), size
 
