@@ -60,11 +60,16 @@ class Cache:
         return os.path.exists(self.path_str(oid))
 
     def missing(self, oids: Iterable[Oid]) -> set[Oid]:
-        """Return which oids have no object, listing each fan-out folder once instead of a stat per object."""
+        """Return which oids have no object, listing each fan-out folder once instead of a stat per object.
+
+        The packs' table (in memory) is asked first: most objects are packed, and listing a fan-out
+        folder that does not exist costs more than the lookup.
+        """
         wanted: dict[str, dict[str, Oid]] = {}
         for oid in oids:
-            folder, _, name = object_key(oid).partition("/")
-            wanted.setdefault(folder, {})[name] = oid
+            if self.packs.size(oid) is None:
+                folder, _, name = object_key(oid).partition("/")
+                wanted.setdefault(folder, {})[name] = oid
         absent: set[Oid] = set()
         for folder, names in wanted.items():
             try:
@@ -72,7 +77,7 @@ class Cache:
             except FileNotFoundError:
                 present = set()
             absent.update(oid for name, oid in names.items() if name not in present)
-        return {oid for oid in absent if self.packs.size(oid) is None}
+        return absent
 
     def signature(self) -> str | None:
         """Sum up the cache's folders (inode, mtime) so a caller can tell that no object went away since.
