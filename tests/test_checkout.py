@@ -9,6 +9,7 @@ import stat
 import pytest
 from projectkit import Workdir
 
+from vtool.fsutil import TEMP_MARK
 from vtool.hashing import hash_bytes
 
 FILES = {
@@ -321,3 +322,17 @@ def test_targets_through_a_symlinked_folder_outside_the_repo_are_refused(tracked
         result = tracked.fails(command, "ext/data")
         assert "outside the repository" in result.err
     assert sorted(p.name for p in outside.iterdir()) == ["data.vtool"]
+
+
+def test_checkout_planned_by_folder_oids_keeps_unchanged_folders_and_clears_debris(tracked: Workdir) -> None:
+    """Only a changed folder is rewritten, yet an empty folder stays and a killed run's temp file goes."""
+    tracked.status()  # folders remembered with their oids: the checkout below reuses them
+    (tracked.path("data") / "sub" / f"{TEMP_MARK}0123456789ab-c.txt").write_bytes(b"half of c")
+    os.unlink(tracked.path("data/a.txt"))
+    (tracked.path("data") / "stray dir" / "deeper").mkdir(parents=True)
+    result = tracked.ok("checkout", "data", "--json").json()
+    assert result == {"datasets": [{"path": "data", "written": 1, "deleted": 0, "unchanged": 7}]}
+    assert_restored(tracked)
+    assert not list(tracked.path("data").rglob(f"{TEMP_MARK}*"))
+    assert not tracked.path("data/stray dir").exists()
+    assert tracked.run("status", "--check").code == 0

@@ -62,9 +62,8 @@ class Plan:
     lost: list[str] = field(default_factory=list)
     unchanged: int = 0
     removed: bool = False
-    # Planned by folder oids: only these folders are touched (None: the whole dataset is walked).
-    touched: set[str] | None = None
-    gone: set[str] = field(default_factory=set)
+    # Planned by folder oids: the folders the target lacks (None: each one `folders` does not list).
+    gone: set[str] | None = None
 
 
 def checkout(targets: list[str], force: bool = False, progress: Progress = NULL_PROGRESS,
@@ -189,7 +188,6 @@ def _plan_folders(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
         if have.oid != want.oid and not cache_keeps(project, base / rel, have):
             result.lost.append(rel)
     result.lost += [rel for rel, have in changes.deleted.items() if not cache_keeps(project, base / rel, have)]
-    result.touched = result.gone | {os.path.dirname(rel) for rel in [*result.write, *result.delete]}
     return result
 
 
@@ -271,32 +269,22 @@ def _prune_folders(base: Path, p: Plan) -> None:
     """
     if not base.is_dir() or base.is_symlink():
         return
-    if p.touched is not None:
-        _prune_touched(base, p.touched, p.gone)
-        return
     keep = set(p.folders) if p.pointer.kind == Kind.DIR and not p.removed else None
     for folder, _, names in sorted(os.walk(base), key=lambda t: -len(t[0])):
         for name in names:
             if is_temp_name(name):
                 remove_file(Path(folder, name))
         rel = os.path.relpath(folder, base)
-        wanted = keep is not None and (rel == "." or rel in keep)
-        if not wanted:
+        if not _kept(p, keep, rel):
             with contextlib.suppress(OSError):
                 os.rmdir(folder)
 
 
-def _prune_touched(base: Path, touched: set[str], gone: set[str]) -> None:
-    """Clear temp files from the folders a plan touches and remove those the target lacks, deepest first."""
-    for rel in sorted(touched, key=lambda r: -r.count("/") - bool(r)):
-        folder = base / rel if rel else base
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            for name in os.listdir(folder):
-                if is_temp_name(name):
-                    remove_file(folder / name)
-        if rel in gone:
-            with contextlib.suppress(OSError):
-                os.rmdir(folder)
+def _kept(p: Plan, keep: set[str] | None, rel: str) -> bool:
+    """Tell whether a workspace folder stays: one the target has (planned by oids: one it does not lack)."""
+    if p.gone is not None:
+        return rel not in p.gone
+    return keep is not None and (rel == "." or rel in keep)
 
 
 def _remember(project: Project, written: list[tuple[str, Path, Entry, Stamp]]) -> None:
