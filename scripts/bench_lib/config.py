@@ -86,6 +86,8 @@ OPS: dict[str, Op] = {
     op.name: op
     for op in (
         Op("startup", "CLI start-up (--version)"),
+        Op("startup_help", "CLI start-up (--help)"),
+        Op("status_empty", "status (nothing tracked yet)"),
         Op("add", "add (cold cache)", "ingest"),
         Op("status", "status (no change)", "walk", needs=_AFTER_ADD),
         Op("readd", "add again (no change)", "walk", needs=_AFTER_ADD),

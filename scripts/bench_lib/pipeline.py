@@ -136,6 +136,8 @@ class ToolPass:
     def _sequence(self) -> None:
         """Run the steps in order; unselected steps that others need run once, unreported."""
         self._step("startup", self._repeat(self.d.argv("version")))
+        self._step("startup_help", self._repeat(self.d.argv("help")))
+        self._step("status_empty", self._repeat(self.d.argv("status")))
         self._step("add", self._add)
         self._step("status", self._status(dirty=False))
         self._step("readd", self._repeat(self.d.argv("add")))

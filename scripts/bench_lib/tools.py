@@ -21,6 +21,7 @@ GIT_IDENTITY = {
 }
 COMMON: dict[str, Template] = {
     "version": (("--version",),),
+    "help": (("--help",),),
     "add": (("add", DATA_DIRNAME),),
     "status": (("status",),),
     "push": (("push", "-j", "{jobs}"),),
