@@ -215,7 +215,8 @@ STARTUP_MODULES = {"vtool", "vtool.cli", "vtool.cli.app", "vtool.cli.ui", "vtool
 HEAVY = ("rich", "yaml", "sqlite3", "git", "boto3", "botocore", "xxhash", "concurrent")
 # status may import what it uses, never another command's modules or the remote layers.
 NOT_FOR_STATUS = {"vtool.transfer", "vtool.remote", "vtool.ops.sync", "vtool.ops.add", "vtool.ops.checkout",
-                  "vtool.ops.switch", "vtool.ops.gc", "vtool.ops.verify", "vtool.ops.history", "vtool.ops.hooks"}
+                  "vtool.ops.switch", "vtool.ops.gc", "vtool.ops.verify", "vtool.ops.history", "vtool.ops.hooks",
+                  "vtool.ops.precommit", "vtool.ops.stagestate"}
 
 
 def _imported(project: Workdir, *args: str) -> tuple[set[str], set[str]]:
@@ -240,6 +241,7 @@ def test_status_imports_only_what_status_uses(project: Workdir) -> None:
     ours, heavy = _imported(project, "status")
     assert "vtool.ops.status" in ours
     assert ours & NOT_FOR_STATUS == set()
+    assert {m for m in ours if m.startswith("vtool.pipeline")} == set()  # lock checks are the pre-commit hook's
     assert {m for m in ours if m.startswith("vtool.cli.")} == {"vtool.cli.app", "vtool.cli.ui", "vtool.cli.common",
                                                               "vtool.cli.status", "vtool.cli.render"}
     assert heavy & {"rich", "git", "boto3", "botocore"} == set()

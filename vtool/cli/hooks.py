@@ -11,7 +11,7 @@ from vtool.cli.app import app
 from vtool.cli.common import JsonOpt, command
 from vtool.cli.ui import ui
 from vtool.ops.hooks import CHAINED, install_hooks
-from vtool.ops.status import pre_commit
+from vtool.ops.precommit import pre_commit
 from vtool.ops.switch import post_checkout
 from vtool.ops.sync import pre_push
 

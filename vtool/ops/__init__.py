@@ -7,7 +7,8 @@ Which module holds which command (the CLI calls exactly one of these per command
     remotes.py     vtool remote add / list / remove / default
     add.py         vtool add
     move.py        vtool rm, vtool mv (journal.py: their roll-forward journal)
-    status.py      vtool status; the pre-commit hook (status of the staged pointers)
+    status.py      vtool status
+    precommit.py   the pre-commit hook (the staged pointers and vtool.lock against the workspace)
     checkout.py    vtool checkout [TARGETS], vtool pull; update_workspace, THE recipe that makes the
                    workspace match pointers (plan, refuse, then write), used by every command that does
     switch.py      vtool checkout REV, vtool checkout REV -- TARGETS (rollback); the post-checkout hook
