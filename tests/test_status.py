@@ -11,6 +11,8 @@ import pytest
 from projectkit import Workdir
 
 from vtool.hashing import hash_bytes
+from vtool.ops import add as add_op
+from vtool.ops.project import open_project
 
 STATUS_KEYS = {"path", "pointer", "kind", "state", "added", "modified", "deleted", "missing_from_cache", "hashed"}
 
@@ -253,3 +255,15 @@ def test_a_hostile_manifest_in_the_cache_is_refused(tracked: Workdir) -> None:
     assert "must be a single name" in result.err
     assert not tracked.path("data").exists()
     assert not (tracked.root.parent / "x").exists()
+
+
+def test_add_records_its_whole_version_so_status_looks_nothing_up_again(
+        project: Workdir, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(add_op, "WAIT_FOR_SIGNATURE_FILES", 1)  # a large tree, as far as add can tell
+    project.write_tree("data", {"a": "a", "sub/b": "b"})
+    project.add("data")
+    pointer = project.pointer("data")
+    with open_project(start=project.root) as opened:
+        assert opened.whole_in_cache(pointer, opened.cache.signature())
+    project.drop_object(project.file_oid("sub/b"))  # the cache changed: the record no longer vouches
+    assert project.status("data")["data"]["state"] == "not in cache"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,12 @@ from vtool.ops.project import Dataset, Project, dataset_for, open_project, read_
 from vtool.ops.status import holds_all, tree_loader
 from vtool.pointer import POINTER_SUFFIX, Kind, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.workspace import Baseline
+from vtool.statcache import settle
+from vtool.workspace import Baseline, Tree
+
+# A status that cannot trust the cache's signature looks up every object (about 35 us each): from this many
+# files on, waiting out the racy window once (50 ms) is cheaper.
+WAIT_FOR_SIGNATURE_FILES = 2_000
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,8 @@ def _add_one(project: Project, ds: Dataset) -> Added:
     if tree.kind == Kind.FILE:
         _store_folder(project, base, None, b"", list(tree.file_oids.items()))
     cache.sync()  # every object durable before the pointer that names them
+    if tree.kind == Kind.DIR:
+        _remember_whole(project, tree)
     executable = tree.kind == Kind.FILE and tree.file_oids[""].kind == KIND_EXEC
     new = Pointer(ds.name, tree.kind, tree.oid, tree.size, tree.files,
                   old.meta if old else {}, old.extra if old else {}, executable)
@@ -123,6 +131,21 @@ def _add_one(project: Project, ds: Dataset) -> Added:
         atomic_write(pointer_path, data)
     ensure_ignored(pointer_path.parent, ds.name)
     return Added(ds.data_rel, ds.pointer_rel, tree.kind, tree.oid, tree.size, tree.files, tree.hashed, changed)
+
+
+def _remember_whole(project: Project, tree: Tree) -> None:
+    """Record that the cache now holds this whole version (add just stored every object it reaches), so the
+    first status after add does not look every object up again.
+
+    The cache's signature is withheld while its folders are inside the racy window; on a large tree add waits
+    that window out (at most RACY_WINDOW_NS), which costs less than the lookups it spares.
+    """
+    signature = project.cache.signature()
+    if signature is None and tree.files >= WAIT_FOR_SIGNATURE_FILES:
+        settle(time.time_ns())
+        signature = project.cache.signature()
+    if signature is not None:
+        project.stats.remember_complete(tree.oid, signature)
 
 
 def _stored_baseline(project: Project, old: Pointer | None) -> Baseline | None:
