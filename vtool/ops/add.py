@@ -144,8 +144,7 @@ def _remember_whole(project: Project, tree: Tree) -> None:
     if signature is None and tree.files >= WAIT_FOR_SIGNATURE_FILES:
         settle(time.time_ns())
         signature = project.cache.signature()
-    if signature is not None:
-        project.stats.remember_complete(tree.oid, signature)
+    project.remember_whole(tree.oid, signature)
 
 
 def _stored_baseline(project: Project, old: Pointer | None) -> Baseline | None:

@@ -74,6 +74,11 @@ class Project:
         i.e. still holds them all (an object leaving the cache changes the signature)."""
         return signature is not None and self.stats.complete_at(pointer.oid) == signature
 
+    def remember_whole(self, oid: Oid, signature: str | None) -> None:
+        """Record that the cache held every object of a folder version at this signature (read by whole_in_cache)."""
+        if signature is not None:
+            self.stats.remember_complete(oid, signature)
+
     @property
     def vtool_dir(self) -> Path:
         """Return the project's `.vtool` folder."""

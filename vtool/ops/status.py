@@ -151,8 +151,8 @@ def count_missing(project: Project, pointer: Pointer, tree: Tree | None) -> int:
         manifests = [pointer.oid] + [e.oid for _, e in walked if e.is_dir]
         files = [e for _, e in walked if not e.is_dir]
     missing = len(cache.missing({*manifests, *(e.oid for e in files)}))
-    if not missing and signature is not None:
-        project.stats.remember_complete(pointer.oid, signature)
+    if not missing:
+        project.remember_whole(pointer.oid, signature)
     return missing
 
 
@@ -168,6 +168,6 @@ def count_missing_scanned(project: Project, pointer: Pointer, data_rel: str) -> 
         missing += len(cache.missing({oid, *(e.oid for _, e in files)}))
 
     project.scan(data_rel, sink=count)
-    if not missing and signature is not None:
-        project.stats.remember_complete(pointer.oid, signature)
+    if not missing:
+        project.remember_whole(pointer.oid, signature)
     return missing

@@ -234,9 +234,8 @@ def ensure_local(project: Project, tracked: list[Tracked], remote_name: str | No
     objects = collect(project, tracked)
     lacking = sorted(project.cache.missing(objects.files))  # sizes are checked again before anything is written
     if not lacking and not objects.unreadable:
-        if signature is not None:
-            for p in folders:
-                project.stats.remember_complete(p.oid, signature)
+        for p in folders:
+            project.remember_whole(p.oid, signature)
         return None
     if not project.config.remotes:
         raise MissingObjectsError(sorted(objects.unreadable) + lacking, "the cache, and no remote is configured")
