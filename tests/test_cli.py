@@ -245,3 +245,13 @@ def test_status_imports_only_what_status_uses(project: Workdir) -> None:
     assert {m for m in ours if m.startswith("vtool.cli.")} == {"vtool.cli.app", "vtool.cli.ui", "vtool.cli.common",
                                                               "vtool.cli.status", "vtool.cli.render"}
     assert heavy & {"rich", "git", "boto3", "botocore"} == set()
+
+
+def test_status_with_nothing_changed_imports_no_yaml_nor_threads(project: Workdir) -> None:
+    """Pointers and config as vtool writes them are read without PyYAML; nothing to hash starts no pool."""
+    project.write("data/a.txt", "a")
+    project.add("data")
+    project.add_remote("s3://bucket/prefix", endpoint="http://127.0.0.1:9", default=True)
+    project.ok("status")  # the first status after add settles the stat cache
+    _, heavy = _imported(project, "status")
+    assert heavy - {"sqlite3", "xxhash"} == set()  # the stat cache, and hashing's module

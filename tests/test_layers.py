@@ -21,6 +21,7 @@ LAYERS = [
     {"manifest"},
     {"pointer"},
     {"config"},
+    {"flatyaml"},
     {"hashing", "safeyaml", "scrub", "workers"},
     {"fsutil"},
     {"progress"},

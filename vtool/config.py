@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
-from vtool import safeyaml, scrub
+from vtool import flatyaml, scrub
 from vtool.errors import ConfigError
 from vtool.fsutil import atomic_write, check_real_folder
 
@@ -97,9 +95,9 @@ def read_doc(path: Path) -> dict[str, Any]:
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path}: config file is too large")
     try:
-        doc = safeyaml.load(data.decode("utf-8")) or {}
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not valid YAML ({safeyaml.describe(exc)})", "fix or delete the file") from None
+        doc = flatyaml.read(data.decode("utf-8")) or {}
+    except (UnicodeDecodeError, flatyaml.YamlError) as exc:
+        raise ConfigError(f"{path}: not valid YAML ({flatyaml.describe(exc)})", "fix or delete the file") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: expected a YAML mapping")
     return doc
@@ -108,6 +106,8 @@ def read_doc(path: Path) -> dict[str, Any]:
 def write_doc(path: Path, doc: dict[str, Any]) -> None:
     """Save a config document atomically and durably, never through a symlinked `.vtool/` folder."""
     check_real_folder(path.parent.parent, path)
+    import yaml  # writing only: reading vtool's own flat config needs no PyYAML (vtool.flatyaml)
+
     text = yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, allow_unicode=True)
     atomic_write(path, text.encode("utf-8"))
 

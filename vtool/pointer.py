@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-import yaml
-
-from vtool import safeyaml
+from vtool import flatyaml
 from vtool.errors import FormatError, UnsafePathError
 from vtool.hashing import Oid, parse_oid
 
@@ -98,6 +96,8 @@ def dumps(pointer: Pointer) -> bytes:
         doc[key] = pointer.extra[key]
     if pointer.meta:
         doc["meta"] = pointer.meta
+    import yaml  # writing only: reading a pointer needs no PyYAML (vtool.flatyaml)
+
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1 << 16)
     return text.encode("utf-8")
 
@@ -108,9 +108,9 @@ def loads(data: bytes, pointer_name: str) -> Pointer:
     if len(data) > MAX_POINTER_BYTES:
         raise FormatError(f"{where}: pointer is {len(data)} bytes, over the {MAX_POINTER_BYTES} byte limit")
     try:
-        doc = safeyaml.load(data.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise FormatError(f"{where}: not a valid pointer file ({safeyaml.describe(exc)})") from None
+        doc = flatyaml.read(data.decode("utf-8"))
+    except (UnicodeDecodeError, flatyaml.YamlError) as exc:
+        raise FormatError(f"{where}: not a valid pointer file ({flatyaml.describe(exc)})") from None
     if not isinstance(doc, dict):
         raise FormatError(f"{where}: not a valid pointer file (expected a YAML mapping)")
     version = doc.get("version")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from vtool import manifest
 from vtool.errors import CorruptObjectError, VtoolError, WorkspaceError
@@ -28,6 +26,9 @@ from vtool.manifest import KIND_DIR, KIND_EXEC, KIND_FILE, Entry
 from vtool.pointer import Kind, Version
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import COARSE_WINDOW_NS, FolderMemo, Stamp, StatCache, changed_ns, is_settled, settle
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 # Hashes (and, for add, stores) an open file, returning its oid and the number of bytes read.
 Hasher = Callable[[BinaryIO], tuple[Oid, int]]
@@ -292,6 +293,15 @@ def _file_entry(f: _File) -> Entry:
     return Entry(f.name, KIND_EXEC if f.executable else KIND_FILE, f.oid, f.stamp.size, 1)
 
 
+def _pool(scan: _Scan) -> ThreadPoolExecutor:
+    """Start the hashing threads on first need: a scan that hashes nothing (status, no change) never imports them."""
+    if scan.pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        scan.pool = ThreadPoolExecutor(scan.jobs)
+    return scan.pool
+
+
 def _fill_oids(files: list[_File], scan: _Scan) -> int:
     """Take oids from the stat cache (if trusted), hash the rest in a thread pool; return how many were hashed."""
     stats, progress = scan.stats, scan.progress
@@ -319,8 +329,8 @@ def _fill_oids(files: list[_File], scan: _Scan) -> int:
         f.oid = oid
         progress.advance(1, stamp.size)
 
-    if scan.pool is not None and len(misses) > 1:
-        list(scan.pool.map(one, misses))
+    if scan.jobs > 1 and len(misses) > 1:
+        list(_pool(scan).map(one, misses))
     else:
         for f in misses:
             one(f)
@@ -378,10 +388,12 @@ def scan(root: Path, rel: str, stats: StatCache, hasher: Hasher, jobs: int = 1,
     known = _walk(str(path), rel, path.name, cache_root, since_ns) if baseline else None
     state = _Scan(stats, hasher, jobs, progress, trust_stats, cache_root, baseline,
                   stats.folders() if baseline else {}, since_ns, sink or keep)
-    with ThreadPoolExecutor(jobs) if jobs > 1 else contextlib.nullcontext() as pool:
-        state.pool = pool
+    try:
         expected = baseline and baseline.oid
         top = _reused(state, rel, known, expected) or _build(state, str(path), rel, "", known, expected, 0)
+    finally:
+        if state.pool is not None:
+            state.pool.shutdown()
     if state.hashed:
         progress.done()
     if not top.reused:  # something was rebuilt: forget the remembered folders under rel that are gone
