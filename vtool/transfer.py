@@ -27,6 +27,8 @@ LIST_THRESHOLD = 256
 LIST_PAGE = 1000  # keys per S3 listing page
 # Parallel pack uploads and ranged reads: a few streams fill a link; more only hold more 16 MiB buffers.
 PACK_JOBS = 4
+# Objects a fetch plans at once (their pack slots and ranges): bounds its memory, not the tree's file count.
+FETCH_BATCH = 8192
 REMOTES_DIR = "remotes"
 OUTGOING_DIR = "outgoing"
 
@@ -227,14 +229,38 @@ def _waves(manifests: list[Obj]) -> list[list[Obj]]:
     return waves
 
 
-def fetch(cache: Cache, remote: Remote | Target, objs: list[Obj], jobs: int, progress: Progress = NULL_PROGRESS,
+def fetch(cache: Cache, remote: Remote | Target, objs: Iterable[Obj], jobs: int, progress: Progress = NULL_PROGRESS,
           description: str = "fetch") -> TransferResult:
     """Download objects the cache lacks (or holds at the wrong size), each verified before it enters the cache.
 
-    Packed objects come by coalesced single-range GETs per pack; the rest by one GET per loose key.
+    Packed objects come by coalesced single-range GETs per pack; the rest by one GET per loose key. objs
+    may stream: they are planned and moved FETCH_BATCH at a time (progress then has no total past the first).
     """
     target = open_target(cache, remote, jobs)
-    todo = [o for o in {o.oid: o for o in objs}.values() if not cache.has(o.oid, o.size)]
+    batches = _batches(objs)
+    first = next(batches, [])
+    following = next(batches, None)
+    if following is None:
+        return _fetch_batch(cache, target, first, jobs, progress, description, started=False)
+    progress.start(description)
+    results = [_fetch_batch(cache, target, b, jobs, progress, description, started=True)
+               for b in itertools.chain([first, following], batches)]
+    progress.done()
+    return TransferResult(sum(r.transferred for r in results), sum(r.present for r in results),
+                          sum(r.nbytes for r in results), {k: v for r in results for k, v in r.failed.items()})
+
+
+def _batches(objs: Iterable[Obj]) -> Iterator[list[Obj]]:
+    """Cut objects into lists of FETCH_BATCH, each object once per list."""
+    it = iter(objs)
+    while batch := list({o.oid: o for o in itertools.islice(it, FETCH_BATCH)}.values()):
+        yield batch
+
+
+def _fetch_batch(cache: Cache, target: Target, objs: list[Obj], jobs: int, progress: Progress, description: str,
+                 started: bool) -> TransferResult:
+    """Fetch one batch: locate each missing object in the remote's packs, then move ranges and loose keys."""
+    todo = [o for o in objs if not cache.has(o.oid, o.size)]
     by_pack: dict[str, tuple[PackInfo, list[Slot]]] = {}
     loose: list[Obj] = []
     for obj in todo:
@@ -243,10 +269,12 @@ def fetch(cache: Cache, remote: Remote | Target, objs: list[Obj], jobs: int, pro
             loose.append(obj)
         else:
             by_pack.setdefault(found[0].name, (found[0], []))[1].append(found[1])
-    progress.start(description, total=len(todo), total_bytes=sum(o.size or 0 for o in todo))
+    if not started:
+        progress.start(description, total=len(todo), total_bytes=sum(o.size or 0 for o in todo))
     failed = _fetch_packed(cache, target, by_pack, jobs, progress)
     failed.update(_run(loose, lambda o: _download(cache, target.remote, o), jobs, progress))
-    progress.done()
+    if not started:
+        progress.done()
     nbytes = sum(o.size or 0 for o in todo if o.oid not in failed)
     return TransferResult(len(todo) - len(failed), len(objs) - len(todo), nbytes, failed)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from vtool import gitrepo, manifest
@@ -90,3 +90,31 @@ def _reach_below(read: ManifestReader, oid: Oid, depth: int, seen: set[Oid], out
         else:
             out.files.setdefault(e.oid, Obj(e.oid, e.size))
     out.manifests.append(Obj(oid, size, tuple(e.oid for e in entries)))
+
+
+def files_below(read: ManifestReader, roots: Iterable[Oid]) -> Iterator[Obj]:
+    """Yield the file objects the manifest trees under roots name, one folder at a time, each shared subtree once.
+
+    Unlike reach, nothing is kept per file, so a walk of a million files holds one folder's entries; a
+    file named in several folders comes once per folder. Manifests that cannot be read are skipped:
+    the fetch that should have brought them has reported them.
+    """
+    seen: set[Oid] = set()  # one per manifest: bounded by the folder count
+    for root in roots:
+        yield from _files_under(read, root, 0, seen)
+
+
+def _files_under(read: ManifestReader, oid: Oid, depth: int, seen: set[Oid]) -> Iterator[Obj]:
+    if oid in seen:
+        return
+    manifest.check_depth(depth, oid)
+    seen.add(oid)
+    try:
+        entries, _ = read(oid)
+    except CacheError:
+        return
+    below = [e.oid for e in entries if e.is_dir]
+    yield from (Obj(e.oid, e.size) for e in entries if not e.is_dir)
+    del entries
+    for child in below:
+        yield from _files_under(read, child, depth + 1, seen)

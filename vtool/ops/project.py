@@ -31,6 +31,9 @@ CACHE_LOCK_NAME = "lock"
 # Where worktrees of a bare repository (no main work tree) keep their shared cache, inside the git dir.
 BARE_CACHE = ("vtool", "cache")
 LOCK_TIMEOUT_ENV = "VTOOL_LOCK_TIMEOUT"
+# Decoded manifest entries kept for re-reads (a few hundred bytes each): the least recently read manifests
+# are dropped past this, so a walk of a million files holds a bounded memo rather than the whole tree.
+MANIFEST_MEMO_ENTRIES = 32_768
 
 
 @dataclass
@@ -43,19 +46,24 @@ class Project:
     stats: StatCache
     progress: Progress
     _manifests: dict[Oid, tuple[list[Entry], int]] = field(default_factory=dict)
+    _memo_entries: int = 0
     totals: manifest.TotalsCheck = field(default_factory=manifest.TotalsCheck)
 
     def read_manifest(self, oid: Oid) -> tuple[list[Entry], int]:
-        """Decode a cached manifest once per command (they are immutable); return its entries and byte size.
+        """Decode a cached manifest, memoised within a bound (they are immutable); return its entries and byte size.
 
         Every folder's totals are held to what its parent entry or pointer claims (`totals`) as it is read.
         """
-        found = self._manifests.get(oid)
+        found = self._manifests.pop(oid, None)
         if found is None:
             data = self.cache.read_bytes(oid)
             entries = manifest.decode(data, oid)
             self.totals.read(oid, entries)
-            found = self._manifests[oid] = (entries, len(data))
+            found = (entries, len(data))
+            self._memo_entries += len(entries)
+        self._manifests[oid] = found  # most recently read last
+        while self._memo_entries > MANIFEST_MEMO_ENTRIES and len(self._manifests) > 1:
+            self._memo_entries -= len(self._manifests.pop(next(iter(self._manifests)))[0])
         return found
 
     def scan(self, data_rel: str, hasher: Hasher = hash_stream, *, baseline: Baseline | None = None,

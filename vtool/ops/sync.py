@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from vtool import gitrepo, manifest, transfer
 from vtool.errors import CacheError, ConfigError, MissingObjectsError, TransferError
 from vtool.hashing import Oid
-from vtool.ops.objects import collect, gather
+from vtool.ops.objects import collect, files_below, gather
 from vtool.ops.project import Project, open_project, project_root_or_none
 from vtool.ops.targets import Tracked, narrowed
 from vtool.pointer import Kind
@@ -105,10 +106,12 @@ def fetch_tracked(project: Project, remote: Target, jobs: int, tracked: list[Tra
     for t in tracked:
         project.claim_totals(t.pointer, f"{t.rev}:{t.ds.pointer_rel}" if t.rev else t.ds.pointer_rel)
     parts, path = fetch_paths(project, remote, jobs, tracked)
-    files = {t.pointer.oid: Obj(t.pointer.oid, t.pointer.size) for t in parts if t.pointer.kind == Kind.FILE}
+    files = [Obj(t.pointer.oid, t.pointer.size) for t in parts if t.pointer.kind == Kind.FILE]
     roots = [t.pointer.oid for t in parts if t.pointer.kind == Kind.DIR]
-    first = fetch_manifests(project, remote, jobs, roots, files)
-    got = transfer.fetch(project.cache, remote, list(files.values()), jobs, project.progress, "fetch")
+    first = fetch_manifests(project, remote, jobs, roots)
+    # The files stream from the manifests folder by folder: the plan holds a batch, never the whole tree.
+    stream = itertools.chain(files, files_below(project.read_manifest, roots))
+    got = transfer.fetch(project.cache, remote, stream, jobs, project.progress, "fetch")
     steps = (path, first, got)
     return SyncResult(remote.name, sum(s.transferred for s in steps), sum(s.present for s in steps),
                       sum(s.nbytes for s in steps), {k: v for s in steps for k, v in s.failed.items()})
@@ -147,9 +150,8 @@ def fetch_path(project: Project, remote: Target, jobs: int, root: Oid, sub: str)
     return transfer.TransferResult(moved, present, nbytes, {})
 
 
-def fetch_manifests(project: Project, remote: Target, jobs: int, roots: list[Oid],
-                    files: dict[Oid, Obj] | None = None) -> transfer.TransferResult:
-    """Fetch the manifest trees under roots level by level, collecting the file objects they name into files."""
+def fetch_manifests(project: Project, remote: Target, jobs: int, roots: list[Oid]) -> transfer.TransferResult:
+    """Fetch the manifest trees under roots level by level (one level's manifests at a time, not their files)."""
     levels: list[transfer.TransferResult] = []
 
     def visit(level: list[Oid]) -> list[Oid]:
@@ -158,13 +160,7 @@ def fetch_manifests(project: Project, remote: Target, jobs: int, roots: list[Oid
         got = transfer.fetch(project.cache, remote, [Obj(o, None) for o in level], jobs, project.progress,
                              "fetch manifests")
         levels.append(got)
-        below: list[Oid] = []
-        for entry in (e for oid in level if oid not in got.failed for e in project.read_manifest(oid)[0]):
-            if entry.is_dir:
-                below.append(entry.oid)
-            elif files is not None:
-                files.setdefault(entry.oid, Obj(entry.oid, entry.size))
-        return below
+        return [e.oid for oid in level if oid not in got.failed for e in project.read_manifest(oid)[0] if e.is_dir]
 
     manifest.by_level(roots, visit)
     return transfer.TransferResult(sum(g.transferred for g in levels), sum(g.present for g in levels),
