@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vtool import manifest
 from vtool.errors import CorruptObjectError, FormatError, MissingObjectsError, TransferError, WouldLoseDataError
 from vtool.fsutil import check_real_folder, is_temp_name, make_dirs_inside, remove_file
+from vtool.hashing import Oid
 from vtool.manifest import Entry
 from vtool.ops.objects import gather
 from vtool.ops.project import Dataset, Project, file_entry, open_project
@@ -23,6 +24,8 @@ from vtool.statcache import Stamp
 from vtool.workspace import Baseline, link_out, write_out
 
 VERIFIED_KEY = "\0verified/"
+# Written files entered in the stat cache at a time: bounds what a checkout holds per file, not the tree.
+REMEMBER_BATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,22 @@ class Plan:
     removed: bool = False
     # Planned by folder oids: the folders the target lacks (None: each one `folders` does not list).
     gone: set[str] | None = None
+    # Nothing is there yet: the whole tree of this manifest is written, streamed from it folder by folder.
+    tree: Oid | None = None
+
+    def files(self, project: Project) -> Iterator[tuple[str, Entry]]:
+        """Yield what to write by dataset-relative path: the planned files, or the whole tree's as it is read."""
+        if self.tree is None:
+            yield from ((rel, self.write[rel]) for rel in sorted(self.write))
+        else:
+            yield from ((rel, e) for rel, e in manifest.walk(tree_loader(project), self.tree) if not e.is_dir)
+
+    @property
+    def writes(self) -> tuple[int, int]:
+        """Return how many files the plan writes and their bytes."""
+        if self.tree is not None:
+            return self.pointer.files, self.pointer.size
+        return len(self.write), sum(e.size for e in self.write.values())
 
 
 def checkout(targets: list[str], force: bool = False, progress: Progress = NULL_PROGRESS,
@@ -112,11 +131,16 @@ def check_plans(project: Project, plans: list[Plan], force: bool) -> None:
     if lost and not force:
         raise WouldLoseDataError(lost, "checkout")
     cache = project.cache
-    needed = {e.oid: e for p in plans for e in p.write.values()}
-    missing = sorted(oid for oid in needed if not cache.has(oid))
+    missing: set[Oid] = set()
+    needed: dict[Oid, Entry] = {}  # only the objects held at the wrong size: streamed plans hold no file list
+    for _, e in (f for p in plans for f in p.files(project)):
+        if not cache.has(e.oid):
+            missing.add(e.oid)
+        elif not missing and not cache.has(e.oid, e.size):
+            needed.setdefault(e.oid, e)
     if missing:
-        raise MissingObjectsError(missing, "the cache (run: vtool fetch, or vtool pull)")
-    truncated = sorted(oid for oid, e in needed.items() if not cache.has(oid, e.size))
+        raise MissingObjectsError(sorted(missing), "the cache (run: vtool fetch, or vtool pull)")
+    truncated = sorted(needed)
     if truncated:
         oid = truncated[0]
         actual = cache.size(oid)
@@ -148,6 +172,8 @@ def plan(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
     project.claim_totals(pointer, ds.pointer_rel)  # a tree bigger than its pointer says is refused as it is read
     if pointer.kind == Kind.DIR and path.is_dir() and not path.is_symlink():
         return _plan_folders(project, ds, pointer)
+    if pointer.kind == Kind.DIR and not os.path.lexists(path):  # a fresh clone: nothing to compare or lose
+        return Plan(ds, pointer, gone=set(), tree=pointer.oid)
     wanted, folders = target_files(project, pointer)
     result = Plan(ds, pointer, folders=folders)
     current: dict[str, Entry] = {}
@@ -240,25 +266,37 @@ def _apply(project: Project, p: Plan, verify: bool) -> CheckedOut:
     _prune_folders(base, p)
     corrupt: list[str] = []
     progress = project.progress
-    progress.start(f"checkout {p.ds.data_rel}", total=len(p.write), total_bytes=sum(e.size for e in p.write.values()))
+    count, nbytes = p.writes
+    progress.start(f"checkout {p.ds.data_rel}", total=count, total_bytes=nbytes)
     written: list[tuple[str, Path, Entry, Stamp]] = []
-    for rel in sorted(p.write):
-        entry = p.write[rel]
+    for rel, entry in p.files(project):
         try:
             written.append(_write_one(project, base, p.ds.data_rel, rel, entry, verify))
         except CorruptObjectError:
             project.cache.quarantine(entry.oid)  # useless as it is; fetch restores it
             corrupt.append(entry.oid)
         progress.advance(1, entry.size)
+        if len(written) >= REMEMBER_BATCH:
+            _remember(project, written)
+            written.clear()
     progress.done()
     _remember(project, written)
+    if p.tree is not None:
+        _make_folders(project, base, p.tree)
     for folder in sorted(p.folders | ({""} if p.pointer.kind == Kind.DIR and not p.removed else set())):
         make_dirs_inside(project.root, base / folder if folder else base)  # "": a folder dataset with no files
     if corrupt:
         raise CorruptObjectError(
             f"{len(corrupt)} corrupt cache object(s) not checked out and moved to the cache's quarantine/: "
             f"{', '.join(corrupt[:3])}", "run: vtool pull to restore them from the remote")
-    return CheckedOut(p.ds.data_rel, len(p.write), len(p.delete), p.unchanged)
+    return CheckedOut(p.ds.data_rel, count, len(p.delete), p.unchanged)
+
+
+def _make_folders(project: Project, base: Path, tree: Oid) -> None:
+    """Create every folder of a streamed tree, empty ones included (the files made the others)."""
+    for rel, entry in manifest.walk(tree_loader(project), tree):
+        if entry.is_dir:
+            make_dirs_inside(project.root, base / rel)
 
 
 def _prune_folders(base: Path, p: Plan) -> None:
@@ -290,8 +328,9 @@ def _kept(p: Plan, keep: set[str] | None, rel: str) -> bool:
 def _remember(project: Project, written: list[tuple[str, Path, Entry, Stamp]]) -> None:
     """Enter written files in the stat cache, so status right after checkout hashes nothing.
 
-    Stamps are refreshed once all files are written: a later hard link to the same object changes the
-    ctime of every file sharing it. A file whose size or mtime moved meanwhile was edited: not trusted.
+    Stamps are refreshed once a batch of files is written: a later hard link to the same object changes the
+    ctime of every file sharing it (one in a later batch only costs a re-hash). A file whose size or mtime
+    moved meanwhile was edited: not trusted.
     """
     for repo_rel, dest, entry, first in written:
         now = Stamp.of(os.stat(dest))
