@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, BinaryIO
 
 from vtool.errors import CacheError, CorruptObjectError, FormatError
-from vtool.fsutil import READ_ONLY, atomic_writer, open_regular, remove_file, staged, sync_filesystem
+from vtool.fsutil import READ_ONLY, atomic_writer, fsync_path, open_regular, remove_file, staged, sync_filesystem
 from vtool.hashing import OID_PREFIX, HashingSink, Oid, hash_bytes, hash_file, hash_stream, new_hasher
 from vtool.manifest import MAX_MANIFEST_BYTES
 from vtool.statcache import is_settled
@@ -23,6 +24,10 @@ QUARANTINE = "quarantine"
 # gc rewrites a pack once less than this fraction of its bytes is still reachable.
 REPACK_BELOW = 0.5
 SMALL_FILE = PACK_THRESHOLD - 1  # the largest object that goes into a pack
+# sync fsyncs each loose object written since the last sync, then their folders, up to this many objects
+# (with packs, loose ones are large: the bytes dominate). Past it one filesystem-wide sync is cheaper than
+# that many fsyncs (cache.packs false writes every file loose).
+SYNC_EACH_MAX = 256
 
 
 class Cache:
@@ -34,6 +39,8 @@ class Cache:
         self._made: set[str] = set()
         self.packs = LocalPacks(root / PACKS_DIR)
         self.packing = packs
+        self._unsynced: set[str] | None = set()  # loose objects to fsync at sync; None: too many, sync all
+        self._sync_lock = threading.Lock()
 
     def path(self, oid: Oid) -> Path:
         """Return where an object lives (whether or not it exists)."""
@@ -132,6 +139,16 @@ class Cache:
             self._folder(oid)
             with atomic_writer(self.path(oid), READ_ONLY) as out:
                 out.write(data)
+            self._written(oid)
+
+    def _written(self, oid: Oid) -> None:
+        """Note a loose object (new, or found already there from a write that may never have been synced)
+        for the next sync."""
+        with self._sync_lock:
+            if self._unsynced is not None:
+                self._unsynced.add(self.path_str(oid))
+                if len(self._unsynced) > SYNC_EACH_MAX:
+                    self._unsynced = None
 
     def insert_file(self, src: str | Path) -> tuple[Oid, int]:
         """Hash a workspace file and store it in one pass, never through a symlink or from a FIFO."""
@@ -168,6 +185,8 @@ class Cache:
                 self._folder(oid)
                 os.chmod(stage.tmp, READ_ONLY)
                 stage.dest = self.path(oid)
+        if self.is_loose(oid):
+            self._written(oid)
         return oid, size
 
     @contextlib.contextmanager
@@ -309,10 +328,26 @@ class Cache:
                     yield oid
 
     def sync(self) -> None:
-        """Make every object written so far durable: staged ones into fsynced packs, loose ones by one syncfs."""
+        """Make every object written so far durable, and only those: staged ones into fsynced packs, each loose
+        one by an fsync of its file, then of the folders that gained names (the cache's own included).
+
+        Never a filesystem-wide flush while the objects are few: that would also write out every dirty page
+        of the filesystem, the dataset just copied in among them (2.8 s of a 4.9 s add on 2 GiB).
+        """
         self.packs.flush()
-        if self.root.is_dir():
+        with self._sync_lock:
+            pending, self._unsynced = self._unsynced, set()
+        if not self.root.is_dir():
+            return
+        if pending is None:
             sync_filesystem(self.root)
+            return
+        for path in sorted(pending):
+            fsync_path(path)
+        # Then the folders: fan-out folders gained objects, the cache's folder may have gained fan-out folders
+        # or packs/, and its parent the cache itself (packs/ fsynced itself after each pack's rename).
+        for folder in sorted({os.path.dirname(path) for path in pending}) + [str(self.root), str(self.root.parent)]:
+            fsync_path(folder)
 
     def close(self) -> None:
         """Write what is still staged (so nothing fetched is lost) and release open pack files."""

@@ -99,7 +99,7 @@ def renaming_writer(folder: Path, hint: str, mode: int = MODE_FILE, durable: boo
         os.chmod(stage.tmp, mode)
         stage.dest = pending.dest
     if durable:
-        fsync_dir(pending.dest.parent)
+        fsync_path(pending.dest.parent)
 
 
 @contextlib.contextmanager
@@ -140,9 +140,9 @@ def stale_temp_files(folder: Path, suffix: str = "", scratch: bool = False) -> l
     return found
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename inside `path` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def fsync_path(path: str | os.PathLike[str]) -> None:
+    """Flush one file's bytes, or a folder's new names (making a rename inside it durable), to disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:
