@@ -9,6 +9,7 @@ puts nothing from outside the repository into the cache.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -217,3 +218,44 @@ def test_a_rerun_after_kill_9_just_after_git_moved_head_removes_the_datasets_the
     assert project.status()["data"]["state"] == "in sync"
     project.ok("checkout", "lean")  # the journal is gone: a second rerun has nothing left to do
     assert not (project.vtool_dir / "state" / "checkout-journal.json").exists()
+
+
+@pytest.mark.parametrize("change", ["append", "truncate"])
+def test_a_file_changing_during_the_kernel_copy_gets_a_pointer_of_one_read(
+        project: Workdir, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    """The cache copies a large file in the kernel and hashes the copy: an edit right after the copy is
+    caught by the stamp check and the file read again, so the stored object, its oid and size agree."""
+    path = project.write("data/x.bin", BIG)
+    real_copy = os.copy_file_range
+    edits: list[int] = []
+
+    def copy_then_edit(src: int, dst: int, count: int, *args: object) -> int:
+        n = real_copy(src, dst, count, *args)
+        if not edits:
+            edits.append(n)
+            if change == "append":
+                with open(path, "ab") as handle:
+                    handle.write(b"appended during the kernel copy\n")
+            else:
+                os.truncate(path, MiB + 10)
+        return n
+
+    monkeypatch.setattr(os, "copy_file_range", copy_then_edit)
+    project.ok("add", "data")
+    assert edits and edits[0] > 0  # the kernel copy ran and was interrupted by the edit
+    _consistent(project, "data", "x.bin")
+    oid = project.pointer("data").oid
+    entry = {e.name: e for e in project.manifest(oid)}["x.bin"]
+    assert project.object_bytes(entry.oid) == project.read("data/x.bin")
+
+
+def test_where_the_kernel_cannot_copy_the_file_is_copied_while_hashed(
+        project: Workdir, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object) -> int:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", refuse)
+    project.write("data/x.bin", BIG)
+    project.ok("add", "data")
+    _consistent(project, "data", "x.bin")
+    assert project.object_bytes(hash_bytes(BIG)) == BIG

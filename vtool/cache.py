@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from vtool.errors import CacheError, CorruptObjectError, FormatError
-from vtool.fsutil import READ_ONLY, atomic_writer, fsync_path, open_regular, remove_file, staged, sync_filesystem
+from vtool.fsutil import (
+    READ_ONLY,
+    atomic_writer,
+    fsync_path,
+    kernel_copy_rest,
+    open_regular,
+    remove_file,
+    staged,
+    sync_filesystem,
+)
 from vtool.hashing import OID_PREFIX, HashingSink, Oid, hash_bytes, hash_file, hash_stream, new_hasher
 from vtool.manifest import MAX_MANIFEST_BYTES
 from vtool.statcache import is_settled
@@ -57,10 +66,14 @@ class Cache:
 
     def size(self, oid: Oid) -> int | None:
         """Return the stored object's size (a loose copy first), None when absent."""
+        found = self._loose_size(oid)
+        return self.packs.size(oid) if found is None else found
+
+    def _loose_size(self, oid: Oid) -> int | None:
         try:
             return os.stat(self.path_str(oid)).st_size
         except FileNotFoundError:
-            return self.packs.size(oid)
+            return None
 
     def is_loose(self, oid: Oid) -> bool:
         """Tell whether the object is a file of its own (which checkout may link) rather than in a pack."""
@@ -131,15 +144,18 @@ class Cache:
 
     def put_checked(self, oid: Oid, data: bytes, key: str = "") -> None:
         """Store bytes already known to hash to oid (a verified download, or put_bytes)."""
+        if self.packing and len(data) < PACK_THRESHOLD:
+            # stage() itself skips an object packed or staged already: only a loose copy is looked for here
+            # (one lookup of the packs' table per small file, not two).
+            if self._loose_size(oid) != len(data):
+                self.packs.stage(oid, data, key)
+            return
         if self.has(oid, len(data)):
             return
-        if self.packing and len(data) < PACK_THRESHOLD:
-            self.packs.stage(oid, data, key)
-        else:
-            self._folder(oid)
-            with atomic_writer(self.path(oid), READ_ONLY) as out:
-                out.write(data)
-            self._written(oid)
+        self._folder(oid)
+        with atomic_writer(self.path(oid), READ_ONLY) as out:
+            out.write(data)
+        self._written(oid)
 
     def _written(self, oid: Oid) -> None:
         """Note a loose object (new, or found already there from a write that may never have been synced)
@@ -170,14 +186,23 @@ class Cache:
         return self._insert_stream(fin, head)
 
     def _insert_stream(self, fin: BinaryIO, head: bytes) -> tuple[Oid, int]:
-        """Copy a large file into a temp file while hashing, then rename it to its oid."""
+        """Copy a large file into a temp file, hash the copy, then rename it to its oid.
+
+        The copy is made in the kernel and then hashed where it lies (hot in the page cache): a third less CPU
+        than moving every byte through Python, and the oid is by construction that of the bytes stored. Where
+        the kernel cannot copy, the file is copied through Python while it is hashed.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         with staged(self.root / "incoming") as stage:
-            with open(stage.tmp, "xb", buffering=0) as out:
+            with open(stage.tmp, "xb+", buffering=0) as out:
                 hasher = new_hasher()
                 hasher.update(head)
                 out.write(head)
-                oid, rest = hash_stream(fin, out.write, hasher)
+                if kernel_copy_rest(fin, out):
+                    out.seek(len(head))
+                    oid, rest = hash_stream(out, None, hasher)
+                else:
+                    oid, rest = hash_stream(fin, out.write, hasher)
             size = len(head) + rest
             if self.has(oid, size):
                 stage.dest = None

@@ -24,6 +24,9 @@ TEMP_NAME_CHARS = 40
 # while gc holds it exclusively); sweeps leave younger ones to a writer that may still be live.
 STALE_TEMP_S = 60
 FICLONE = 0x40049409
+KERNEL_COPY_CHUNK = 1 << 30  # per copy_file_range call; the kernel may copy less, the loop goes on
+# copy_file_range refusals that mean "not here" (another filesystem, an old kernel, a special file system).
+KERNEL_COPY_UNSUPPORTED = frozenset((errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF))
 HEX_DIGITS = frozenset(string.hexdigits.lower())
 READ_ONLY = 0o444
 READ_ONLY_EXEC = 0o555
@@ -159,6 +162,20 @@ def sync_filesystem(path: Path) -> None:
             os.sync()
     finally:
         os.close(fd)
+
+
+def kernel_copy_rest(src: IO[bytes], dest: IO[bytes]) -> bool:
+    """Copy src from its position to its end onto dest's position inside the kernel (no bytes through Python,
+    a clone where the filesystem shares blocks); False, with nothing copied, where the kernel cannot."""
+    copied = 0
+    try:
+        while n := os.copy_file_range(src.fileno(), dest.fileno(), KERNEL_COPY_CHUNK):
+            copied += n
+    except OSError as exc:
+        if copied or exc.errno not in KERNEL_COPY_UNSUPPORTED:
+            raise
+        return False
+    return True
 
 
 def try_reflink(src: Path, dest: Path) -> bool:

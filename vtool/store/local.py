@@ -163,7 +163,7 @@ class LocalPacks:
             return
         with self._lock:
             objects = self._staged[kind]
-            if oid in objects:
+            if oid in objects or oid in self._writing:
                 return
             objects[oid] = (key, data)
             self._staged_bytes[kind] += len(data)
