@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
+from pathlib import Path
 
 import pytest
 from projectkit import Workdir
 
-from vtool.fsutil import TEMP_MARK
+from vtool import workspace
+from vtool.fsutil import TEMP_MARK, kernel_copy
 from vtool.hashing import hash_bytes
 
 FILES = {
@@ -208,6 +211,53 @@ def test_a_truncated_object_is_reported_as_a_size_mismatch(tracked: Workdir) -> 
     assert not tracked.path("model.bin").exists()
 
 
+@pytest.mark.parametrize("link", ["copy", "auto"])
+def test_a_copy_hashes_each_object_once_and_then_copies_it_in_the_kernel(tracked: Workdir, link: str,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    tracked.ok("config", "cache.link", link)
+    os.unlink(tracked.path("data/sub/c.txt"))
+    tracked.ok("checkout", "data")  # hashed on the way: its stamp is remembered
+    copies: list[str] = []
+    real_copy = workspace.kernel_copy
+    monkeypatch.setattr(workspace, "kernel_copy", lambda src, dest, mode: (copies.append(src.name),
+                                                                              real_copy(src, dest, mode)))
+    monkeypatch.setattr(workspace, "_copy_verified", _no_hashing)
+    os.unlink(tracked.path("data/sub/c.txt"))
+    tracked.ok("checkout", "data")
+    assert tracked.read("data/sub/c.txt") == b"gamma\n"
+    assert copies == [tracked.object_path(GAMMA).name]
+    assert mode(tracked, "data/sub/c.txt") == 0o644
+
+
+def _no_hashing(*args: object) -> None:
+    pytest.fail("a known-good object was hashed again")
+
+
+def test_an_object_rewritten_after_it_was_hashed_is_hashed_again_and_refused(tracked: Workdir) -> None:
+    tracked.ok("config", "cache.link", "copy")
+    os.unlink(tracked.path("data/sub/c.txt"))
+    tracked.ok("checkout", "data")  # remembered as good
+    os.unlink(tracked.path("data/sub/c.txt"))
+    _corrupt(tracked, b"gamma\n")  # a new stamp: the memory no longer vouches for it
+    result = tracked.fails("checkout", "data")
+    assert f"not checked out and moved to the cache's quarantine/: {GAMMA}" in result.err
+    assert not tracked.path("data/sub/c.txt").exists()
+    assert not [p for p in tracked.path("data").rglob("*") if ".vtool-tmp-" in p.name]
+
+
+def test_checkout_verify_hashes_even_a_known_good_object(tracked: Workdir, monkeypatch: pytest.MonkeyPatch) -> None:
+    tracked.ok("config", "cache.link", "copy")
+    os.unlink(tracked.path("data/sub/c.txt"))
+    tracked.ok("checkout", "data")
+    hashed: list[str] = []
+    real = workspace._copy_verified
+    monkeypatch.setattr(workspace, "_copy_verified", lambda src, *rest: (hashed.append(src.name), real(src, *rest))[1])
+    os.unlink(tracked.path("data/sub/c.txt"))
+    tracked.ok("checkout", "--verify", "data")
+    assert hashed == [tracked.object_path(GAMMA).name]
+    assert tracked.read("data/sub/c.txt") == b"gamma\n"
+
+
 def _link_mode_checkout(project: Workdir, link: str) -> None:
     project.ok("config", "cache.link", link)
     shutil.rmtree(project.path("data"))
@@ -336,3 +386,26 @@ def test_checkout_planned_by_folder_oids_keeps_unchanged_folders_and_clears_debr
     assert not list(tracked.path("data").rglob(f"{TEMP_MARK}*"))
     assert not tracked.path("data/stray dir").exists()
     assert tracked.run("status", "--check").code == 0
+
+
+@pytest.mark.parametrize("refusal", [None, errno.EXDEV, errno.ENOSYS])
+def test_kernel_copy_copies_bytes_and_mode_even_where_copy_file_range_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: int | None) -> None:
+    src = tmp_path / "src"
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    src.write_bytes(data)
+    if refusal is not None:
+        def refuse(*args: object) -> int:
+            raise OSError(refusal, os.strerror(refusal))
+        monkeypatch.setattr(os, "copy_file_range", refuse)
+    kernel_copy(src, tmp_path / "dest", 0o755)
+    assert (tmp_path / "dest").read_bytes() == data
+    assert stat.S_IMODE(os.stat(tmp_path / "dest").st_mode) == 0o755
+
+
+def test_kernel_copy_never_overwrites_an_existing_file(tmp_path: Path) -> None:
+    (tmp_path / "src").write_bytes(b"new")
+    (tmp_path / "dest").write_bytes(b"old")
+    with pytest.raises(FileExistsError):
+        kernel_copy(tmp_path / "src", tmp_path / "dest")
+    assert (tmp_path / "dest").read_bytes() == b"old"

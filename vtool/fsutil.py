@@ -197,8 +197,15 @@ def try_reflink(src: Path, dest: Path) -> bool:
 def atomic_copy(src: Path, dest: Path, mode: int = MODE_FILE) -> None:
     """Copy src to dest through a temp file (kernel copy where possible)."""
     with staged(dest) as stage:
-        shutil.copyfile(src, stage.tmp)
-        os.chmod(stage.tmp, mode)
+        kernel_copy(src, stage.tmp, mode)
+
+
+def kernel_copy(src: Path, dest: Path, mode: int = MODE_FILE) -> None:
+    """Copy src into the new file dest inside the kernel where it can (kernel_copy_rest), else through Python."""
+    with open(src, "rb", buffering=0) as fin, open(dest, "xb", buffering=0) as out:
+        if not kernel_copy_rest(fin, out):
+            shutil.copyfileobj(fin, out)
+    os.chmod(dest, mode)
 
 
 def open_regular(path: str | os.PathLike[str], shown: str) -> IO[bytes]:

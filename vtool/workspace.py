@@ -17,6 +17,7 @@ from vtool.fsutil import (
     MODE_EXEC,
     MODE_FILE,
     is_temp_name,
+    kernel_copy,
     open_regular,
     staged,
     try_reflink,
@@ -414,16 +415,17 @@ def _scan_file(path: Path, rel: str, st: os.stat_result, stats: StatCache, hashe
     return Tree(Kind.FILE, entry.oid, entry.size, 1, {}, {"": entry}, hashed)
 
 
-def link_out(src: Path, dest: Path, entry: Entry, link: str, check_shared: bool) -> bool:
+def link_out(src: Path, dest: Path, entry: Entry, link: str, known_good: bool) -> bool:
     """Place an object at dest via a temp file and rename; return whether its bytes were hashed on the way.
 
-    A copy is hashed as it is made; a link or clone shares the cache's bytes, so with check_shared they
-    are hashed before the rename, and corrupt bytes never appear under the final name.
+    An object known good (hashed before, its stat stamp unchanged since) is linked or kernel-copied as it
+    is; any other is hashed first: a copy as it is made, a link or clone (which shares the cache's bytes)
+    before the rename. Either way corrupt bytes never appear under the final name.
     """
     executable = entry.kind == KIND_EXEC
     with staged(dest) as stage:
-        verified = _materialise(src, stage.tmp, entry, link, executable) is not None
-        if not verified and check_shared:
+        verified = _materialise(src, stage.tmp, entry, link, executable, known_good) is not None
+        if not verified and not known_good:
             verify_object(src, entry)
             verified = True
     return verified
@@ -437,7 +439,7 @@ def write_out(data: bytes, dest: Path, entry: Entry) -> None:
         os.chmod(stage.tmp, MODE_EXEC if entry.kind == KIND_EXEC else MODE_FILE)
 
 
-def _materialise(src: Path, tmp: Path, entry: Entry, link: str, executable: bool) -> Oid | None:
+def _materialise(src: Path, tmp: Path, entry: Entry, link: str, executable: bool, known_good: bool) -> Oid | None:
     if link == "hardlink" and not executable:
         os.link(src, tmp)
         return None
@@ -450,7 +452,11 @@ def _materialise(src: Path, tmp: Path, entry: Entry, link: str, executable: bool
     if link == "reflink":
         raise WorkspaceError("cache.link is 'reflink' but this filesystem cannot clone files",
                              "use: vtool config cache.link auto")
-    return _copy_verified(src, tmp, entry, MODE_EXEC if executable else MODE_FILE)
+    mode = MODE_EXEC if executable else MODE_FILE
+    if known_good:  # hashed before, unchanged since: the kernel copies it without a pass through Python
+        kernel_copy(src, tmp, mode)
+        return None
+    return _copy_verified(src, tmp, entry, mode)
 
 
 def _copy_verified(src: Path, tmp: Path, entry: Entry, mode: int) -> Oid:

@@ -349,9 +349,8 @@ def _write_one(project: Project, base: Path, data_rel: str, rel: str, entry: Ent
         write_out(project.cache.read_bytes(entry.oid), dest, entry)
         return repo_rel, dest, entry, Stamp.of(os.stat(dest))
     src = project.cache.path(entry.oid)
-    link = project.config.link
-    check_shared = link != "copy" and (verify or not _known_good(project, src, entry))
-    if link_out(src, dest, entry, link, check_shared):
+    known_good = not verify and _known_good(project, src, entry)
+    if link_out(src, dest, entry, project.config.link, known_good):
         project.stats.record(VERIFIED_KEY + entry.oid, Stamp.of(os.stat(src)), entry.oid)
     return repo_rel, dest, entry, Stamp.of(os.stat(dest))
 
