@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from projectkit import Workdir
 
-from vtool import workspace
-from vtool.fsutil import TEMP_MARK, kernel_copy
+from vtool import fsutil, workspace
+from vtool.fsutil import TEMP_MARK, exchange, kernel_copy, staged
 from vtool.hashing import hash_bytes
 
 FILES = {
@@ -409,3 +409,44 @@ def test_kernel_copy_never_overwrites_an_existing_file(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError):
         kernel_copy(tmp_path / "src", tmp_path / "dest")
     assert (tmp_path / "dest").read_bytes() == b"old"
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_staged_with_swap_replaces_the_file_and_keeps_it_when_the_write_fails(tmp_path: Path, swap: bool) -> None:
+    dest = tmp_path / "f.bin"
+    dest.write_bytes(b"old")
+    with pytest.raises(OSError), staged(dest) as stage:
+        stage.swap = swap
+        raise OSError("the copy failed")
+    assert dest.read_bytes() == b"old"  # a failed write never costs the old file
+    with staged(dest) as stage:
+        stage.tmp.write_bytes(b"new")
+        stage.swap = swap
+    assert dest.read_bytes() == b"new"
+    assert os.listdir(tmp_path) == ["f.bin"]
+
+
+def test_a_big_file_is_swapped_in_whole_by_checkout(tracked: Workdir, monkeypatch: pytest.MonkeyPatch) -> None:
+    swaps: list[bool] = []
+    real = fsutil.exchange
+    monkeypatch.setattr(fsutil, "exchange", lambda a, b: swaps.append(real(a, b)) or swaps[-1])
+    big = os.urandom(workspace.SWAP_BYTES + 1)
+    tracked.write("big.bin", big)
+    tracked.add("big.bin")
+    tracked.write("big.bin", b"edited, uncached")
+    tracked.fails("checkout", "big.bin")  # the edit is not in the cache: refused, the file kept
+    assert tracked.read("big.bin") == b"edited, uncached"
+    tracked.ok("checkout", "--force", "big.bin")
+    assert tracked.read("big.bin") == big
+    assert swaps == [True]  # renamed over the old file by an atomic exchange, the old one then unlinked
+    assert sorted(os.listdir(tracked.root)) == sorted(n for n in os.listdir(tracked.root) if TEMP_MARK not in n)
+
+
+def test_exchange_swaps_two_files_and_refuses_an_absent_one(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"A")
+    (tmp_path / "b").write_bytes(b"B")
+    assert exchange(tmp_path / "a", tmp_path / "b")
+    assert ((tmp_path / "a").read_bytes(), (tmp_path / "b").read_bytes()) == (b"B", b"A")
+    assert not exchange(tmp_path / "a", tmp_path / "absent")
+    assert (tmp_path / "a").read_bytes() == b"B"
+    assert not (tmp_path / "absent").exists()

@@ -27,6 +27,8 @@ FICLONE = 0x40049409
 KERNEL_COPY_CHUNK = 1 << 30  # per copy_file_range call; the kernel may copy less, the loop goes on
 # copy_file_range refusals that mean "not here" (another filesystem, an old kernel, a special file system).
 KERNEL_COPY_UNSUPPORTED = frozenset((errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF))
+AT_FDCWD = -100
+RENAME_EXCHANGE = 2
 HEX_DIGITS = frozenset(string.hexdigits.lower())
 READ_ONLY = 0o444
 READ_ONLY_EXEC = 0o555
@@ -58,6 +60,9 @@ class Staged:
 
     tmp: Path
     dest: Path | None
+    # Swap the temp file with the old dest (renameat2 RENAME_EXCHANGE), then unlink the old one: as atomic
+    # as a rename, but ext4 (auto_da_alloc) flushes a file renamed over another to disk, ~0.3-1 s per 512 MiB.
+    swap: bool = False
 
 
 @contextlib.contextmanager
@@ -66,13 +71,30 @@ def staged(dest: Path) -> Iterator[Staged]:
     stage = Staged(temp_path_for(dest), dest)
     try:
         yield stage
-        if stage.dest is not None:
+        swapped = stage.dest is not None and stage.swap and exchange(stage.tmp, stage.dest)
+        if stage.dest is not None and not swapped:
             os.replace(stage.tmp, stage.dest)
             return
     except BaseException:
         remove_file(stage.tmp)
         raise
     remove_file(stage.tmp)
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2); False where the system or filesystem cannot, or b is absent."""
+    import ctypes  # here, not at the top: only a checkout of a big file pays for it
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except AttributeError:  # a C library without renameat2
+        return False
+    if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOENT, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), os.fspath(b))
 
 
 class Pending:

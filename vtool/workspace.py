@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 Hasher = Callable[[BinaryIO], tuple[Oid, int]]
 # A file that changes while it is read is read again this many times in all, then refused.
 READ_ATTEMPTS = 3
+# Checkout swaps a file this big in (fsutil.Staged.swap) rather than renaming it over the old one, whose
+# flush costs little below this.
+SWAP_BYTES = 8 << 20
 
 
 # Part of every folder signature: bump it when what a signature covers or the manifest format changes,
@@ -428,6 +431,7 @@ def link_out(src: Path, dest: Path, entry: Entry, link: str, known_good: bool) -
         if not verified and not known_good:
             verify_object(src, entry)
             verified = True
+        stage.swap = entry.size >= SWAP_BYTES
     return verified
 
 
