@@ -240,12 +240,17 @@ def _symlinks(path: Path) -> Iterable[str]:
     if path.is_symlink():
         yield str(path)
     elif path.is_dir():
-        with os.scandir(path) as it:
-            for entry in it:
-                if entry.is_symlink():
-                    yield entry.path
-                elif entry.is_dir(follow_symlinks=False):
-                    yield from _symlinks(Path(entry.path))
+        yield from _symlinks_below(str(path))
+
+
+def _symlinks_below(folder: str) -> Iterable[str]:
+    """Yield the symlinks under folder from the listings' file types alone (no stat per folder)."""
+    with os.scandir(folder) as it:
+        for entry in it:
+            if entry.is_symlink():
+                yield entry.path
+            elif entry.is_dir(follow_symlinks=False):
+                yield from _symlinks_below(entry.path)
 
 
 def _stale_temp_files(root: Path) -> list[Path]:
