@@ -1,4 +1,4 @@
-"""The flat YAML vtool writes itself (pointers, an empty config), read without importing PyYAML (17 ms a command).
+"""The flat YAML vtool writes itself (pointers, config files), read without importing PyYAML (17 ms a command).
 
 A document is read here only when every line is blank, a comment (at its start), `key:` opening a nested
 mapping, or `key: value` with a value PyYAML reads one way alone: a decimal integer, true or false, or a
