@@ -13,7 +13,6 @@ from vtool.cache import Cache
 from vtool.errors import CacheError, FormatError, RemoteObjectMissingError
 from vtool.hashing import OID_PREFIX, HashingSink, Oid
 from vtool.manifest import MAX_MANIFEST_BYTES, Entry
-from vtool.ops import objects
 from vtool.ops.project import Project, matches, open_project
 from vtool.ops.status import IN_SYNC, MODIFIED, NOT_IN_WORKSPACE, DatasetStatus, tree_loader
 from vtool.ops.sync import connected
@@ -39,6 +38,8 @@ WRONG_SIZE = "size mismatch"
 NOT_A_MANIFEST = "not a manifest"
 FILE = "file"
 MANIFEST = "manifest"
+VERIFY_BATCH = 8_192  # files checked per round: verify holds these and one level's manifest chunk
+MANIFEST_BATCH = 64  # manifests read per round of a level (a manifest of 1,000 files is about 100 KB)
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,8 @@ class _RemoteSource:
         self._failed: dict[Oid, str] = {}
 
     def prepare(self, sizes: dict[Oid, int], jobs: int) -> None:
-        """Check every sampled packed object by coalesced ranged reads of its pack, not one GET per object."""
+        """Check a round's sampled packed objects by coalesced ranged reads of their packs, not one GET each."""
+        self._read_ahead, self._failed = {}, {}
         by_pack: dict[str, tuple[PackInfo, list[Slot]]] = {}
         for oid in sizes:
             found = self.target.view.locate(oid)
@@ -266,59 +268,94 @@ Source = _CacheSource | _RemoteSource
 
 def _verify_objects(target: str, tracked: list[Tracked], source: Source, jobs: int,
                     progress: Progress) -> VerifyResult:
-    """Check every manifest level by level, then every file they name, each object once."""
-    checks = _check_manifests(tracked, source, jobs, progress)
-    entries = {oid: manifest.decode(c.data, oid) for oid, c in checks.items() if c.data is not None}
-
-    def read(oid: Oid) -> tuple[list[Entry], int]:
-        if oid not in entries:
-            raise CacheError(f"manifest {oid} could not be read")
-        return entries[oid], 0
-
-    reach: dict[Oid, set[str]] = {}
-    sizes: dict[Oid, int] = {}
+    """Check every manifest level by level and the files they name in rounds of VERIFY_BATCH, each round
+    dropped once judged: memory follows the batch and the largest folder, not the tree."""
+    walk = _Walk(source, jobs)
+    progress.start("verify", total=sum(t.pointer.files for t in tracked),
+                   total_bytes=sum(t.pointer.size for t in tracked))
+    walk.progress = progress
     for t in tracked:
-        objs = objects.reach(read, [t.pointer.version])
-        for oid in [*objs.unreadable, *(m.oid for m in objs.manifests), *objs.files]:
-            reach.setdefault(oid, set()).add(t.ds.data_rel)
-        for oid, obj in objs.files.items():
-            sizes.setdefault(oid, obj.size or 0)
-    source.prepare(sizes, jobs)
-    files = _pool(jobs, lambda oid: source.file(oid, sizes[oid]), list(sizes), progress,
-                  "verify", sum(sizes.values()))
-    found = [BadObject(oid, MANIFEST, c.problem, None, sorted(reach[oid]), c.removed)
-             for oid, c in checks.items() if c.problem is not None]
-    found += [BadObject(oid, FILE, c.problem, sizes[oid], sorted(reach[oid]), c.removed)
-              for oid, c in files.items() if c.problem is not None]
+        if t.pointer.kind == Kind.DIR:
+            walk.owners.setdefault(t.pointer.oid, set()).add(t.ds.data_rel)
+        else:
+            walk.want(t.pointer.oid, t.pointer.size, {t.ds.data_rel})
+    manifest.by_level([t.pointer.oid for t in tracked if t.pointer.kind == Kind.DIR], walk.visit)
+    walk.flush()
+    progress.done()
     absent = NOT_FETCHED if target == CACHE else NOT_PUSHED
+    found = list(walk.bad.values())
     missing = [replace(b, problem=absent) for b in found if b.problem == MISSING]
-    every = [c for c in [*checks.values(), *files.values()] if c.problem != MISSING]
-    return VerifyResult(target, len(every), sum(c.nbytes for c in every), [b for b in found if b.problem != MISSING],
+    return VerifyResult(target, walk.objects, walk.nbytes, [b for b in found if b.problem != MISSING],
                         missing=missing)
 
 
-def _check_manifests(tracked: list[Tracked], source: Source, jobs: int, progress: Progress) -> dict[Oid, _Check]:
-    checks: dict[Oid, _Check] = {}
+class _Walk:
+    """What verify found so far, and the files waiting for the next round of checks.
 
-    def visit(level: list[Oid]) -> list[Oid]:
-        got = _pool(jobs, source.manifest, level, progress, "verify manifests")
-        checks.update(got)
-        return [e.oid for oid, c in got.items() if c.data is not None for e in manifest.decode(c.data, oid) if e.is_dir]
+    Each manifest is checked once (by_level), so a folder shared by two datasets names the datasets that
+    reached it by the level it was checked at; a file reached again after its round is checked again,
+    unless it was already found bad.
+    """
 
-    manifest.by_level([t.pointer.oid for t in tracked if t.pointer.kind == Kind.DIR], visit)
-    return checks
+    def __init__(self, source: Source, jobs: int) -> None:
+        self.source = source
+        self.jobs = jobs
+        self.progress: Progress = NULL_PROGRESS
+        self.owners: dict[Oid, set[str]] = {}  # manifests of the next level -> datasets reaching them
+        self.pending: dict[Oid, tuple[int, set[str]]] = {}
+        self.bad: dict[Oid, BadObject] = {}
+        self.objects = 0
+        self.nbytes = 0
 
+    def record(self, oid: Oid, kind: str, size: int | None, check: _Check, owners: set[str]) -> None:
+        """Count one verdict and keep it when the object is bad or missing."""
+        if check.problem != MISSING:
+            self.objects += 1
+            self.nbytes += check.nbytes
+        if check.problem is not None:
+            self.bad[oid] = BadObject(oid, kind, check.problem, size, sorted(owners), check.removed)
 
-def _pool(jobs: int, check: Callable[[Oid], _Check], oids: list[Oid], progress: Progress, what: str,
-          total_bytes: int | None = None) -> dict[Oid, _Check]:
-    """Run check over oids in a thread pool, reporting progress per object."""
-    progress.start(what, total=len(oids), total_bytes=total_bytes)
-    out: dict[Oid, _Check] = {}
-    for oid, result in zip(oids, pooled(check, oids, jobs), strict=True):
-        out[oid] = result
-        progress.advance(1, result.nbytes)
-    progress.done()
-    return out
+    def want(self, oid: Oid, size: int, owners: set[str]) -> None:
+        """Queue a file for the next round (a bad one is not checked again: it may be gone by now)."""
+        bad = self.bad.get(oid)
+        if bad is not None:
+            self.bad[oid] = replace(bad, datasets=sorted({*bad.datasets, *owners}))
+            return
+        queued = self.pending.get(oid)
+        if queued is None:
+            self.pending[oid] = (size, set(owners))
+        else:
+            queued[1].update(owners)
+        if len(self.pending) >= VERIFY_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Check the queued files in parallel and keep only their verdicts' counts and the bad ones."""
+        batch, self.pending = self.pending, {}
+        sizes = {oid: size for oid, (size, _) in batch.items()}
+        self.source.prepare(sizes, self.jobs)
+        oids = list(batch)
+        for oid, check in zip(oids, pooled(lambda o: self.source.file(o, sizes[o]), oids, self.jobs), strict=True):
+            self.record(oid, FILE, sizes[oid], check, batch[oid][1])
+            self.progress.advance(1, check.nbytes)
+
+    def visit(self, level: list[Oid]) -> list[Oid]:
+        """Check one level's manifests MANIFEST_BATCH at a time, queue their files, return their subfolders."""
+        below: list[Oid] = []
+        for start in range(0, len(level), MANIFEST_BATCH):
+            chunk = level[start:start + MANIFEST_BATCH]
+            for oid, check in zip(chunk, pooled(self.source.manifest, chunk, self.jobs), strict=True):
+                owners = self.owners.pop(oid, set())
+                self.record(oid, MANIFEST, None, check, owners)
+                if check.data is None:
+                    continue
+                for entry in manifest.decode(check.data, oid):
+                    if entry.is_dir:
+                        self.owners.setdefault(entry.oid, set()).update(owners)
+                        below.append(entry.oid)
+                    else:
+                        self.want(entry.oid, entry.size, owners)
+        return below
 
 
 def _workspace(project: Project, t: Tracked, jobs: int) -> DatasetStatus:
@@ -326,9 +363,12 @@ def _workspace(project: Project, t: Tracked, jobs: int) -> DatasetStatus:
     ds, pointer = t.ds, t.pointer
     if not os.path.lexists(project.root / ds.data_rel):
         return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, NOT_IN_WORKSPACE)
+    # The hashing pass keeps no folder (memory per folder); only a dataset that differs is hashed again, keeping
+    # its folders, to list what changed.
+    hashed = project.scan(ds.data_rel, trust_stats=False, jobs=jobs, sink=_discard)
+    if matches(hashed, pointer):
+        return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, IN_SYNC, hashed=hashed.hashed)
     tree = project.scan(ds.data_rel, trust_stats=False, jobs=jobs)
-    if matches(tree, pointer):
-        return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, IN_SYNC, hashed=tree.hashed)
     added: list[str] = []
     modified: list[str] = [""]
     deleted: list[str] = []
@@ -339,4 +379,8 @@ def _workspace(project: Project, t: Tracked, jobs: int) -> DatasetStatus:
         except CacheError:
             modified = []  # the pointer's manifests are bad; the objects report says which
     return DatasetStatus(ds.data_rel, ds.pointer_rel, pointer.kind, MODIFIED, added, modified, deleted,
-                         hashed=tree.hashed)
+                         hashed=hashed.hashed)
+
+
+def _discard(prefix: str, oid: Oid, data: bytes, files: list[tuple[str, Entry]]) -> None:
+    """A scan sink that keeps no folder: verify's hashing pass needs only the root oid."""
