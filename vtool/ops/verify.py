@@ -302,7 +302,7 @@ class _Walk:
         self.jobs = jobs
         self.progress: Progress = NULL_PROGRESS
         self.owners: dict[Oid, set[str]] = {}  # manifests of the next level -> datasets reaching them
-        self.pending: dict[Oid, tuple[int, set[str]]] = {}
+        self.pending: dict[tuple[Oid, int], set[str]] = {}
         self.bad: dict[Oid, BadObject] = {}
         self.objects = 0
         self.nbytes = 0
@@ -312,7 +312,7 @@ class _Walk:
         if check.problem != MISSING:
             self.objects += 1
             self.nbytes += check.nbytes
-        if check.problem is not None:
+        if check.problem is not None and oid not in self.bad:
             self.bad[oid] = BadObject(oid, kind, check.problem, size, sorted(owners), check.removed)
 
     def want(self, oid: Oid, size: int, owners: set[str]) -> None:
@@ -321,22 +321,18 @@ class _Walk:
         if bad is not None:
             self.bad[oid] = replace(bad, datasets=sorted({*bad.datasets, *owners}))
             return
-        queued = self.pending.get(oid)
-        if queued is None:
-            self.pending[oid] = (size, set(owners))
-        else:
-            queued[1].update(owners)
+        self.pending.setdefault((oid, size), set()).update(owners)  # each size claimed is checked
         if len(self.pending) >= VERIFY_BATCH:
             self.flush()
 
     def flush(self) -> None:
         """Check the queued files in parallel and keep only their verdicts' counts and the bad ones."""
         batch, self.pending = self.pending, {}
-        sizes = {oid: size for oid, (size, _) in batch.items()}
-        self.source.prepare(sizes, self.jobs)
-        oids = list(batch)
-        for oid, check in zip(oids, pooled(lambda o: self.source.file(o, sizes[o]), oids, self.jobs), strict=True):
-            self.record(oid, FILE, sizes[oid], check, batch[oid][1])
+        claims = list(batch)
+        self.source.prepare(dict(claims), self.jobs)
+        checks = pooled(lambda claim: self.source.file(*claim), claims, self.jobs)
+        for (oid, size), check in zip(claims, checks, strict=True):
+            self.record(oid, FILE, size, check, batch[oid, size])
             self.progress.advance(1, check.nbytes)
 
     def visit(self, level: list[Oid]) -> list[Oid]:
