@@ -71,6 +71,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help="-j given to both tools' push and pull")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per command")
+    p.add_argument("--dvc-timeout", type=float, metavar="S",
+                   help="seconds per DVC command (default --timeout); a cell that hits it reads 'did not finish "
+                        "in S s' and the ops that need it are skipped")
     p.add_argument("--ceiling-threads", type=_csv, default=[str(t) for t in DEFAULT_CEILING_THREADS],
                    metavar="8,16,32", help="boto3 pool sizes tried for the S3 ceilings")
     p.add_argument("--ceilings", choices=CEILING_MODES, default=CEILINGS_CACHED,
@@ -87,6 +90,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         p.error(str(e))
     if not args.tools or not set(args.tools) <= set(TOOLS):
         p.error(f"--tools takes {','.join(TOOLS)}")
+    if args.timeout <= 0 or (args.dvc_timeout is not None and args.dvc_timeout <= 0):
+        p.error("--timeout and --dvc-timeout must be positive")
     if args.runs < 1:
         p.error("--runs must be at least 1")
     args.ceiling_threads = [int(t) for t in args.ceiling_threads]

@@ -25,6 +25,11 @@ STATUS_SKIPPED = "skipped"
 CHECKOUTS = (("checkout_v1", TAG_V1), ("checkout_v2", TAG_V2))
 
 
+def unfinished(timeout_s: float) -> str:
+    """Say that a command ran into the time limit, as the table and its notes print it."""
+    return f"did not finish in {timeout_s:g} s"
+
+
 class OpFailed(Exception):
     """An operation failed (error, timeout) or produced wrong data (FAIL)."""
 
@@ -116,6 +121,7 @@ class ToolPass:
         self.seq = 0
         self.op = "init"  # names the logs of the commands run now
         self.gitignore_tracked = False
+        self.unfinished: dict[str, str] = {}  # op -> why it did not finish (a timeout, or one it needed)
 
     def url(self, run: int) -> str:
         """Return the remote URL of a push run (a fresh prefix, so every run starts empty)."""
@@ -167,15 +173,26 @@ class ToolPass:
         if not selected and not any(op in OPS[later].needs for later in self.remaining):
             return
         cell, runs, self.op = Cell(), self.ctx.runs[op] if selected else 1, op
+        blocked = [self.unfinished[n] for n in OPS[op].needs if n in self.unfinished]
+        if blocked:  # an op it needs ran out of time: waiting out this one too would tell nothing more
+            cell.detail = self.unfinished[op] = f"skipped: it needs {blocked[0].removeprefix('skipped: it needs ')}"
+            self.ctx.log(f"{self.d.name}: {op}: {cell.detail}")
+        else:
+            self._run_step(op, fn, cell, runs, selected)
+        if selected:
+            self.cells[op] = cell
+            self.remaining.discard(op)
+
+    def _run_step(self, op: str, fn: Step, cell: Cell, runs: int, selected: bool) -> None:
+        """Run one step's samples; remember a timeout so the ops that need this one are skipped."""
         self.ctx.log(f"{self.d.name}: {op} x{runs}" + ("" if selected else " (setup, not reported)"))
         try:
             fn(cell, runs)
         except OpFailed as e:
             cell.fail(e)
             self.ctx.log(f"{self.d.name}: {op}: {e.status}: {e.detail}")
-        if selected:
-            self.cells[op] = cell
-            self.remaining.discard(op)
+            if e.status == STATUS_TIMEOUT:
+                self.unfinished[op] = f"{op}, which {unfinished(self.ctx.timeout_s)}"
 
     def _timed(self, cmds: list[Argv], cwd: Path | None = None) -> tuple[float, int, int | None]:
         """Run the commands of one sample; return summed wall time, the highest peak RSS and the S3 requests."""
@@ -189,8 +206,9 @@ class ToolPass:
             rss = max(rss, res.maxrss_kib)
             if not res.ok:
                 shown = " ".join([Path(argv[0]).name, *argv[1:]])
-                raise OpFailed(STATUS_TIMEOUT if res.timed_out else STATUS_ERROR,
-                               f"`{shown}` exited {res.returncode}: {res.stderr_tail()}")
+                if res.timed_out:
+                    raise OpFailed(STATUS_TIMEOUT, f"`{shown}` {unfinished(self.ctx.timeout_s)}")
+                raise OpFailed(STATUS_ERROR, f"`{shown}` exited {res.returncode}: {res.stderr_tail()}")
         after = self.ctx.requests()
         return wall, rss, (after - before if before is not None and after is not None else None)
 
@@ -323,6 +341,12 @@ class ToolPass:
         if not ops:
             return
         cells = {op: Cell() for op, _ in CHECKOUTS}
+        blocked = [self.unfinished[n] for op in ops for n in OPS[op].needs if n in self.unfinished]
+        if blocked:
+            for op in ops:
+                self.cells[op] = Cell(detail=f"skipped: it needs {blocked[0].removeprefix('skipped: it needs ')}")
+                self.remaining.discard(op)
+            return
         runs = max(self.ctx.runs[op] for op in ops)
         self.ctx.log(f"{self.d.name}: checkout v2 -> v1 -> v2 x{runs}")
         try:

@@ -12,7 +12,7 @@ from pathlib import Path
 from bench_lib.ceilings import Ceiling
 from bench_lib.config import MIB, OPS
 from bench_lib.datagen import Dataset
-from bench_lib.pipeline import STATUS_OK, Cell
+from bench_lib.pipeline import STATUS_OK, STATUS_TIMEOUT, Cell
 
 VTOOL, DVC = "vtool", "dvc"
 DETAIL_WIDTH = 300
@@ -54,6 +54,8 @@ def _fmt_s(cell: Cell | None) -> str:
     """Return a cell's median seconds, or its status when it has no good value."""
     if cell is None:
         return "-"
+    if cell.status == STATUS_TIMEOUT:
+        return cell.detail.rsplit("` ", 1)[-1]  # "did not finish in N s"
     if cell.status != STATUS_OK:
         return cell.status
     value = cell.median_s
