@@ -175,7 +175,8 @@ class ToolPass:
         cell, runs, self.op = Cell(), self.ctx.runs[op] if selected else 1, op
         blocked = [self.unfinished[n] for n in OPS[op].needs if n in self.unfinished]
         if blocked:  # an op it needs ran out of time: waiting out this one too would tell nothing more
-            cell.detail = self.unfinished[op] = f"skipped: it needs {blocked[0].removeprefix('skipped: it needs ')}"
+            self.unfinished[op] = blocked[0]  # the first op that ran out of time, so a chain names it
+            cell.detail = f"it needs {blocked[0]}"
             self.ctx.log(f"{self.d.name}: {op}: {cell.detail}")
         else:
             self._run_step(op, fn, cell, runs, selected)
@@ -344,7 +345,7 @@ class ToolPass:
         blocked = [self.unfinished[n] for op in ops for n in OPS[op].needs if n in self.unfinished]
         if blocked:
             for op in ops:
-                self.cells[op] = Cell(detail=f"skipped: it needs {blocked[0].removeprefix('skipped: it needs ')}")
+                self.cells[op] = Cell(detail=f"it needs {blocked[0]}")
                 self.remaining.discard(op)
             return
         runs = max(self.ctx.runs[op] for op in ops)
