@@ -74,11 +74,18 @@ def _reach_one(read: ManifestReader, v: Version, seen: set[Oid], out: ObjectSet)
         _reach_below(read, v.oid, 0, seen, out)
 
 
-def _reach_below(read: ManifestReader, oid: Oid, depth: int, seen: set[Oid], out: ObjectSet) -> None:
+def _first_visit(oid: Oid, depth: int, seen: set[Oid]) -> bool:
+    """Mark a manifest as walked, its depth checked, so a subtree shared by several folders is read once."""
     if oid in seen:
-        return
+        return False
     manifest.check_depth(depth, oid)
     seen.add(oid)
+    return True
+
+
+def _reach_below(read: ManifestReader, oid: Oid, depth: int, seen: set[Oid], out: ObjectSet) -> None:
+    if not _first_visit(oid, depth, seen):
+        return
     try:
         entries, size = read(oid)
     except CacheError as exc:
@@ -105,10 +112,8 @@ def files_below(read: ManifestReader, roots: Iterable[Oid]) -> Iterator[Obj]:
 
 
 def _files_under(read: ManifestReader, oid: Oid, depth: int, seen: set[Oid]) -> Iterator[Obj]:
-    if oid in seen:
+    if not _first_visit(oid, depth, seen):
         return
-    manifest.check_depth(depth, oid)
-    seen.add(oid)
     try:
         entries, _ = read(oid)
     except CacheError:
