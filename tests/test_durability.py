@@ -75,3 +75,14 @@ def test_many_loose_objects_take_one_filesystem_sync(project: Workdir, events: l
     pointer = _index(events, "rename", project.path("data.vtool"))
     assert events.index(("sync", "")) < pointer
     assert not any(what == "fsync" and "/cache/" in path and ".vtool-tmp-" not in path for what, path in events)
+
+
+def test_an_add_that_stores_nothing_flushes_nothing(project: Workdir, events: list[tuple[str, str]]) -> None:
+    """A re-add with no change names only objects already flushed: no folder fsync (a journal commit on ext4)."""
+    project.write_tree("data", {"big.bin": LARGE, "a.txt": b"a\n"})
+    project.ok("add", "data")
+    events.clear()
+    project.ok("add", "data")
+    cache = os.path.realpath(project.cache_dir)
+    assert [path for what, path in events if what == "fsync" and path.startswith(os.path.dirname(cache))] == []
+    assert ("sync", "") not in events
