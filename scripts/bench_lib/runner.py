@@ -67,13 +67,20 @@ def get_ceilings(ds: Dataset, args: argparse.Namespace, paths: BenchPaths, serve
 
 def run_scenario(name: str, args: argparse.Namespace, paths: BenchPaths, server: S3Server,
                  drivers: Mapping[str, Driver], machine: Mapping[str, object], log: Log) -> dict[str, object]:
-    """Generate the data, measure ceilings, run every tool, print and save the results."""
+    """Generate the data, measure ceilings, run every tool, print the results; save them after each tool.
+
+    Saved before each tool's work folder is removed: on the huge scenario that removal takes minutes, and a
+    run stopped during it must not lose the tool's cells.
+    """
     started = time.perf_counter()
     ds = ensure_dataset(SCENARIOS[name], args.seed, paths.data(name), log)
     work = paths.work(name)
     shutil.rmtree(work, ignore_errors=True)
     ceilings = get_ceilings(ds, args, paths, server, machine, log)
     cells: dict[str, dict[str, Cell]] = {}
+    settings = {"runs": args.runs_map, "jobs": args.jobs, "seed": args.seed, "tools": args.tools,
+                "commands": {t: drivers[t].exe[-1] for t in args.tools}}
+    doc: dict[str, object] = {}
     for tool in args.tools:
         bucket = f"{BUCKET_PREFIX}-{tool}-{name}"
         ensure_bucket(s3_client(server.endpoint, server.env(), 1), bucket)
@@ -82,15 +89,13 @@ def run_scenario(name: str, args: argparse.Namespace, paths: BenchPaths, server:
                          args.runs_map, frozenset(args.ops), lambda msg, n=name: log(f"{n}: {msg}"),
                          server.s3_requests)
         cells[tool] = ToolPass(drivers[tool], ds, ctx).run()
+        doc = scenario_json(ds, args.ops, cells, ceilings, machine, settings, time.perf_counter() - started)
+        write_json(paths.results(name), doc)
         if not args.keep_work:
             shutil.rmtree(ctx.work, ignore_errors=True)
     elapsed = time.perf_counter() - started
     print(render_scenario(ds, args.ops, cells, ceilings), flush=True)
     print(f"({name} took {elapsed:.0f} s; logs in {paths.logs(name)})\n", flush=True)
-    settings = {"runs": args.runs_map, "jobs": args.jobs, "seed": args.seed, "tools": args.tools,
-                "commands": {t: drivers[t].exe[-1] for t in args.tools}}
-    doc = scenario_json(ds, args.ops, cells, ceilings, machine, settings, elapsed)
-    write_json(paths.results(name), doc)
     if not args.keep_work:
         shutil.rmtree(work, ignore_errors=True)
     return doc
