@@ -255,3 +255,20 @@ def test_status_with_nothing_changed_imports_no_yaml_nor_threads(project: Workdi
     project.ok("status")  # the first status after add settles the stat cache
     _, heavy = _imported(project, "status")
     assert heavy - {"sqlite3", "xxhash"} == set()  # the stat cache, and hashing's module
+
+
+# add may import what it uses, never checkout's, a revision switch's or the remote layers.
+NOT_FOR_ADD = {"vtool.transfer", "vtool.remote", "vtool.ops.sync", "vtool.ops.checkout", "vtool.ops.switch",
+               "vtool.ops.gc", "vtool.ops.verify", "vtool.ops.history", "vtool.cli.revisions", "vtool.cli.data"}
+
+
+def test_add_with_nothing_changed_imports_only_what_add_uses(project: Workdir) -> None:
+    """A no-change add writes the same pointer without PyYAML and starts no hashing pool."""
+    project.write("data/a.txt", "a")
+    project.add("data")
+    project.ok("status")
+    ours, heavy = _imported(project, "add", "data")
+    assert "vtool.ops.add" in ours
+    assert ours & NOT_FOR_ADD == set()
+    assert heavy - {"sqlite3", "xxhash"} == set()
+    assert project.ok("status").out.strip() == "data: in sync"

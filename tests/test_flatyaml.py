@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -93,3 +95,54 @@ def test_a_pointer_flat_reading_refuses_stays_refused() -> None:
         ptr.loads(b"version: 1\ntype: dir\ntype: file\n", "data.vtool")
     with pytest.raises(FormatError, match=r"not a valid pointer file \(UnicodeDecodeError\)"):
         ptr.loads(b"version: 1\npath: \xff\n", "data.vtool")
+
+
+# Values of which random documents to write are made: the flat subset, then what PyYAML must write instead.
+GOOD_SCALARS: list[object] = [0, 1, 174449912, 10**17, True, False, "data", "s3://b/p", "xxh128:ab12", "a:b", "_x",
+                              "a=b", "x-1_y.csv", "Yes2"]
+BAD_SCALARS: list[object] = ["", "yes", "No", "null", "a:", "a b", "é", "007", "1.5", "-x", -1, 10**18, 1.5, None,
+                             [1], {}]
+WRITE_KEYS = ["a", "b", "path", "remote-1", "x_y", "on", "A", "1a"]
+
+
+def _random_mapping(rng: random.Random, depth: int) -> dict[str, object]:
+    doc: dict[str, object] = {}
+    for _ in range(rng.randint(1, 4)):
+        key = rng.choice(GOOD_KEYS) if rng.random() < GOOD else rng.choice(WRITE_KEYS)
+        if depth < 5 and rng.random() < 0.2:
+            doc[key] = _random_mapping(rng, depth + 1)
+        else:
+            doc[key] = rng.choice(GOOD_SCALARS) if rng.random() < GOOD else rng.choice(BAD_SCALARS)
+    return doc
+
+
+@pytest.mark.parametrize("sort_keys", [False, True])
+def test_every_flat_writing_equals_pyyaml_and_reads_back(sort_keys: bool) -> None:
+    rng = random.Random(16)
+    written = refused = 0
+    for _ in range(TRIALS):
+        doc = _random_mapping(rng, 0)
+        text = flatyaml.dump(doc, sort_keys=sort_keys)
+        if text is None:
+            refused += 1
+            continue
+        written += 1
+        assert text == yaml.safe_dump(doc, sort_keys=sort_keys, allow_unicode=True, default_flow_style=False,
+                                      width=1 << 16), doc
+        assert flatyaml._flat(text) == doc, text
+        assert repr(flatyaml._flat(text)) == repr(_strict(text)), text  # True stays True, 1 stays 1
+    assert written > TRIALS // 4 and refused > TRIALS // 10  # both sides of the subset were exercised
+
+
+def test_writing_a_pointer_imports_no_pyyaml() -> None:
+    code = ("import sys; from vtool import pointer as p; from vtool.hashing import hash_bytes; "
+            "p.dumps(p.Pointer('data', p.Kind.DIR, hash_bytes(b'm'), 5, 2, {'owner': 'team_a'})); "
+            "print('yaml' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_a_pointer_outside_the_flat_subset_is_written_by_pyyaml() -> None:
+    pointer = ptr.Pointer("données brutes", ptr.Kind.FILE, hash_bytes(b"f"), 3, meta={"note": "a: b"})
+    text = ptr.dumps(pointer).decode()
+    assert "path: données brutes\n" in text and "note: 'a: b'" in text
+    assert ptr.loads(text.encode(), "données brutes.vtool") == pointer

@@ -121,7 +121,7 @@ def test_every_error_is_one_line_even_when_its_text_has_newlines(project: Workdi
     def broken(*args: object, **kwargs: object) -> None:
         raise FormatError("first line\nsecond line", "hint line one\nhint line two")
 
-    monkeypatch.setattr("vtool.cli.data.add", broken)
+    monkeypatch.setattr("vtool.cli.add.add", broken)
     result = project.run("add", "anything")
     assert result.code == 1
     assert result.err.splitlines() == ["error: first line second line", "  hint: hint line one hint line two"]

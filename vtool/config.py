@@ -106,9 +106,11 @@ def read_doc(path: Path) -> dict[str, Any]:
 def write_doc(path: Path, doc: dict[str, Any]) -> None:
     """Save a config document atomically and durably, never through a symlinked `.vtool/` folder."""
     check_real_folder(path.parent.parent, path)
-    import yaml  # writing only: reading vtool's own flat config needs no PyYAML (vtool.flatyaml)
+    text = flatyaml.dump(doc, sort_keys=True)
+    if text is None:  # a value outside the flat subset: only then is PyYAML imported
+        import yaml
 
-    text = yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, allow_unicode=True)
+        text = yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, allow_unicode=True)
     atomic_write(path, text.encode("utf-8"))
 
 

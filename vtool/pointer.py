@@ -96,9 +96,11 @@ def dumps(pointer: Pointer) -> bytes:
         doc[key] = pointer.extra[key]
     if pointer.meta:
         doc["meta"] = pointer.meta
-    import yaml  # writing only: reading a pointer needs no PyYAML (vtool.flatyaml)
+    text = flatyaml.dump(doc)
+    if text is None:  # a path or meta outside the flat subset: only then is PyYAML imported
+        import yaml
 
-    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1 << 16)
+        text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1 << 16)
     return text.encode("utf-8")
 
 

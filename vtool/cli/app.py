@@ -41,7 +41,7 @@ class Spec:
 COMMANDS = {
     "init": Spec("setup", "Set up .vtool/ in the current git repository (idempotent).", START),
     "config": Spec("setup", "Read or write a setting.", START),
-    "add": Spec("data", "Track files or folders: hash, cache, write PATH.vtool, ignore PATH in git.", TRACK),
+    "add": Spec("add", "Track files or folders: hash, cache, write PATH.vtool, ignore PATH in git.", TRACK),
     "rm": Spec("move", "Stop tracking datasets: remove the pointer and its ignore line; the data stays.", TRACK),
     "mv": Spec("move", "Move a tracked path: data, pointer and ignore lines in one step, like git mv.", TRACK),
     "status": Spec("status", "Show which datasets differ from their pointers (or, with --remote / -r NAME, what is "
