@@ -8,12 +8,14 @@ import tracemalloc
 from vtool.hashing import OID_PREFIX, hash_bytes
 from vtool.store import pack
 from vtool.store.local import LocalPacks
-from vtool.store.oidindex import OidIndex, table_records
+from vtool.store.oidindex import DigestSet, OidIndex, table_records
 from vtool.store.pack import ENTRY, Slot, Table
 
 INDEXED_OBJECTS = 100_000
 PACK_OBJECTS = 25_000  # objects per synthetic pack table (packs of 16 MiB hold about this many small files)
 MAX_BYTES_PER_OBJECT = 64  # table entry (32) + index record (24) + fan-out and slack
+SET_OBJECTS = 50_000
+MAX_SET_BYTES_PER_OBJECT = 40  # the digest (16) + bucket slack and the fan-out list; a set of oid strings takes 120
 
 
 def _tables(count: int, per_pack: int, seed: int = 16) -> list[bytes]:
@@ -88,3 +90,32 @@ def test_local_packs_find_objects_of_packs_added_after_loading_and_forget_remove
     assert packs.locate(hash_bytes(b"one")) is None
     assert sorted(packs.oids()) == sorted([hash_bytes(b"two"), hash_bytes(b"three")])
     assert LocalPacks(tmp_path).locate(hash_bytes(b"three")).slot.length == 5
+
+
+def test_digest_set_holds_each_oid_once_in_under_its_byte_budget() -> None:
+    oids = [hash_bytes(str(i).encode()) for i in range(SET_OBJECTS)]
+    tracemalloc.start()
+    try:
+        held = DigestSet()
+        held.update(oids)
+        used, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert used <= MAX_SET_BYTES_PER_OBJECT * SET_OBJECTS, f"{used / SET_OBJECTS:.1f} bytes per oid"
+    assert len(held) == SET_OBJECTS
+    assert held.add(oids[7]) is False and len(held) == SET_OBJECTS
+    assert all(oid in held for oid in oids)
+    assert hash_bytes(b"absent") not in held and None not in held
+    assert sorted(held) == sorted(oids)
+
+
+def test_digest_set_finds_no_oid_in_the_bytes_straddling_two_others() -> None:
+    prefix = bytes(2)
+    first = prefix + bytes(range(1, 7)) + prefix + bytes(range(7, 13))
+    second = prefix + bytes(range(13, 27))
+    straddling = first[8:] + second[:8]  # same bucket: it also starts with the prefix
+    held = DigestSet()
+    held.update(OID_PREFIX + d.hex() for d in (first, second))
+    assert OID_PREFIX + straddling.hex() not in held
+    assert held.add(OID_PREFIX + straddling.hex()) is True
+    assert OID_PREFIX + straddling.hex() in held and len(held) == 3

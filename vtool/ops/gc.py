@@ -16,7 +16,7 @@ from vtool.fsutil import is_hex, remove_file, stale_temp_files
 from vtool.hashing import Oid
 from vtool.manifest import HEADER
 from vtool.ops import gc_remote
-from vtool.ops.objects import ObjectSet, collect
+from vtool.ops.objects import collect, reach_set, versions
 from vtool.ops.project import Project, open_project
 from vtool.ops.sync import RevsOnRemote, connected, fetch_manifests
 from vtool.ops.targets import Tracked, revision_pointers, workspace_pointers, worktree_pointers
@@ -24,6 +24,7 @@ from vtool.pointer import Kind
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.store import remote as store
 from vtool.store.layout import PACKS_DIR, is_fanout, key_oid, object_key
+from vtool.store.oidindex import DigestSet
 from vtool.transfer import OUTGOING_DIR, Target
 from vtool.workers import pooled
 
@@ -91,22 +92,24 @@ def _tips(root: Path) -> list[str]:
     return gitrepo.branch_and_tag_tips(root) + gitrepo.other_tips(root) + ([head] if head else [])
 
 
-def _reachable(project: Project, tracked: list[Tracked], remote: str | None = None) -> set[Oid]:
+def _reachable(project: Project, tracked: list[Tracked], remote: str | None = None) -> DigestSet:
     """Every object the pointers reach, manifests included; refuse when a manifest cannot be read."""
-    objects = collect(project, tracked)
-    if objects.unreadable:
-        raise _unknown_reach(project, tracked, objects, remote)
-    return set(objects.files) | {m.oid for m in objects.manifests}
+    unreadable: dict[Oid, str] = {}
+    keep = reach_set(project.read_manifest_once, versions(project, tracked, unreadable), unreadable)
+    if unreadable:
+        raise _unknown_reach(project, tracked, unreadable, remote)
+    return keep
 
 
-def _unknown_reach(project: Project, tracked: list[Tracked], objects: ObjectSet, remote: str | None) -> CacheError:
+def _unknown_reach(project: Project, tracked: list[Tracked], unreadable: dict[Oid, str],
+                   remote: str | None) -> CacheError:
     """Name the unreadable manifests and the revisions that reach them (slow, but only on this error path)."""
     roots: dict[Oid, Tracked] = {}
     for t in tracked:
         if t.pointer.kind == Kind.DIR:
             roots.setdefault(t.pointer.oid, t)
     culprits = [t for t in roots.values() if collect(project, [t]).unreadable]
-    missing = sorted(objects.unreadable)
+    missing = sorted(unreadable)
     shown = ", ".join(missing[:SHOWN]) + (f" and {len(missing) - SHOWN} more" if len(missing) > SHOWN else "")
     reached = ", ".join(f"{t.ds.data_rel} at {_short(t.rev)}" if t.rev else f"{t.ds.data_rel} in the workspace"
                         for t in culprits[:SHOWN])
@@ -140,7 +143,7 @@ def _gc_cache(project: Project, tracked: list[Tracked], delete: bool) -> GcResul
         project.progress.message(f"warning: the cache {cache.root} is outside this project and may be shared; "
                                  "gc keeps only what this project's pointers reach")
     keep = _reachable(project, tracked)
-    keep |= _linked_objects(project, tracked)
+    keep.update(_linked_objects(project, tracked))
     present = 0
     doomed: list[Oid] = []
     for oid in cache.iter_oids():  # counted as they stream by: only the doomed are listed
@@ -178,7 +181,7 @@ def _gc_remote(project: Project, target: Target, jobs: int, tracked: list[Tracke
                     not delete, doomed, unsized=sum(1 for s in sizes.values() if s is None))
 
 
-def _refuse_emptying(target: Target, doomed: Iterable[Oid], keep: set[Oid]) -> None:
+def _refuse_emptying(target: Target, doomed: Iterable[Oid], keep: DigestSet) -> None:
     """Refuse a gc that keeps nothing; the objects are only counted then, never listed."""
     count = 0 if keep else sum(1 for _ in doomed)
     if count:
@@ -186,7 +189,7 @@ def _refuse_emptying(target: Target, doomed: Iterable[Oid], keep: set[Oid]) -> N
                          "run gc in a clone whose workspace or history points at data")
 
 
-def _gc_packed_remote(project: Project, target: Target, jobs: int, keep: set[Oid], delete: bool) -> GcResult:
+def _gc_packed_remote(project: Project, target: Target, jobs: int, keep: DigestSet, delete: bool) -> GcResult:
     """Two phases: execute marks older than gc.grace, then mark sparse packs and dead loose objects."""
     stored = itertools.chain((oid for oid, _ in store.loose_objects(target.remote)), target.view.oids())
     _refuse_emptying(target, stored, keep)

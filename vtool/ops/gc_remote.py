@@ -20,6 +20,7 @@ from vtool.store import remote as store
 from vtool.store.backend import Listed
 from vtool.store.index import MARK_LOOSE, MARK_PACK, Mark
 from vtool.store.layout import GC_LOCK_KEY, index_key, object_key, pack_key
+from vtool.store.oidindex import DigestSet
 from vtool.store.pack import KIND_TREE, PackInfo
 from vtool.store.remote import RemoteView
 from vtool.transfer import Obj, Target
@@ -46,7 +47,7 @@ class RemotePlan:
     rescue: list[Oid]
 
 
-def plan(target: Target, keep: set[Oid], grace_s: int, now: float) -> RemotePlan:
+def plan(target: Target, keep: DigestSet, grace_s: int, now: float) -> RemotePlan:
     """Work out deletions and marks from one view of the remote, without changing anything."""
     view = target.view
     loose = dict(store.loose_objects(target.remote))
@@ -55,8 +56,10 @@ def plan(target: Target, keep: set[Oid], grace_s: int, now: float) -> RemotePlan
     # A loose object written again after its mark (a push re-uploaded it) is no longer doomed.
     due_loose = [OID_PREFIX + d for d, m in due.items() if m.what == MARK_LOOSE and OID_PREFIX + d in loose
                  and loose[OID_PREFIX + d].mtime < m.marked_at and OID_PREFIX + d not in keep]
-    rescue = sorted(oid for oid in keep if (found := view.locate(oid)) is not None and found[0].name in due
-                    and oid not in loose)
+    # Kept objects whose copy in use is in a pack due for deletion: only those packs' slots can hold one.
+    rescue = sorted({s.oid for name in due if (info := view.packs.get(name)) is not None for s in info.slots
+                     if s.oid in keep and s.oid not in loose and (found := view.locate(s.oid)) is not None
+                     and found[0].name in due})
     sparse = []
     for info in view.packs.values():
         if info.name in view.marks:
@@ -88,7 +91,7 @@ def _stored(view: RemoteView, loose: dict[Oid, Listed]) -> Iterator[tuple[Oid, i
             yield oid, entry.size
 
 
-def collect(project: Project, target: Target, jobs: int, keep: set[Oid], delete: bool) -> RemotePlan:
+def collect(project: Project, target: Target, jobs: int, keep: DigestSet, delete: bool) -> RemotePlan:
     """Plan (dry run), or plan and carry out under the remote's gc lock, timed by the server's own clock."""
     grace = project.config.grace_s
     if not delete:
@@ -99,7 +102,7 @@ def collect(project: Project, target: Target, jobs: int, keep: set[Oid], delete:
     return p
 
 
-def _run(project: Project, target: Target, jobs: int, keep: set[Oid], p: RemotePlan, now: float) -> None:
+def _run(project: Project, target: Target, jobs: int, keep: DigestSet, p: RemotePlan, now: float) -> None:
     """Repack, commit one index, then delete what is due."""
     view = target.view
     moved = sorted({s.oid for info in p.sparse for s in info.slots if s.oid in keep} | set(p.rescue))

@@ -12,6 +12,7 @@ from vtool.manifest import Entry
 from vtool.ops.project import Project
 from vtool.ops.targets import Tracked, narrow, revision_pointers, workspace_pointers
 from vtool.pointer import Kind, Version
+from vtool.store.oidindex import DigestSet
 from vtool.transfer import Obj
 
 ManifestReader = Callable[[Oid], tuple[list[Entry], int]]
@@ -53,6 +54,67 @@ def collect(project: Project, tracked: list[Tracked]) -> ObjectSet:
         if item is not None:
             _reach_one(project.read_manifest, item.pointer.version, seen, result)
     return result
+
+
+def versions(project: Project, tracked: list[Tracked], unreadable: dict[Oid, str]) -> Iterator[Version]:
+    """Yield the version each pointer's target names; a manifest on the way down that cannot be read is recorded."""
+    for whole in tracked:
+        try:
+            item = narrow(project, whole)
+        except CacheError as exc:
+            unreadable[whole.pointer.oid] = str(exc)
+            continue
+        if item is not None:
+            yield item.pointer.version
+
+
+@dataclass(frozen=True, slots=True)
+class Folder:
+    """One manifest met by a walk: its oid, byte size and entries."""
+
+    oid: Oid
+    size: int
+    entries: list[Entry]
+
+
+def folders(read: ManifestReader, roots: Iterable[Oid], seen: set[Oid],
+            unreadable: dict[Oid, str]) -> Iterator[Folder]:
+    """Yield each manifest under roots once, after every manifest it names (the order a push must follow).
+
+    Only the folders on the way down are held, so a walk of a million files keeps a few folders' entries;
+    seen (one per manifest) is shared across calls so a subtree met again is not walked again.
+    """
+    for root in roots:
+        yield from _folders_under(read, root, 0, seen, unreadable)
+
+
+def _folders_under(read: ManifestReader, oid: Oid, depth: int, seen: set[Oid],
+                   unreadable: dict[Oid, str]) -> Iterator[Folder]:
+    if not _first_visit(oid, depth, seen):
+        return
+    try:
+        entries, size = read(oid)
+    except CacheError as exc:
+        unreadable[oid] = str(exc)
+        return
+    for e in entries:
+        if e.is_dir:
+            yield from _folders_under(read, e.oid, depth + 1, seen, unreadable)
+    yield Folder(oid, size, entries)
+
+
+def reach_set(read: ManifestReader, reached: Iterable[Version], unreadable: dict[Oid, str]) -> DigestSet:
+    """Every object the versions reach, manifests included, in 16 bytes each (what gc keeps at a million files)."""
+    keep = DigestSet()
+    seen: set[Oid] = set()
+    for v in reached:
+        if v.kind == Kind.FILE:
+            keep.add(v.oid)
+            continue
+        for folder in folders(read, [v.oid], seen, unreadable):
+            keep.add(folder.oid)
+            keep.update(e.oid for e in folder.entries if not e.is_dir)
+    return keep
 
 
 def reach(read: ManifestReader, versions: Iterable[Version]) -> ObjectSet:

@@ -56,15 +56,23 @@ class Project:
         """
         found = self._manifests.pop(oid, None)
         if found is None:
-            data = self.cache.read_bytes(oid)
-            entries = manifest.decode(data, oid)
-            self.totals.read(oid, entries)
-            found = (entries, len(data))
-            self._memo_entries += len(entries)
+            found = self._decode_manifest(oid)
+            self._memo_entries += len(found[0])
         self._manifests[oid] = found  # most recently read last
         while self._memo_entries > MANIFEST_MEMO_ENTRIES and len(self._manifests) > 1:
             self._memo_entries -= len(self._manifests.pop(next(iter(self._manifests)))[0])
         return found
+
+    def read_manifest_once(self, oid: Oid) -> tuple[list[Entry], int]:
+        """Decode a cached manifest without memoising it: a walk that meets each manifest once (gc, push) would
+        only fill the memo with entries it never reads again."""
+        return self._manifests.get(oid) or self._decode_manifest(oid)
+
+    def _decode_manifest(self, oid: Oid) -> tuple[list[Entry], int]:
+        data = self.cache.read_bytes(oid)
+        entries = manifest.decode(data, oid)
+        self.totals.read(oid, entries)
+        return entries, len(data)
 
     def scan(self, data_rel: str, hasher: Hasher = hash_stream, *, baseline: Baseline | None = None,
              trust_stats: bool = True, jobs: int | None = None, sink: FolderSink | None = None) -> Tree:

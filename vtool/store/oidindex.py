@@ -9,6 +9,8 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from vtool.hashing import OID_PREFIX, Oid
+
 DIGEST_BYTES = 16
 WHERE = struct.Struct(">II")  # pack number, slot number
 RECORD_BYTES = DIGEST_BYTES + WHERE.size
@@ -124,3 +126,60 @@ class OidIndex:
                 if digest not in seen and keep(digest, *WHERE.unpack_from(bucket, start + DIGEST_BYTES)):
                     seen.add(digest)
                     yield digest
+
+
+SET_BITS = 14  # 16,384 buckets: about 61 digests (1 KiB) to search per lookup at a million objects
+
+
+class DigestSet:
+    """A set of oids in 16 bytes each (a Python set of oid strings takes over 100): gc's and push's reachability.
+
+    Digests sit in byte buckets picked by their first bits; a lookup is one C-level search of its bucket.
+    """
+
+    def __init__(self) -> None:
+        self._buckets: list[bytearray | None] = [None] * (1 << SET_BITS)
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __contains__(self, oid: object) -> bool:
+        if not isinstance(oid, str):
+            return False
+        digest = bytes.fromhex(oid[len(OID_PREFIX):])
+        bucket = self._buckets[(digest[0] << 8 | digest[1]) >> (PREFIX_BITS_MAX - SET_BITS)]
+        return bucket is not None and _aligned_find(bucket, digest) >= 0
+
+    def add(self, oid: Oid) -> bool:
+        """Add an oid; return whether it was new."""
+        digest = bytes.fromhex(oid[len(OID_PREFIX):])
+        b = (digest[0] << 8 | digest[1]) >> (PREFIX_BITS_MAX - SET_BITS)
+        bucket = self._buckets[b]
+        if bucket is None:
+            self._buckets[b] = bytearray(digest)
+        elif _aligned_find(bucket, digest) >= 0:
+            return False
+        else:
+            bucket += digest
+        self._count += 1
+        return True
+
+    def update(self, oids: Iterable[Oid]) -> None:
+        """Add every oid."""
+        for oid in oids:
+            self.add(oid)
+
+    def __iter__(self) -> Iterator[Oid]:
+        for bucket in self._buckets:
+            if bucket is not None:
+                for start in range(0, len(bucket), DIGEST_BYTES):
+                    yield OID_PREFIX + bucket[start:start + DIGEST_BYTES].hex()
+
+
+def _aligned_find(records: bytes | bytearray, digest: bytes) -> int:
+    """Return where digest starts as a whole 16-byte record of records, or -1 (a match across two is none)."""
+    pos = records.find(digest)
+    while pos >= 0 and pos % DIGEST_BYTES:
+        pos = records.find(digest, pos + 1)
+    return pos
