@@ -232,22 +232,37 @@ def _diff_into(load: Loader, old: Oid | None, new: Oid | None, prefix: str, out:
     if old == new:
         return
     check_depth(depth, new or old or "")
-    before = {e.name: e for e in load(old)} if old else {}
+    _diff_level(load, load(old) if old else [], new, prefix, out,
+                lambda a, b, path: _diff_into(load, a, b, path + "/", out, depth + 1))
+
+
+def diff_folder(load: Loader, entries: list[Entry], new: Oid | None, prefix: str, out: TreeDiff) -> None:
+    """Compare one folder's entries with the target folder new (None: absent), adding the target's subtrees the
+    folder lacks; its own subfolders are left out, for a scan compares each of them as it builds it."""
+    check_depth(prefix.count("/"), new or "")
+    _diff_level(load, entries, new, prefix, out, lambda a, b, path: (
+        _diff_into(load, None, b, path + "/", out, path.count("/") + 1) if a is None else None))
+
+
+def _diff_level(load: Loader, entries: list[Entry], new: Oid | None, prefix: str, out: TreeDiff,
+                descend: Callable[[Oid | None, Oid | None, str], None]) -> None:
+    """Compare one folder's entries with the target folder new, handing each subfolder pair to descend."""
+    before = {e.name: e for e in entries}
     after = {e.name: e for e in load(new)} if new else {}
     added, deleted, modified = out.added, out.deleted, out.modified
     for name in before.keys() | after.keys():
         a, b = before.get(name), after.get(name)
         path = prefix + name
         if a is not None and b is not None and a.is_dir and b.is_dir:
-            _diff_into(load, a.oid, b.oid, path + "/", out, depth + 1)
+            descend(a.oid, b.oid, path)
             continue
         if a is not None and a.is_dir:
             out.deleted_folders.add(path)
-            _diff_into(load, a.oid, None, path + "/", out, depth + 1)
+            descend(a.oid, None, path)
             a = None
         if b is not None and b.is_dir:
             out.added_folders.add(path)
-            _diff_into(load, None, b.oid, path + "/", out, depth + 1)
+            descend(None, b.oid, path)
             b = None
         if a is not None and b is not None:
             if (a.oid, a.kind) != (b.oid, b.kind):

@@ -198,13 +198,22 @@ def plan(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
 
 
 def _plan_folders(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
-    """Plan a folder over a folder by comparing folder oids top-down: only folders that differ are read.
+    """Plan a folder over a folder one folder at a time: each folder the scan rebuilds is compared with the
+    target's folder at the same place as it is built, then dropped, so memory follows the changes, not the tree.
 
-    The scan takes folders the stat cache remembers unchanged with the target's oid as they are, so an
-    untouched, unchanged folder costs one stat per file and no manifest.
+    The scan takes folders the stat cache remembers unchanged with the target's oid as they are, and a rebuilt
+    folder with the target's oid is equal to it: an untouched, unchanged folder costs one stat per file.
     """
-    tree = project.scan(ds.data_rel, baseline=Baseline(pointer.oid, tree_loader(project)))
-    changes = manifest.diff(tree_loader(project, tree), tree.oid, pointer.oid)
+    load = tree_loader(project)
+    target = _target_folders(load, pointer.oid)
+    changes = manifest.TreeDiff({}, {}, {})
+
+    def compare(prefix: str, oid: Oid, data: bytes, files: list[tuple[str, Entry]]) -> None:
+        want = target(prefix)
+        if want != oid:
+            manifest.diff_folder(load, manifest.decode(data, oid), want, prefix, changes)
+
+    project.scan(ds.data_rel, baseline=Baseline(pointer.oid, load), sink=compare)
     base = project.root / ds.data_rel
     result = Plan(ds, pointer, folders=changes.added_folders, gone=changes.deleted_folders)
     result.write = {**changes.added, **{rel: want for rel, (_, want) in changes.modified.items()}}
@@ -215,6 +224,27 @@ def _plan_folders(project: Project, ds: Dataset, pointer: Pointer) -> Plan:
             result.lost.append(rel)
     result.lost += [rel for rel, have in changes.deleted.items() if not cache_keeps(project, base / rel, have)]
     return result
+
+
+def _target_folders(load: manifest.Loader, root: Oid) -> Callable[[str], Oid | None]:
+    """Find the target tree's folder at a dataset-relative prefix ("" or "a/b/"), None where it has none;
+    each target folder's subfolders are listed once (a dict per folder, never its files)."""
+    subfolders: dict[str, dict[str, Oid]] = {}
+
+    def at(prefix: str) -> Oid | None:
+        if not prefix:
+            return root
+        parent, _, name = prefix[:-1].rpartition("/")
+        parent_prefix = f"{parent}/" if parent else ""
+        oid = at(parent_prefix)
+        if oid is None:
+            return None
+        dirs = subfolders.get(parent_prefix)
+        if dirs is None:
+            dirs = subfolders[parent_prefix] = {e.name: e.oid for e in load(oid) if e.is_dir}
+        return dirs.get(name)
+
+    return at
 
 
 def cache_keeps(project: Project, path: Path, have: Entry) -> bool:
@@ -279,6 +309,7 @@ def _apply(project: Project, p: Plan, verify: bool) -> CheckedOut:
         if len(written) >= REMEMBER_BATCH:
             _remember(project, written)
             written.clear()
+            project.stats.flush_if_full()  # a batch of rows at a time, not a queue of the whole tree
     progress.done()
     _remember(project, written)
     if p.tree is not None:
