@@ -1,4 +1,5 @@
-"""Pull (fetch + checkout) into an empty cache and workspace in memory bounded by folders and batches, not files."""
+"""Pull (fetch + checkout) into an empty cache and workspace, and checkout between versions, in memory bounded by
+folders, batches and changes, not files."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ LARGE_FILES = 10 * SMALL_FILES
 GROWTH_BUDGET_KIB = 16 * 1024  # what 4,500 more files may add to pull's peak: measured 11.7 MiB (2.6 KiB a file)
 SWITCH_SMALL_FILES = 2_000
 SWITCH_LARGE_FILES = 20_000
-SWITCH_BUDGET_KIB = 4 * 1024  # what 18,000 more files may add to checkout v2 -> v1: it held the tree, +X MiB
+# What 18,000 more files may add to checkout v2 -> v1: measured +8.7 MiB (the packs' tables, the batches filling);
+# planned from a scan that listed every file and manifest it grew +14.8 MiB (and 142 MB at 200,000 files).
+SWITCH_BUDGET_KIB = 11 * 1024
 
 
 def _pulled_peak(project: Workdir, remote_dir: Path, files: int) -> int:
@@ -44,7 +47,6 @@ def test_pull_of_ten_times_the_files_stays_within_a_fixed_memory_budget(project_
         remote.mkdir()
         peaks.append(_pulled_peak(Workdir(root), remote, files))
     small, large = peaks
-    print("PULL", small, large)
     assert large - small <= GROWTH_BUDGET_KIB, f"pull peaked at {small} KiB on {SMALL_FILES} files, {large} KiB " \
                                                f"on {LARGE_FILES}"
 
