@@ -115,3 +115,22 @@ def test_a_file_dated_in_the_future_is_hashed_every_time(tmp_path: Path, future_
     assert scan(tmp_path, "data", stats, hash_stream).hashed == 1
     assert time.monotonic() - started < 1.0  # never sleeps until the future
     stats.close()
+
+
+def test_remembering_what_the_table_already_says_writes_nothing(tmp_path: Path) -> None:
+    """A no-change add re-records the version it found whole: no transaction, so closing checkpoints nothing."""
+    db = tmp_path / "stat.db"
+    oid = hash_bytes(b"root")
+    first = StatCache(db)
+    first.remember_complete(oid, "sig-1")
+    first.close()
+    before = (db.stat().st_mtime_ns, db.read_bytes())
+    time.sleep(0.01)
+    again = StatCache(db)
+    again.remember_complete(oid, "sig-1")
+    again.close()
+    assert (db.stat().st_mtime_ns, db.read_bytes()) == before
+    changed = StatCache(db)
+    changed.remember_complete(oid, "sig-2")
+    changed.close()
+    assert StatCache(db).complete_at(oid) == "sig-2"

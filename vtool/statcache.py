@@ -204,8 +204,12 @@ class StatCache:
         return None if row is None else str(row[0])
 
     def remember_complete(self, oid: Oid, cache_signature: str) -> None:
-        """Queue that the cache held every object under oid when its signature was cache_signature."""
-        self._complete[oid] = cache_signature
+        """Queue that the cache held every object under oid when its signature was cache_signature; nothing when
+        the table says so already (a no-change add then writes nothing, and closing does not checkpoint)."""
+        if self.complete_at(oid) == cache_signature:
+            self._complete.pop(oid, None)
+        else:
+            self._complete[oid] = cache_signature
 
     def record(self, path: str, stamp: Stamp, oid: Oid, read_ns: int | None = None) -> None:
         """Queue an entry; read_ns is when hashing began (None for a file we just wrote ourselves)."""
