@@ -212,7 +212,9 @@ def test_local_commands_do_not_import_boto3_or_gitpython(project: Workdir, args:
 # What start-up may import. The whole CLI is one typer app whose commands are built only when they run,
 # so a new eager import (of an ops module, yaml, sqlite3, rich...) on these paths fails here.
 STARTUP_MODULES = {"vtool", "vtool.cli", "vtool.cli.app", "vtool.cli.ui", "vtool.errors", "vtool.scrub"}
-HEAVY = ("rich", "yaml", "sqlite3", "git", "boto3", "botocore", "xxhash", "concurrent")
+HEAVY = ("rich", "yaml", "sqlite3", "git", "boto3", "botocore", "xxhash", "concurrent", "json")
+# The pack format and its indexes: read only when an object is, never by a no-change status.
+STORE_FORMATS = {"vtool.store.pack", "vtool.store.local", "vtool.store.index", "vtool.store.oidindex"}
 # status may import what it uses, never another command's modules or the remote layers.
 NOT_FOR_STATUS = {"vtool.transfer", "vtool.remote", "vtool.ops.sync", "vtool.ops.add", "vtool.ops.checkout",
                   "vtool.ops.switch", "vtool.ops.gc", "vtool.ops.verify", "vtool.ops.history", "vtool.ops.hooks",
@@ -253,8 +255,9 @@ def test_status_with_nothing_changed_imports_no_yaml_nor_threads(project: Workdi
     project.add("data")
     project.add_remote("s3://bucket/prefix", endpoint="http://127.0.0.1:9", default=True)
     project.ok("status")  # the first status after add settles the stat cache
-    _, heavy = _imported(project, "status")
+    ours, heavy = _imported(project, "status")
     assert heavy - {"sqlite3", "xxhash"} == set()  # the stat cache, and hashing's module
+    assert ours & STORE_FORMATS == set()  # the cache's signature vouches for its objects: no pack is opened
 
 
 # add may import what it uses, never checkout's, a revision switch's or the remote layers.
@@ -270,5 +273,6 @@ def test_add_with_nothing_changed_imports_only_what_add_uses(project: Workdir) -
     ours, heavy = _imported(project, "add", "data")
     assert "vtool.ops.add" in ours
     assert ours & NOT_FOR_ADD == set()
+    assert ours & STORE_FORMATS == set()
     assert heavy - {"sqlite3", "xxhash"} == set()
     assert project.ok("status").out.strip() == "data: in sync"

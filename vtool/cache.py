@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, TYPE_CHECKING, BinaryIO
 
 from vtool.errors import CacheError, CorruptObjectError, FormatError
 from vtool.fsutil import (
@@ -25,9 +25,10 @@ from vtool.fsutil import (
 from vtool.hashing import OID_PREFIX, HashingSink, Oid, hash_bytes, hash_file, hash_stream, new_hasher
 from vtool.manifest import MAX_MANIFEST_BYTES
 from vtool.statcache import is_settled
-from vtool.store.layout import PACKS_DIR, is_fanout, key_oid, object_key
-from vtool.store.local import LocalPacks
-from vtool.store.pack import KIND_TREE, PACK_THRESHOLD
+from vtool.store.layout import PACK_THRESHOLD, PACKS_DIR, is_fanout, key_oid, object_key
+
+if TYPE_CHECKING:
+    from vtool.store.local import LocalPacks
 
 QUARANTINE = "quarantine"
 # gc rewrites a pack once less than this fraction of its bytes is still reachable.
@@ -46,10 +47,23 @@ class Cache:
         self.root = root
         self._prefix = os.path.join(root, "")
         self._made: set[str] = set()
-        self.packs = LocalPacks(root / PACKS_DIR)
         self.packing = packs
+        self._packs: LocalPacks | None = None  # opened by the packs property
+        self._packs_lock = threading.Lock()
         self._unsynced: set[str] | None = set()  # loose objects to fsync at sync; None: too many, sync all
         self._sync_lock = threading.Lock()
+
+    @property
+    def packs(self) -> LocalPacks:
+        """The packs, opened on first use (by one thread: hashing threads stage into them): a status with nothing
+        changed never reads them, nor imports their format (the store modules are ~5 ms of its start-up)."""
+        if self._packs is None:
+            with self._packs_lock:
+                if self._packs is None:
+                    from vtool.store.local import LocalPacks
+
+                    self._packs = LocalPacks(self.root / PACKS_DIR)
+        return self._packs
 
     def path(self, oid: Oid) -> Path:
         """Return where an object lives (whether or not it exists)."""
@@ -139,6 +153,8 @@ class Cache:
         if not self.packing:
             return self.put_bytes(data)
         if not self.has(oid, len(data)):
+            from vtool.store.pack import KIND_TREE  # the packs are open by now
+
             self.packs.stage(oid, data, oid, KIND_TREE)
         return oid
 
@@ -359,7 +375,7 @@ class Cache:
         Never a filesystem-wide flush while the objects are few: that would also write out every dirty page
         of the filesystem, the dataset just copied in among them (2.8 s of a 4.9 s add on 2 GiB).
         """
-        packed = self.packs.flush()
+        packed = self._packs.flush() if self._packs is not None else []
         with self._sync_lock:
             pending, self._unsynced = self._unsynced, set()
         if not self.root.is_dir() or (pending == set() and not packed):  # nothing stored: no new name to flush
@@ -376,8 +392,9 @@ class Cache:
 
     def close(self) -> None:
         """Write what is still staged (so nothing fetched is lost) and release open pack files."""
-        self.packs.flush()
-        self.packs.close()
+        if self._packs is not None:
+            self._packs.flush()
+            self._packs.close()
 
 
 class _PackedReader(io.BytesIO):

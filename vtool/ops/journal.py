@@ -8,7 +8,6 @@ runs the steps again. Each step is idempotent, so a step that already happened i
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +28,8 @@ def run(root: Path, state_dir: Path, command: str, steps: list[Step]) -> None:
     path = state_dir / JOURNAL_NAME
     state_dir.mkdir(parents=True, exist_ok=True)
     doc = {"version": JOURNAL_VERSION, "command": command, "steps": steps}
+    import json  # here, not at the top: every command opens the project, few have a journal to write or read
+
     atomic_write(path, json.dumps(doc, ensure_ascii=False).encode("utf-8"))
     _apply(root, steps)
     remove_file(path)
@@ -53,6 +54,8 @@ def finish_interrupted(root: Path, state_dir: Path) -> str | None:
 
 
 def _decode(data: bytes, path: Path) -> tuple[str, list[Step]]:
+    import json
+
     try:
         doc = json.loads(data.decode("utf-8"))
         command, steps = doc["command"], doc["steps"]

@@ -10,9 +10,9 @@ from typing import IO
 
 from vtool.errors import FormatError
 from vtool.hashing import OID_PREFIX, Oid, hash_bytes, new_hasher
+from vtool.store.layout import PACK_THRESHOLD as PACK_THRESHOLD  # defined with the layout, still named here
 
 MiB = 1 << 20
-PACK_THRESHOLD = 1 * MiB  # objects below this size are packed; measured in docs/remote-format.md
 PACK_TARGET = 16 * MiB
 PACK_CAP = 64 * MiB
 MAX_OBJECTS = 1 << 20
