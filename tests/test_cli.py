@@ -199,7 +199,7 @@ def test_no_arguments_shows_help(project: Workdir) -> None:
     assert "Track and sync:" in result.out + result.err
 
 
-@pytest.mark.parametrize("args", [("status",), ("add", "data"), ("checkout",), ("--version",)])
+@pytest.mark.parametrize("args", [("status",), ("add", "data"), ("checkout",), ("gc", "-w"), ("--version",)])
 def test_local_commands_do_not_import_boto3_or_gitpython(project: Workdir, args: tuple[str, ...]) -> None:
     project.write("data/a.txt", "a")
     probe = ("import sys, runpy; sys.argv = ['vtool', *sys.argv[1:]]\n"
@@ -276,3 +276,16 @@ def test_add_with_nothing_changed_imports_only_what_add_uses(project: Workdir) -
     assert ours & STORE_FORMATS == set()
     assert heavy - {"sqlite3", "xxhash"} == set()
     assert project.ok("status").out.strip() == "data: in sync"
+
+
+def test_gc_of_the_cache_imports_no_remote_gc_nor_verify(project: Workdir) -> None:
+    project.write("data/a.txt", "a")
+    project.add("data")
+    ours, _ = _imported(project, "gc", "-w")
+    assert "vtool.ops.gc" in ours
+    assert ours & {"vtool.ops.gc_remote", "vtool.ops.verify", "vtool.cli.verify", "vtool.ops.status"} == set()
+    probe = ("import sys, runpy; sys.argv = ['vtool', 'gc', '-w']\n"
+             "try:\n    runpy.run_module('vtool', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             "print(sorted({'socket', 'secrets', 'hashlib', 'random'} & set(sys.modules)))")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=project.root, capture_output=True, text=True)
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stderr

@@ -64,7 +64,7 @@ COMMANDS = {
                         "recorded; exit 1 if not.", PIPELINES),
     "gc": Spec("maintenance", "Remove objects nothing kept reaches (kept: workspace, branch and tag tips); a dry run "
                 "unless --yes.", MAINTENANCE),
-    "verify": Spec("maintenance", "Re-hash every object the targets reach in the cache (or -r remote) and their "
+    "verify": Spec("verify", "Re-hash every object the targets reach in the cache (or -r remote) and their "
                    "workspace files.", MAINTENANCE),
     "install-hooks": Spec("hooks", "Install git hooks: post-checkout syncs data, pre-push pushes it, pre-commit "
                           "refuses stale pointers.", MAINTENANCE),

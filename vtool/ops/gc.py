@@ -15,7 +15,6 @@ from vtool.errors import CacheError, UsageError, VtoolError
 from vtool.fsutil import is_hex, remove_file, stale_temp_files
 from vtool.hashing import Oid
 from vtool.manifest import HEADER
-from vtool.ops import gc_remote
 from vtool.ops.objects import collect, reach_set, versions
 from vtool.ops.project import Project, open_project
 from vtool.ops.sync import RevsOnRemote, connected, fetch_manifests
@@ -193,6 +192,8 @@ def _gc_packed_remote(project: Project, target: Target, jobs: int, keep: DigestS
     """Two phases: execute marks older than gc.grace, then mark sparse packs and dead loose objects."""
     stored = itertools.chain((oid for oid, _ in store.loose_objects(target.remote)), target.view.oids())
     _refuse_emptying(target, stored, keep)
+    from vtool.ops import gc_remote  # the remote's two-phase gc: not imported by a gc of the cache
+
     p = gc_remote.collect(project, target, jobs, keep, delete)
     return GcResult(target.name, len(p.doomed), p.doomed_bytes, p.kept, not delete, p.doomed,
                     marked=len(p.sparse) + len(p.dead_loose), deleted=len(p.due_packs) + len(p.due_loose))
