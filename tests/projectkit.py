@@ -29,6 +29,7 @@ from vtool.cache import Cache
 from vtool.fsutil import TEMP_MARK
 from vtool.hashing import OID_PREFIX, Oid, hash_bytes, hash_stream
 from vtool.store import layout, pack
+from vtool.workspace import WHOLE_READ_MAX
 
 # Deterministic git and terminal: no user config, fixed identity, no colours, no debug tracebacks.
 os.environ.update({
@@ -327,8 +328,13 @@ class Workdir:
         return out
 
 
+# Content big enough to be hashed as a stream (smaller files are read whole in one read, then hashed).
+STREAMED = b"before" + bytes(WHOLE_READ_MAX)
+
+
 def hasher_changing(path: Path) -> Callable[[BinaryIO], tuple[str, int]]:
-    """A scan's hasher that rewrites path, longer, during its first read: a file changing while it is hashed."""
+    """A scan's hasher that rewrites path, longer, during its first read: a file changing while it is hashed
+    (write STREAMED to it: a file read whole is never in a stream hasher's hands while it is read)."""
 
     def hasher(handle: BinaryIO) -> tuple[str, int]:
         result = hash_stream(handle)

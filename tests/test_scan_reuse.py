@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
-from projectkit import Workdir, hasher_changing
+from projectkit import STREAMED, Workdir, hasher_changing
 
 from vtool.cache import Cache
 from vtool.hashing import hash_bytes, hash_stream
@@ -139,7 +139,7 @@ def test_a_folder_with_a_file_inside_the_racy_window_is_never_remembered(tmp_pat
 
 
 def test_a_file_changing_while_it_is_hashed_keeps_its_folder_unremembered(tmp_path: Path) -> None:
-    _files(tmp_path, {"data/f": b"before"})
+    _files(tmp_path, {"data/f": STREAMED})
     _settle()
     path = tmp_path / "data/f"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
-from projectkit import hasher_changing
+from projectkit import STREAMED, hasher_changing
 
 from vtool.hashing import hash_bytes, hash_stream
 from vtool.statcache import RACY_WINDOW_NS, Stamp, StatCache
@@ -91,13 +91,53 @@ def test_second_scan_hashes_nothing_and_a_change_is_seen(tmp_path: Path) -> None
 def test_a_file_changing_while_it_is_hashed_is_not_remembered(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     path = tmp_path / "data" / "f"
-    path.write_bytes(b"before")
+    path.write_bytes(STREAMED)
 
     stats = StatCache(tmp_path / "stat.db")
     scan(tmp_path, "data", stats, hasher_changing(path))
     stats.flush()
     assert stats.lookup("data/f", Stamp.of(os.lstat(path))) is None
     assert scan(tmp_path, "data", stats, hash_stream).file_oids["f"].oid == hash_bytes(b"after, longer")
+    stats.close()
+
+
+@pytest.mark.parametrize("change", [b"after", b"after, longer", b""])
+def test_a_small_file_changed_between_the_scan_and_its_read_is_hashed_as_read_and_not_remembered(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: bytes) -> None:
+    # A small file is read whole with the scan's stat standing in for a stat before the read: a change
+    # after the scan (same size or not) must still send it down the path that re-stats and re-reads it.
+    import vtool.workspace
+
+    (tmp_path / "data").mkdir()
+    path = tmp_path / "data" / "f"
+    path.write_bytes(b"befor")
+    scanned = Stamp.of(os.lstat(path))
+    real_settle = vtool.workspace.settle
+
+    def settle_then_edit(changed: int) -> None:  # after the scan, before the file is opened
+        real_settle(changed)
+        path.write_bytes(change)
+
+    monkeypatch.setattr(vtool.workspace, "settle", settle_then_edit)
+    stats = StatCache(tmp_path / "stat.db")
+    tree = scan(tmp_path, "data", stats)
+    stats.flush()
+    entry = tree.file_oids["f"]
+    assert (entry.oid, entry.size) == (hash_bytes(change), len(change))
+    assert stats.lookup("data/f", scanned) is None  # the scan's stamp never vouches for the bytes read
+    assert stats.lookup("data/f", Stamp.of(os.lstat(path))) is None  # read too soon after its change
+    assert stats.folders() == {}
+    stats.close()
+
+
+def test_a_small_unchanged_file_is_read_in_one_read_and_remembered(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    path = tmp_path / "data" / "f"
+    path.write_bytes(b"small")
+    stats = StatCache(tmp_path / "stat.db")
+    assert scan(tmp_path, "data", stats).file_oids["f"].oid == hash_bytes(b"small")
+    stats.flush()
+    assert stats.lookup("data/f", Stamp.of(os.lstat(path))) == hash_bytes(b"small")
     stats.close()
 
 

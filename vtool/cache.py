@@ -25,7 +25,7 @@ from vtool.fsutil import (
 from vtool.hashing import OID_PREFIX, HashingSink, Oid, hash_bytes, hash_file, hash_stream, new_hasher
 from vtool.manifest import MAX_MANIFEST_BYTES
 from vtool.statcache import is_settled
-from vtool.store.layout import PACK_THRESHOLD, PACKS_DIR, is_fanout, key_oid, object_key
+from vtool.store.layout import PACK_THRESHOLD, PACKS_DIR, fanout_of, is_fanout, key_oid, object_key
 
 if TYPE_CHECKING:
     from vtool.store.local import LocalPacks
@@ -47,6 +47,7 @@ class Cache:
         self.root = root
         self._prefix = os.path.join(root, "")
         self._made: set[str] = set()
+        self._fanouts: frozenset[str] | None = None  # fan-out folders there at first look (then _made)
         self.packing = packs
         self._packs: LocalPacks | None = None  # opened by the packs property
         self._packs_lock = threading.Lock()
@@ -133,6 +134,20 @@ class Cache:
         return hash_bytes("\n".join(sorted(f"{name}\0{st.st_ino}\0{st.st_mtime_ns}" for name, st in stats)).encode(
             "utf-8", "surrogateescape"))
 
+    def _may_be_loose(self, oid: Oid) -> bool:
+        """Tell whether a loose copy can exist, without a stat per object: not when its fan-out folder was
+        absent at the first look and this process made none since (a cold add's every small file).
+
+        A folder another process makes later is missed: that costs a duplicate copy in a pack, never a loss.
+        """
+        if self._fanouts is None:
+            try:
+                self._fanouts = frozenset(n for n in os.listdir(self.root) if is_fanout(n))
+            except FileNotFoundError:
+                self._fanouts = frozenset()
+        folder = fanout_of(oid)
+        return folder in self._fanouts or folder in self._made
+
     def _folder(self, oid: Oid) -> Path:
         folder = self.path(oid).parent
         key = folder.name
@@ -163,7 +178,7 @@ class Cache:
         if self.packing and len(data) < PACK_THRESHOLD:
             # stage() itself skips an object packed or staged already: only a loose copy is looked for here
             # (one lookup of the packs' table per small file, not two).
-            if self._loose_size(oid) != len(data):
+            if not self._may_be_loose(oid) or self._loose_size(oid) != len(data):
                 self.packs.stage(oid, data, key)
             return
         if self.has(oid, len(data)):

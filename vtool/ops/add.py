@@ -18,7 +18,7 @@ from vtool.ops.status import holds_all, tree_loader
 from vtool.pointer import POINTER_SUFFIX, Kind, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import settle
-from vtool.workspace import Baseline, Tree
+from vtool.workspace import Baseline, Hasher, Tree
 
 # A status that cannot trust the cache's signature looks up every object (about 35 us each): from this many
 # files on, waiting out the racy window once (50 ms) is cheaper.
@@ -114,7 +114,7 @@ def _add_one(project: Project, ds: Dataset) -> Added:
     root, cache = project.root, project.cache
     old = _old_pointer(root / ds.pointer_rel)
     base = root / ds.data_rel
-    tree = project.scan(ds.data_rel, cache.insert, baseline=_stored_baseline(project, old),
+    tree = project.scan(ds.data_rel, Hasher(cache.insert, cache.put_bytes), baseline=_stored_baseline(project, old),
                         sink=lambda _, oid, data, files: _store_folder(project, base, oid, data, files))
     if tree.kind == Kind.FILE:
         _store_folder(project, base, None, b"", list(tree.file_oids.items()))

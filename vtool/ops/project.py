@@ -15,14 +15,14 @@ from vtool.cache import Cache
 from vtool.errors import ConfigError, FormatError, NotARepoError, UnsafePathError, UsageError
 from vtool.fsutil import check_real_folder, open_regular
 from vtool.gitrepo import find_root, is_revision, linked_common_dir, list_pointer_files
-from vtool.hashing import Oid, hash_stream
+from vtool.hashing import Oid
 from vtool.lock import LOCK_TIMEOUT_S, locked
 from vtool.manifest import Entry
 from vtool.ops import journal
 from vtool.pointer import POINTER_SUFFIX, Kind, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.statcache import StatCache
-from vtool.workspace import Baseline, FolderSink, Hasher, Tree
+from vtool.workspace import HASH_ONLY, Baseline, FolderSink, Hasher, Tree
 
 STATE_DIR = "state"
 STAT_DB = "stat.db"
@@ -74,7 +74,7 @@ class Project:
         self.totals.read(oid, entries)
         return entries, len(data)
 
-    def scan(self, data_rel: str, hasher: Hasher = hash_stream, *, baseline: Baseline | None = None,
+    def scan(self, data_rel: str, hasher: Hasher = HASH_ONLY, *, baseline: Baseline | None = None,
              trust_stats: bool = True, jobs: int | None = None, sink: FolderSink | None = None) -> Tree:
         """Scan a tracked path with this project's stat cache, jobs and cache folder (links into it are data)."""
         return workspace.scan(self.root, data_rel, self.stats, hasher, jobs or self.config.jobs, self.progress,
