@@ -167,10 +167,10 @@ class Cache:
         oid = hash_bytes(data)
         if not self.packing:
             return self.put_bytes(data)
-        if not self.has(oid, len(data)):
-            from vtool.store.pack import KIND_TREE  # the packs are open by now
+        if not self._may_be_loose(oid) or self._loose_size(oid) != len(data):
+            from vtool.store.pack import KIND_TREE  # loaded with the packs, on first use
 
-            self.packs.stage(oid, data, oid, KIND_TREE)
+            self.packs.stage(oid, data, oid, KIND_TREE)  # it skips one already packed or staged
         return oid
 
     def put_checked(self, oid: Oid, data: bytes, key: str = "") -> None:

@@ -6,8 +6,10 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from vtool import pointer as ptr
+from vtool.cache import Cache
 from vtool.errors import FormatError, UsageError, WorkspaceError
 from vtool.fsutil import atomic_write
 from vtool.gitrepo import ensure_ignored, ignore_rules, is_tracked, list_pointer_files
@@ -114,10 +116,11 @@ def _add_one(project: Project, ds: Dataset) -> Added:
     root, cache = project.root, project.cache
     old = _old_pointer(root / ds.pointer_rel)
     base = root / ds.data_rel
-    tree = project.scan(ds.data_rel, Hasher(cache.insert, cache.put_bytes), baseline=_stored_baseline(project, old),
-                        sink=lambda _, oid, data, files: _store_folder(project, base, oid, data, files))
+    stored: set[Oid] = set()
+    tree = project.scan(ds.data_rel, _storing(cache, stored), baseline=_stored_baseline(project, old),
+                        sink=lambda _, oid, data, files: _store_folder(project, base, oid, data, files, stored))
     if tree.kind == Kind.FILE:
-        _store_folder(project, base, None, b"", list(tree.file_oids.items()))
+        _store_folder(project, base, None, b"", list(tree.file_oids.items()), stored)
     cache.sync()  # every object durable before the pointer that names them
     if tree.kind == Kind.DIR:
         _remember_whole(project, tree)
@@ -165,17 +168,38 @@ def _old_pointer(path: Path) -> Pointer | None:
         raise FormatError(f"cannot update {path.name}: {exc}", f"fix or delete {path.name}, then add again") from None
 
 
-def _store_folder(project: Project, base: Path, oid: Oid | None, data: bytes, files: list[tuple[str, Entry]]) -> None:
+def _storing(cache: Cache, stored: set[Oid]) -> Hasher:
+    """Store every file the scan hashes and note its oid, so the folder's sink looks up only the files the stat
+    cache vouched for (a lookup reads back the tables of the packs this add wrote: memory per tree)."""
+
+    def stream(handle: BinaryIO) -> tuple[Oid, int]:
+        oid, size = cache.insert(handle)
+        stored.add(oid)
+        return oid, size
+
+    def whole(data: bytes, path: str) -> Oid:
+        oid = cache.put_bytes(data, path)  # the path orders small objects in packs
+        stored.add(oid)
+        return oid
+
+    return Hasher(stream, whole)
+
+
+def _store_folder(project: Project, base: Path, oid: Oid | None, data: bytes, files: list[tuple[str, Entry]],
+                  stored: set[Oid]) -> None:
     """Store a folder's manifest as the scan builds it, and any file the stat cache vouched for but the cache
     no longer holds; one folder at a time, so add holds a folder, not the tree.
 
-    Folders the scan reused from the baseline never come here: the cache holds them whole already.
+    Folders the scan reused from the baseline never come here: the cache holds them whole already. stored
+    holds what the scan hashed (and so stored) since the last folder: this folder's own files.
     """
     cache = project.cache
-    absent = cache.missing({*([oid] if oid else []), *(e.oid for _, e in files)})
-    if oid is not None and oid in absent:
+    if oid is not None:
         cache.put_manifest(data)
-    for rel, entry in files:
+    vouched = [(rel, entry) for rel, entry in files if entry.oid not in stored]
+    stored.clear()
+    absent = cache.missing({entry.oid for _, entry in vouched}) if vouched else set()
+    for rel, entry in vouched:
         if entry.oid in absent:
             path = base / rel if rel else base
             got, _ = cache.insert_file(path)

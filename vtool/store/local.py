@@ -44,10 +44,25 @@ class LocalPacks:
         self._staged: dict[int, dict[Oid, tuple[str, bytes]]] = {KIND_DATA: {}, KIND_TREE: {}}
         self._staged_bytes = {KIND_DATA: 0, KIND_TREE: 0}
         self._writing: dict[Oid, bytes] = {}  # taken from staging, pack not yet renamed into place
+        # Packs written here whose tables are read back only when something looks an object up: an add
+        # that only writes keeps no table of what it stored (memory per batch, not per tree).
+        self._unindexed: list[str] = []
         self.unreadable: list[str] = []
 
     def _load(self) -> dict[str, PackInfo]:
-        """Read every pack's table once; a pack that fails its checks is skipped (verify reports it)."""
+        """Read every pack's table once, and those of packs written since; one that fails its checks is
+        skipped (verify reports it)."""
+        infos = self._listed()
+        if self._unindexed:
+            with self._lock:
+                written = [info for info in map(self._read_info, self._unindexed) if info is not None]
+                self._unindexed = []
+                infos.update((info.name, info) for info in written)
+                self._register(*written)
+        return infos
+
+    def _listed(self) -> dict[str, PackInfo]:
+        """Read the tables of the packs in the folder at first use."""
         if self._infos is not None:
             return self._infos
         with self._lock:
@@ -109,6 +124,10 @@ class LocalPacks:
     def locate(self, oid: Oid) -> Located | None:
         """Return the intact-as-far-as-known copy of an object, if a pack holds one."""
         self._load()
+        return self._find(oid)
+
+    def _find(self, oid: Oid) -> Located | None:
+        """Look an object up in the tables read so far."""
         digest = bytes.fromhex(oid[len(OID_PREFIX):])
         for number, slot_no in self._where.find(digest):
             info = self._numbered[number]
@@ -165,8 +184,13 @@ class LocalPacks:
         return fd
 
     def stage(self, oid: Oid, data: bytes, key: str = "", kind: int = KIND_DATA) -> None:
-        """Queue an object for the next pack (sorted by key when written); a full batch is written at once."""
-        if self.locate(oid) is not None:
+        """Queue an object for the next pack (sorted by key when written); a full batch is written at once.
+
+        Packs already there when staging began are looked in, not those written since (their tables are not
+        read back for this): an object repeated across a large add costs at most one copy per pack.
+        """
+        self._listed()
+        if self._find(oid) is not None:
             return
         with self._lock:
             objects = self._staged[kind]
@@ -219,8 +243,8 @@ class LocalPacks:
                 writer.add(oid, data)
             info = writer.finish()
             pending.dest = self._path(info.name)
-        self.add_known(info)
-        with self._lock:
+        with self._lock:  # listed before its objects leave _writing: a reader always finds them somewhere
+            self._unindexed.append(info.name)
             for oid, _ in objects:
                 self._writing.pop(oid, None)
         return info
