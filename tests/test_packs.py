@@ -6,10 +6,11 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
 from projectkit import Workdir
 
 from vtool.hashing import hash_bytes
-from vtool.store import pack
+from vtool.store import local, pack
 
 BIG = pack.PACK_THRESHOLD  # the smallest object that stays loose
 FILES = {"a.txt": b"alpha\n", "sub/b.txt": b"beta\n", "sub/deep/c.bin": b"gamma\n" * 100}
@@ -203,3 +204,23 @@ def test_an_empty_object_sharing_an_offset_with_its_neighbour_is_cut_whole_from_
         cutter.finish()
         assert cutter.failed == {}
         assert got == {empty.oid: b"", full.oid: first, after.oid: last}
+
+
+def test_packs_written_while_staging_hold_no_table_in_memory_until_an_object_is_looked_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An add of a million files writes dozens of packs: their tables stay on disk while it writes, so its
+    # memory is one batch; the first lookup reads them back and finds every object.
+    monkeypatch.setattr(local, "PACK_TARGET", 4 * 1024)
+    packs_here = local.LocalPacks(tmp_path / "packs")
+    objects = [bytes([i]) * 1000 for i in range(20)]
+    for i, data in enumerate(objects):
+        packs_here.stage(hash_bytes(data), data, f"k{i:02d}")
+    packs_here.flush()
+    assert len(list((tmp_path / "packs").glob("*.pack"))) >= 4
+    assert packs_here._where.nbytes == 0  # noqa: SLF001  nothing read back while writing
+    assert [packs_here.read(hash_bytes(data))[0] for data in objects] == objects  # type: ignore[index]
+    assert sum(len(info.slots) for info in packs_here.infos()) == len(objects)
+    again = objects[0]  # already in a written pack: staged again costs one more copy, never a wrong one
+    packs_here.stage(hash_bytes(again), again, "k00")
+    packs_here.flush()
+    assert packs_here.read(hash_bytes(again))[0] == again  # type: ignore[index]
