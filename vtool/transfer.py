@@ -143,52 +143,115 @@ def _run(objs: list[Obj], action: Callable[[Obj], None], jobs: int, progress: Pr
     return failed
 
 
+@dataclass(frozen=True)
+class PushBatch:
+    """Files to push, then manifests over them: each manifest after those it names, its members here or earlier."""
+
+    files: list[Obj]
+    manifests: list[Obj]
+
+
 def push(cache: Cache, remote: Remote | Target, files: list[Obj], manifests: list[Obj], jobs: int,
          progress: Progress = NULL_PROGRESS, blocked: set[Oid] | None = None) -> TransferResult:
-    """Upload what the remote lacks: files first, then manifests, never before all their members.
+    """Upload what the remote lacks of one planned set: files first, then manifests (see push_batches)."""
+    return push_batches(cache, remote, [PushBatch(files, manifests)], jobs, progress, blocked)
 
-    `manifests` lists every manifest after the manifests it names; `blocked` names objects known to be
-    unavailable (a manifest the cache cannot read), so nothing above them is uploaded. On a packed remote
-    small files and manifests go into packs, and one index written after every upload is confirmed
-    publishes them all at once.
+
+def push_batches(cache: Cache, remote: Remote | Target, batches: Iterable[PushBatch], jobs: int,
+                 progress: Progress = NULL_PROGRESS, blocked: set[Oid] | None = None) -> TransferResult:
+    """Upload what the remote lacks, batch by batch: files first, then manifests, never before all their members.
+
+    batches may stream (a tree walked folder by folder): each is planned against the remote and sent before the
+    next is read. `blocked` names objects known to be unavailable (a manifest the cache cannot read; it may grow
+    as batches stream), so nothing above them is uploaded. On a packed remote small files and manifests go into
+    packs, and one index written after every upload is confirmed publishes them all at once.
     """
     target = open_target(cache, remote, jobs)
-    holds = _holder(target, itertools.chain(files, manifests), jobs)
-    todo_files = [o for o in files if not holds(o)]
-    todo_manifests = [m for m in manifests if not holds(m)]
-    packing = target.packs
-    loose = [o for o in todo_files if not packing or not _packable(o)]
-    small = [o for o in todo_files if packing and _packable(o)]
+    it = iter(batches)
+    first = next(it, PushBatch([], []))
+    following = next(it, None)
+    pushing = _Pushing(cache, target, jobs, progress, blocked if blocked is not None else set())
+    pushing.single = following is None  # one batch: progress gets totals
+    stream = itertools.chain([first], [following] if following is not None else [], it)
+    if not pushing.single:
+        progress.start("push")
+    packs: list[PackInfo] = []
+    if target.packs:
+        packs += store.upload_packs(target.remote, pushing.files(stream), KIND_DATA, cache.root / OUTGOING_DIR,
+                                    min(jobs, PACK_JOBS), target.view.marks)
+    else:
+        for _ in pushing.files(stream):  # loose-only: every file went up as its batch was planned
+            pass
+    progress.done()
+    if target.packs:
+        trees = pushing.trees
+        packs += store.upload_packs(target.remote, _readable(cache, trees, pushing.failed, NULL_PROGRESS), KIND_TREE,
+                                    cache.root / OUTGOING_DIR, min(jobs, PACK_JOBS), target.view.marks)
+        store.commit(target.view, packs)
+        pushing.settle(trees)
+    return TransferResult(pushing.sent, pushing.present, pushing.nbytes, pushing.failed)
 
-    def upload(obj: Obj) -> None:
+
+class _Pushing:
+    """One push's running state: what failed, what went up, and (packed remotes) the manifests kept for last."""
+
+    def __init__(self, cache: Cache, target: Target, jobs: int, progress: Progress, blocked: set[Oid]) -> None:
+        self.cache, self.target, self.jobs, self.progress = cache, target, jobs, progress
+        self.blocked = blocked
+        self.single = True
+        self.failed: dict[Oid, str] = {}
+        self.trees: list[Obj] = []  # one per folder, without children: bounded by the folder count
+        self.sent = self.present = self.nbytes = 0
+
+    def files(self, batches: Iterable[PushBatch]) -> Iterator[tuple[Oid, bytes]]:
+        """Upload each batch's large (or, loose-only, every) file, yield its small ones for packing, then settle its
+        manifests: by the time the next batch is read every member of this batch's manifests has its fate."""
+        for batch in batches:
+            holds = _holder(self.target, itertools.chain(batch.files, batch.manifests), self.jobs)
+            todo = [o for o in batch.files if not holds(o)]
+            manifests = [m for m in batch.manifests if not holds(m)]
+            self.present += len(batch.files) - len(todo) + len(batch.manifests) - len(manifests)
+            packing = self.target.packs
+            if packing and (todo or batch.manifests):
+                store.ensure_format(self.target.view)
+            if self.single:
+                self.progress.start("push", total=len(todo), total_bytes=sum(o.size or 0 for o in todo))
+            loose = [o for o in todo if not packing or not _packable(o)]
+            self.failed.update(_run(loose, self._upload, self.jobs, self.progress))
+            yield from _readable(self.cache, [o for o in todo if packing and _packable(o)], self.failed,
+                                 self.progress)
+            self.settle(todo)
+            ready = _unblocked(manifests, set(self.failed) | self.blocked, self.failed)
+            if packing:
+                self.trees += [Obj(m.oid, m.size) for m in ready]
+            else:
+                self._upload_waves(ready)
+                self.settle(ready)
+
+    def _upload_waves(self, ready: list[Obj]) -> None:
+        """Upload manifests loose, one height at a time, each only once every member it names went up."""
+        stuck = set(self.failed) | self.blocked
+        for wave in _waves(ready):
+            for obj in wave:
+                if stuck.intersection(obj.children):
+                    self.failed[obj.oid] = "not uploaded: some of its members are missing"
+                    stuck.add(obj.oid)
+            wave_failed = _run([o for o in wave if o.oid not in stuck], self._upload, self.jobs, NULL_PROGRESS)
+            self.failed.update(wave_failed)
+            stuck.update(wave_failed)
+
+    def _upload(self, obj: Obj) -> None:
+        cache = self.cache
         if not cache.has(obj.oid, obj.size) or not cache.verify(obj.oid):
             raise CacheError(f"object {obj.oid} is missing or corrupt in the cache", "run: vtool verify")
         with cache.exported(obj.oid) as src:
-            target.remote.put(object_key(obj.oid), src)
+            self.target.remote.put(object_key(obj.oid), src)
 
-    progress.start("push", total=len(todo_files), total_bytes=sum(o.size or 0 for o in todo_files))
-    if packing and (todo_files or manifests):
-        store.ensure_format(target.view)
-    failed = _run(loose, upload, jobs, progress)
-    packs: list[PackInfo] = []
-    if small:
-        packs += store.upload_packs(target.remote, _readable(cache, small, failed, progress), KIND_DATA,
-                                    cache.root / OUTGOING_DIR, min(jobs, PACK_JOBS), target.view.marks)
-    progress.done()
-    stuck = set(failed) | (blocked or set())
-    ready = _unblocked(todo_manifests, stuck, failed)
-    if packing:
-        packs += store.upload_packs(target.remote, _readable(cache, ready, failed, NULL_PROGRESS), KIND_TREE,
-                                    cache.root / OUTGOING_DIR, min(jobs, PACK_JOBS), target.view.marks)
-        store.commit(target.view, packs)
-    else:
-        for wave in _waves(ready):
-            wave_failed = _run([o for o in wave if not stuck.intersection(o.children)], upload, jobs, NULL_PROGRESS)
-            failed.update(wave_failed)
-            stuck.update(wave_failed)
-    sent = [o for o in todo_files + ready if o.oid not in failed]
-    present = len(files) - len(todo_files) + len(manifests) - len(todo_manifests)
-    return TransferResult(len(sent), present, sum(o.size or 0 for o in sent), failed)
+    def settle(self, objs: list[Obj]) -> None:
+        """Count the objects that went up (those not failed)."""
+        sent = [o for o in objs if o.oid not in self.failed]
+        self.sent += len(sent)
+        self.nbytes += sum(o.size or 0 for o in sent)
 
 
 def _unblocked(manifests: list[Obj], stuck: set[Oid], failed: dict[Oid, str]) -> list[Obj]:

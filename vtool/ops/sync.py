@@ -11,7 +11,7 @@ from pathlib import Path
 from vtool import gitrepo, manifest, transfer
 from vtool.errors import CacheError, ConfigError, MissingObjectsError, TransferError
 from vtool.hashing import Oid
-from vtool.ops.objects import collect, files_below, gather
+from vtool.ops.objects import collect, files_below, folders, gather, versions
 from vtool.ops.project import Project, open_project, project_root_or_none
 from vtool.ops.targets import Tracked, narrowed
 from vtool.pointer import Kind
@@ -19,6 +19,8 @@ from vtool.progress import NULL_PROGRESS, Progress
 from vtool.remote import open_remote
 from vtool.transfer import Obj, Target
 
+# Objects a push plans at once (files, and the manifests over them): bounds its memory, not the tree's size.
+PUSH_BATCH = transfer.FETCH_BATCH
 PUSH_LINE_FIELDS = 4  # git's pre-push stdin: <local ref> <local sha> <remote ref> <remote sha>
 
 
@@ -79,18 +81,60 @@ def push(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> SyncResult
 
 
 def push_tracked(project: Project, remote: Target, jobs: int, tracked: list[Tracked]) -> SyncResult:
-    """Push the objects of already-selected pointers (shared by push and the pre-push hook)."""
-    objects = collect(project, tracked)
-    # A manifest this clone cannot read is fine if the remote has it (a remote only ever receives a
-    # manifest after all its members); otherwise nothing that names it may go up.
-    unread = [Obj(oid, None) for oid in objects.unreadable]  # manifests: looked up in the index
-    held = transfer.remote_has(remote, unread, jobs) if unread else set()
-    unavailable = {oid: f"neither in the cache nor on the remote ({why})"
-                   for oid, why in objects.unreadable.items() if oid not in held}
-    result = transfer.push(project.cache, remote, list(objects.files.values()), objects.manifests,
-                           jobs, project.progress, blocked=set(unavailable))
-    return SyncResult(remote.name, result.transferred, result.present + len(held), result.nbytes,
-                      {**unavailable, **result.failed})
+    """Push the objects of already-selected pointers (shared by push and the pre-push hook), folder by folder."""
+    walk = _PushWalk(project, remote, jobs)
+    result = transfer.push_batches(project.cache, remote, walk.batches(tracked), jobs, project.progress,
+                                   blocked=walk.blocked)
+    return SyncResult(remote.name, result.transferred, result.present + walk.held, result.nbytes,
+                      {**walk.unavailable, **result.failed})
+
+
+@dataclass
+class _PushWalk:
+    """The trees a push reaches, walked folder by folder and cut into batches of about PUSH_BATCH objects."""
+
+    project: Project
+    remote: Target
+    jobs: int
+    unreadable: dict[Oid, str] = field(default_factory=dict)
+    blocked: set[Oid] = field(default_factory=set)
+    unavailable: dict[Oid, str] = field(default_factory=dict)
+    held: int = 0
+
+    def batches(self, tracked: list[Tracked]) -> Iterator[transfer.PushBatch]:
+        """Yield the files met so far and the manifests over them each time a batch fills (a shared subtree once)."""
+        files: dict[Oid, Obj] = {}
+        manifests: list[Obj] = []
+        seen: set[Oid] = set()
+        for v in versions(self.project, tracked, self.unreadable):
+            if v.kind == Kind.FILE:
+                files.setdefault(v.oid, Obj(v.oid, v.size))
+                continue
+            for folder in folders(self.project.read_manifest_once, [v.oid], seen, self.unreadable):
+                for e in folder.entries:
+                    if not e.is_dir and e.oid not in files:
+                        files[e.oid] = Obj(e.oid, e.size)
+                manifests.append(Obj(folder.oid, folder.size, tuple(e.oid for e in folder.entries)))
+                if len(files) + len(manifests) >= PUSH_BATCH:
+                    yield self._batch(files, manifests)
+                    files, manifests = {}, []
+        yield self._batch(files, manifests)
+
+    def _batch(self, files: dict[Oid, Obj], manifests: list[Obj]) -> transfer.PushBatch:
+        """Settle the manifests found unreadable so far before any manifest naming them is planned.
+
+        A manifest this clone cannot read is fine if the remote has it (a remote only ever receives a manifest
+        after all its members); otherwise nothing that names it may go up.
+        """
+        pending = dict(self.unreadable)
+        self.unreadable.clear()  # the walk keeps recording into this same dict
+        held = transfer.remote_has(self.remote, [Obj(oid, None) for oid in pending], self.jobs) if pending else set()
+        self.held += len(held)
+        for oid, why in pending.items():
+            if oid not in held:
+                self.unavailable[oid] = f"neither in the cache nor on the remote ({why})"
+                self.blocked.add(oid)
+        return transfer.PushBatch(list(files.values()), manifests)
 
 
 def fetch(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> SyncResult:
