@@ -273,6 +273,67 @@ def _diff_level(load: Loader, entries: list[Entry], new: Oid | None, prefix: str
             added[path] = b
 
 
+# Receives each difference of two trees: its relative path, the old entry and the new one (None on the side
+# where it is absent); a folder only one side has comes before the files below it.
+Emit = Callable[[str, Entry | None, Entry | None], None]
+
+
+def collect_into(out: TreeDiff) -> Emit:
+    """Return an Emit that gathers differences into a TreeDiff."""
+    def emit(path: str, a: Entry | None, b: Entry | None) -> None:
+        if a is not None and b is not None:
+            out.modified[path] = (a, b)
+        elif a is not None and a.is_dir:
+            out.deleted_folders.add(path)
+        elif a is not None:
+            out.deleted[path] = a
+        elif b is not None and b.is_dir:
+            out.added_folders.add(path)
+        elif b is not None:
+            out.added[path] = b
+    return emit
+
+
+def changes(load: Loader, old: Oid | None, new: Oid | None, emit: Emit, prefix: str = "", depth: int = 0) -> None:
+    """Stream the differences of two trees to emit, one folder in memory at a time, skipping equal subtrees."""
+    if old == new:
+        return
+    check_depth(depth, new or old or "")
+    compare_folder(load, load(old) if old else [], load(new) if new else [], emit, prefix, depth)
+
+
+def compare_folder(load: Loader, before: list[Entry], after: list[Entry], emit: Emit, prefix: str = "",
+                   depth: int = 0, *, below_new: bool = True) -> None:
+    """Emit how one folder's entries differ, descending into differing subfolders.
+
+    With below_new False the new side's subfolders are not read (a scan visits each of them itself, and
+    has no manifest of them to load); the old side's folders that are gone are still walked for their files.
+    """
+    old_by_name = {e.name: e for e in before}
+    new_by_name = {e.name: e for e in after}
+    for name in old_by_name.keys() | new_by_name.keys():
+        a, b = old_by_name.get(name), new_by_name.get(name)
+        path = prefix + name
+        if a is not None and b is not None and a.is_dir and b.is_dir:
+            if below_new:
+                changes(load, a.oid, b.oid, emit, path + "/", depth + 1)
+            continue
+        if a is not None and a.is_dir:
+            emit(path, a, None)
+            changes(load, a.oid, None, emit, path + "/", depth + 1)
+            a = None
+        if b is not None and b.is_dir:
+            emit(path, None, b)
+            if below_new:
+                changes(load, None, b.oid, emit, path + "/", depth + 1)
+            b = None
+        if a is not None and b is not None:
+            if (a.oid, a.kind) != (b.oid, b.kind):
+                emit(path, a, b)
+        elif a is not None or b is not None:
+            emit(path, a, b)
+
+
 def entry_at(load: Loader, root: Oid, sub: str) -> Entry | None:
     """Return the entry at a folder-relative path ("a/b.csv", "raw/2024") below root, or None if absent."""
     parts = sub.split("/")

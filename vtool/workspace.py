@@ -120,13 +120,23 @@ class Hasher:
 HASH_ONLY = Hasher()
 # Receives each folder a scan rebuilt, bottom-up: its dataset-relative prefix, manifest oid and bytes, and files.
 FolderSink = Callable[[str, Oid, bytes, list[tuple[str, Entry]]], None]
+# Receives each folder a scan against a baseline rebuilt: its dataset-relative prefix, the baseline's entries
+# for it (empty when the baseline has no such folder, None when its manifest cannot be read) and the new ones.
+FolderVisit = Callable[[str, "list[Entry] | None", list[Entry]], None]
+
+
 @dataclass(frozen=True)
 class Baseline:
     """The tree a scan is compared with (a pointer's): a folder unchanged since it was remembered with the
-    same oid as here is reused as it is, so comparing the two later needs no manifest of it."""
+    same oid as here is reused as it is, so comparing the two needs no manifest of it.
+
+    visit, when given, sees each rebuilt folder beside the baseline's, so the two are compared as the scan
+    goes (manifest.compare_folder) instead of holding the rebuilt tree for a diff afterwards.
+    """
 
     oid: Oid
     load: manifest.Loader
+    visit: FolderVisit | None = None
 
 
 @dataclass(frozen=True)
@@ -249,14 +259,14 @@ def _check_names(rel: str, names: Iterable[str]) -> None:
             manifest.check_name(name, f"{rel}/{name}")
 
 
-def _baseline_folders(baseline: Baseline | None, oid: Oid | None) -> dict[str, Oid]:
-    """Return the subfolder oids of one baseline folder by name; none when it is unknown or unreadable."""
+def _baseline_entries(baseline: Baseline | None, oid: Oid | None) -> list[Entry] | None:
+    """Return one baseline folder's entries: none when it has no such folder, None when it is unreadable."""
     if baseline is None or oid is None:
-        return {}
+        return []
     try:
-        return {e.name: e.oid for e in baseline.load(oid) if e.is_dir}
+        return baseline.load(oid)
     except VtoolError:  # a manifest the cache lacks: nothing below it is reused, status finds out why
-        return {}
+        return None
 
 
 @dataclass
@@ -305,7 +315,8 @@ def _build(scan: _Scan, path: str, rel: str, prefix: str, known: _Folder | None,
     _check_depth(rel, depth)
     listed, subdirs = _list(path, rel, scan.cache_root)
     _check_names(rel, [name for name, _, _, _, _ in listed] + [name for name, _ in subdirs])
-    below = _baseline_folders(scan.baseline, expected)
+    old = _baseline_entries(scan.baseline, expected)
+    below = {e.name: e.oid for e in old or () if e.is_dir}
     known_subs = known.folders if known is not None else {}
     subs: dict[str, _Done] = {}
     for sname, spath in sorted(subdirs):  # a loop, not a comprehension: one stack frame per level of nesting
@@ -320,6 +331,8 @@ def _build(scan: _Scan, path: str, rel: str, prefix: str, known: _Folder | None,
     entries = [e for _, e in flat] + [d.entry for d in subs.values()]
     oid, data = manifest.build(entries)
     scan.sink(prefix, oid, data, flat)
+    if scan.baseline is not None and scan.baseline.visit is not None and oid != expected:
+        scan.baseline.visit(prefix, old, entries)
     entry = Entry(path.rsplit(os.sep, 1)[-1], KIND_DIR, oid, sum(e.size for e in entries),
                   sum(e.files for e in entries))
     # Remembered only if every oid in it is vouched for by a settled stamp, here and in every subfolder.

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vtool.cli.ui import ui
-from vtool.ops.status import NOT_IN_CACHE, StatusResult
+from vtool.ops.status import NOT_IN_CACHE, SAMPLE_PATHS, StatusResult
 
 if TYPE_CHECKING:
     from vtool.ops.sync import RemoteStatusResult
 
-LISTED_FILES = 20
+LISTED_FILES = SAMPLE_PATHS  # status keeps no more than it prints
 
 
 def render_status(result: StatusResult) -> None:
@@ -19,18 +19,19 @@ def render_status(result: StatusResult) -> None:
         ui.print("no datasets tracked (vtool add PATH)")
     for ds in result.datasets:
         line = f"{ds.path}: {ds.state}"
-        if ds.state == "modified" and (ds.added or ds.modified or ds.deleted):
-            line += f" ({len(ds.added)} added, {len(ds.modified)} modified, {len(ds.deleted)} deleted)"
+        added, modified, deleted = ds.changed
+        if ds.state == "modified" and (added or modified or deleted):
+            line += f" ({added} added, {modified} modified, {deleted} deleted)"
         if ds.state == NOT_IN_CACHE:
             line += f" ({ds.missing_from_cache} object(s) missing)"
         elif ds.missing_from_cache:
             line += f", {ds.missing_from_cache} object(s) not in cache"
         ui.print(line)
-        for mark, paths in (("+", ds.added), ("~", ds.modified), ("-", ds.deleted)):
+        for mark, paths, count in (("+", ds.added, added), ("~", ds.modified, modified), ("-", ds.deleted, deleted)):
             for path in paths[:LISTED_FILES]:
                 ui.print(f"    {mark} {path or ds.path}")  # "" is a file dataset itself
-            if len(paths) > LISTED_FILES:
-                ui.print(f"    {mark} ... and {len(paths) - LISTED_FILES} more")
+            if count > LISTED_FILES:
+                ui.print(f"    {mark} ... and {count - LISTED_FILES} more")
 
 
 def render_remote_status(result: RemoteStatusResult) -> None:

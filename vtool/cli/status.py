@@ -26,7 +26,7 @@ def status_cmd(targets: TargetsArg = None, json_out: JsonOpt = False,
         result = remote_status(SyncOptions(remote=remote_name, targets=targets or []), ui.progress())
         ui.json(result) if json_out else render_remote_status(result)
     else:
-        result = status(targets or [], progress=ui.progress())
+        result = status(targets or [], progress=ui.progress(), every_path=json_out)
         ui.json(result) if json_out else render_status(result)
     if check and not result.in_sync:
         raise typer.Exit(1)

@@ -11,11 +11,12 @@ from vtool.errors import CacheError, UsageError
 from vtool.hashing import Oid
 from vtool.manifest import Entry
 from vtool.ops.project import Project, dataset_for, open_project
+from vtool.ops.status import FolderCompare, keep_none
 from vtool.ops.sync import connected, fetch_manifests, fetch_path
 from vtool.ops.targets import Tracked, narrow, require_found, revision_pointers, workspace_pointers
 from vtool.pointer import Kind, Version
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.workspace import Tree
+from vtool.workspace import Baseline, Tree
 
 WORKSPACE = "workspace"
 
@@ -77,6 +78,8 @@ class _Side:
         self.versions: dict[str, Version] = {}
         self.trees: dict[Oid, Tree] = {}
         self.parts: list[Tracked] = []
+        # Workspace datasets compared with the other side's folder as they were scanned: their differences.
+        self.compared: dict[str, manifest.TreeDiff] = {}
 
 
 def _rev_side(project: Project, rev: str, targets: list[str]) -> _Side:
@@ -88,11 +91,22 @@ def _rev_side(project: Project, rev: str, targets: list[str]) -> _Side:
     return side
 
 
-def _workspace_side(project: Project, targets: list[str]) -> _Side:
+def _workspace_side(project: Project, targets: list[str], other: _Side) -> _Side:
+    """Scan the workspace's datasets; a folder the other side has too is compared with it folder by folder
+    as it is scanned, so only the differences are held, never the scanned tree."""
     side = _Side(WORKSPACE)
     for t in workspace_pointers(project, targets):
         if not os.path.lexists(project.root / t.path):
             continue
+        old = other.versions.get(t.path)
+        if old is not None and old.kind == Kind.DIR:
+            changes = manifest.TreeDiff({}, {}, {})
+            compare = FolderCompare(loader(project, []), manifest.collect_into(changes))
+            tree = project.scan(t.path, baseline=Baseline(old.oid, loader(project, []), compare), sink=keep_none)
+            if tree.kind == Kind.DIR and not compare.unknown:
+                side.versions[t.path] = tree.version
+                side.compared[t.path] = changes
+                continue
         tree = project.scan(t.path)
         side.versions[t.path] = tree.version
         side.trees[tree.oid] = tree
@@ -174,20 +188,27 @@ def diff(revs: list[str], targets: list[str], progress: Progress = NULL_PROGRESS
     """Compare datasets between two revisions, or a revision (default HEAD) and the workspace."""
     with open_project(progress) as project:
         a = _rev_side(project, revs[0] if revs else "HEAD", targets)
-        b = _rev_side(project, revs[1], targets) if len(revs) > 1 else _workspace_side(project, targets)
-        if len(revs) > 1:  # the workspace side has already refused targets without a pointer
+        if len(revs) > 1:
+            b = _rev_side(project, revs[1], targets)
+            # the workspace side refuses targets without a pointer itself
             require_found(project, targets, a.versions.keys() | b.versions.keys(), f"{a.label} or {b.label}")
-        require_manifests(project, a.parts + b.parts)
+            require_manifests(project, a.parts + b.parts)
+        else:
+            require_manifests(project, a.parts)  # before the scan, which compares with them
+            b = _workspace_side(project, targets, a)
         load = loader(project, [a, b])
         paths = sorted(a.versions.keys() | b.versions.keys())
-        return DiffResult(a.label, b.label, [compare(load, p, a.versions.get(p), b.versions.get(p)) for p in paths])
+        return DiffResult(a.label, b.label, [compare(load, p, a.versions.get(p), b.versions.get(p), b.compared.get(p))
+                                             for p in paths])
 
 
-def _diff_files(load: manifest.Loader, old: Version | None, new: Version | None
+def _diff_files(load: manifest.Loader, old: Version | None, new: Version | None,
+                compared: manifest.TreeDiff | None = None
                 ) -> tuple[dict[str, Entry], dict[str, Entry], dict[str, tuple[Entry, Entry]]]:
-    """Changed files between two versions, descending only into differing subtrees when both are folders."""
+    """Changed files between two versions, descending only into differing subtrees when both are folders
+    (or as compared already, while the new side was scanned)."""
     if old is not None and new is not None and old.kind == new.kind == Kind.DIR:
-        changes = manifest.diff(load, old.oid, new.oid)
+        changes = compared or manifest.diff(load, old.oid, new.oid)
         return dict(changes.added), dict(changes.deleted), changes.modified
     before, after = _files(load, old), _files(load, new)
     added = {p: e for p, e in after.items() if p not in before}
@@ -204,12 +225,13 @@ def _files(load: manifest.Loader, v: Version | None) -> dict[str, Entry]:
     return manifest.files(load, v.oid)
 
 
-def compare(load: manifest.Loader, path: str, old: Version | None, new: Version | None) -> DatasetDiff:
+def compare(load: manifest.Loader, path: str, old: Version | None, new: Version | None,
+            compared: manifest.TreeDiff | None = None) -> DatasetDiff:
     """Diff one dataset's two versions file by file, pairing deletions and additions of equal oid as renames."""
     if old is not None and new is not None and (old.kind, old.oid) == (new.kind, new.oid):
         return DatasetDiff(path, "unchanged", old, new)
     status = "added" if old is None else "deleted" if new is None else "modified"
-    return _summarise(path, status, old, new, *_diff_files(load, old, new))
+    return _summarise(path, status, old, new, *_diff_files(load, old, new, compared))
 
 
 def _summarise(path: str, status: str, old: Version | None, new: Version | None, added: dict[str, Entry],
