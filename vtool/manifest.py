@@ -224,53 +224,16 @@ class TreeDiff:
 def diff(load: Loader, old: Oid | None, new: Oid | None) -> TreeDiff:
     """Compare two trees, descending only into subfolders whose manifest oids differ."""
     out = TreeDiff({}, {}, {})
-    _diff_into(load, old, new, "", out, 0)
+    changes(load, old, new, collect_into(out))
     return out
-
-
-def _diff_into(load: Loader, old: Oid | None, new: Oid | None, prefix: str, out: TreeDiff, depth: int) -> None:
-    if old == new:
-        return
-    check_depth(depth, new or old or "")
-    _diff_level(load, load(old) if old else [], new, prefix, out,
-                lambda a, b, path: _diff_into(load, a, b, path + "/", out, depth + 1))
 
 
 def diff_folder(load: Loader, entries: list[Entry], new: Oid | None, prefix: str, out: TreeDiff) -> None:
     """Compare one folder's entries with the target folder new (None: absent), adding the target's subtrees the
     folder lacks; its own subfolders are left out, for a scan compares each of them as it builds it."""
-    check_depth(prefix.count("/"), new or "")
-    _diff_level(load, entries, new, prefix, out, lambda a, b, path: (
-        _diff_into(load, None, b, path + "/", out, path.count("/") + 1) if a is None else None))
-
-
-def _diff_level(load: Loader, entries: list[Entry], new: Oid | None, prefix: str, out: TreeDiff,
-                descend: Callable[[Oid | None, Oid | None, str], None]) -> None:
-    """Compare one folder's entries with the target folder new, handing each subfolder pair to descend."""
-    before = {e.name: e for e in entries}
-    after = {e.name: e for e in load(new)} if new else {}
-    added, deleted, modified = out.added, out.deleted, out.modified
-    for name in before.keys() | after.keys():
-        a, b = before.get(name), after.get(name)
-        path = prefix + name
-        if a is not None and b is not None and a.is_dir and b.is_dir:
-            descend(a.oid, b.oid, path)
-            continue
-        if a is not None and a.is_dir:
-            out.deleted_folders.add(path)
-            descend(a.oid, None, path)
-            a = None
-        if b is not None and b.is_dir:
-            out.added_folders.add(path)
-            descend(None, b.oid, path)
-            b = None
-        if a is not None and b is not None:
-            if (a.oid, a.kind) != (b.oid, b.kind):
-                modified[path] = (a, b)
-        elif a is not None:
-            deleted[path] = a
-        elif b is not None:
-            added[path] = b
+    depth = prefix.count("/")
+    check_depth(depth, new or "")
+    compare_folder(load, entries, load(new) if new else [], collect_into(out), prefix, depth, walk_old=False)
 
 
 # Receives each difference of two trees: its relative path, the old entry and the new one (None on the side
@@ -303,11 +266,12 @@ def changes(load: Loader, old: Oid | None, new: Oid | None, emit: Emit, prefix: 
 
 
 def compare_folder(load: Loader, before: list[Entry], after: list[Entry], emit: Emit, prefix: str = "",
-                   depth: int = 0, *, below_new: bool = True) -> None:
+                   depth: int = 0, *, walk_old: bool = True, walk_new: bool = True) -> None:
     """Emit how one folder's entries differ, descending into differing subfolders.
 
-    With below_new False the new side's subfolders are not read (a scan visits each of them itself, and
-    has no manifest of them to load); the old side's folders that are gone are still walked for their files.
+    A scan compares each folder it builds itself and has no manifest of it: with walk_new (walk_old) False,
+    the new (old) side's subfolders are neither read nor walked, and folders both sides hold are left to the
+    scan; a folder only the other side has is still walked for its files.
     """
     old_by_name = {e.name: e for e in before}
     new_by_name = {e.name: e for e in after}
@@ -315,16 +279,17 @@ def compare_folder(load: Loader, before: list[Entry], after: list[Entry], emit: 
         a, b = old_by_name.get(name), new_by_name.get(name)
         path = prefix + name
         if a is not None and b is not None and a.is_dir and b.is_dir:
-            if below_new:
+            if walk_old and walk_new:
                 changes(load, a.oid, b.oid, emit, path + "/", depth + 1)
             continue
         if a is not None and a.is_dir:
             emit(path, a, None)
-            changes(load, a.oid, None, emit, path + "/", depth + 1)
+            if walk_old:
+                changes(load, a.oid, None, emit, path + "/", depth + 1)
             a = None
         if b is not None and b.is_dir:
             emit(path, None, b)
-            if below_new:
+            if walk_new:
                 changes(load, None, b.oid, emit, path + "/", depth + 1)
             b = None
         if a is not None and b is not None:

@@ -88,7 +88,7 @@ class FolderCompare:
             self.unknown = True
             return
         try:
-            manifest.compare_folder(self.load, before, after, self.emit, prefix, prefix.count("/"), below_new=False)
+            manifest.compare_folder(self.load, before, after, self.emit, prefix, prefix.count("/"), walk_new=False)
         except CacheError:
             self.unknown = True
 
