@@ -43,16 +43,9 @@ def collect(project: Project, tracked: list[Tracked]) -> ObjectSet:
     Manifests come out in post-order (every manifest after all the manifests it names), which is the
     order a push must follow so that a remote never holds a manifest before its members.
     """
-    result = ObjectSet()
-    seen: set[Oid] = set()
-    for whole in tracked:
-        try:
-            item = narrow(project, whole)
-        except CacheError as exc:  # a manifest on the way down to the target
-            result.unreadable[whole.pointer.oid] = str(exc)
-            continue
-        if item is not None:
-            _reach_one(project.read_manifest, item.pointer.version, seen, result)
+    unreadable: dict[Oid, str] = {}  # manifests on the way down to a target
+    result = reach(project.read_manifest, versions(project, tracked, unreadable))
+    result.unreadable.update(unreadable)
     return result
 
 
@@ -125,15 +118,15 @@ def reach(read: ManifestReader, versions: Iterable[Version]) -> ObjectSet:
     result = ObjectSet()
     seen: set[Oid] = set()
     for v in versions:
-        _reach_one(read, v, seen, result)
+        if v.kind == Kind.FILE:
+            result.files[v.oid] = Obj(v.oid, v.size)
+            continue
+        for folder in folders(read, [v.oid], seen, result.unreadable):
+            for e in folder.entries:
+                if not e.is_dir:
+                    result.files.setdefault(e.oid, Obj(e.oid, e.size))
+            result.manifests.append(Obj(folder.oid, folder.size, tuple(e.oid for e in folder.entries)))
     return result
-
-
-def _reach_one(read: ManifestReader, v: Version, seen: set[Oid], out: ObjectSet) -> None:
-    if v.kind == Kind.FILE:
-        out.files[v.oid] = Obj(v.oid, v.size)
-    else:
-        _reach_below(read, v.oid, 0, seen, out)
 
 
 def _first_visit(oid: Oid, depth: int, seen: set[Oid]) -> bool:
@@ -143,22 +136,6 @@ def _first_visit(oid: Oid, depth: int, seen: set[Oid]) -> bool:
     manifest.check_depth(depth, oid)
     seen.add(oid)
     return True
-
-
-def _reach_below(read: ManifestReader, oid: Oid, depth: int, seen: set[Oid], out: ObjectSet) -> None:
-    if not _first_visit(oid, depth, seen):
-        return
-    try:
-        entries, size = read(oid)
-    except CacheError as exc:
-        out.unreadable[oid] = str(exc)
-        return
-    for e in entries:
-        if e.is_dir:
-            _reach_below(read, e.oid, depth + 1, seen, out)
-        else:
-            out.files.setdefault(e.oid, Obj(e.oid, e.size))
-    out.manifests.append(Obj(oid, size, tuple(e.oid for e in entries)))
 
 
 def files_below(read: ManifestReader, roots: Iterable[Oid]) -> Iterator[Obj]:
