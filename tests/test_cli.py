@@ -282,6 +282,24 @@ def test_add_with_nothing_changed_imports_only_what_add_uses(project: Workdir) -
     assert project.ok("status").out.strip() == "data: in sync"
 
 
+# A checkout of the workspace's own pointers never talks to a remote: neither pull's, a revision switch's
+# nor the remote layers' modules.
+NOT_FOR_CHECKOUT = {"vtool.transfer", "vtool.remote", "vtool.ops.sync", "vtool.ops.pull", "vtool.ops.switch",
+                    "vtool.ops.objects", "vtool.ops.add", "vtool.ops.gc", "vtool.ops.verify", "vtool.ops.history",
+                    "vtool.store.remote", "vtool.workers"}
+
+
+def test_checkout_of_the_workspace_imports_no_remote_layer(project: Workdir) -> None:
+    project.write("data/a.txt", "a")
+    project.add("data")
+    (project.root / "data/a.txt").unlink()
+    ours, heavy = _imported(project, "checkout")
+    assert "vtool.ops.checkout" in ours
+    assert ours & NOT_FOR_CHECKOUT == set()
+    assert heavy & {"boto3", "botocore", "git", "rich", "concurrent"} == set()
+    assert (project.root / "data/a.txt").read_text() == "a"  # the probe's checkout did run
+
+
 def test_gc_of_the_cache_imports_no_remote_gc_nor_verify(project: Workdir) -> None:
     project.write("data/a.txt", "a")
     project.add("data")

@@ -11,7 +11,6 @@ from vtool.cli.common import JsonOpt, command
 from vtool.cli.revisions import split_revisions
 from vtool.cli.ui import ui
 from vtool.ops.checkout import checkout
-from vtool.ops.switch import checkout_rev, rollback
 
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite or delete data the cache does not hold.")]
 
@@ -27,10 +26,10 @@ def checkout_cmd(args: Annotated[list[str] | None, typer.Argument(
     rev = revs[0] if revs else None
     if rev is None:
         result = checkout(targets, force=force, progress=ui.progress(), verify=verify)
-    elif targets:
-        result = rollback(rev, targets, force=force, progress=ui.progress())
     else:
-        result = checkout_rev(rev, force=force, progress=ui.progress())
+        from vtool.ops.switch import checkout_rev, rollback  # a revision may need a fetch: the remote layers
+        result = (rollback(rev, targets, force=force, progress=ui.progress()) if targets
+                  else checkout_rev(rev, force=force, progress=ui.progress()))
     if json_out:
         return ui.json(result)
     if rev is not None:

@@ -10,7 +10,7 @@ from vtool.cli.app import app
 from vtool.cli.common import JobsOpt, JsonOpt, RemoteOpt, TargetsArg, command
 from vtool.cli.ui import ui
 from vtool.config import LOOSE_LAYOUT, RemoteConfig
-from vtool.ops.checkout import pull
+from vtool.ops.pull import pull
 from vtool.ops.remotes import RemoteSpec, add_remote, list_remotes, remove_remote, set_default
 from vtool.ops.sync import SyncOptions, SyncResult, fetch, push
 

@@ -9,8 +9,9 @@ Which module holds which command (the CLI calls exactly one of these per command
     move.py        vtool rm, vtool mv (journal.py: their roll-forward journal)
     status.py      vtool status
     precommit.py   the pre-commit hook (the staged pointers and vtool.lock against the workspace)
-    checkout.py    vtool checkout [TARGETS], vtool pull; update_workspace, THE recipe that makes the
-                   workspace match pointers (plan, refuse, then write), used by every command that does
+    checkout.py    vtool checkout [TARGETS]; update_workspace, THE recipe that makes the workspace match
+                   pointers (plan, refuse, then write), used by every command that does
+    pull.py        vtool pull (fetch, then update_workspace; apart so a local checkout imports no remote layer)
     switch.py      vtool checkout REV, vtool checkout REV -- TARGETS (rollback); the post-checkout hook
     sync.py        vtool push, vtool fetch, vtool status --remote; the pre-push hook
     history.py     vtool diff, vtool log, vtool ls

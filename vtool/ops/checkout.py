@@ -1,4 +1,5 @@
-"""`vtool checkout [TARGETS]` and `vtool pull`, and the one recipe that makes the workspace match pointers."""
+"""`vtool checkout [TARGETS]`, and the one recipe that makes the workspace match pointers (pull.py fetches, then
+calls it)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vtool import manifest
-from vtool.errors import CorruptObjectError, FormatError, MissingObjectsError, TransferError, WouldLoseDataError
+from vtool.errors import CorruptObjectError, FormatError, MissingObjectsError, WouldLoseDataError
 from vtool.fsutil import check_real_folder, is_temp_name, make_dirs_inside, remove_file
 from vtool.hashing import Oid
 from vtool.manifest import Entry
-from vtool.ops.objects import gather
 from vtool.ops.project import Dataset, Project, file_entry, open_project
 from vtool.ops.status import tree_loader
-from vtool.ops.sync import SyncOptions, SyncResult, connected, fetch_tracked
 from vtool.ops.targets import Tracked, narrowed, workspace_pointers
 from vtool.pointer import Kind, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
@@ -43,14 +42,6 @@ class CheckoutResult:
     """Every dataset checkout touched."""
 
     datasets: list[CheckedOut]
-
-
-@dataclass(frozen=True)
-class PullResult:
-    """A fetch followed by a checkout."""
-
-    fetch: SyncResult
-    checkout: list[CheckedOut]
 
 
 @dataclass
@@ -91,17 +82,6 @@ def checkout(targets: list[str], force: bool = False, progress: Progress = NULL_
     with open_project(progress) as project:
         wanted = narrowed(project, workspace_pointers(project, targets))
         return CheckoutResult(update_workspace(project, wanted, force=force, verify=verify))
-
-
-def pull(options: SyncOptions, force: bool = False, progress: Progress = NULL_PROGRESS) -> PullResult:
-    """Fetch the workspace pointers' objects, then check them out."""
-    with open_project(progress) as project:
-        tracked = gather(project, options.targets, [], False)
-        with connected(project, options.remote, options.jobs) as (remote, jobs):
-            fetched = fetch_tracked(project, remote, jobs, tracked)
-        if fetched.failed:
-            raise TransferError(fetched.failed, "pull", fetched.remote)
-        return PullResult(fetched, update_workspace(project, narrowed(project, tracked), force=force))
 
 
 def update_workspace(project: Project, wanted: list[Tracked], before: Iterable[Tracked] = (), force: bool = False,
