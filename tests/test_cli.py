@@ -282,22 +282,26 @@ def test_add_with_nothing_changed_imports_only_what_add_uses(project: Workdir) -
     assert project.ok("status").out.strip() == "data: in sync"
 
 
-# A checkout of the workspace's own pointers never talks to a remote: neither pull's, a revision switch's
-# nor the remote layers' modules.
+# A checkout the cache can serve never talks to a remote: neither pull's nor the remote layers' modules (nor,
+# for the workspace's own pointers, a revision switch's).
 NOT_FOR_CHECKOUT = {"vtool.transfer", "vtool.remote", "vtool.ops.sync", "vtool.ops.pull", "vtool.ops.switch",
                     "vtool.ops.objects", "vtool.ops.add", "vtool.ops.gc", "vtool.ops.verify", "vtool.ops.history",
                     "vtool.store.remote", "vtool.workers"}
 
 
-def test_checkout_of_the_workspace_imports_no_remote_layer(project: Workdir) -> None:
-    project.write("data/a.txt", "a")
-    project.add("data")
+@pytest.mark.parametrize("rev", [None, "v1"])
+def test_a_checkout_the_cache_can_serve_imports_no_remote_layer(project: Workdir, rev: str | None) -> None:
+    """Neither checkout nor checkout REV imports the remote layers while the cache holds what they write."""
+    project.commit_two_versions("data", {"a.txt": "a"}, {"a.txt": "b"})
+    branch = project.git("rev-parse", "--abbrev-ref", "HEAD").strip()
+    project.ok("checkout", "v1")  # the stat cache now knows the cache holds v1 whole
+    project.ok("checkout", branch)
     (project.root / "data/a.txt").unlink()
-    ours, heavy = _imported(project, "checkout")
+    ours, heavy = _imported(project, "checkout", *([rev] if rev else []))
     assert "vtool.ops.checkout" in ours
-    assert ours & NOT_FOR_CHECKOUT == set()
+    assert ours & NOT_FOR_CHECKOUT == ({"vtool.ops.switch"} if rev else set())
     assert heavy & {"boto3", "botocore", "git", "rich", "concurrent"} == set()
-    assert (project.root / "data/a.txt").read_text() == "a"  # the probe's checkout did run
+    assert (project.root / "data/a.txt").read_text() == ("a" if rev else "b")  # the probe's checkout did run
 
 
 def test_gc_of_the_cache_imports_no_remote_gc_nor_verify(project: Workdir) -> None:

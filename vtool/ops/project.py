@@ -90,6 +90,13 @@ class Project:
         i.e. still holds them all (an object leaving the cache changes the signature)."""
         return signature is not None and self.stats.complete_at(pointer.oid) == signature
 
+    def holds_all(self, pointers: Iterable[Pointer]) -> bool:
+        """Tell from the stat cache's records alone (no manifest walk, no remote) that the cache holds every
+        object of these pointers; False means only that it may not."""
+        signature = self.cache.signature()
+        return all(self.whole_in_cache(p, signature) if p.kind == ptr.Kind.DIR else self.cache.has(p.oid)
+                   for p in pointers)
+
     def remember_whole(self, oid: Oid, signature: str | None) -> None:
         """Record that the cache held every object of a folder version at this signature (read by whole_in_cache)."""
         if signature is not None:

@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vtool import gitrepo, manifest
 from vtool import pointer as ptr
@@ -26,10 +27,12 @@ from vtool.ops.project import (
     project_root_or_none,
     read_small_file,
 )
-from vtool.ops.sync import ensure_local
 from vtool.ops.targets import Tracked, narrow, require_found, revision_pointers, workspace_pointers
 from vtool.pointer import POINTER_SUFFIX, Pointer
 from vtool.progress import NULL_PROGRESS, Progress
+
+if TYPE_CHECKING:
+    from vtool.ops.sync import SyncResult
 
 BRANCH_CHECKOUT = "1"
 JOURNAL_NAME = "checkout-journal.json"
@@ -64,7 +67,7 @@ def checkout_rev(rev: str, force: bool = False, progress: Progress = NULL_PROGRE
         at_head = dict(gitrepo.pointers_at(project.root, "HEAD")) if gitrepo.head_commit(project.root) else {}
         in_tree = workspace_pointers(project, [])
         wanted = _after_checkout(revision_pointers(project, sha, []), at_head, in_tree)
-        fetched = ensure_local(project, wanted)
+        fetched = _ensure_local(project, wanted)
         before = [t for t in in_tree if t.ds.pointer_rel in at_head]
         before += [t for t in read_journal(project) if t.ds.pointer_rel not in {b.ds.pointer_rel for b in before}]
         kept = {t.ds.data_rel for t in wanted}
@@ -72,6 +75,14 @@ def checkout_rev(rev: str, force: bool = False, progress: Progress = NULL_PROGRE
         done = update_workspace(project, wanted, before, force, then=partial(_switch, project, rev, leaving))
         journal_path(project).unlink(missing_ok=True)  # every removal done: nothing left to finish
         return SwitchResult(rev, sha, done, fetched.transferred if fetched else 0)
+
+
+def _ensure_local(project: Project, wanted: list[Tracked]) -> SyncResult | None:
+    """Fetch what the cache lacks of wanted; the remote layers are imported only when it may lack something."""
+    if project.holds_all(t.pointer for t in wanted):
+        return None
+    from vtool.ops.sync import ensure_local  # boto3, transfer and the remote index: ~50 ms a local switch skips
+    return ensure_local(project, wanted)
 
 
 def journal_path(project: Project) -> Path:
@@ -125,7 +136,7 @@ def rollback(rev: str, targets: list[str], force: bool = False, progress: Progre
         sha = gitrepo.resolve(project.root, rev)
         wanted = revision_pointers(project, sha, targets)
         require_found(project, targets, {t.path for t in wanted}, rev)
-        fetched = ensure_local(project, wanted)
+        fetched = _ensure_local(project, wanted)
         whole = [t for t in wanted if not t.sub]
         parts = [(t, narrow(project, t)) for t in wanted if t.sub]
         gone = [Tracked(Dataset(t.ds.pointer_rel, t.path), t.pointer) for t, part in parts if part is None]
@@ -190,7 +201,7 @@ def post_checkout(prev: str, new: str, flag: str, progress: Progress = NULL_PROG
         return PostCheckoutResult("rebase in progress")
     with open_project(progress, start=root) as project:
         tracked = workspace_pointers(project, [])
-        fetched = ensure_local(project, tracked)
+        fetched = _ensure_local(project, tracked)
         done = update_workspace(project, tracked, _previous(project, prev, tracked))
         return PostCheckoutResult(None, fetched.transferred if fetched else 0, fetched.nbytes if fetched else 0, done)
 
