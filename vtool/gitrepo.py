@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from vtool.errors import GitError, NotARepoError
-from vtool.fsutil import atomic_write, is_temp_name
+from vtool.fsutil import atomic_write, is_hex, is_temp_name
 from vtool.pointer import POINTER_SUFFIX
 
 POINTER_GLOB = f"*{POINTER_SUFFIX}"
@@ -20,6 +20,7 @@ MAX_REASON = 400
 # waiting for the lock the calling vtool holds, e.g. around `git checkout` in `vtool checkout REV`.
 CALLER_ENV = "VTOOL_GIT_CALLER"
 GITDIR_PREFIX = "gitdir:"
+OBJECT_NAME_LENGTHS = (40, 64)  # hex digits of a SHA-1 and a SHA-256 object name
 
 
 def find_root(start: Path) -> Path:
@@ -177,13 +178,20 @@ def resolve(root: Path, rev: str) -> str:
     """Return the full commit sha a revision names (any syntax git accepts), or a GitError saying it does not exist.
 
     Peeled in a second call: a suffix like `^{commit}` would become part of the text `:/fix labels` searches for.
+    A full object name (what this returns) needs no first call: git reads it as that object whatever refs exist.
     """
-    named = run_git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", rev, check=False).strip()
+    named = rev if _is_object_name(rev) else run_git(root, "rev-parse", "--verify", "--quiet", "--end-of-options",
+                                                     rev, check=False).strip()
     sha = run_git(root, "rev-parse", "--verify", "--quiet", f"{named}^{{commit}}", check=False).strip() if named \
         else ""
     if not sha:
         raise GitError(f"unknown revision {rev!r}", "see: git log --oneline")
     return sha
+
+
+def _is_object_name(rev: str) -> bool:
+    """Tell whether rev is a full SHA-1 or SHA-256 object name, as git prints them."""
+    return len(rev) in OBJECT_NAME_LENGTHS and is_hex(rev)
 
 
 def is_revision(root: Path, rev: str) -> bool:

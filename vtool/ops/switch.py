@@ -64,7 +64,8 @@ def checkout_rev(rev: str, force: bool = False, progress: Progress = NULL_PROGRE
     """Check out rev with git, then its data; refuse before git moves if data would be lost."""
     with open_project(progress) as project:
         sha = gitrepo.resolve(project.root, rev)
-        at_head = dict(gitrepo.pointers_at(project.root, "HEAD")) if gitrepo.head_commit(project.root) else {}
+        head = gitrepo.head_commit(project.root)
+        at_head = dict(gitrepo.pointers_at(project.root, head)) if head else {}
         in_tree = workspace_pointers(project, [])
         wanted = _after_checkout(revision_pointers(project, sha, []), at_head, in_tree)
         fetched = _ensure_local(project, wanted)
