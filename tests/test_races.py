@@ -23,6 +23,7 @@ import pytest
 import xxhash
 from projectkit import Workdir
 
+from vtool import gitrepo
 from vtool.hashing import hash_bytes
 
 MiB = 1 << 20
@@ -218,6 +219,28 @@ def test_a_rerun_after_kill_9_just_after_git_moved_head_removes_the_datasets_the
     assert project.status()["data"]["state"] == "in sync"
     project.ok("checkout", "lean")  # the journal is gone: a second rerun has nothing left to do
     assert not (project.vtool_dir / "state" / "checkout-journal.json").exists()
+
+
+@pytest.mark.parametrize("leaves", [False, True])
+def test_the_journal_is_written_before_git_moves_only_when_a_dataset_leaves(
+        project: Workdir, monkeypatch: pytest.MonkeyPatch, leaves: bool) -> None:
+    """The journal guards the data of datasets that leave; a switch where none leaves spends no fsync on it."""
+    lean = _branch_without_extra(project)
+    target = lean if leaves else "main~0"
+    journal = project.vtool_dir / "state" / "checkout-journal.json"
+    seen: list[bool] = []
+    real = gitrepo.checkout
+
+    def checkout(root: Path, rev: str) -> None:
+        seen.append(journal.exists())
+        real(root, rev)
+
+    monkeypatch.setattr(gitrepo, "checkout", checkout)
+    project.ok("checkout", target)
+    assert seen == [leaves]
+    assert project.path("extra/e.txt").exists() is not leaves
+    assert project.read("data/a.txt") == b"a\n"
+    assert not journal.exists()
 
 
 @pytest.mark.parametrize("change", ["append", "truncate"])

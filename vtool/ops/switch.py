@@ -4,7 +4,6 @@ and the post-checkout hook (git moved HEAD; the data follows)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, field
 from functools import partial
@@ -96,11 +95,16 @@ def _switch(project: Project, rev: str, leaving: list[Tracked]) -> None:
 
     Once git has moved, their pointers are gone from the work tree; a kill before their data is removed
     would leave it behind for good, since nothing tracks it any more. The journal remembers them, and
-    the next `checkout REV` removes them (only if cached, as always).
+    the next `checkout REV` removes them (only if cached, as always). With none leaving there is nothing
+    to remember, and no journal write (and its two fsyncs) delays the switch; a journal an earlier killed
+    switch left lists only datasets the target keeps then, and goes once the data is written.
     """
-    doc = {"version": JOURNAL_VERSION,
-           "leaving": [{"pointer": t.ds.pointer_rel, "bytes": ptr.dumps(t.pointer).decode()} for t in leaving]}
-    atomic_write(journal_path(project), json.dumps(doc, indent=1).encode())
+    if leaving:
+        import json  # here, not at the top: only a switch that removes a dataset writes the journal
+
+        doc = {"version": JOURNAL_VERSION,
+               "leaving": [{"pointer": t.ds.pointer_rel, "bytes": ptr.dumps(t.pointer).decode()} for t in leaving]}
+        atomic_write(journal_path(project), json.dumps(doc, indent=1).encode())
     gitrepo.checkout(project.root, rev)
 
 
@@ -109,6 +113,8 @@ def read_journal(project: Project) -> list[Tracked]:
     path = journal_path(project)
     if not path.exists():
         return []
+    import json  # only when a killed switch left a journal
+
     try:
         doc = json.loads(read_small_file(path, MAX_JOURNAL_BYTES, JOURNAL_NAME))
         items = [(str(item["pointer"]), str(item["bytes"])) for item in doc["leaving"]]
