@@ -11,7 +11,7 @@ import pytest
 from projectkit import STREAMED, hasher_changing
 
 from vtool.hashing import hash_bytes, hash_stream
-from vtool.statcache import RACY_WINDOW_NS, Stamp, StatCache
+from vtool.statcache import RACY_WINDOW_NS, FolderMemo, Stamp, StatCache
 from vtool.workspace import scan
 
 OID = hash_bytes(b"x")
@@ -174,3 +174,24 @@ def test_remembering_what_the_table_already_says_writes_nothing(tmp_path: Path) 
     changed.remember_complete(oid, "sig-2")
     changed.close()
     assert StatCache(db).complete_at(oid) == "sig-2"
+
+
+def test_remembering_a_folder_the_table_already_holds_writes_nothing(tmp_path: Path) -> None:
+    """status after a change rebuilds the changed folders each time: an unchanged memo is not written again."""
+    db = tmp_path / "stat.db"
+    memo = FolderMemo("sig-1", OID, 1, 1)
+    first = StatCache(db)
+    first.remember_folder("data/a", memo)
+    first.close()
+    before = (db.stat().st_mtime_ns, db.read_bytes())
+    time.sleep(0.01)
+    again = StatCache(db)
+    assert again.folders() == {"data/a": memo}
+    again.remember_folder("data/a", memo)
+    again.close()
+    assert (db.stat().st_mtime_ns, db.read_bytes()) == before
+    changed = StatCache(db)
+    changed.folders()
+    changed.remember_folder("data/a", FolderMemo("sig-2", OID, 1, 1))
+    changed.close()
+    assert StatCache(db).folders() == {"data/a": FolderMemo("sig-2", OID, 1, 1)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from projectkit import Workdir
 from vtool.hashing import hash_bytes
 from vtool.ops import add as add_op
 from vtool.ops.project import open_project
+from vtool.statcache import settle
 
 STATUS_KEYS = {"path", "pointer", "kind", "state", "added", "modified", "deleted", "missing_from_cache", "hashed"}
 
@@ -267,3 +269,17 @@ def test_add_records_its_whole_version_so_status_looks_nothing_up_again(
         assert opened.whole_in_cache(pointer, opened.cache.signature())
     project.drop_object(project.file_oid("sub/b"))  # the cache changed: the record no longer vouches
     assert project.status("data")["data"]["state"] == "not in cache"
+
+
+def test_status_of_a_change_it_already_listed_writes_nothing(project: Workdir) -> None:
+    """The folders a change touched are rebuilt to list it on every status, but remembered only once."""
+    project.write_tree("data", {"a/x.txt": "x", "a/y.txt": "y", "b/z.txt": "z"})
+    project.add("data")
+    project.write("data/a/x.txt", "changed")
+    settle(time.time_ns())
+    project.ok("status")  # hashes the change and remembers the rebuilt folders
+    db = project.vtool_dir / "state" / "stat.db"
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in db.parent.glob("stat.db*")}
+    time.sleep(0.01)
+    assert project.status()["data"]["state"] == "modified"
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in db.parent.glob("stat.db*")} == before

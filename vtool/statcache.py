@@ -186,8 +186,15 @@ class StatCache:
         return self._folders
 
     def remember_folder(self, path: str, memo: FolderMemo) -> None:
-        """Queue a folder's entry; the caller vouches that every stamp under it was settled."""
-        self._new_folders[path] = memo
+        """Queue a folder's entry; the caller vouches that every stamp under it was settled.
+
+        Nothing is queued when the table holds this very entry: a changed folder a status rebuilds to list
+        its changes is the same each time, and rewriting it cost a transaction and a checkpoint per status.
+        """
+        if self._folders is not None and self._folders.get(path) == memo and path not in self._gone_folders:
+            self._new_folders.pop(path, None)
+        else:
+            self._new_folders[path] = memo
 
     def forget_folders(self, under: str, kept: set[str]) -> None:
         """Queue the removal of remembered folders at or below `under` that are not in kept (they are gone)."""
