@@ -29,6 +29,9 @@ LIST_PAGE = 1000  # keys per S3 listing page
 PACK_JOBS = 4
 # Objects a fetch plans at once (their pack slots and ranges): bounds its memory, not the tree's file count.
 FETCH_BATCH = 8192
+# Objects a push's data packs hold before an index commits them: bounds the tables a push keeps (32 bytes an
+# object) and the index it encodes, whatever the tree's size (about 4 MiB of table each, 8 indexes at 1,000,000).
+COMMIT_OBJECTS = 131_072
 REMOTES_DIR = "remotes"
 OUTGOING_DIR = "outgoing"
 
@@ -177,8 +180,9 @@ def push_batches(cache: Cache, remote: Remote | Target, batches: Iterable[PushBa
         progress.start("push")
     packs: list[PackInfo] = []
     if target.packs:
-        packs += store.upload_packs(target.remote, pushing.files(stream), KIND_DATA, cache.root / OUTGOING_DIR,
-                                    min(jobs, PACK_JOBS), target.view.marks)
+        uploaded = store.uploaded_packs(target.remote, pushing.files(stream), KIND_DATA, cache.root / OUTGOING_DIR,
+                                        min(jobs, PACK_JOBS), target.view.marks)
+        packs = _committed_along(target.view, uploaded)
     else:
         for _ in pushing.files(stream):  # loose-only: every file went up as its batch was planned
             pass
@@ -190,6 +194,24 @@ def push_batches(cache: Cache, remote: Remote | Target, batches: Iterable[PushBa
         store.commit(target.view, packs)
         pushing.settle(trees)
     return TransferResult(pushing.sent, pushing.present, pushing.nbytes, pushing.failed)
+
+
+def _committed_along(view: RemoteView, uploaded: Iterable[PackInfo]) -> list[PackInfo]:
+    """Commit an index each time the uploaded packs' tables reach COMMIT_OBJECTS; return the packs left over.
+
+    Only data packs are committed along the way (their objects name nothing), so a reader still sees every
+    manifest after all its members; the tables held, and the index built, stay at COMMIT_OBJECTS entries, and
+    a push killed part way keeps what its earlier indexes published.
+    """
+    pending: list[PackInfo] = []
+    count = 0
+    for info in uploaded:
+        pending.append(info)
+        count += len(info.slots)
+        if count >= COMMIT_OBJECTS:
+            store.commit(view, pending)
+            pending, count = [], 0
+    return pending
 
 
 class _Pushing:

@@ -5,6 +5,7 @@ Only packs that an index names and a listing confirms count (index-last: the ind
 
 from __future__ import annotations
 
+import collections
 import io
 import itertools
 import os
@@ -308,21 +309,32 @@ def ensure_format(view: RemoteView) -> None:
 
 def upload_packs(remote: Remote, objects: Iterable[tuple[Oid, bytes]], kind: int, workdir: Path,
                  jobs: int, avoid: Container[str] = ()) -> list[PackInfo]:
+    """Stream objects into packs and upload them all (see uploaded_packs); return every pack's info."""
+    return list(uploaded_packs(remote, objects, kind, workdir, jobs, avoid))
+
+
+def uploaded_packs(remote: Remote, objects: Iterable[tuple[Oid, bytes]], kind: int, workdir: Path,
+                   jobs: int, avoid: Container[str] = ()) -> Iterator[PackInfo]:
     """Stream objects into packs of about PACK_TARGET bytes, one temp file at a time, uploading each as it is
-    finished while the next is built; memory stays at one object plus the uploads in flight."""
+    finished while the next is built; yield each pack, in order, once its upload has returned. Memory stays at
+    one object plus the uploads in flight, so a caller may commit (and forget) packs while the rest stream."""
     workdir.mkdir(parents=True, exist_ok=True)
-    infos: list[PackInfo] = []
     with ThreadPoolExecutor(jobs) as pool:
-        pending: list[Future[None]] = []
-        for path, info in _built_packs(objects, kind, workdir, avoid):
-            pending = [f for f in pending if not f.done() or f.result()]
-            if len(pending) >= jobs:
-                pending[0].result()
-            pending.append(pool.submit(_put_and_remove, remote, path, info))
-            infos.append(info)
-        for fut in pending:
-            fut.result()
-    return infos
+        pending: collections.deque[tuple[Future[None], PackInfo]] = collections.deque()
+        try:
+            for path, info in _built_packs(objects, kind, workdir, avoid):
+                pending.append((pool.submit(_put_and_remove, remote, path, info), info))
+                while len(pending) > jobs or (pending and pending[0][0].done()):
+                    fut, done = pending.popleft()
+                    fut.result()
+                    yield done
+            while pending:
+                fut, done = pending.popleft()
+                fut.result()
+                yield done
+        finally:
+            for fut, _ in pending:  # a failed upload or a caller that stopped: let the others finish or fail
+                fut.cancel()
 
 
 def _built_packs(objects: Iterable[tuple[Oid, bytes]], kind: int, workdir: Path,
