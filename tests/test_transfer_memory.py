@@ -1,5 +1,5 @@
 """Pull (fetch + checkout) into an empty cache and workspace, and checkout between versions, in memory bounded by
-folders, batches and changes, not files."""
+folders, batches and changes, not files; push holding a bounded number of pack tables (it commits along the way)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import random
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.projectkit import Workdir, peak_rss
+from vtool import transfer
+from vtool.errors import RemoteError
+from vtool.store import index as idx
+from vtool.store import remote as store
+from vtool.store.pack import KIND_DATA, KIND_TREE
 
 FOLDER_FILES = 500
 SMALL_FILES = 500
@@ -83,3 +90,68 @@ def test_checkout_between_versions_of_ten_times_the_files_stays_within_a_fixed_m
     small, large = peaks
     assert large - small <= SWITCH_BUDGET_KIB, f"checkout v2 -> v1 peaked at {small} KiB on {SWITCH_SMALL_FILES} " \
                                                f"files, {large} KiB on {SWITCH_LARGE_FILES}"
+
+
+PUSHED_FILES = 600
+SMALL_PACK_BYTES = 4 * 1024  # a pack every dozen files, so one push writes dozens of packs
+COMMIT_EVERY = 64
+
+
+def _remote_indexes(remote_dir: Path) -> list[idx.Index]:
+    """Decode every index a remote holds."""
+    return [idx.decode(p.read_bytes(), p.stem) for p in sorted((remote_dir / "index").glob("*.idx"))]
+
+
+def _small_packed_push_setup(project: Workdir, remote_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Track PUSHED_FILES seeded files in three folders; make the push's packs small and its commits frequent."""
+    rng = random.Random(PUSHED_FILES)
+    for i in range(PUSHED_FILES):
+        project.write(f"data/d{i % 3}/f{i:04d}.bin", rng.randbytes(rng.randint(200, 400)))
+    project.add_remote(remote_dir, default=True)
+    project.ok("add", "data")
+    project.commit("data")
+    monkeypatch.setattr(store, "PACK_TARGET", SMALL_PACK_BYTES)
+    monkeypatch.setattr(transfer, "COMMIT_OBJECTS", COMMIT_EVERY)
+
+
+def test_push_commits_its_data_packs_along_the_way_and_its_manifests_last(project: Workdir, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    remote_dir = tmp_path / "remote"
+    remote_dir.mkdir()
+    _small_packed_push_setup(project, remote_dir, monkeypatch)
+    project.ok("push")
+    indexes = _remote_indexes(remote_dir)
+    data = [i for i in indexes if all(p.kind == KIND_DATA for p in i.packs)]
+    last = [i for i in indexes if any(p.kind == KIND_TREE for p in i.packs)]
+    assert len(last) == 1 and len(data) >= PUSHED_FILES // (2 * COMMIT_EVERY)
+    largest_pack = max(len(p.slots) for i in indexes for p in i.packs)
+    assert max(sum(len(p.slots) for p in i.packs) for i in indexes) < COMMIT_EVERY + largest_pack
+    assert sum(len(p.slots) for i in indexes for p in i.packs) == PUSHED_FILES + 4  # three folders and the root
+    clone = Workdir(tmp_path / "clone")
+    project.git("clone", "-q", str(project.root), str(clone.root))
+    clone.ok("pull")
+    assert sorted(p.read_bytes() for p in clone.path("data").rglob("*.bin")) == \
+        sorted(p.read_bytes() for p in project.path("data").rglob("*.bin"))
+
+
+def test_a_push_cut_short_keeps_what_its_earlier_indexes_published(project: Workdir, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    remote_dir = tmp_path / "remote"
+    remote_dir.mkdir()
+    _small_packed_push_setup(project, remote_dir, monkeypatch)
+    commits = []
+    real_commit = store.commit
+
+    def dies_after_two(view: store.RemoteView, packs: list, marks: tuple = ()) -> str | None:
+        if len(commits) == 2:
+            raise RemoteError("the connection dropped")
+        commits.append(real_commit(view, packs, marks))
+        return commits[-1]
+
+    monkeypatch.setattr(store, "commit", dies_after_two)
+    project.fails("push")
+    published = sum(len(p.slots) for i in _remote_indexes(remote_dir) for p in i.packs)
+    assert len(commits) == 2 and published >= 2 * COMMIT_EVERY
+    monkeypatch.setattr(store, "commit", real_commit)
+    again = project.ok("push")
+    assert f"{PUSHED_FILES + 4 - published} uploaded, {published} already present" in again.err
