@@ -127,9 +127,10 @@ class RemoteAuthError(RemoteError):
 class MissingObjectsError(VtoolError):
     """Objects needed for an operation are neither in the cache nor on the remote."""
 
-    def __init__(self, oids: list[str], where: str) -> None:
-        shown = ", ".join(oids[:3]) + (f" and {len(oids) - 3} more" if len(oids) > 3 else "")
-        super().__init__(f"{len(oids)} object(s) missing from {where}: {shown}")
+    def __init__(self, oids: list[str], where: str, count: int | None = None) -> None:
+        total = len(oids) if count is None else count  # a count given with the first few oids of a streamed walk
+        shown = ", ".join(oids[:3]) + (f" and {total - 3} more" if total > 3 else "")
+        super().__init__(f"{total} object(s) missing from {where}: {shown}")
         self.oids = oids
 
 

@@ -322,7 +322,7 @@ def fetch(cache: Cache, remote: Remote | Target, objs: Iterable[Obj], jobs: int,
     may stream: they are planned and moved FETCH_BATCH at a time (progress then has no total past the first).
     """
     target = open_target(cache, remote, jobs)
-    batches = _batches(objs)
+    batches = in_batches(objs)
     first = next(batches, [])
     following = next(batches, None)
     if following is None:
@@ -335,7 +335,7 @@ def fetch(cache: Cache, remote: Remote | Target, objs: Iterable[Obj], jobs: int,
                           sum(r.nbytes for r in results), {k: v for r in results for k, v in r.failed.items()})
 
 
-def _batches(objs: Iterable[Obj]) -> Iterator[list[Obj]]:
+def in_batches(objs: Iterable[Obj]) -> Iterator[list[Obj]]:
     """Cut objects into lists of FETCH_BATCH, each object once per list."""
     it = iter(objs)
     while batch := list({o.oid: o for o in itertools.islice(it, FETCH_BATCH)}.values()):

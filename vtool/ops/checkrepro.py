@@ -11,12 +11,12 @@ from vtool.errors import FormatError, UsageError
 from vtool.gitrepo import files_at, tags
 from vtool.hashing import Oid, hash_bytes
 from vtool.ops.lineage import output_path, pointer_problems
-from vtool.ops.objects import Tracked, collect
+from vtool.ops.objects import Tracked
 from vtool.ops.pipesource import PipelineAt, pipeline_at
 from vtool.ops.project import Dataset, Project, open_project, project_root
 from vtool.ops.rerun import Rerun, rerun_at
 from vtool.ops.stagestate import folder_oid, lookup, parse_params
-from vtool.ops.sync import connected, fetch_manifests
+from vtool.ops.sync import connected, fetch_manifests, tally
 from vtool.pipeline import env as envmod
 from vtool.pipeline.dag import overlaps
 from vtool.pipeline.graph import DATA, ancestor_stages, short
@@ -156,23 +156,20 @@ def _retrievable(project: Project, pipe: PipelineAt, entries: dict[str, LockEntr
     paths = sorted({p for e in entries.values() for p in [*e.deps, *e.outs]})
     tracked = [Tracked(Dataset(p + POINTER_SUFFIX, p), pointer, pipe.rev)
                for p in paths if (pointer := _source_pointer(pipe, p)) is not None]
-    objects = collect(project, tracked)
-    lacking = project.cache.missing([*objects.files, *(m.oid for m in objects.manifests)]) | set(objects.unreadable)
+    counted = tally(project, tracked)
+    lacking = counted.missing + len(counted.unreadable)
     if not lacking:
         return []
     if not project.config.remotes:
-        return [f"{len(lacking)} object(s) missing from the cache, and no remote is configured"]
+        return [f"{lacking} object(s) missing from the cache, and no remote is configured"]
     with connected(project, None, None) as (remote, jobs):
-        if objects.unreadable:  # learn the trees from the remote's own manifests, then judge the files
+        if counted.unreadable:  # learn the trees from the remote's own manifests, then judge the files
             fetch_manifests(project, remote, jobs, [t.pointer.oid for t in tracked if t.pointer.kind == Kind.DIR])
-            objects = collect(project, tracked)
-            lacking = project.cache.missing([*objects.files, *(m.oid for m in objects.manifests)])
-            lacking |= set(objects.unreadable)
-        known = {o.oid: o for o in [*objects.files.values(), *objects.manifests]}
-        wanted = [known.get(oid, Obj(oid, None)) for oid in lacking]  # sizes tell packed from loose
-        absent = lacking - transfer.remote_has(remote, wanted, jobs)
+        counted = tally(project, tracked, remote, jobs)
+        unknown = [Obj(oid, None) for oid in counted.unreadable]  # still unreadable: the remote may hold them
+        absent = counted.missing + len(unknown) - (len(transfer.remote_has(remote, unknown, jobs)) if unknown else 0)
         name = remote.name
-    return [f"{len(absent)} object(s) missing on {name}"] if absent else []
+    return [f"{absent} object(s) missing on {name}"] if absent else []
 
 
 def _content_oid(pipe: PipelineAt, path: str) -> Oid | None:

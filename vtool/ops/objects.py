@@ -96,6 +96,22 @@ def _folders_under(read: ManifestReader, oid: Oid, depth: int, seen: set[Oid],
     yield Folder(oid, size, entries)
 
 
+def reached_objects(project: Project, tracked: list[Tracked], unreadable: dict[Oid, str]) -> Iterator[Obj]:
+    """Yield every object the pointers reach, files then their folder's manifest, one folder at a time.
+
+    Nothing is kept per file (a file named in several folders comes once per folder), so checks that only
+    count what is lacking walk a million files in a folder's memory; manifests that cannot be read are recorded.
+    """
+    seen: set[Oid] = set()  # one per manifest: bounded by the folder count
+    for v in versions(project, tracked, unreadable):
+        if v.kind == Kind.FILE:
+            yield Obj(v.oid, v.size)
+            continue
+        for folder in folders(project.read_manifest, [v.oid], seen, unreadable):
+            yield from (Obj(e.oid, e.size) for e in folder.entries if not e.is_dir)
+            yield Obj(folder.oid, folder.size)
+
+
 def reach_set(read: ManifestReader, reached: Iterable[Version], unreadable: dict[Oid, str]) -> DigestSet:
     """Every object the versions reach, manifests included, in 16 bytes each (what gc keeps at a million files)."""
     keep = DigestSet()

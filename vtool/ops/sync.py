@@ -11,12 +11,13 @@ from pathlib import Path
 from vtool import gitrepo, manifest, transfer
 from vtool.errors import CacheError, ConfigError, MissingObjectsError, TransferError
 from vtool.hashing import Oid
-from vtool.ops.objects import collect, files_below, folders, gather, versions
+from vtool.ops.objects import files_below, folders, gather, reached_objects, versions
 from vtool.ops.project import Project, open_project, project_root_or_none
 from vtool.ops.targets import Tracked, narrowed
 from vtool.pointer import Kind
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.remote import open_remote
+from vtool.store.oidindex import DigestSet
 from vtool.transfer import Obj, Target
 
 # Objects a push plans at once (files, and the manifests over them): bounds its memory, not the tree's size.
@@ -247,18 +248,54 @@ def remote_status(options: SyncOptions, progress: Progress = NULL_PROGRESS) -> R
     with open_project(progress) as project:
         tracked = gather(project, options.targets, [], False)
         with connected(project, options.remote, options.jobs) as (remote, jobs):
-            if collect(project, tracked).unreadable:  # learn the trees from the remote's own manifests
+            if tally(project, tracked, in_cache=False).unreadable:  # learn the trees from the remote's manifests
                 fetch_manifests(project, remote, jobs, [t.pointer.oid for t in tracked if t.pointer.kind == Kind.DIR])
-            sets = {t.path: collect(project, [t]) for t in tracked}
-            every = {o.oid: o for s in sets.values() for o in [*s.files.values(), *s.manifests]}
-            held = transfer.remote_has(remote, every.values(), jobs)
-        out = []
-        for path, objs in sets.items():
-            all_objs = [*objs.files.values(), *objs.manifests]
-            lacking = [o for o in all_objs if o.oid not in held]
-            out.append(DatasetRemoteStatus(path, len(all_objs), len(lacking), sum(o.size or 0 for o in lacking),
-                                           sorted(objs.unreadable)))
-        return RemoteStatusResult(remote.name, out)
+            counts = {t.path: tally(project, [t], remote, jobs, in_cache=False) for t in tracked}
+        datasets = [DatasetRemoteStatus(path, c.objects, c.missing, c.missing_bytes, sorted(c.unreadable))
+                    for path, c in counts.items()]
+        return RemoteStatusResult(remote.name, datasets)
+
+
+SHOWN_LACKING = 3  # oids a count of lacking objects keeps to name in its message
+
+
+@dataclass
+class Tally:
+    """What a walk of the pointers' objects found: how many (each once), how many lacking, the first few named."""
+
+    objects: int = 0
+    missing: int = 0
+    missing_bytes: int = 0
+    first: list[Oid] = field(default_factory=list)
+    unreadable: dict[Oid, str] = field(default_factory=dict)
+
+    def note(self, lacking: list[Obj]) -> None:
+        """Count lacking objects, naming the first SHOWN_LACKING."""
+        self.missing += len(lacking)
+        self.missing_bytes += sum(o.size or 0 for o in lacking)
+        self.first += [o.oid for o in lacking[:SHOWN_LACKING - len(self.first)]]
+
+
+def tally(project: Project, tracked: list[Tracked], remote: Target | None = None, jobs: int = 1,
+          in_cache: bool = True) -> Tally:
+    """Count the objects the pointers reach that the cache lacks (in_cache) and the remote, if given, lacks too.
+
+    The tree streams folder by folder and is judged FETCH_BATCH objects at a time, so a million files hold a
+    batch and 16 bytes an object (counting each once), never an Obj per file.
+    """
+    result = Tally()
+    counted = DigestSet()
+    for batch in transfer.in_batches(reached_objects(project, tracked, result.unreadable)):
+        lacking = [o for o in batch if counted.add(o.oid)]
+        result.objects += len(lacking)
+        if in_cache and lacking:
+            gone = project.cache.missing(o.oid for o in lacking)
+            lacking = [o for o in lacking if o.oid in gone]
+        if remote is not None and lacking:
+            held = transfer.remote_has(remote, lacking, jobs)
+            lacking = [o for o in lacking if o.oid not in held]
+        result.note(lacking)
+    return result
 
 
 def ensure_local(project: Project, tracked: list[Tracked], remote_name: str | None = None) -> SyncResult | None:
@@ -267,17 +304,18 @@ def ensure_local(project: Project, tracked: list[Tracked], remote_name: str | No
     Folder pointers the cache was found to hold whole are not walked again while its signature is unchanged.
     """
     signature = project.cache.signature()  # before the listing: an object removed after it changes it
-    if project.holds_all(t.pointer for t in tracked):
-        return None
     folders = [t.pointer for t in tracked if t.pointer.kind == Kind.DIR]
-    objects = collect(project, tracked)
-    lacking = sorted(project.cache.missing(objects.files))  # sizes are checked again before anything is written
-    if not lacking and not objects.unreadable:
+    if all(project.whole_in_cache(p, signature) for p in folders) and all(
+            project.cache.has(t.pointer.oid) for t in tracked if t.pointer.kind != Kind.DIR):
+        return None
+    counted = tally(project, tracked)  # sizes are checked again before anything is written
+    if not counted.missing and not counted.unreadable:
         for p in folders:
             project.remember_whole(p.oid, signature)
         return None
     if not project.config.remotes:
-        raise MissingObjectsError(sorted(objects.unreadable) + lacking, "the cache, and no remote is configured")
+        raise MissingObjectsError(sorted(counted.unreadable) + counted.first, "the cache, and no remote is configured",
+                                  len(counted.unreadable) + counted.missing)
     with connected(project, remote_name, None) as (remote, jobs):
         result = fetch_tracked(project, remote, jobs, tracked)
     if result.failed:
