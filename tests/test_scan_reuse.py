@@ -258,7 +258,7 @@ def test_checkout_of_a_revision_walks_the_cache_again_once_an_object_left_it(pro
     def refuse(*args: object) -> None:
         raise AssertionError("checkout walked the cache although nothing could have left it")
     with monkeypatch.context() as patch:
-        patch.setattr("vtool.ops.sync.collect", refuse)
+        patch.setattr("vtool.ops.sync.tally", refuse)
         project.ok("checkout", "v1")
     assert project.path("data/b/c").read_bytes() == b"2"
     project.ok("checkout", "v2")
