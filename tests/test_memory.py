@@ -1,15 +1,22 @@
-"""Memory follows the largest folder, not the tree: status on 10x the files peaks within a fixed budget."""
+"""Memory follows the largest folder, not the tree: status on 10x the files peaks within a fixed budget, and
+the cache's lookup structures hold a few bytes per object."""
 
 from __future__ import annotations
 
 import random
 import shutil
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from tests.projectkit import Workdir, git_in, peak_rss
+from vtool.hashing import hash_bytes
+from vtool.ops import checkout
+from vtool.ops.project import Dataset
+from vtool.pointer import Kind, Pointer
+from vtool.store import local
 
 SMALL_FILES = 2_000
 LARGE_FILES = 20_000
@@ -130,3 +137,62 @@ def test_status_and_diff_after_a_change_everywhere_stay_within_a_fixed_budget(
     over = {cmd: f"{small[cmd] >> 20} -> {large[cmd] >> 20} MB" for cmd in small
             if large[cmd] - small[cmd] > (MEMO_BUDGET_BYTES if cmd in MEMOISED else CHANGE_BUDGET_BYTES)}
     assert not over, f"peak RSS grew with the tree beyond its budget: {over}"
+
+
+PACKED_OBJECTS = 20_000
+SMALL_PACK = 512 * KIB  # packs of about 900 objects of up to 1 KiB: the index is read from many packs
+# What the cache may hold per packed object once it has looked one up: its index record (24 bytes, with the
+# fan-out and per-pack bookkeeping: measured 25). Holding every pack's table too (32 bytes more) was 58.
+HELD_PER_OBJECT = 32
+# What reading the index may take at its peak, per object: records bucketed then joined into one buffer
+# (measured 80 bytes), one pack's table at a time. With every table read first and an empty buffer per
+# bucket made up front: 112.
+BUILT_PER_OBJECT = 96
+
+
+def test_the_cache_keeps_pack_tables_on_disk_and_holds_only_its_index(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(local, "PACK_TARGET", SMALL_PACK)
+    rng = random.Random(SEED)
+    objects = [rng.randbytes(rng.randint(MIN_SIZE, MAX_SIZE)) for _ in range(PACKED_OBJECTS)]
+    writer = local.LocalPacks(tmp_path / "packs")
+    for i, data in enumerate(objects):
+        writer.stage(hash_bytes(data), data, f"k{i:06d}")
+    writer.flush()
+    writer.close()
+    reader = local.LocalPacks(tmp_path / "packs")
+    tracemalloc.start()
+    try:
+        found = reader.read(hash_bytes(objects[-1]))
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert found is not None and found[0] == objects[-1]
+    assert len(reader.infos()) > 10
+    print(f"{held / PACKED_OBJECTS:.1f} bytes held per object, {peak / PACKED_OBJECTS:.1f} at the peak")
+    assert held <= HELD_PER_OBJECT * PACKED_OBJECTS, f"{held / PACKED_OBJECTS:.0f} bytes held per object"
+    assert peak <= BUILT_PER_OBJECT * PACKED_OBJECTS, f"{peak / PACKED_OBJECTS:.0f} bytes per object at the peak"
+    assert [reader.read(hash_bytes(data))[0] for data in objects[::997]] == objects[::997]  # type: ignore[index]
+    reader.close()
+
+
+PRUNED_FILES = 20_000
+# What pruning a checked-out tree may hold: one folder's names at a time. Sorting the whole walk first held
+# every file name of the tree (about 2 MB for these 20,000).
+PRUNE_BUDGET_BYTES = 512 * KIB
+
+
+def test_checkout_prunes_folders_one_folder_at_a_time(tmp_path: Path) -> None:
+    _tree(tmp_path, PRUNED_FILES)
+    (tmp_path / "data" / "gone" / "deeper").mkdir(parents=True)
+    target = Pointer("data", Kind.DIR, hash_bytes(b""), 0, PRUNED_FILES)
+    plan = checkout.Plan(Dataset("data.vtool", "data"), target, gone={"gone", "gone/deeper"})
+    tracemalloc.start()
+    try:
+        checkout._prune_folders(tmp_path / "data", plan)  # noqa: SLF001
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not (tmp_path / "data" / "gone").exists()
+    assert sum(1 for _ in (tmp_path / "data").rglob("*.bin")) == PRUNED_FILES
+    assert peak <= PRUNE_BUDGET_BYTES, f"pruning peaked at {peak / KIB:.0f} KiB"

@@ -319,7 +319,8 @@ def _prune_folders(base: Path, p: Plan) -> None:
     if not base.is_dir() or base.is_symlink():
         return
     keep = set(p.folders) if p.pointer.kind == Kind.DIR and not p.removed else None
-    for folder, _, names in sorted(os.walk(base), key=lambda t: -len(t[0])):
+    # Bottom-up, one folder's names at a time: sorting the whole walk held every file name of the tree.
+    for folder, _, names in os.walk(base, topdown=False):
         for name in names:
             if is_temp_name(name):
                 remove_file(Path(folder, name))

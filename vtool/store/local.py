@@ -1,11 +1,13 @@
-"""The packs of one local folder (the cache's packs/): tables read at first use, new packs written durably."""
+"""The packs of one local folder (the cache's packs/): tables checked at first use and left on disk, new packs
+written durably."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from vtool.store import pack
 from vtool.store.index import is_name
 from vtool.store.layout import PACK_SUFFIX
 from vtool.store.oidindex import OidIndex, table_records
-from vtool.store.pack import ENTRY, KIND_DATA, KIND_TREE, PACK_TARGET, PackInfo, PackWriter, Slot, table_bytes
+from vtool.store.pack import ENTRY, KIND_DATA, KIND_TREE, PACK_TARGET, PackInfo, PackWriter, Slot, Table
 
 DAMAGED = "damaged"
 
@@ -29,12 +31,46 @@ class Located:
     slot: Slot
 
 
+class DiskTable(Sequence[Slot]):
+    """A pack's object table left in its file, an entry read when asked for: the cache keeps only its index of
+    where each object is (24 bytes an object), not the tables too (32 more: 32 MB at a million objects)."""
+
+    __slots__ = ("_count", "_read", "_start")
+
+    def __init__(self, read: Callable[[int, int], bytes], start: int, count: int) -> None:
+        self._read = read
+        self._start = start
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def, override]
+        if isinstance(i, slice):
+            return tuple(self)[i]
+        if i < 0:
+            i += self._count
+        if not 0 <= i < self._count:
+            raise IndexError(i)
+        return Table(self._read(ENTRY.size, self._start + i * ENTRY.size))[0]
+
+    def __iter__(self) -> Iterator[Slot]:
+        return iter(self.table())
+
+    def table(self) -> Table:
+        """Read the whole table (one pread)."""
+        return Table(self._read(ENTRY.size * self._count, self._start))
+
+    def __repr__(self) -> str:
+        return f"DiskTable({self._count} objects)"
+
+
 class LocalPacks:
     """Packs in a folder, plus objects staged for the next pack; safe to use from several threads."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered: reading a table back under it opens the pack
         self._infos: dict[str, PackInfo] | None = None
         self._numbered: list[PackInfo | None] = []  # by pack number; None once removed
         self._numbers: dict[str, int] = {}
@@ -55,7 +91,7 @@ class LocalPacks:
         infos = self._listed()
         if self._unindexed:
             with self._lock:
-                written = [info for info in map(self._read_info, self._unindexed) if info is not None]
+                written = [info for info in map(self._checked, self._unindexed) if info is not None]
                 self._unindexed = []
                 infos.update((info.name, info) for info in written)
                 self._register(*written)
@@ -70,7 +106,7 @@ class LocalPacks:
                 self._damaged = self._read_damaged()
                 infos: dict[str, PackInfo] = {}
                 for name in self._pack_names():
-                    info = self._read_info(name)
+                    info = self._checked(name)
                     if info is not None:
                         infos[name] = info
                 self._register(*infos.values())
@@ -85,15 +121,36 @@ class LocalPacks:
         stems = (n[:-len(PACK_SUFFIX)] for n in names if n.endswith(PACK_SUFFIX))
         return sorted(stem for stem in stems if is_name(stem))
 
-    def _read_info(self, name: str) -> PackInfo | None:
+    def _checked(self, name: str) -> PackInfo | None:
+        """Read and check a pack's table, keeping only where it lies in the file (None: gone or failing)."""
         try:
             with open(self._path(name), "rb") as f:
-                return pack.read_info(f, os.fstat(f.fileno()).st_size, name)
+                info = pack.read_info(f, os.fstat(f.fileno()).st_size, name)
         except FileNotFoundError:
             return None
         except FormatError as exc:
             self.unreadable.append(str(exc))
             return None
+        return self._on_disk(info)
+
+    def _on_disk(self, info: PackInfo) -> PackInfo:
+        """Return the pack's info with its table left in the file."""
+        table = DiskTable(functools.partial(self._pread, info.name), info.table_offset, len(info.slots))
+        return PackInfo(info.name, info.size, info.kind, table)
+
+    def _pread(self, name: str, length: int, offset: int) -> bytes:
+        """Read bytes of a pack, refusing a short read (a pack cut after it was checked)."""
+        data = os.pread(self._fd(name), length, offset)
+        if len(data) != length:
+            raise FormatError(f"pack {name}: truncated", "run: vtool verify")
+        return data
+
+    def _table(self, info: PackInfo) -> bytes:
+        """Read a registered pack's table bytes again (from the page cache), empty when the pack went since."""
+        try:
+            return self._pread(info.name, ENTRY.size * len(info.slots), info.table_offset)
+        except FileNotFoundError:
+            return b""
 
     def _register(self, *infos: PackInfo) -> None:
         """Number packs and index their objects (the lock is held, or the packs are not yet shared).
@@ -105,8 +162,9 @@ class LocalPacks:
         for info in new:
             self._numbers[info.name] = len(self._numbered)
             self._numbered.append(info)
+        # Each table is read back as the index takes its records: one pack's table in memory at a time.
         records = itertools.chain.from_iterable(
-            table_records(self._numbers[info.name], table_bytes(info.slots), ENTRY.size) for info in new)
+            table_records(self._numbers[info.name], self._table(info), ENTRY.size) for info in new)
         self._where.add(records, sum(len(info.slots) for info in new))
 
     def _usable(self, digest: bytes, number: int, slot_no: int) -> bool:
@@ -127,13 +185,20 @@ class LocalPacks:
         return self._find(oid)
 
     def _find(self, oid: Oid) -> Located | None:
-        """Look an object up in the tables read so far."""
-        digest = bytes.fromhex(oid[len(OID_PREFIX):])
-        for number, slot_no in self._where.find(digest):
+        """Look an object up in the packs indexed so far (its slot is read from the pack's table)."""
+        for info, slot_no in self._copies(oid):
+            try:
+                return Located(info.name, info.slots[slot_no])
+            except FileNotFoundError:  # removed since by another process's gc: not a copy
+                continue
+        return None
+
+    def _copies(self, oid: Oid) -> Iterator[tuple[PackInfo, int]]:
+        """Yield the usable copies the index records: their pack and slot number."""
+        for number, slot_no in self._where.find(bytes.fromhex(oid[len(OID_PREFIX):])):
             info = self._numbered[number]
             if info is not None and (info.name, oid) not in self._damaged:
-                return Located(info.name, info.slots[slot_no])
-        return None
+                yield info, slot_no
 
     def size(self, oid: Oid) -> int | None:
         """Return a packed or staged object's size, None when neither holds it."""
@@ -190,7 +255,7 @@ class LocalPacks:
         read back for this): an object repeated across a large add costs at most one copy per pack.
         """
         self._listed()
-        if self._find(oid) is not None:
+        if next(self._copies(oid), None) is not None:  # held: no need to read its slot
             return
         with self._lock:
             objects = self._staged[kind]
@@ -252,6 +317,7 @@ class LocalPacks:
     def add_known(self, info: PackInfo) -> None:
         """Make a pack that is now in the folder (written here or received whole) readable."""
         infos = self._load()
+        info = self._on_disk(info)
         with self._lock:
             infos[info.name] = info
             self._register(info)
