@@ -144,10 +144,10 @@ SMALL_PACK = 512 * KIB  # packs of about 900 objects of up to 1 KiB: the index i
 # What the cache may hold per packed object once it has looked one up: its index record (24 bytes, with the
 # fan-out and per-pack bookkeeping: measured 25). Holding every pack's table too (32 bytes more) was 58.
 HELD_PER_OBJECT = 32
-# What reading the index may take at its peak, per object: records bucketed then joined into one buffer
-# (measured 80 bytes), one pack's table at a time. With every table read first and an empty buffer per
-# bucket made up front: 112.
-BUILT_PER_OBJECT = 96
+# What reading the index may take at its peak, per object: each record counted, then placed in one buffer of
+# the final size, one pack's table at a time (measured 30 bytes). With every table read first and buffers per
+# bucket joined at the end: 112.
+BUILT_PER_OBJECT = 40
 
 
 def test_the_cache_keeps_pack_tables_on_disk_and_holds_only_its_index(

@@ -17,7 +17,7 @@ from vtool.hashing import OID_PREFIX, Oid, hash_bytes
 from vtool.store import pack
 from vtool.store.index import is_name
 from vtool.store.layout import PACK_SUFFIX
-from vtool.store.oidindex import OidIndex, table_records
+from vtool.store.oidindex import OidIndex, Reiterable, table_records
 from vtool.store.pack import ENTRY, KIND_DATA, KIND_TREE, PACK_TARGET, PackInfo, PackWriter, Slot, Table
 
 DAMAGED = "damaged"
@@ -162,9 +162,9 @@ class LocalPacks:
         for info in new:
             self._numbers[info.name] = len(self._numbered)
             self._numbered.append(info)
-        # Each table is read back as the index takes its records: one pack's table in memory at a time.
-        records = itertools.chain.from_iterable(
-            table_records(self._numbers[info.name], self._table(info), ENTRY.size) for info in new)
+        # Each table is read back as the index takes its records (twice): one pack's table in memory at a time.
+        records = Reiterable(lambda: itertools.chain.from_iterable(
+            table_records(self._numbers[info.name], self._table(info), ENTRY.size) for info in new))
         self._where.add(records, sum(len(info.slots) for info in new))
 
     def _usable(self, digest: bytes, number: int, slot_no: int) -> bool:
