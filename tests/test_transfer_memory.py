@@ -27,14 +27,20 @@ SWITCH_LARGE_FILES = 20_000
 SWITCH_BUDGET_KIB = 11 * 1024
 
 
-def _pulled_peak(project: Workdir, remote_dir: Path, files: int) -> int:
-    """Track `files` small seeded files, push them, empty the cache and workspace, and measure `pull`."""
-    rng = random.Random(files)
-    for i in range(files):
-        project.write(f"data/d{i // FOLDER_FILES:03d}/f{i:06d}.bin", rng.randbytes(rng.randint(100, 300)))
+def _track_seeded(project: Workdir, remote_dir: Path, sizes: dict[str, tuple[int, int]]) -> None:
+    """Write each file with seeded bytes of a size in its range, then track and commit data/ with remote_dir."""
+    rng = random.Random(len(sizes))
+    for rel, (low, high) in sizes.items():
+        project.write(rel, rng.randbytes(rng.randint(low, high)))
     project.add_remote(remote_dir, default=True)
     project.ok("add", "data")
     project.commit("data")
+
+
+def _pulled_peak(project: Workdir, remote_dir: Path, files: int) -> int:
+    """Track `files` small seeded files, push them, empty the cache and workspace, and measure `pull`."""
+    sizes = {f"data/d{i // FOLDER_FILES:03d}/f{i:06d}.bin": (100, 300) for i in range(files)}
+    _track_seeded(project, remote_dir, sizes)
     project.ok("push")
     shutil.rmtree(project.cache_dir)
     shutil.rmtree(project.path("data"))
@@ -104,12 +110,7 @@ def _remote_indexes(remote_dir: Path) -> list[idx.Index]:
 
 def _small_packed_push_setup(project: Workdir, remote_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Track PUSHED_FILES seeded files in three folders; make the push's packs small and its commits frequent."""
-    rng = random.Random(PUSHED_FILES)
-    for i in range(PUSHED_FILES):
-        project.write(f"data/d{i % 3}/f{i:04d}.bin", rng.randbytes(rng.randint(200, 400)))
-    project.add_remote(remote_dir, default=True)
-    project.ok("add", "data")
-    project.commit("data")
+    _track_seeded(project, remote_dir, {f"data/d{i % 3}/f{i:04d}.bin": (200, 400) for i in range(PUSHED_FILES)})
     monkeypatch.setattr(store, "PACK_TARGET", SMALL_PACK_BYTES)
     monkeypatch.setattr(transfer, "COMMIT_OBJECTS", COMMIT_EVERY)
 
