@@ -304,10 +304,9 @@ def ensure_local(project: Project, tracked: list[Tracked], remote_name: str | No
     Folder pointers the cache was found to hold whole are not walked again while its signature is unchanged.
     """
     signature = project.cache.signature()  # before the listing: an object removed after it changes it
-    folders = [t.pointer for t in tracked if t.pointer.kind == Kind.DIR]
-    if all(project.whole_in_cache(p, signature) for p in folders) and all(
-            project.cache.has(t.pointer.oid) for t in tracked if t.pointer.kind != Kind.DIR):
+    if project.holds_all(t.pointer for t in tracked):
         return None
+    folders = [t.pointer for t in tracked if t.pointer.kind == Kind.DIR]
     counted = tally(project, tracked)  # sizes are checked again before anything is written
     if not counted.missing and not counted.unreadable:
         for p in folders:
