@@ -5,8 +5,10 @@ from __future__ import annotations
 import random
 import tracemalloc
 
+import pytest
+
 from vtool.hashing import OID_PREFIX, hash_bytes
-from vtool.store import pack
+from vtool.store import oidindex, pack
 from vtool.store.local import LocalPacks
 from vtool.store.oidindex import DigestSet, OidIndex, table_records
 from vtool.store.pack import ENTRY, Slot, Table
@@ -69,6 +71,30 @@ def test_a_digest_straddling_two_records_is_not_a_match() -> None:
     inside = first[12:] + b"\x00" * 4 + b"\x00" * 8  # bytes that occur across the first record's tail
     assert list(index.find(inside)) == []
     assert list(index.find(second)) == [(0, 1)]
+
+
+def test_a_table_s_records_come_as_one_chunk_and_a_merge_passes_whole_segments(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Building the index looped in Python over every record three times (making it, counting it, placing
+    # it): records now come a table at a time and only the placing loops, so a merge takes two chunks.
+    table = _tables(300, 300)[0]
+    chunks = list(table_records(3, table, ENTRY.size))
+    assert len(chunks) == 1 and len(chunks[0]) == 300 * oidindex.RECORD_BYTES
+    passed: list[int] = []
+    real = oidindex._segment  # noqa: SLF001
+
+    def counted(chunks: list[bytes], count: int) -> oidindex._Segment:  # noqa: SLF001
+        chunks = list(chunks)
+        passed.append(len(chunks))
+        return real(chunks, count)
+
+    monkeypatch.setattr(oidindex, "_segment", counted)
+    index = OidIndex()
+    index.add(chunks, 300)
+    index.add(table_records(4, _tables(300, 300, seed=2)[0], ENTRY.size), 300)
+    assert passed == [1, 1, 2]  # the second add merged the two segments from their two record buffers
+    for slot_no in (0, 150, 299):
+        assert list(index.find(table[slot_no * ENTRY.size:slot_no * ENTRY.size + 16])) == [(3, slot_no)]
 
 
 def test_table_reads_back_the_slots_it_was_built_from() -> None:

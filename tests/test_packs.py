@@ -224,3 +224,56 @@ def test_packs_written_while_staging_hold_no_table_in_memory_until_an_object_is_
     packs_here.stage(hash_bytes(again), again, "k00")
     packs_here.flush()
     assert packs_here.read(hash_bytes(again))[0] == again  # type: ignore[index]
+
+
+def _packed_cache(root: Path, objects: list[bytes]) -> None:
+    """Write objects into a cache's packs and close it, so a fresh Cache reads them back."""
+    from vtool.cache import Cache
+
+    writer = Cache(root)
+    for i, data in enumerate(objects):
+        writer.packs.stage(hash_bytes(data), data, f"k{i:03d}")
+    writer.packs.flush()
+    writer.packs.close()
+
+
+def _counting_preads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the preads the local packs make (table reads, slot reads, object reads)."""
+    calls: list[int] = []
+    real = os.pread
+
+    def pread(fd: int, length: int, offset: int) -> bytes:
+        calls.append(length)
+        return real(fd, length, offset)
+
+    monkeypatch.setattr(local.os, "pread", pread)
+    return calls
+
+
+def test_counting_what_the_cache_lacks_reads_no_slot_of_a_packed_object(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # status, add and checkout ask the cache which of a tree's objects it lacks: with pack tables on disk,
+    # asking each object's size read its slot, one pread per file of the tree (20,000 for many-small).
+    from vtool.cache import Cache
+
+    objects = [bytes([i % 251]) * (i + 1) for i in range(300)]
+    _packed_cache(tmp_path / "cache", objects)
+    cache = Cache(tmp_path / "cache")
+    cache.packs.infos()  # the index built: two table reads a pack
+    calls = _counting_preads(monkeypatch)
+    absent = hash_bytes(b"absent")
+    assert cache.missing([*(hash_bytes(d) for d in objects), absent]) == {absent}
+    assert calls == []
+
+
+def test_reading_a_packed_object_reads_its_slot_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # read_bytes checks a manifest's size before reading it: the second ask reuses the slot the first found.
+    from vtool.cache import Cache
+
+    objects = [bytes([i]) * 100 for i in range(10)]
+    _packed_cache(tmp_path / "cache", objects)
+    cache = Cache(tmp_path / "cache")
+    cache.packs.infos()
+    calls = _counting_preads(monkeypatch)
+    assert cache.read_bytes(hash_bytes(objects[3])) == objects[3]
+    assert calls == [pack.ENTRY.size, 100]  # the slot, then the bytes

@@ -97,12 +97,13 @@ class Cache:
     def missing(self, oids: Iterable[Oid]) -> set[Oid]:
         """Return which oids have no object, listing each fan-out folder once instead of a stat per object.
 
-        The packs' table (in memory) is asked first: most objects are packed, and listing a fan-out
+        The packs' index (in memory) is asked first: most objects are packed, and listing a fan-out
         folder that does not exist costs more than the lookup.
         """
         wanted: dict[str, dict[str, Oid]] = {}
+        packs = self.packs
         for oid in oids:
-            if self.packs.size(oid) is None:
+            if not packs.holds(oid):
                 folder, _, name = object_key(oid).partition("/")
                 wanted.setdefault(folder, {})[name] = oid
         absent: set[Oid] = set()

@@ -77,6 +77,7 @@ class LocalPacks:
         self._where = OidIndex()
         self._damaged: set[tuple[str, Oid]] = set()
         self._fds: dict[str, int] = {}
+        self._last: Located | None = None  # the copy locate found last
         self._staged: dict[int, dict[Oid, tuple[str, bytes]]] = {KIND_DATA: {}, KIND_TREE: {}}
         self._staged_bytes = {KIND_DATA: 0, KIND_TREE: 0}
         self._writing: dict[Oid, bytes] = {}  # taken from staging, pack not yet renamed into place
@@ -180,9 +181,20 @@ class LocalPacks:
         return list(self._load().values())
 
     def locate(self, oid: Oid) -> Located | None:
-        """Return the intact-as-far-as-known copy of an object, if a pack holds one."""
+        """Return the intact-as-far-as-known copy of an object, if a pack holds one.
+
+        The last copy found is remembered: reading a manifest asks its size, then its bytes, and each ask
+        would otherwise read its slot from the pack again.
+        """
         self._load()
-        return self._find(oid)
+        last = self._last
+        if last is not None and last.slot.oid == oid and last.pack in self._numbers \
+                and (last.pack, oid) not in self._damaged:
+            return last
+        found = self._find(oid)
+        if found is not None:
+            self._last = found
+        return found
 
     def _find(self, oid: Oid) -> Located | None:
         """Look an object up in the packs indexed so far (its slot is read from the pack's table)."""
@@ -199,6 +211,12 @@ class LocalPacks:
             info = self._numbered[number]
             if info is not None and (info.name, oid) not in self._damaged:
                 yield info, slot_no
+
+    def holds(self, oid: Oid) -> bool:
+        """Tell whether a pack or the staging area holds an object, reading no slot: presence is all that
+        counting what the cache lacks asks, and a slot is one pread."""
+        self._load()
+        return next(self._copies(oid), None) is not None or self._staged_copy(oid) is not None
 
     def size(self, oid: Oid) -> int | None:
         """Return a packed or staged object's size, None when neither holds it."""
@@ -327,6 +345,7 @@ class LocalPacks:
         self._load()
         with self._lock:
             self._damaged.add((pack_name, oid))
+            self._last = None
             lines = "".join(f"{p} {o}\n" for p, o in sorted(self._damaged))
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write(self.folder / DAMAGED, lines.encode(), durable=False)
@@ -357,6 +376,7 @@ class LocalPacks:
             if self._infos is not None:
                 self._infos.pop(name, None)
             number = self._numbers.pop(name, None)
+            self._last = None
             if number is not None:
                 self._numbered[number] = None
             self._damaged = {(p, o) for p, o in self._damaged if p != name}

@@ -4,8 +4,11 @@ git's .idx), grouped by the digest's first bits so a lookup is one C-level searc
 from __future__ import annotations
 
 import itertools
+import operator
 import struct
+import sys
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -13,7 +16,10 @@ from vtool.hashing import OID_PREFIX, Oid
 
 DIGEST_BYTES = 16
 WHERE = struct.Struct(">II")  # pack number, slot number
+WHERE_PACK = struct.Struct(">I")  # one of the two
 RECORD_BYTES = DIGEST_BYTES + WHERE.size
+RECORD = struct.Struct(f"{RECORD_BYTES}s")
+BYTEORDER_LITTLE = sys.byteorder == "little"  # arrays hold native ints; the format is big-endian
 BUCKET_TARGET = 8  # records per fan-out bucket aimed for: a lookup searches about this many
 PREFIX_BITS_MAX = 16  # at most 65,536 buckets (a 256 KiB fan-out) however many objects
 MERGE_RATIO = 2  # a segment is merged into the one before it once that one is at most this many times larger
@@ -51,11 +57,6 @@ class _Segment:
             else:  # the digest's bytes straddle two records: not a match
                 pos = self.records.find(digest, pos + 1, hi)
 
-    def each(self) -> Iterator[bytes]:
-        """Yield every record."""
-        data = self.records
-        return (data[i:i + RECORD_BYTES] for i in range(0, len(data), RECORD_BYTES))
-
     def buckets(self) -> Iterator[bytes]:
         """Yield each non-empty bucket's records as one buffer."""
         for lo, hi in itertools.pairwise(self.fanout):
@@ -63,33 +64,47 @@ class _Segment:
                 yield bytes(self.records[lo * RECORD_BYTES:hi * RECORD_BYTES])
 
 
-def _segment(records: Iterable[bytes], count: int) -> _Segment:
+def _segment(chunks: Iterable[bytes], count: int) -> _Segment:
     """Bucket records by digest prefix, keeping their order within each bucket (the lookup preference).
 
-    Two passes, counting then placing each record in one buffer of the final size: the index takes its own
-    24 bytes an object while it is built, where buffers per bucket joined at the end took over 80.
+    `chunks` are buffers of whole records (a pack table's records come as one). Two passes, counting then
+    placing each record in one buffer of the final size: the index takes its own 24 bytes an object while it
+    is built, where buffers per bucket joined at the end took over 80. The bucket of every record is worked
+    out a chunk at a time in C (strided slices, `map`); only the placing is a Python loop.
     """
     bits = min(PREFIX_BITS_MAX, (count // BUCKET_TARGET).bit_length())
     shift = PREFIX_BITS_MAX - bits
-    if iter(records) is records:  # an iterator cannot be read twice: hold its records once
-        records = _Buffered(records)
+    if iter(chunks) is chunks:  # an iterator cannot be read twice: hold its records once
+        chunks = _Buffered(chunks)
     counts = array("I", bytes(4 << bits))
-    for rec in records:
-        counts[(rec[0] << 8 | rec[1]) >> shift] += 1
+    for chunk in chunks:
+        for b, n in Counter(_buckets(chunk, shift)).items():
+            counts[b] += n
     fanout = array("I", [0])
     fanout.extend(itertools.accumulate(counts))
-    cursor = array("I", fanout)
+    cursor = array("Q", (at * RECORD_BYTES for at in fanout))
     out = bytearray(fanout[-1] * RECORD_BYTES)
-    for rec in records:
-        b = (rec[0] << 8 | rec[1]) >> shift
-        at = cursor[b] * RECORD_BYTES
-        out[at:at + RECORD_BYTES] = rec
-        cursor[b] += 1
+    for chunk in chunks:
+        for (rec,), b in zip(RECORD.iter_unpack(chunk), _buckets(chunk, shift), strict=True):
+            at = cursor[b]
+            out[at:at + RECORD_BYTES] = rec
+            cursor[b] = at + RECORD_BYTES
     return _Segment(bits, fanout, out)
 
 
+def _buckets(chunk: bytes | bytearray, shift: int) -> Iterator[int]:
+    """Yield the bucket of each record of a chunk: the digest's first 16 bits, shifted."""
+    top = bytearray(2 * (len(chunk) // RECORD_BYTES))
+    top[0::2] = chunk[0::RECORD_BYTES]
+    top[1::2] = chunk[1::RECORD_BYTES]
+    prefixes = array("H", top)
+    if BYTEORDER_LITTLE:
+        prefixes.byteswap()
+    return iter(prefixes) if not shift else map(operator.rshift, prefixes, itertools.repeat(shift))
+
+
 class Reiterable(Iterable[bytes]):
-    """Records made anew by a function for each pass over them (building an index reads them twice)."""
+    """Record chunks made anew by a function for each pass over them (building an index reads them twice)."""
 
     def __init__(self, make: Callable[[], Iterator[bytes]]) -> None:
         self._make = make
@@ -99,22 +114,37 @@ class Reiterable(Iterable[bytes]):
 
 
 class _Buffered(Iterable[bytes]):
-    """Records of an iterator held in one buffer, readable twice."""
+    """Record chunks of an iterator held in one buffer, readable twice."""
 
-    def __init__(self, records: Iterator[bytes]) -> None:
+    def __init__(self, chunks: Iterator[bytes]) -> None:
         self._data = bytearray()
-        for rec in records:
-            self._data += rec
+        for chunk in chunks:
+            self._data += chunk
 
     def __iter__(self) -> Iterator[bytes]:
-        data = self._data
-        return (data[i:i + RECORD_BYTES] for i in range(0, len(data), RECORD_BYTES))
+        return iter((self._data,))
 
 
 def table_records(pack_no: int, table: bytes, entry_size: int) -> Iterator[bytes]:
-    """Yield one record per entry of a pack table (each entry starts with the object's raw digest)."""
-    for slot_no, start in enumerate(range(0, len(table), entry_size)):
-        yield table[start:start + DIGEST_BYTES] + WHERE.pack(pack_no, slot_no)
+    """Yield the records of a pack table's entries (each starts with the object's raw digest) as one chunk.
+
+    Built column by column with strided slices, in C: a Python loop over the entries cost more than the
+    rest of building the index.
+    """
+    count = len(table) // entry_size
+    if not count:
+        return
+    out = bytearray(count * RECORD_BYTES)
+    for i in range(DIGEST_BYTES):
+        out[i::RECORD_BYTES] = table[i::entry_size]
+    slots = array("I", range(count))
+    if BYTEORDER_LITTLE:
+        slots.byteswap()
+    numbers = bytes(slots)
+    for i, byte in enumerate(WHERE_PACK.pack(pack_no)):
+        out[DIGEST_BYTES + i::RECORD_BYTES] = bytes([byte]) * count
+        out[DIGEST_BYTES + WHERE_PACK.size + i::RECORD_BYTES] = numbers[i::WHERE_PACK.size]
+    yield out
 
 
 class OidIndex:
@@ -142,7 +172,7 @@ class OidIndex:
         while len(segments) > 1 and segments[-2].count <= MERGE_RATIO * segments[-1].count:
             last = segments.pop()
             first = segments.pop()
-            merged = Reiterable(lambda first=first, last=last: itertools.chain(first.each(), last.each()))
+            merged = (first.records, last.records)
             segments.append(_segment(merged, first.count + last.count))
         self._segments = tuple(segments)
 
@@ -155,8 +185,7 @@ class OidIndex:
         """Yield each digest once that has a record `keep(digest, pack, slot)` accepts."""
         segments = self._segments
         if len(segments) > 1:
-            every = Reiterable(lambda old=segments: itertools.chain.from_iterable(s.each() for s in old))
-            segments = (_segment(every, len(self)),)
+            segments = (_segment([s.records for s in segments], len(self)),)
         for bucket in segments[0].buckets() if segments else ():
             seen: set[bytes] = set()
             for start in range(0, len(bucket), RECORD_BYTES):
