@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import xxhash
@@ -20,6 +21,15 @@ FIRST_READ = 64 << 10
 _HEX = frozenset("0123456789abcdef")
 
 Oid = str
+
+
+@dataclass(frozen=True, slots=True)
+class Obj:
+    """An object by hash: its oid, size and, for a manifest, the objects it names (slots: one per file moved)."""
+
+    oid: Oid
+    size: int | None
+    children: tuple[Oid, ...] = ()
 
 
 def is_oid(text: object) -> bool:

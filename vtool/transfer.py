@@ -12,12 +12,12 @@ from typing import IO
 
 from vtool.cache import Cache
 from vtool.errors import CacheError, CorruptObjectError, RemoteObjectMissingError, VtoolError
-from vtool.hashing import OID_PREFIX, Oid, hash_bytes
+from vtool.hashing import OID_PREFIX, Obj, Oid, hash_bytes
 from vtool.manifest import MAX_MANIFEST_BYTES
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.remote.base import Remote
 from vtool.store import remote as store
-from vtool.store.layout import fanout_of, key_oid, object_key
+from vtool.store.layout import OUTGOING_DIR, fanout_of, key_oid, object_key
 from vtool.store.pack import KIND_DATA, KIND_TREE, PACK_THRESHOLD, PackInfo, Slot
 from vtool.store.remote import RemoteView
 from vtool.workers import completed, pooled
@@ -33,16 +33,6 @@ FETCH_BATCH = 8192
 # object) and the index it encodes, whatever the tree's size (about 4 MiB of table each, 8 indexes at 1,000,000).
 COMMIT_OBJECTS = 131_072
 REMOTES_DIR = "remotes"
-OUTGOING_DIR = "outgoing"
-
-
-@dataclass(frozen=True, slots=True)
-class Obj:
-    """An object to move: its oid, size, and (for manifests) the objects it names (slots: one per file moved)."""
-
-    oid: Oid
-    size: int | None
-    children: tuple[Oid, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vtool import gitrepo
 from vtool.cache import Cache
@@ -17,15 +18,14 @@ from vtool.hashing import Oid
 from vtool.manifest import HEADER
 from vtool.ops.objects import collect, reach_set, versions
 from vtool.ops.project import Project, open_project
-from vtool.ops.sync import RevsOnRemote, connected, fetch_manifests
-from vtool.ops.targets import Tracked, revision_pointers, workspace_pointers, worktree_pointers
+from vtool.ops.targets import RevsOnRemote, Tracked, revision_pointers, workspace_pointers, worktree_pointers
 from vtool.pointer import Kind
 from vtool.progress import NULL_PROGRESS, Progress
-from vtool.store import remote as store
-from vtool.store.layout import PACKS_DIR, is_fanout, key_oid, object_key
+from vtool.store.layout import OUTGOING_DIR, PACKS_DIR, is_fanout, key_oid, object_key
 from vtool.store.oidindex import DigestSet
-from vtool.transfer import OUTGOING_DIR, Target
-from vtool.workers import pooled
+
+if TYPE_CHECKING:
+    from vtool.transfer import Target
 
 CACHE_TARGET = "cache"
 SHOWN = 3
@@ -64,6 +64,9 @@ def gc(options: GcOptions, progress: Progress = NULL_PROGRESS) -> GcResult:
         tracked = kept_pointers(project, options)
         if options.remote is None:
             return _gc_cache(project, tracked, options.delete)
+        # The remote layers (transfer, store.remote, boto3 for S3, thread pools): only for a gc of a remote.
+        from vtool.ops.sync import connected
+
         with connected(project, options.remote, options.jobs) as (target, jobs):
             return _gc_remote(project, target, jobs, tracked, options.delete)
 
@@ -163,6 +166,9 @@ def _gc_cache(project: Project, tracked: list[Tracked], delete: bool) -> GcResul
 
 
 def _gc_remote(project: Project, target: Target, jobs: int, tracked: list[Tracked], delete: bool) -> GcResult:
+    from vtool.ops.sync import fetch_manifests
+    from vtool.store import remote as store
+
     # Manifests the cache lacks are fetched from this remote first; what neither holds cannot be walked.
     fetch_manifests(project, target, jobs, [t.pointer.oid for t in tracked if t.pointer.kind == Kind.DIR])
     keep = _reachable(project, tracked, target.name)
@@ -190,6 +196,8 @@ def _refuse_emptying(target: Target, doomed: Iterable[Oid], keep: DigestSet) -> 
 
 def _gc_packed_remote(project: Project, target: Target, jobs: int, keep: DigestSet, delete: bool) -> GcResult:
     """Two phases: execute marks older than gc.grace, then mark sparse packs and dead loose objects."""
+    from vtool.store import remote as store
+
     stored = itertools.chain((oid for oid, _ in store.loose_objects(target.remote)), target.view.oids())
     _refuse_emptying(target, stored, keep)
     from vtool.ops import gc_remote  # the remote's two-phase gc: not imported by a gc of the cache
@@ -201,6 +209,8 @@ def _gc_packed_remote(project: Project, target: Target, jobs: int, keep: DigestS
 
 def _remove_remote(target: Target, doomed: list[Oid], cache: Cache, jobs: int, progress: Progress) -> None:
     """Delete manifests before other objects, so a crash never leaves a manifest whose files are gone."""
+    from vtool.workers import pooled
+
     manifests = [oid for oid in doomed if _looks_like_manifest(cache, oid)]
     rest = sorted(set(doomed) - set(manifests))
     progress.start(f"gc {target.name}", total=len(doomed))

@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 
 from vtool import gitrepo, manifest
 from vtool.errors import CacheError
-from vtool.hashing import Oid
+from vtool.hashing import Obj, Oid
 from vtool.manifest import Entry
 from vtool.ops.project import Project
 from vtool.ops.targets import Tracked, narrow, revision_pointers, workspace_pointers
 from vtool.pointer import Kind, Version
 from vtool.store.oidindex import DigestSet
-from vtool.transfer import Obj
 
 ManifestReader = Callable[[Oid], tuple[list[Entry], int]]
 

@@ -13,7 +13,7 @@ from vtool.errors import CacheError, ConfigError, MissingObjectsError, TransferE
 from vtool.hashing import Oid
 from vtool.ops.objects import files_below, folders, gather, reached_objects, versions
 from vtool.ops.project import Project, open_project, project_root_or_none
-from vtool.ops.targets import Tracked, narrowed
+from vtool.ops.targets import RevsOnRemote, Tracked, narrowed
 from vtool.pointer import Kind
 from vtool.progress import NULL_PROGRESS, Progress
 from vtool.remote import open_remote
@@ -23,16 +23,6 @@ from vtool.transfer import Obj, Target
 # Objects a push plans at once (files, and the manifests over them): bounds its memory, not the tree's size.
 PUSH_BATCH = transfer.FETCH_BATCH
 PUSH_LINE_FIELDS = 4  # git's pre-push stdin: <local ref> <local sha> <remote ref> <remote sha>
-
-
-@dataclass(frozen=True)
-class RevsOnRemote:
-    """Which revisions count besides the workspace, the remote to work on, and how many jobs (sync and gc alike)."""
-
-    revs: list[str] = field(default_factory=list)
-    all_commits: bool = False
-    remote: str | None = None
-    jobs: int | None = None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vtool import gitrepo, manifest
@@ -20,6 +20,16 @@ from vtool.ops.project import (
     select,
 )
 from vtool.pointer import Kind, Pointer
+
+
+@dataclass(frozen=True)
+class RevsOnRemote:
+    """Which revisions count besides the workspace, the remote to work on, and how many jobs (sync and gc alike)."""
+
+    revs: list[str] = field(default_factory=list)
+    all_commits: bool = False
+    remote: str | None = None
+    jobs: int | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ FORMAT_VERSION = 1
 LOOSE_LAYOUT = 0  # a remote with no format file, written by releases before packs
 MAX_FORMAT_BYTES = 64
 PACKS_DIR = "packs"
+OUTGOING_DIR = "outgoing"  # the cache's scratch folder for packs a push builds (gc clears what a kill left)
 # Objects below this size are packed (measured in docs/remote-format.md); here, not in pack.py, so the cache
 # knows it without importing the pack format.
 PACK_THRESHOLD = 1 << 20
