@@ -277,3 +277,22 @@ def test_reading_a_packed_object_reads_its_slot_once(tmp_path: Path, monkeypatch
     calls = _counting_preads(monkeypatch)
     assert cache.read_bytes(hash_bytes(objects[3])) == objects[3]
     assert calls == [pack.ENTRY.size, 100]  # the slot, then the bytes
+
+
+def test_a_manifest_is_read_with_one_pread_its_tree_pack_table_held(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every walk reads manifests (checkout, status and gc read each folder's): a tree pack's table stays in
+    # memory (about one manifest a thousand files), so a read is the object's bytes alone, not slot then bytes.
+    from vtool.cache import Cache
+
+    manifests = [b"tree %d" % i * 10 for i in range(20)]
+    writer = Cache(tmp_path / "cache")
+    for data in manifests:
+        writer.packs.stage(hash_bytes(data), data, kind=pack.KIND_TREE)
+    writer.packs.flush()
+    writer.packs.close()
+    cache = Cache(tmp_path / "cache")
+    cache.packs.infos()
+    calls = _counting_preads(monkeypatch)
+    assert [cache.read_bytes(hash_bytes(d)) for d in manifests[::-1]] == manifests[::-1]
+    assert calls == [len(d) for d in manifests[::-1]]
