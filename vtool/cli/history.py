@@ -11,9 +11,8 @@ from vtool.cli.app import app
 from vtool.cli.common import JsonOpt, command
 from vtool.cli.revisions import split_revisions
 from vtool.cli.ui import ui
+from vtool.ops.compare import SHOWN_CHANGES
 from vtool.ops.history import DiffResult, LogResult, LsResult, diff, log, ls
-
-ROWS_SHOWN = 50
 
 
 @command(app, "diff")
@@ -21,8 +20,10 @@ def diff_cmd(args: Annotated[list[str] | None, typer.Argument(help="[A [B]] [TAR
              = None, json_out: JsonOpt = False) -> None:
     """Show which files of which datasets changed between two revisions, or a revision and the workspace."""
     revs, targets = split_revisions(args or [], max_revs=2)
-    result = diff(revs, targets, ui.progress())
-    ui.json(result) if json_out else _render_diff(result)
+    if json_out:
+        diff(revs, targets, ui.progress(), listing=ui.json)  # every change, streamed as the document is written
+    else:
+        _render_diff(diff(revs, targets, ui.progress()))
 
 
 def _render_diff(result: DiffResult) -> None:
@@ -40,11 +41,12 @@ def _render_diff(result: DiffResult) -> None:
         rows += [("deleted", c.path, str(c.old_size), "") for c in ds.deleted]
         rows += [("modified", c.path, str(c.old_size), str(c.new_size)) for c in ds.modified]
         rows += [("renamed", f"{c.old_path} -> {c.path}", str(c.old_size), str(c.new_size)) for c in ds.renamed]
-        for row in rows[:ROWS_SHOWN]:
+        for row in rows[:SHOWN_CHANGES]:  # the result keeps the first SHOWN_CHANGES of each kind
             table.add_row(*row)
         ui.out.print(table)
-        if len(rows) > ROWS_SHOWN:
-            ui.print(f"... and {len(rows) - ROWS_SHOWN} more (use --json for all)")
+        listed = t.added + t.deleted + t.modified + t.renamed
+        if listed > SHOWN_CHANGES:
+            ui.print(f"... and {listed - SHOWN_CHANGES} more (use --json for all)")
 
 
 @command(app, "log")

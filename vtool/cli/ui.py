@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 PIPE_WIDTH = 400
+# Characters of a JSON document written at a time.
+JSON_CHUNK = 64 * 1024
 
 
 class UI:
@@ -78,16 +80,32 @@ class UI:
         sys.stderr.write(scrub("".join(traceback.format_exception(exc))))
 
     def json(self, result: Any) -> None:
-        """Print a result as one JSON document on stdout."""
+        """Print a result as one JSON document on stdout, written as it is encoded: a list that streams its
+        items (ops.compare.Listing) is never held whole."""
         import json  # only for --json: the json package is 2-3 ms of every start-up
 
-        doc = dataclasses.asdict(result) if dataclasses.is_dataclass(result) else result
-        sys.stdout.write(scrub(json.dumps(doc, indent=2, default=str, ensure_ascii=False)) + "\n")
+        encoder = json.JSONEncoder(indent=2, default=_plain, ensure_ascii=False)
+        held: list[str] = []
+        size = 0
+        for chunk in encoder.iterencode(result):
+            held.append(chunk)
+            size += len(chunk)
+            if size >= JSON_CHUNK:  # whole tokens only: a credential inside one string is masked whole
+                sys.stdout.write(scrub("".join(held)))
+                held, size = [], 0
+        sys.stdout.write(scrub("".join(held)) + "\n")
 
     def progress(self) -> RichProgress:
         """Return a progress renderer, silent when stderr is not a terminal or with -q."""
         bars = not self.quiet and sys.stderr.isatty()
         return RichProgress(self.err if bars else None, bars=bars, messages=not self.quiet)
+
+
+def _plain(value: Any) -> Any:
+    """Turn a dataclass into its fields (as dataclasses.asdict would, one level at a time), anything else to str."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    return str(value)
 
 
 def one_line(text: str) -> str:

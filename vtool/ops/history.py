@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 
 from vtool import gitrepo, manifest
 from vtool.errors import CacheError, UsageError
 from vtool.hashing import Oid
 from vtool.manifest import Entry
+from vtool.ops.compare import Counted, FileChange, SpoolFile, Totals
 from vtool.ops.project import Project, dataset_for, open_project
 from vtool.ops.status import FolderCompare, keep_none
 from vtool.ops.sync import connected, fetch_manifests, fetch_path
@@ -19,31 +22,6 @@ from vtool.progress import NULL_PROGRESS, Progress
 from vtool.workspace import Baseline, Tree
 
 WORKSPACE = "workspace"
-
-
-@dataclass(frozen=True)
-class FileChange:
-    """A file that differs: old/new sizes and oids (None on the side where it is absent)."""
-
-    path: str
-    old_size: int | None = None
-    new_size: int | None = None
-    old_oid: Oid | None = None
-    new_oid: Oid | None = None
-    old_path: str | None = None
-
-
-@dataclass(frozen=True)
-class Totals:
-    """How many files and bytes changed, by kind of change."""
-
-    added: int = 0
-    deleted: int = 0
-    modified: int = 0
-    renamed: int = 0
-    added_bytes: int = 0
-    deleted_bytes: int = 0
-    modified_bytes_delta: int = 0
 
 
 @dataclass(frozen=True)
@@ -79,7 +57,7 @@ class _Side:
         self.trees: dict[Oid, Tree] = {}
         self.parts: list[Tracked] = []
         # Workspace datasets compared with the other side's folder as they were scanned: their differences.
-        self.compared: dict[str, manifest.TreeDiff] = {}
+        self.compared: dict[str, Counted] = {}
 
 
 def _rev_side(project: Project, rev: str, targets: list[str]) -> _Side:
@@ -91,17 +69,17 @@ def _rev_side(project: Project, rev: str, targets: list[str]) -> _Side:
     return side
 
 
-def _workspace_side(project: Project, targets: list[str], other: _Side) -> _Side:
+def _workspace_side(project: Project, targets: list[str], other: _Side, spool: SpoolFile) -> _Side:
     """Scan the workspace's datasets; a folder the other side has too is compared with it folder by folder
-    as it is scanned, so only the differences are held, never the scanned tree."""
+    as it is scanned, so only the differences are counted (and spooled), never the scanned tree held."""
     side = _Side(WORKSPACE)
     for t in workspace_pointers(project, targets):
         if not os.path.lexists(project.root / t.path):
             continue
         old = other.versions.get(t.path)
         if old is not None and old.kind == Kind.DIR:
-            changes = manifest.TreeDiff({}, {}, {})
-            compare = FolderCompare(loader(project, []), manifest.collect_into(changes))
+            changes = Counted(t.path, spool)
+            compare = FolderCompare(loader(project, []), changes.emit)
             tree = project.scan(t.path, baseline=Baseline(old.oid, loader(project, []), compare), sink=keep_none)
             if tree.kind == Kind.DIR and not compare.unknown:
                 side.versions[t.path] = tree.version
@@ -131,13 +109,14 @@ def _parts(project: Project, tracked: list[Tracked]) -> list[Tracked]:
 
 
 def loader(project: Project, sides: list[_Side]) -> manifest.Loader:
-    """Read manifests from scanned workspace trees, then the cache."""
+    """Read manifests from scanned workspace trees, then the cache; not memoised, for a walk reads each
+    once (a diff of a changed tree would only fill the memo with manifests it never reads again)."""
     trees = {oid: t for s in sides for t in s.trees.values() for oid in t.manifests}
 
     def load(oid: Oid) -> list[Entry]:
         if oid in trees:
             return trees[oid].load(oid)
-        return project.read_manifest(oid)[0]
+        return project.read_manifest_once(oid)[0]
     return load
 
 
@@ -184,9 +163,14 @@ def _tree_complete(project: Project, oid: Oid) -> bool:
     return True
 
 
-def diff(revs: list[str], targets: list[str], progress: Progress = NULL_PROGRESS) -> DiffResult:
-    """Compare datasets between two revisions, or a revision (default HEAD) and the workspace."""
-    with open_project(progress) as project:
+def diff(revs: list[str], targets: list[str], progress: Progress = NULL_PROGRESS, *,
+         listing: Callable[[DiffResult], None] | None = None) -> DiffResult:
+    """Compare datasets between two revisions, or a revision (default HEAD) and the workspace.
+
+    Changes are counted by kind, the first SHOWN_CHANGES of each kept; listing, when given, is handed the
+    result with every change (read back from the spool file as it iterates them) before that file closes.
+    """
+    with open_project(progress) as project, closing(SpoolFile()) as spool:
         a = _rev_side(project, revs[0] if revs else "HEAD", targets)
         if len(revs) > 1:
             b = _rev_side(project, revs[1], targets)
@@ -195,64 +179,74 @@ def diff(revs: list[str], targets: list[str], progress: Progress = NULL_PROGRESS
             require_manifests(project, a.parts + b.parts)
         else:
             require_manifests(project, a.parts)  # before the scan, which compares with them
-            b = _workspace_side(project, targets, a)
+            b = _workspace_side(project, targets, a, spool)
         load = loader(project, [a, b])
         paths = sorted(a.versions.keys() | b.versions.keys())
-        return DiffResult(a.label, b.label, [compare(load, p, a.versions.get(p), b.versions.get(p), b.compared.get(p))
-                                             for p in paths])
+        counted = [(p, _count(load, spool, p, a.versions.get(p), b.versions.get(p), b.compared.get(p)))
+                   for p in paths]
+        result = DiffResult(a.label, b.label, [_dataset(p, a.versions.get(p), b.versions.get(p), c)
+                                               for p, c in counted])
+        if listing is not None:
+            listing(replace(result, datasets=[_dataset(d.path, d.old, d.new, c, every=True)
+                                              for d, (_, c) in zip(result.datasets, counted, strict=True)]))
+        return result
 
 
-def _diff_files(load: manifest.Loader, old: Version | None, new: Version | None,
-                compared: manifest.TreeDiff | None = None
-                ) -> tuple[dict[str, Entry], dict[str, Entry], dict[str, tuple[Entry, Entry]]]:
-    """Changed files between two versions, descending only into differing subtrees when both are folders
-    (or as compared already, while the new side was scanned)."""
-    if old is not None and new is not None and old.kind == new.kind == Kind.DIR:
-        changes = compared or manifest.diff(load, old.oid, new.oid)
-        return dict(changes.added), dict(changes.deleted), changes.modified
-    before, after = _files(load, old), _files(load, new)
-    added = {p: e for p, e in after.items() if p not in before}
-    deleted = {p: e for p, e in before.items() if p not in after}
-    modified = {p: (before[p], after[p]) for p in before.keys() & after.keys() if before[p].oid != after[p].oid}
-    return added, deleted, modified
-
-
-def _files(load: manifest.Loader, v: Version | None) -> dict[str, Entry]:
-    if v is None:
-        return {}
-    if v.kind == Kind.FILE:
-        return {"": Entry("", manifest.KIND_FILE, v.oid, v.size, 1)}
-    return manifest.files(load, v.oid)
-
-
-def compare(load: manifest.Loader, path: str, old: Version | None, new: Version | None,
-            compared: manifest.TreeDiff | None = None) -> DatasetDiff:
-    """Diff one dataset's two versions file by file, pairing deletions and additions of equal oid as renames."""
+def _count(load: manifest.Loader, spool: SpoolFile, path: str, old: Version | None, new: Version | None,
+           compared: Counted | None) -> Counted | None:
+    """Count and spool the changed files between two versions (None: unchanged), descending only into
+    differing subtrees when both are folders (or as compared already, while the new side was scanned)."""
     if old is not None and new is not None and (old.kind, old.oid) == (new.kind, new.oid):
+        return None
+    counted = compared
+    if counted is None:
+        counted = Counted(path, spool)
+        _changes(load, old, new, counted.emit)
+    counted.pair()
+    return counted
+
+
+def _changes(load: manifest.Loader, old: Version | None, new: Version | None, emit: manifest.Emit) -> None:
+    """Emit the files that differ; a single file's path ("") is never one of a folder's."""
+    if old is not None and new is not None and old.kind == new.kind == Kind.DIR:
+        manifest.changes(load, old.oid, new.oid, emit)
+    elif old is not None and new is not None and old.kind == new.kind == Kind.FILE:
+        emit("", _single(old), _single(new))
+    else:
+        for rel, e in _files(load, old):
+            emit(rel, e, None)
+        for rel, e in _files(load, new):
+            emit(rel, None, e)
+
+
+def _dataset(path: str, old: Version | None, new: Version | None, counted: Counted | None,
+             every: bool = False) -> DatasetDiff:
+    """The DatasetDiff of counted changes: the first of each kind, or (every) Listings of them all."""
+    if counted is None:
         return DatasetDiff(path, "unchanged", old, new)
     status = "added" if old is None else "deleted" if new is None else "modified"
-    return _summarise(path, status, old, new, *_diff_files(load, old, new, compared))
+    added, deleted, modified, renamed = counted.listings() if every else counted.first()
+    return DatasetDiff(path, status, old, new, added, deleted, modified, renamed, counted.totals())
 
 
-def _summarise(path: str, status: str, old: Version | None, new: Version | None, added: dict[str, Entry],
-               deleted: dict[str, Entry], modified: dict[str, tuple[Entry, Entry]]) -> DatasetDiff:
-    by_oid: dict[Oid, list[str]] = {}
-    for p in sorted(deleted):
-        by_oid.setdefault(deleted[p].oid, []).append(p)
-    renamed = []
-    for p in sorted(added):
-        olds = by_oid.get(added[p].oid)
-        if olds:
-            src = olds.pop(0)
-            e = deleted.pop(src)
-            del added[p]
-            renamed.append(FileChange(_join(path, p), e.size, e.size, e.oid, e.oid, _join(path, src)))
-    add = [FileChange(_join(path, p), None, e.size, None, e.oid) for p, e in sorted(added.items())]
-    rem = [FileChange(_join(path, p), e.size, None, e.oid, None) for p, e in sorted(deleted.items())]
-    mod = [FileChange(_join(path, p), a.size, b.size, a.oid, b.oid) for p, (a, b) in sorted(modified.items())]
-    totals = Totals(len(add), len(rem), len(mod), len(renamed), sum(c.new_size or 0 for c in add),
-                    sum(c.old_size or 0 for c in rem), sum((c.new_size or 0) - (c.old_size or 0) for c in mod))
-    return DatasetDiff(path, status, old, new, add, rem, mod, renamed, totals)
+def compare(load: manifest.Loader, path: str, old: Version | None, new: Version | None) -> DatasetDiff:
+    """Diff one dataset's two versions file by file, pairing deletions and additions of equal oid as renames."""
+    with closing(SpoolFile()) as spool:
+        return _dataset(path, old, new, _count(load, spool, path, old, new, None))
+
+
+def _single(v: Version) -> Entry:
+    return Entry("", manifest.KIND_FILE, v.oid, v.size, 1)
+
+
+def _files(load: manifest.Loader, v: Version | None) -> Iterator[tuple[str, Entry]]:
+    """Yield a version's files by relative path, one manifest read at a time ("" for a single file)."""
+    if v is None:
+        return
+    if v.kind == Kind.FILE:
+        yield "", _single(v)
+        return
+    yield from ((p, e) for p, e in manifest.walk(load, v.oid) if not e.is_dir)
 
 
 def _join(dataset: str, rel: str) -> str:
@@ -353,6 +347,6 @@ def ls(rev: str | None, targets: list[str], progress: Progress = NULL_PROGRESS) 
         load = loader(project, [])
         files = []
         for t in parts:
-            for rel, e in sorted(_files(load, t.pointer.version).items()):
+            for rel, e in sorted(_files(load, t.pointer.version)):
                 files.append(ListedFile(_join(t.ds.data_rel, rel), e.size, e.oid, e.kind == manifest.KIND_EXEC))
         return LsResult(rev or WORKSPACE, files)
