@@ -6,13 +6,15 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pytest
 from projectkit import STREAMED, Workdir, hasher_changing
 
+from vtool import workspace
 from vtool.cache import Cache
 from vtool.hashing import hash_bytes, hash_stream
+from vtool.manifest import Entry
 from vtool.statcache import COARSE_WINDOW_NS, NS_PER_SECOND, RACY_WINDOW_NS, StatCache
 from vtool.workspace import Baseline, Tree, scan
 
@@ -267,3 +269,48 @@ def test_checkout_of_a_revision_walks_the_cache_again_once_an_object_left_it(pro
     result = project.fails("checkout", "v1")
     assert hash_bytes(b"2") in result.err
     assert project.path("data/b/c").read_bytes() == b"3"
+
+
+def _listing_counter(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count how often the scan lists each folder (by its repo-relative path)."""
+    listed: dict[str, int] = {}
+    real = workspace._list
+
+    def counting(path: str, rel: str, cache_root: Path | None) -> Any:
+        listed[rel] = listed.get(rel, 0) + 1
+        return real(path, rel, cache_root)
+
+    monkeypatch.setattr(workspace, "_list", counting)
+    return listed
+
+
+def _reading_baseline(tree: Tree, reads: list[str]) -> Baseline:
+    def load(oid: str) -> list[Entry]:
+        reads.append(oid)
+        return tree.load(oid)
+    return Baseline(tree.oid, load)
+
+
+FOLDERS = {"data", "data/a", "data/a/x", "data/a/y", "data/b"}
+
+
+def test_every_folder_is_listed_once_whether_it_changed_or_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The signature and the build share one listing (two listings of each changed folder were a stat more
+    # per file of a status after a change in every folder); only changed folders read the baseline's manifests.
+    files = {"data/top": b"t", "data/a/x/1": b"1", "data/a/y/2": b"2", "data/b/3": b"3"}
+    stats, pointer_side = _scanned(tmp_path, files)
+    stats.flush()
+    listed = _listing_counter(monkeypatch)
+    reads: list[str] = []
+    same = scan(tmp_path, "data", stats, hash_stream, baseline=_reading_baseline(pointer_side, reads))
+    assert (same.oid, listed, reads) == (pointer_side.oid, dict.fromkeys(FOLDERS, 1), [])
+    _files(tmp_path, {"data/a/x/1": b"one", "data/b/3": b"three"})
+    _settle()
+    for _ in ("first status after the change", "again: remembered as changed, not as the pointer has it"):
+        listed.clear()
+        changed = scan(tmp_path, "data", stats, hash_stream, baseline=_reading_baseline(pointer_side, reads))
+        stats.flush()
+        assert listed == dict.fromkeys(FOLDERS, 1)
+        assert changed.oid == scan(tmp_path, "data", StatCache(tmp_path / "fresh.db"), hash_stream).oid
+        assert changed.oid != pointer_side.oid
+    stats.close()

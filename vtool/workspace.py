@@ -6,7 +6,7 @@ import io
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -69,19 +69,10 @@ class _File:
     vouched: bool = True  # False when the file changed between the scan and its hashing
 
 
-@dataclass(slots=True)
-class _Folder:
-    """A folder as the signing walk saw it: its signature and its subfolders, never its files (memory per folder)."""
-
-    name: str
-    signature: str
-    settled: bool  # every stamp below was older than the racy window when the walk began
-    folders: dict[str, _Folder]
-
-
 @dataclass(frozen=True, slots=True)
 class _Done:
-    """A folder resolved: its manifest entry, its signature and whether it was taken as remembered."""
+    """A folder resolved: its manifest entry, its signature and whether it was taken as remembered (its entry
+    then the stat cache's memo, to be held to the baseline's oid by the folder above)."""
 
     entry: Entry
     signature: str
@@ -214,22 +205,6 @@ def _check_depth(rel: str, depth: int) -> None:
         raise WorkspaceError(f"{rel}: folders nest deeper than {manifest.MAX_DEPTH} levels")
 
 
-def _walk(path: str, rel: str, name: str, cache_root: Path | None, since_ns: int, depth: int = 0) -> _Folder:
-    """Sign a folder and everything below it, keeping only signatures: folders equal to remembered ones are
-    then reused without listing them again, and only changed folders are listed a second time to be built.
-
-    Names are checked later, and only in folders that changed: a reused folder's names are the ones
-    checked when it was remembered (its signature covers them).
-    """
-    _check_depth(rel, depth)
-    listed, subdirs = _list(path, rel, cache_root)
-    subs: dict[str, _Folder] = {}
-    for sname, spath in subdirs:  # a loop, not a comprehension: one stack frame per level of nesting
-        subs[sname] = _walk(spath, f"{rel}/{sname}", sname, cache_root, since_ns, depth + 1)
-    signature, settled = _sign(listed, [(s.name, s.signature, s.settled) for s in subs.values()], since_ns)
-    return _Folder(name, signature, settled, subs)
-
-
 def _sign(listed: list[_Listed], subs: list[tuple[str, str, bool]], since_ns: int) -> tuple[str, bool]:
     """Hash what a folder holds (names, stamps, exec bits, subfolder signatures) into its signature; say if settled.
 
@@ -289,44 +264,113 @@ class _Scan:
     seen: set[str] = field(default_factory=set)
 
 
-def _reused(scan: _Scan, rel: str, known: _Folder | None, expected: Oid | None) -> _Done | None:
-    """Take a folder as the stat cache remembers it when it is unchanged and equal to the baseline's (else None)."""
-    memo = scan.remembered.get(rel) if known is not None else None
-    if known is None or memo is None or memo.signature != known.signature or memo.oid != expected:
-        return None
-    scan.reused += 1
-    scan.seen.update(_below(known, rel))
-    return _Done(Entry(known.name, KIND_DIR, memo.oid, memo.size, memo.files), known.signature, known.settled, True)
+@dataclass(frozen=True)
+class _Listing:
+    """Where one folder is and what its one listing found."""
+
+    path: str
+    rel: str
+    prefix: str
+    files: list[_Listed]
+    folders: dict[str, str]  # name -> path
+    depth: int
 
 
-def _below(folder: _Folder, rel: str) -> Iterator[str]:
-    """Yield the repo-relative path of a folder and of every folder below it."""
-    yield rel
-    for name, sub in folder.folders.items():
-        yield from _below(sub, f"{rel}/{name}")
+class _Below:
+    """One folder's entries in the baseline, read on first need: a folder taken as remembered needs none, and
+    a folder below it that is rebuilt asks for its own oid here (which reads this one's, and so on up)."""
+
+    def __init__(self, scan: _Scan, expected: _Expected) -> None:
+        self._scan = scan
+        self.expected = expected
+        self._entries: list[Entry] | None = None
+        self.read = False
+        self._subs: dict[str, Oid] = {}
+
+    def entries(self) -> list[Entry] | None:
+        """Return the baseline's entries for this folder (none: no such folder; None: unreadable)."""
+        if not self.read:
+            self.read = True
+            self._entries = _baseline_entries(self._scan.baseline, self.expected())
+            self._subs = {e.name: e.oid for e in self._entries or () if e.is_dir}
+        return self._entries
+
+    def sub_oid(self, name: str) -> Oid | None:
+        """Return the baseline's oid of the subfolder name (None: it has none)."""
+        self.entries()
+        return self._subs.get(name)
 
 
-def _build(scan: _Scan, path: str, rel: str, prefix: str, known: _Folder | None, expected: Oid | None,
-           depth: int) -> _Done:
-    """List one folder again, resolve its subfolders, hash its files, hand its manifest to the sink, remember it.
+class _Expected:
+    """The baseline's oid of one folder: the root's is given, any other's learnt from the folder above."""
 
-    Only this folder's files and its ancestors' partial state are held: memory follows the largest folder.
-    """
+    def __init__(self, above: _Below | None, name: str = "", oid: Oid | None = None) -> None:
+        self._above = above
+        self._name = name
+        self._oid = oid
+
+    @property
+    def known(self) -> bool:
+        """Tell whether the oid is at hand without reading a manifest."""
+        return self._above is None or self._above.read
+
+    def __call__(self) -> Oid | None:
+        return self._oid if self._above is None else self._above.sub_oid(self._name)
+
+
+def _resolve(scan: _Scan, path: str, rel: str, prefix: str, expected: _Expected, depth: int, *,
+             reuse: bool = True) -> _Done:
+    """List one folder (once: its listing serves both its signature and its build), resolve its subfolders,
+    then take it as the stat cache remembers it, when a scan against a baseline finds its signature
+    unchanged, or build it. A folder taken so is held to the baseline's oid by the folder above."""
     _check_depth(rel, depth)
     listed, subdirs = _list(path, rel, scan.cache_root)
-    _check_names(rel, [name for name, _, _, _, _ in listed] + [name for name, _ in subdirs])
-    old = _baseline_entries(scan.baseline, expected)
-    below = {e.name: e.oid for e in old or () if e.is_dir}
-    known_subs = known.folders if known is not None else {}
+    scan.seen.add(rel)
+    if scan.baseline is None:  # every folder is built: its names are checked before anything below is hashed
+        _check_names(rel, [name for name, _, _, _, _ in listed] + [name for name, _ in subdirs])
+    memo = scan.remembered.get(rel) if scan.baseline is not None else None
+    below = _Below(scan, expected)
+    if memo is not None and expected.known and memo.oid != expected():
+        reuse = False  # remembered otherwise than the baseline has it (a status again after a change)
+    if not reuse and scan.baseline is not None:
+        below.entries()  # it is built: read its baseline now, so each folder below learns its oid without a read
     subs: dict[str, _Done] = {}
     for sname, spath in sorted(subdirs):  # a loop, not a comprehension: one stack frame per level of nesting
-        srel, sknown, sexpected = f"{rel}/{sname}", known_subs.get(sname), below.get(sname)
-        subs[sname] = (_reused(scan, srel, sknown, sexpected)
-                       or _build(scan, spath, srel, f"{prefix}{sname}/", sknown, sexpected, depth + 1))
+        subs[sname] = _resolve(scan, spath, f"{rel}/{sname}", f"{prefix}{sname}/", _Expected(below, sname),
+                               depth + 1)
+    signature, settled = _sign(listed, [(n, d.signature, d.settled) for n, d in subs.items()], scan.since_ns)
+    if reuse and memo is not None and memo.signature == signature:
+        name = path.rsplit(os.sep, 1)[-1]
+        return _Done(Entry(name, KIND_DIR, memo.oid, memo.size, memo.files), signature, settled, True)
+    return _build(scan, _Listing(path, rel, prefix, listed, dict(subdirs), depth), below, subs, signature, settled)
+
+
+def _build(scan: _Scan, at: _Listing, below: _Below, subs: dict[str, _Done], signature: str, settled: bool) -> _Done:
+    """Hash one listed folder's files, hand its manifest to the sink and the baseline's visit, remember it.
+
+    A subfolder taken as remembered whose oid is not the baseline's is built after all (listed again).
+    Only this folder's files and its ancestors' partial state are held: memory follows the largest folder.
+    """
+    path, rel, prefix, listed = at.path, at.rel, at.prefix, at.files
+    if scan.baseline is not None:  # names are checked only in folders that changed (see _resolve)
+        _check_names(rel, [name for name, _, _, _, _ in listed] + list(at.folders))
+    old = below.entries()
+    rebuilt = False
+    for sname, done in subs.items():
+        if not done.reused:
+            continue
+        if done.entry.oid == below.sub_oid(sname):
+            scan.reused += 1
+        else:  # remembered otherwise than the baseline has it, and not known to be before it was listed
+            subs[sname] = _resolve(scan, at.folders[sname], f"{rel}/{sname}", f"{prefix}{sname}/",
+                                   _Expected(below, sname), at.depth + 1, reuse=False)
+            rebuilt = True
+    if rebuilt:  # listed again below: sign what was built
+        signature, settled = _sign(listed, [(n, d.signature, d.settled) for n, d in subs.items()], scan.since_ns)
+    expected = below.expected()
     files = [_File(name, fpath, f"{rel}/{name}", Stamp.of(st), executable, st.st_dev, linked)
              for name, fpath, st, executable, linked in listed]
     scan.hashed += _fill_oids(files, scan)
-    signature, settled = _sign(listed, [(n, d.signature, d.settled) for n, d in subs.items()], scan.since_ns)
     flat = [(prefix + f.name, _file_entry(f)) for f in files]
     entries = [e for _, e in flat] + [d.entry for d in subs.values()]
     oid, data = manifest.build(entries)
@@ -339,7 +383,6 @@ def _build(scan: _Scan, path: str, rel: str, prefix: str, known: _Folder | None,
     settled = settled and all(f.vouched for f in files)
     if settled:
         scan.stats.remember_folder(rel, FolderMemo(signature, oid, entry.size, entry.files))
-    scan.seen.add(rel)
     return _Done(entry, signature, settled, False)
 
 
@@ -470,12 +513,13 @@ def scan(root: Path, rel: str, stats: StatCache, hasher: Hasher | StreamHasher =
         flat.update(files)
 
     since_ns = time.time_ns()
-    known = _walk(str(path), rel, path.name, cache_root, since_ns) if baseline else None
     state = _Scan(stats, hasher, jobs, progress, trust_stats, cache_root, baseline,
                   stats.folders() if baseline else {}, since_ns, sink or keep)
+    expected = _Expected(None, oid=baseline.oid if baseline else None)
     try:
-        expected = baseline and baseline.oid
-        top = _reused(state, rel, known, expected) or _build(state, str(path), rel, "", known, expected, 0)
+        top = _resolve(state, str(path), rel, "", expected, 0)
+        if top.reused:
+            state.reused += 1
     finally:
         if state.pool is not None:
             state.pool.shutdown()
