@@ -97,6 +97,20 @@ def test_a_table_s_records_come_as_one_chunk_and_a_merge_passes_whole_segments(
         assert list(index.find(table[slot_no * ENTRY.size:slot_no * ENTRY.size + 16])) == [(3, slot_no)]
 
 
+def test_first_returns_the_earliest_copy_keep_accepts_across_segments() -> None:
+    digest = bytes(range(16))
+    index = OidIndex()
+    for number in range(3):
+        filler = _tables(50 * (number + 1), 1000, seed=number)[0]
+        index.add(table_records(number, filler + ENTRY.pack(digest, 16, 1), ENTRY.size),
+                  len(filler) // ENTRY.size + 1)
+    assert index.first(digest, lambda *_: True) == (0, 50)
+    assert index.first(digest, lambda _, pack_no, slot_no: pack_no > 0) == (1, 100)
+    assert index.first(digest, lambda *_: False) is None
+    straddling = digest[8:] + oidindex.WHERE.pack(0, 50)  # a digest's tail and its where: inside one record
+    assert index.first(straddling, lambda *_: True) is None
+
+
 def test_table_reads_back_the_slots_it_was_built_from() -> None:
     slots = (Slot(hash_bytes(b"a"), 16, 1), Slot(hash_bytes(b""), 17, 0))
     table = Table(pack.encode_table(slots))

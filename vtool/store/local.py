@@ -177,7 +177,7 @@ class LocalPacks:
     def _usable(self, digest: bytes, number: int, slot_no: int) -> bool:
         """Tell whether a pack's copy counts: the pack is still there and the copy not known to be corrupt."""
         info = self._numbered[number]
-        return info is not None and (info.name, OID_PREFIX + digest.hex()) not in self._damaged
+        return info is not None and not (self._damaged and (info.name, OID_PREFIX + digest.hex()) in self._damaged)
 
     def _path(self, name: str) -> Path:
         return self.folder / f"{name}{PACK_SUFFIX}"
@@ -222,7 +222,11 @@ class LocalPacks:
         """Tell whether a pack or the staging area holds an object, reading no slot: presence is all that
         counting what the cache lacks asks, and a slot is one pread."""
         self._load()
-        return next(self._copies(oid), None) is not None or self._staged_copy(oid) is not None
+        return self._held(oid) or self._staged_copy(oid) is not None
+
+    def _held(self, oid: Oid) -> bool:
+        """Tell whether the packs indexed so far hold a usable copy."""
+        return self._where.first(bytes.fromhex(oid[len(OID_PREFIX):]), self._usable) is not None
 
     def size(self, oid: Oid) -> int | None:
         """Return a packed or staged object's size, None when neither holds it."""
@@ -279,7 +283,7 @@ class LocalPacks:
         read back for this): an object repeated across a large add costs at most one copy per pack.
         """
         self._listed()
-        if next(self._copies(oid), None) is not None:  # held: no need to read its slot
+        if self._held(oid):  # no need to read its slot
             return
         with self._lock:
             objects = self._staged[kind]

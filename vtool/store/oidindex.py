@@ -49,13 +49,18 @@ class _Segment:
     def find(self, digest: bytes) -> Iterator[Where]:
         """Yield where every record of this digest points, in the order they were added."""
         lo, hi = self.bucket(digest)
-        pos = self.records.find(digest, lo, hi)
+        pos = self.next_record(digest, lo, hi)
         while pos >= 0:
-            if pos % RECORD_BYTES == 0:
-                yield WHERE.unpack_from(self.records, pos + DIGEST_BYTES)
-                pos = self.records.find(digest, pos + RECORD_BYTES, hi)
-            else:  # the digest's bytes straddle two records: not a match
-                pos = self.records.find(digest, pos + 1, hi)
+            yield WHERE.unpack_from(self.records, pos + DIGEST_BYTES)
+            pos = self.next_record(digest, pos + RECORD_BYTES, hi)
+
+    def next_record(self, digest: bytes, start: int, end: int) -> int:
+        """Return where the next whole record of this digest starts in records[start:end], or -1."""
+        records = self.records
+        pos = records.find(digest, start, end)
+        while pos >= 0 and pos % RECORD_BYTES:  # the digest's bytes straddle two records: not a match
+            pos = records.find(digest, pos + 1, end)
+        return pos
 
     def buckets(self) -> Iterator[bytes]:
         """Yield each non-empty bucket's records as one buffer."""
@@ -180,6 +185,21 @@ class OidIndex:
         """Yield every (pack, slot) recorded for a digest, earliest added first."""
         for segment in self._segments:
             yield from segment.find(digest)
+
+    def first(self, digest: bytes, keep: Keep) -> Where | None:
+        """Return the earliest (pack, slot) of a digest that `keep(digest, pack, slot)` accepts, or None.
+
+        No generator per segment: presence is asked once per file of a tree (status, add, checkout).
+        """
+        for segment in self._segments:
+            lo, hi = segment.bucket(digest)
+            pos = segment.next_record(digest, lo, hi)
+            while pos >= 0:
+                pack_no, slot_no = WHERE.unpack_from(segment.records, pos + DIGEST_BYTES)
+                if keep(digest, pack_no, slot_no):
+                    return pack_no, slot_no
+                pos = segment.next_record(digest, pos + RECORD_BYTES, hi)
+        return None
 
     def unique(self, keep: Keep) -> Iterator[bytes]:
         """Yield each digest once that has a record `keep(digest, pack, slot)` accepts."""
