@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from vtool.errors import FormatError
 from vtool.fsutil import is_hex
 from vtool.store import pack
-from vtool.store.pack import ENTRY, FOOTER, PackInfo
+from vtool.store.pack import ENTRY, FOOTER, DiskTable, PackInfo, Read
 
 MAGIC = b"VTINDEX"
 VERSION = 1
@@ -76,6 +76,18 @@ def decode(data: bytes, name: str) -> Index:
     if extra:
         raise FormatError(f"{where}: {extra} bytes after the last mark")
     return Index(tuple(packs), tuple(marks))
+
+
+def tables_in_file(index: Index, read: Read) -> Index:
+    """Return a decoded index with each pack table read on demand from the index's bytes through read(length,
+    offset): a holder of many indexes (a remote's view) keeps none of their tables in memory."""
+    packs = []
+    pos = HEAD.size
+    for info in index.packs:
+        pos += PACK_ENTRY.size
+        packs.append(PackInfo(info.name, info.size, info.kind, DiskTable(read, pos, len(info.slots))))
+        pos += ENTRY.size * len(info.slots)
+    return Index(tuple(packs), index.marks)
 
 
 def _pack_entry(data: bytes, pos: int, where: str) -> tuple[PackInfo, int]:

@@ -7,7 +7,7 @@ import functools
 import itertools
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from vtool.store import pack
 from vtool.store.index import is_name
 from vtool.store.layout import PACK_SUFFIX
 from vtool.store.oidindex import OidIndex, Reiterable, table_records
-from vtool.store.pack import ENTRY, KIND_DATA, KIND_TREE, PACK_TARGET, PackInfo, PackWriter, Slot, Table
+from vtool.store.pack import ENTRY, KIND_DATA, KIND_TREE, PACK_TARGET, DiskTable, PackInfo, PackWriter, Slot, Table
 
 DAMAGED = "damaged"
 
@@ -29,40 +29,6 @@ class Located:
 
     pack: str
     slot: Slot
-
-
-class DiskTable(Sequence[Slot]):
-    """A pack's object table left in its file, an entry read when asked for: the cache keeps only its index of
-    where each object is (24 bytes an object), not the tables too (32 more: 32 MB at a million objects)."""
-
-    __slots__ = ("_count", "_read", "_start")
-
-    def __init__(self, read: Callable[[int, int], bytes], start: int, count: int) -> None:
-        self._read = read
-        self._start = start
-        self._count = count
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __getitem__(self, i):  # type: ignore[no-untyped-def, override]
-        if isinstance(i, slice):
-            return tuple(self)[i]
-        if i < 0:
-            i += self._count
-        if not 0 <= i < self._count:
-            raise IndexError(i)
-        return Table(self._read(ENTRY.size, self._start + i * ENTRY.size))[0]
-
-    def __iter__(self) -> Iterator[Slot]:
-        return iter(self.table())
-
-    def table(self) -> Table:
-        """Read the whole table (one pread)."""
-        return Table(self._read(ENTRY.size * self._count, self._start))
-
-    def __repr__(self) -> str:
-        return f"DiskTable({self._count} objects)"
 
 
 class LocalPacks:

@@ -7,7 +7,7 @@ import operator
 import struct
 import sys
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -33,6 +33,8 @@ KIND_TREE = 1
 KINDS = (KIND_DATA, KIND_TREE)
 NAME_CHARS = 32
 SALT_BYTES = HEADER_SIZE - len(MAGIC) - 2  # header bytes 9..15: zero, or a salt that changes the pack's name
+
+Read = Callable[[int, int], bytes]  # (length, offset) -> exactly that many bytes of a file
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +90,45 @@ class Table(Sequence[Slot]):
         return f"Table({len(self)} objects)"
 
 
+class DiskTable(Sequence[Slot]):
+    """A pack table left in a file (a pack, or a remote's index kept locally), an entry read when asked for: the
+    cache and a remote's view keep only their index of where each object is (24 bytes an object), not the tables
+    too (32 more: 32 MB at a million objects)."""
+
+    __slots__ = ("_count", "_read", "_start")
+
+    def __init__(self, read: Read, start: int, count: int) -> None:
+        self._read = read
+        self._start = start
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def, override]
+        if isinstance(i, slice):
+            return tuple(self)[i]
+        if i < 0:
+            i += self._count
+        if not 0 <= i < self._count:
+            raise IndexError(i)
+        return Table(self._read(ENTRY.size, self._start + i * ENTRY.size))[0]
+
+    def __iter__(self) -> Iterator[Slot]:
+        return iter(self.table())
+
+    def table(self) -> Table:
+        """Read the whole table (one pread)."""
+        return Table(self._read(ENTRY.size * self._count, self._start))
+
+    def __repr__(self) -> str:
+        return f"DiskTable({self._count} objects)"
+
+
 def table_bytes(slots: Sequence[Slot]) -> bytes:
-    """Return a table's entry bytes, without re-encoding one already held as bytes."""
+    """Return a table's entry bytes, without re-encoding one already held as bytes (or left in a file)."""
+    if isinstance(slots, DiskTable):
+        slots = slots.table()
     return slots.raw if isinstance(slots, Table) else encode_table(slots)
 
 

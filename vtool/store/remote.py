@@ -9,6 +9,7 @@ import collections
 import io
 import itertools
 import os
+import weakref
 from collections.abc import Callable, Container, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from vtool.store import index as idx
 from vtool.store import layout
 from vtool.store.backend import Listed, Remote
 from vtool.store.index import MARK_PACK, Index, Mark
-from vtool.store.oidindex import OidIndex, table_records
+from vtool.store.oidindex import OidIndex, Reiterable, table_records
 from vtool.store.pack import (
     ENTRY,
     HEADER_SIZE,
@@ -114,15 +115,11 @@ def listed_packs(remote: Remote) -> Iterator[tuple[str, Listed]]:
 
 
 def _load_index(remote: Remote, index_cache: Path, name: str) -> tuple[str, Index | str]:
-    """Return an index from the local copy or the remote; a corrupt one becomes the message saying why."""
+    """Return an index from the local copy or the remote, its tables left in the local copy (read on demand);
+    a corrupt one becomes the message saying why."""
     local = index_cache / f"{name}{layout.INDEX_SUFFIX}"
-    try:
-        data = local.read_bytes()
-        if hash_bytes(data)[len(OID_PREFIX):] != name:
-            data = b""
-    except FileNotFoundError:
-        data = b""
-    if not data:
+    cached = _cached_index(local, name)
+    if cached is None:
         sink = io.BytesIO()
         try:
             remote.get(layout.index_key(name), sink)
@@ -131,14 +128,43 @@ def _load_index(remote: Remote, index_cache: Path, name: str) -> tuple[str, Inde
         data = sink.getvalue()
         if hash_bytes(data)[len(OID_PREFIX):] != name:
             return name, f"index {name} on remote {remote.name!r} is corrupt: its bytes do not hash to its name"
+    else:
+        held, data = cached
     try:
         decoded = idx.decode(data, name)
     except FormatError as exc:
         return name, f"remote {remote.name!r}: {exc.message}"
-    index_cache.mkdir(parents=True, exist_ok=True)
-    if not local.exists():
+    if cached is None:  # missing, or a local copy that failed its hash: (re)written before its tables are read
+        index_cache.mkdir(parents=True, exist_ok=True)
         atomic_write(local, data, READ_ONLY, durable=False)
-    return name, decoded
+        held = _IndexFile(local)
+    return name, idx.tables_in_file(decoded, held.read)
+
+
+def _cached_index(local: Path, name: str) -> tuple[_IndexFile, bytes] | None:
+    """Open the local copy of an index and read it whole; None when it is missing or its bytes fail their name."""
+    try:
+        held = _IndexFile(local)
+    except FileNotFoundError:
+        return None
+    data = held.read(os.fstat(held.fd).st_size, 0)
+    return (held, data) if hash_bytes(data)[len(OID_PREFIX):] == name else None
+
+
+class _IndexFile:
+    """A local index copy open for reads of its tables; the descriptor closes once no table reads through it."""
+
+    def __init__(self, path: Path) -> None:
+        self.name = path.name
+        self.fd = os.open(path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self.fd)
+
+    def read(self, length: int, offset: int) -> bytes:
+        """Read bytes of the index, refusing a short read (the copy was cut after it was checked)."""
+        data = os.pread(self.fd, length, offset)
+        if len(data) != length:
+            raise FormatError(f"index copy {self.name}: truncated", "run the command again")
+        return data
 
 
 def _build(view: RemoteView) -> None:
@@ -156,10 +182,12 @@ def _build(view: RemoteView) -> None:
         for info in index.packs:
             if view.listed_packs.get(info.name) == info.size:
                 view.packs[info.name] = info
-    view.numbered = sorted(view.packs.values(), key=lambda i: i.name in view.marks)
-    view.where.add(itertools.chain.from_iterable(table_records(n, table_bytes(info.slots), ENTRY.size)
-                                                 for n, info in enumerate(view.numbered)),
-                   sum(len(info.slots) for info in view.numbered))
+    numbered = view.numbered = sorted(view.packs.values(), key=lambda i: i.name in view.marks)
+    # Both passes of the build read each table from its file in turn: no table, nor a buffer of every record,
+    # is held while the index is built.
+    records = Reiterable(lambda: itertools.chain.from_iterable(
+        table_records(n, table_bytes(info.slots), ENTRY.size) for n, info in enumerate(numbered)))
+    view.where.add(records, sum(len(info.slots) for info in numbered))
 
 
 def loose_objects(remote: Remote) -> Iterator[tuple[Oid, Listed]]:
