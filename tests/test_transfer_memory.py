@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import random
 import shutil
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from tests.projectkit import Workdir, peak_rss
 from vtool import transfer
+from vtool.config import RemoteConfig
 from vtool.errors import RemoteError
+from vtool.hashing import hash_bytes
+from vtool.remote.local import LocalRemote
 from vtool.store import index as idx
 from vtool.store import remote as store
 from vtool.store.pack import KIND_DATA, KIND_TREE
@@ -156,3 +160,53 @@ def test_a_push_cut_short_keeps_what_its_earlier_indexes_published(project: Work
     monkeypatch.setattr(store, "commit", real_commit)
     again = project.ok("push")
     assert f"{PUSHED_FILES + 4 - published} uploaded, {published} already present" in again.err
+
+
+VIEW_OBJECTS = 60_000
+VIEW_PACK_BYTES = 256 * 1024  # packs of about 2,000 objects: the view reads many tables
+VIEW_INDEX_OBJECTS = 15_000  # objects an index commits (a push commits along the way), so the view loads several
+# What a remote's view may hold per packed object: its index record (24 bytes, with the fan-out and per-pack
+# bookkeeping). Holding every pack's table decoded from the indexes too (32 bytes more) was 57.
+VIEW_HELD_PER_OBJECT = 32
+# What loading the view may take at its peak per object: the records counted, then placed in one buffer of the
+# final size, one table at a time from the local index copies, plus the indexes being checked. With the tables
+# decoded into copies of the index bytes and the records buffered for the build: 105.
+VIEW_BUILT_PER_OBJECT = 64
+
+
+def _seeded_remote(root: Path, workdir: Path) -> LocalRemote:
+    """Pack VIEW_OBJECTS small objects into a local remote, committed VIEW_INDEX_OBJECTS at a time."""
+    remote = LocalRemote(RemoteConfig("nas", str(root)))
+    view = store.load_view(remote, workdir / "indexes", 1)
+    store.ensure_format(view)
+    for first in range(0, VIEW_OBJECTS, VIEW_INDEX_OBJECTS):
+        blobs = [f"object {i:08d}".encode() * 8 for i in range(first, first + VIEW_INDEX_OBJECTS)]
+        store.commit(view, store.upload_packs(remote, ((hash_bytes(b), b) for b in blobs), KIND_DATA,
+                                              workdir / "out", 2))
+    return remote
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["indexes fetched", "indexes cached"])
+def test_a_remote_view_holds_its_index_not_the_pack_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           cached: bool) -> None:
+    monkeypatch.setattr(store, "PACK_TARGET", VIEW_PACK_BYTES)
+    (tmp_path / "remote").mkdir()
+    remote = _seeded_remote(tmp_path / "remote", tmp_path)
+    if cached:
+        store.load_view(remote, tmp_path / "copies", 4)
+    tracemalloc.start()
+    try:
+        view = store.load_view(remote, tmp_path / "copies", 4)
+        held, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    print(f"{held / VIEW_OBJECTS:.1f} bytes held per object, {peak / VIEW_OBJECTS:.1f} at the peak")
+    assert len(view.indexes) == VIEW_OBJECTS // VIEW_INDEX_OBJECTS and len(view.packs) > 20
+    assert held <= VIEW_HELD_PER_OBJECT * VIEW_OBJECTS, f"{held / VIEW_OBJECTS:.0f} bytes held per object"
+    assert peak <= VIEW_BUILT_PER_OBJECT * VIEW_OBJECTS, f"{peak / VIEW_OBJECTS:.0f} bytes per object at the peak"
+    for i in (0, VIEW_OBJECTS // 2, VIEW_OBJECTS - 1):
+        blob = f"object {i:08d}".encode() * 8
+        found = view.locate(hash_bytes(blob))
+        assert found is not None and found[1].length == len(blob)
+        assert (tmp_path / "remote" / "packs" / f"{found[0].name}.pack").read_bytes()[found[1].offset:found[1].end] \
+            == blob

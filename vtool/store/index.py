@@ -110,7 +110,7 @@ def _pack_entry(data: bytes, pos: int, where: str) -> tuple[PackInfo, int]:
             raise FormatError(f"pack {pname}: table truncated")
         if size - FOOTER.size - ENTRY.size * count < pack.HEADER_SIZE:
             raise FormatError(f"pack {pname}: table does not end at the footer")
-        slots = pack.decode_table(data[start:end], size, pname)
+        slots = pack.decode_table(memoryview(data)[start:end], size, pname)  # a view: no copy of the table
     except FormatError as exc:
         raise FormatError(f"{where}: {exc.message}") from None
     return PackInfo(pname, size, kind, slots), end

@@ -59,8 +59,8 @@ class Table(Sequence[Slot]):
 
     __slots__ = ("raw",)
 
-    def __init__(self, raw: bytes) -> None:
-        self.raw = raw
+    def __init__(self, raw: bytes | memoryview) -> None:
+        self.raw = raw  # a memoryview when decoded from a larger buffer (an index): the table is not copied
 
     def __len__(self) -> int:
         return len(self.raw) // ENTRY.size
@@ -129,7 +129,7 @@ def table_bytes(slots: Sequence[Slot]) -> bytes:
     """Return a table's entry bytes, without re-encoding one already held as bytes (or left in a file)."""
     if isinstance(slots, DiskTable):
         slots = slots.table()
-    return slots.raw if isinstance(slots, Table) else encode_table(slots)
+    return bytes(slots.raw) if isinstance(slots, Table) else encode_table(slots)
 
 
 @dataclass(frozen=True)
@@ -199,17 +199,17 @@ def check_count(count: int, size: int, where: str) -> None:
         raise FormatError(f"{where}: declares {count} objects")
 
 
-def decode_table(table: bytes, size: int, name: str) -> Table:
+def decode_table(table: bytes | memoryview, size: int, name: str) -> Table:
     """Decode a table, requiring objects back to back from the header to the table: no gap, overlap or overrun.
 
     Checked column by column in C; only a table failing that is walked entry by entry, to name the fault.
     """
     if not _well_formed(table, size):
         _refuse(table, size, name)
-    return Table(bytes(table))
+    return Table(table)  # a view of an index's bytes stays one: the table is not copied
 
 
-def _well_formed(table: bytes, size: int) -> bool:
+def _well_formed(table: bytes | memoryview, size: int) -> bool:
     """Tell whether the entries lie back to back from the header to the table and name distinct objects."""
     count = len(table) // ENTRY.size
     if not count:
@@ -224,7 +224,7 @@ def _well_formed(table: bytes, size: int) -> bool:
             and len(set(map(operator.itemgetter(0), DIGEST_ROW.iter_unpack(table)))) == count)
 
 
-def _column(table: bytes, start: int, count: int) -> array:
+def _column(table: bytes | memoryview, start: int, count: int) -> array:
     """Return one big-endian u64 field of every entry as an array."""
     raw = bytearray(U64.size * count)
     for i in range(U64.size):
@@ -235,7 +235,7 @@ def _column(table: bytes, start: int, count: int) -> array:
     return values
 
 
-def _refuse(table: bytes, size: int, name: str) -> None:
+def _refuse(table: bytes | memoryview, size: int, name: str) -> None:
     """Raise the error naming the first fault of a table that is not well formed."""
     where = f"pack {name}"
     table_offset = size - FOOTER.size - len(table)

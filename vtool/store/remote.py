@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vtool.errors import FormatError, RemoteError, RemoteObjectMissingError
-from vtool.fsutil import READ_ONLY, atomic_write, remove_file, renaming_writer
+from vtool.fsutil import READ_ONLY, atomic_writer, remove_file, renaming_writer
 from vtool.hashing import OID_PREFIX, Oid, hash_bytes
 from vtool.store import index as idx
 from vtool.store import layout
@@ -115,40 +115,37 @@ def listed_packs(remote: Remote) -> Iterator[tuple[str, Listed]]:
 
 
 def _load_index(remote: Remote, index_cache: Path, name: str) -> tuple[str, Index | str]:
-    """Return an index from the local copy or the remote, its tables left in the local copy (read on demand);
-    a corrupt one becomes the message saying why."""
+    """Return an index from its local copy, downloaded first when missing or corrupt, its tables left in the
+    copy (read on demand); a corrupt one becomes the message saying why."""
     local = index_cache / f"{name}{layout.INDEX_SUFFIX}"
-    cached = _cached_index(local, name)
-    if cached is None:
-        sink = io.BytesIO()
-        try:
-            remote.get(layout.index_key(name), sink)
+    checked = _checked_copy(local, name)
+    if checked is None:
+        index_cache.mkdir(parents=True, exist_ok=True)
+        try:  # streamed into the copy, then read back once: never a second buffer of the index
+            with atomic_writer(local, READ_ONLY) as out:
+                remote.get(layout.index_key(name), out)
         except RemoteObjectMissingError:
             return name, f"index {name} vanished while being read (a concurrent gc compacted it)"
-        data = sink.getvalue()
-        if hash_bytes(data)[len(OID_PREFIX):] != name:
+        checked = _checked_copy(local, name)
+        if checked is None:
+            remove_file(local)
             return name, f"index {name} on remote {remote.name!r} is corrupt: its bytes do not hash to its name"
-    else:
-        held, data = cached
+    copy, data = checked
     try:
         decoded = idx.decode(data, name)
     except FormatError as exc:
         return name, f"remote {remote.name!r}: {exc.message}"
-    if cached is None:  # missing, or a local copy that failed its hash: (re)written before its tables are read
-        index_cache.mkdir(parents=True, exist_ok=True)
-        atomic_write(local, data, READ_ONLY, durable=False)
-        held = _IndexFile(local)
-    return name, idx.tables_in_file(decoded, held.read)
+    return name, idx.tables_in_file(decoded, copy.read)
 
 
-def _cached_index(local: Path, name: str) -> tuple[_IndexFile, bytes] | None:
+def _checked_copy(local: Path, name: str) -> tuple[_IndexFile, bytes] | None:
     """Open the local copy of an index and read it whole; None when it is missing or its bytes fail their name."""
     try:
-        held = _IndexFile(local)
+        copy = _IndexFile(local)
     except FileNotFoundError:
         return None
-    data = held.read(os.fstat(held.fd).st_size, 0)
-    return (held, data) if hash_bytes(data)[len(OID_PREFIX):] == name else None
+    data = copy.read(os.fstat(copy.fd).st_size, 0)
+    return (copy, data) if hash_bytes(data)[len(OID_PREFIX):] == name else None
 
 
 class _IndexFile:
