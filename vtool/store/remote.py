@@ -9,6 +9,7 @@ import collections
 import io
 import itertools
 import os
+import threading
 import weakref
 from collections.abc import Callable, Container, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -96,7 +97,9 @@ def load_view(remote: Remote, index_cache: Path, jobs: int) -> RemoteView:
     for name, entry in listed_packs(remote):
         view.listed_packs[name] = entry.size
         view.pack_mtimes[name] = entry.mtime
-    loaded = list(pooled(lambda n: _load_index(remote, index_cache, n), [n for n in names if idx.is_name(n)], jobs))
+    checking = threading.Lock()
+    loaded = list(pooled(lambda n: _load_index(remote, index_cache, n, checking), [n for n in names if idx.is_name(n)],
+                         jobs))
     for name, got in loaded:
         if isinstance(got, str):
             view.rejected.append(got)
@@ -114,28 +117,39 @@ def listed_packs(remote: Remote) -> Iterator[tuple[str, Listed]]:
             yield stem[:-len(layout.PACK_SUFFIX)], entry
 
 
-def _load_index(remote: Remote, index_cache: Path, name: str) -> tuple[str, Index | str]:
+def _load_index(remote: Remote, index_cache: Path, name: str, checking: threading.Lock) -> tuple[str, Index | str]:
     """Return an index from its local copy, downloaded first when missing or corrupt, its tables left in the
-    copy (read on demand); a corrupt one becomes the message saying why."""
+    copy (read on demand); a corrupt one becomes the message saying why.
+
+    Downloads run in parallel; reading a copy back and checking it (CPU-bound, under the GIL) takes `checking`,
+    so one index's bytes and its checks' sets are in memory at a time, not one per worker.
+    """
     local = index_cache / f"{name}{layout.INDEX_SUFFIX}"
-    checked = _checked_copy(local, name)
-    if checked is None:
-        index_cache.mkdir(parents=True, exist_ok=True)
-        try:  # streamed into the copy, then read back once: never a second buffer of the index
-            with atomic_writer(local, READ_ONLY) as out:
-                remote.get(layout.index_key(name), out)
-        except RemoteObjectMissingError:
-            return name, f"index {name} vanished while being read (a concurrent gc compacted it)"
+    with checking:
+        checked = _checked_copy(local, name)
+        if checked is not None:
+            return name, _decoded(remote, name, *checked)
+    index_cache.mkdir(parents=True, exist_ok=True)
+    try:  # streamed into the copy, then read back once: never a second buffer of the index
+        with atomic_writer(local, READ_ONLY) as out:
+            remote.get(layout.index_key(name), out)
+    except RemoteObjectMissingError:
+        return name, f"index {name} vanished while being read (a concurrent gc compacted it)"
+    with checking:
         checked = _checked_copy(local, name)
         if checked is None:
             remove_file(local)
             return name, f"index {name} on remote {remote.name!r} is corrupt: its bytes do not hash to its name"
-    copy, data = checked
+        return name, _decoded(remote, name, *checked)
+
+
+def _decoded(remote: Remote, name: str, copy: _IndexFile, data: bytes) -> Index | str:
+    """Decode and check an index's bytes, its tables then read from the copy; a corrupt one gives why."""
     try:
         decoded = idx.decode(data, name)
     except FormatError as exc:
-        return name, f"remote {remote.name!r}: {exc.message}"
-    return name, idx.tables_in_file(decoded, copy.read)
+        return f"remote {remote.name!r}: {exc.message}"
+    return idx.tables_in_file(decoded, copy.read)
 
 
 def _checked_copy(local: Path, name: str) -> tuple[_IndexFile, bytes] | None:
