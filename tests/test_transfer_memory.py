@@ -169,10 +169,10 @@ VIEW_INDEX_OBJECTS = 15_000  # objects an index commits (a push commits along th
 # bookkeeping). Holding every pack's table decoded from the indexes too (32 bytes more) was 57.
 VIEW_HELD_PER_OBJECT = 32
 # What loading the view may take at its peak per object: the records counted, then placed in one buffer of the
-# final size, one table at a time from the local index copies, plus the one index being checked (measured 30-35).
-# With the tables decoded into copies of the index bytes, every loader checking its own index at once and the
-# records buffered for the build: 84.
-VIEW_BUILT_PER_OBJECT = 48
+# final size, one table at a time from the local index copies, plus the one index being checked and, when the
+# indexes are downloaded, the other workers' read buffers (measured 30-57). With the tables decoded into copies
+# of the index bytes, every loader checking its own index at once and the records buffered for the build: 84.
+VIEW_BUILT_PER_OBJECT = 66
 
 
 def _seeded_remote(root: Path, workdir: Path) -> LocalRemote:
